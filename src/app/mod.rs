@@ -1,0 +1,301 @@
+//! The application: typed commands, one handler each, typed replies.
+//!
+//! Every front end (CLI, Discord) builds a [`Command`] from what the user
+//! typed, calls [`App::handle`] and renders the [`Reply`]. No front end holds
+//! business rules; this module holds no I/O of its own beyond the store.
+
+mod error;
+mod reply;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use error::{Action, AppError, UserError};
+pub use reply::{
+    AccountSummary, AccountView, InstructionsView, ListView, Message, READ_ONLY_POLICY_ARN, Rendered, Reply,
+    SUPPORT_POLICY_ARN, Tone, trust_policy,
+};
+
+use crate::clock::Clock;
+use crate::domain::{
+    Account, AccountId, AccountKind, ExternalId, ExternalIdPrefix, NewAccount, PriceBookChoice, RoleName,
+    SupportPlanGroup, TenantId,
+};
+use crate::store::{AuditEntry, InsertConflict, Store, UpdateError};
+
+/// What the app needs to know of the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The platform's account, which every customer role trusts.
+    pub cross_account_id: AccountId,
+    pub external_id_prefix: ExternalIdPrefix,
+    /// The role name the instructions suggest.
+    pub role_name: RoleName,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cross_account_id: "328676173091".parse().expect("a valid account ID"),
+            external_id_prefix: ExternalIdPrefix::default(),
+            role_name: RoleName::default(),
+        }
+    }
+}
+
+/// Whose accounts an actor may see and change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The distributor's operators (the CLI): every tenant.
+    Ops,
+    /// A reseller's Discord server: its own accounts only.
+    Tenant(TenantId),
+}
+
+/// Who runs a command: recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: String,
+    pub scope: Scope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstructionsFormat {
+    /// Step-by-step text for the AWS console.
+    #[default]
+    Text,
+    /// A CloudFormation template that creates the role.
+    CloudFormation,
+    /// AWS CLI commands that create the role.
+    Cli,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    AddAccount(NewAccount),
+    ListAccounts { tenant: Option<TenantId> },
+    ShowAccount { account: AccountId },
+    RotateExternalId { account: AccountId },
+    Instructions { account: AccountId, format: InstructionsFormat },
+    SetSupportPlan { account: AccountId, group: SupportPlanGroup },
+    SetPriceBook { account: AccountId, price_book: PriceBookChoice },
+}
+
+impl Command {
+    /// A stable name for logs and the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AddAccount(_) => "account_add",
+            Self::ListAccounts { .. } => "account_list",
+            Self::ShowAccount { .. } => "account_show",
+            Self::RotateExternalId { .. } => "account_rotate_external_id",
+            Self::Instructions { .. } => "instructions",
+            Self::SetSupportPlan { .. } => "support_plan",
+            Self::SetPriceBook { .. } => "price_book",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct App {
+    store: Store,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        Self { store, settings, clock }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn handle(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
+        match command {
+            Command::AddAccount(new) => self.add_account(actor, new),
+            Command::ListAccounts { tenant } => self.list_accounts(actor, tenant),
+            Command::ShowAccount { account } => {
+                let view = AccountView::from(self.load(actor, account)?);
+                Ok(Reply::new(Tone::Info, vec![Message::Status(view.clone())]).with_data(view))
+            }
+            Command::RotateExternalId { account } => self.rotate_external_id(actor, account),
+            Command::Instructions { account, format } => {
+                let account = self.load(actor, account)?;
+                let view = self.instructions(&account);
+                let message = match format {
+                    InstructionsFormat::Text => Message::Instructions(view),
+                    InstructionsFormat::CloudFormation => Message::CloudFormation(view),
+                    InstructionsFormat::Cli => Message::AwsCli(view),
+                };
+                Ok(Reply::new(Tone::Info, vec![message]))
+            }
+            Command::SetSupportPlan { account, group } => {
+                let (account, _) = self.update(actor, account, "support_plan", |a, now| {
+                    Ok::<_, UserError>(a.set_support_plan_group(group, now))
+                })?;
+                let tone = if account.support_plan_mismatch() { Tone::Warning } else { Tone::Success };
+                let view = AccountView::from(account);
+                Ok(Reply::new(tone, vec![Message::SupportPlanSet(view.clone())]).with_data(view))
+            }
+            Command::SetPriceBook { account, price_book } => {
+                let (account, _) = self.update(actor, account, "price_book", |a, now| {
+                    Ok::<_, UserError>(a.set_price_book(price_book.clone(), now))
+                })?;
+                let view = AccountView::from(account);
+                Ok(Reply::new(Tone::Success, vec![Message::PriceBookSet(view.clone())]).with_data(view))
+            }
+        }
+    }
+
+    fn add_account(&self, actor: &Actor, new: NewAccount) -> Result<Reply, AppError> {
+        if let Scope::Tenant(tenant) = &actor.scope
+            && *tenant != new.tenant
+        {
+            return Err(anyhow::anyhow!("a tenant may only register accounts for itself").into());
+        }
+        let id = new.id;
+        let kind = new.kind;
+        let now = self.clock.now();
+        // A clash of 100-bit random IDs is next to impossible; draw again if
+        // it ever happens rather than fail.
+        for _ in 0..8 {
+            let external_id = ExternalId::generate(&self.settings.external_id_prefix);
+            let (account, events) = Account::register(new.clone(), external_id, now)
+                .map_err(|_| UserError::ManagementAccount { account: id })?;
+            let entry =
+                AuditEntry { at: now, actor: actor.id.clone(), account: id, action: "account_add".into(), events };
+            match self.store.insert_account(&account, &entry).context("storing a new account")? {
+                Ok(()) => {
+                    let view = AccountView::from(account.clone());
+                    let mut messages = vec![Message::Registered(view.clone())];
+                    let mut tone = Tone::Success;
+                    if kind == AccountKind::Member {
+                        messages.push(Message::MemberAccountWarning(view.clone()));
+                        tone = Tone::Warning;
+                    }
+                    messages.push(Message::Instructions(self.instructions(&account)));
+                    return Ok(Reply::new(tone, messages).with_data(view));
+                }
+                Err(InsertConflict::AccountExists { same_tenant: true }) => {
+                    return Err(UserError::AlreadyRegistered { account: id }.into());
+                }
+                Err(InsertConflict::AccountExists { same_tenant: false }) => {
+                    return Err(UserError::RegisteredElsewhere { account: id }.into());
+                }
+                Err(InsertConflict::ExternalIdTaken) => continue,
+            }
+        }
+        Err(anyhow::anyhow!("could not draw an unused external ID").into())
+    }
+
+    fn list_accounts(&self, actor: &Actor, tenant: Option<TenantId>) -> Result<Reply, AppError> {
+        let tenant = match &actor.scope {
+            Scope::Tenant(own) => Some(own.clone()),
+            Scope::Ops => tenant,
+        };
+        let accounts = match &tenant {
+            Some(t) => self.store.tenant_accounts(t)?,
+            None => self.store.all_accounts()?,
+        };
+        let view = ListView {
+            tenant: tenant.map(|t| t.to_string()),
+            accounts: accounts.iter().map(AccountSummary::from).collect(),
+        };
+        Ok(Reply::new(Tone::Info, vec![Message::List(view.clone())]).with_data(view))
+    }
+
+    fn rotate_external_id(&self, actor: &Actor, account: AccountId) -> Result<Reply, AppError> {
+        for _ in 0..8 {
+            let external_id = ExternalId::generate(&self.settings.external_id_prefix);
+            let result = self.update(actor, account, "rotate_external_id", |a, now| {
+                let state = a.state;
+                a.rotate_external_id(external_id.clone(), now).map_err(|_| UserError::NotNow {
+                    account,
+                    state,
+                    action: Action::RotateExternalId,
+                })
+            });
+            match result {
+                Ok((account, _)) => {
+                    let instructions = self.instructions(&account);
+                    let view = AccountView::from(account);
+                    return Ok(Reply::new(
+                        Tone::Success,
+                        vec![Message::ExternalIdRotated(view.clone()), Message::Instructions(instructions)],
+                    )
+                    .with_data(view));
+                }
+                Err(Retry::ExternalIdTaken) => continue,
+                Err(Retry::Failed(e)) => return Err(e),
+            }
+        }
+        Err(anyhow::anyhow!("could not draw an unused external ID").into())
+    }
+
+    fn instructions(&self, account: &Account) -> InstructionsView {
+        InstructionsView::new(account, self.settings.cross_account_id, self.settings.role_name.clone())
+    }
+
+    /// The account, if the actor may see it. Another tenant's account is
+    /// reported as not found, so its existence is not revealed.
+    fn load(&self, actor: &Actor, id: AccountId) -> Result<Account, AppError> {
+        match self.store.account(id)? {
+            Some(account) if visible(actor, &account) => Ok(account),
+            _ => Err(UserError::AccountNotFound { account: id }.into()),
+        }
+    }
+
+    /// Changes an account the actor may change, in one store transaction.
+    fn update(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        action: &str,
+        change: impl Fn(&mut Account, time::OffsetDateTime) -> Result<Vec<crate::domain::Event>, UserError>,
+    ) -> Result<(Account, Vec<crate::domain::Event>), Retry> {
+        let now = self.clock.now();
+        let not_found = || Retry::Failed(UserError::AccountNotFound { account: id }.into());
+        let result = self.store.update_account(id, &actor.id, action, now, |account| {
+            if !visible(actor, account) {
+                return Err(None);
+            }
+            change(account, now).map_err(Some)
+        });
+        match result {
+            Ok(done) => Ok(done),
+            Err(UpdateError::NotFound | UpdateError::Rejected(None)) => Err(not_found()),
+            Err(UpdateError::Rejected(Some(e))) => Err(Retry::Failed(e.into())),
+            Err(UpdateError::ExternalIdTaken) => Err(Retry::ExternalIdTaken),
+            Err(UpdateError::Store(e)) => Err(Retry::Failed(e.into())),
+        }
+    }
+}
+
+/// An update that failed, or that may succeed with a fresh external ID.
+enum Retry {
+    ExternalIdTaken,
+    Failed(AppError),
+}
+
+impl From<Retry> for AppError {
+    fn from(r: Retry) -> Self {
+        match r {
+            Retry::Failed(e) => e,
+            Retry::ExternalIdTaken => anyhow::anyhow!("external ID clash outside a rotation").into(),
+        }
+    }
+}
+
+fn visible(actor: &Actor, account: &Account) -> bool {
+    match &actor.scope {
+        Scope::Ops => true,
+        Scope::Tenant(tenant) => account.tenant == *tenant,
+    }
+}

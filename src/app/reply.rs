@@ -1,0 +1,277 @@
+//! What handlers answer: typed messages, rendered by the front end in the
+//! user's language from `templates/<lang>/`.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::error::UserError;
+use crate::domain::{
+    Account, AccountId, ChecklistEntry, ExternalId, Lang, ParseError, RoleName, SupportPlanGroup, SupportTier,
+};
+use crate::templates::Templates;
+
+/// How the reply should look (Discord embed colours, CLI exit codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    Success,
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub tone: Tone,
+    pub messages: Vec<Message>,
+    /// The machine-readable answer of read commands (`--json`).
+    pub data: Option<Value>,
+}
+
+impl Reply {
+    pub fn new(tone: Tone, messages: Vec<Message>) -> Self {
+        Self { tone, messages, data: None }
+    }
+
+    pub fn with_data(mut self, data: impl Serialize) -> Self {
+        self.data = Some(serde_json::to_value(data).expect("views serialise to JSON"));
+        self
+    }
+
+    pub fn error(error: UserError) -> Self {
+        Self::new(Tone::Error, vec![Message::Error(error)])
+    }
+}
+
+/// An account as messages and `--json` show it: the record plus what is
+/// derived from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    #[serde(flatten)]
+    pub account: Account,
+    pub required_support_plan_group: SupportPlanGroup,
+    pub support_plan_mismatch: bool,
+    pub checklist: Vec<ChecklistEntry>,
+}
+
+impl From<Account> for AccountView {
+    fn from(account: Account) -> Self {
+        Self {
+            required_support_plan_group: account.support_tier.required_group(),
+            support_plan_mismatch: account.support_plan_mismatch(),
+            checklist: account.checklist(),
+            account,
+        }
+    }
+}
+
+/// One line of an account list.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountSummary {
+    pub id: AccountId,
+    pub tenant: String,
+    pub customer: String,
+    pub support_tier: SupportTier,
+    pub state: crate::domain::LinkState,
+    pub steps_done: usize,
+    pub steps_total: usize,
+}
+
+impl From<&Account> for AccountSummary {
+    fn from(a: &Account) -> Self {
+        let checklist = a.checklist();
+        Self {
+            id: a.id,
+            tenant: a.tenant.to_string(),
+            customer: a.customer.to_string(),
+            support_tier: a.support_tier,
+            state: a.state,
+            steps_done: checklist.iter().filter(|e| e.status == crate::domain::CheckStatus::Done).count(),
+            steps_total: checklist.len(),
+        }
+    }
+}
+
+/// Everything the role instructions fill in for one account.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstructionsView {
+    pub account_id: AccountId,
+    pub customer: String,
+    pub support_tier: SupportTier,
+    pub business: bool,
+    pub cross_account_id: AccountId,
+    pub external_id: ExternalId,
+    pub role_name: RoleName,
+    pub read_only_policy_arn: &'static str,
+    pub support_policy_arn: &'static str,
+    pub managed_policy_arns: Vec<&'static str>,
+    /// The trust policy the role needs, as pretty JSON.
+    pub trust_policy: String,
+    pub role_arn: String,
+}
+
+pub const READ_ONLY_POLICY_ARN: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+pub const SUPPORT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
+
+impl InstructionsView {
+    pub fn new(account: &Account, cross_account_id: AccountId, role_name: RoleName) -> Self {
+        let business = account.support_tier == SupportTier::Business;
+        let mut managed_policy_arns = vec![READ_ONLY_POLICY_ARN];
+        if business {
+            managed_policy_arns.push(SUPPORT_POLICY_ARN);
+        }
+        Self {
+            account_id: account.id,
+            customer: account.customer.to_string(),
+            support_tier: account.support_tier,
+            business,
+            cross_account_id,
+            role_arn: format!("arn:aws:iam::{}:role/{}", account.id, role_name),
+            trust_policy: serde_json::to_string_pretty(&trust_policy(cross_account_id, &account.external_id))
+                .expect("JSON serialises"),
+            external_id: account.external_id.clone(),
+            role_name,
+            read_only_policy_arn: READ_ONLY_POLICY_ARN,
+            support_policy_arn: SUPPORT_POLICY_ARN,
+            managed_policy_arns,
+        }
+    }
+}
+
+/// The trust policy a customer's role needs: the platform's account may
+/// assume it, only with this account's external ID.
+pub fn trust_policy(cross_account_id: AccountId, external_id: &ExternalId) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "AWS": format!("arn:aws:iam::{cross_account_id}:root") },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "sts:ExternalId": external_id.as_str() } }
+        }]
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListView {
+    pub tenant: Option<String>,
+    pub accounts: Vec<AccountSummary>,
+}
+
+/// Every message orglink can show. Adding one means adding its template in
+/// both languages (checked by tests) and a line in each match below.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Registered(AccountView),
+    MemberAccountWarning(AccountView),
+    Instructions(InstructionsView),
+    CloudFormation(InstructionsView),
+    AwsCli(InstructionsView),
+    Status(AccountView),
+    List(ListView),
+    ExternalIdRotated(AccountView),
+    SupportPlanSet(AccountView),
+    PriceBookSet(AccountView),
+    Error(UserError),
+    /// Our fault, not the user's: a short apology.
+    Internal,
+}
+
+/// A rendered message: text, or a file to attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    /// Set for documents (templates, scripts) better sent as a file.
+    pub filename: Option<String>,
+}
+
+impl Message {
+    /// The template that renders this message.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Self::Registered(_) => "registered.md",
+            Self::MemberAccountWarning(_) => "member_account_warning.md",
+            Self::Instructions(_) => "instructions.md",
+            Self::CloudFormation(_) => "cloudformation.yaml",
+            Self::AwsCli(_) => "aws_cli.sh",
+            Self::Status(_) => "status.md",
+            Self::List(_) => "list.md",
+            Self::ExternalIdRotated(_) => "external_id_rotated.md",
+            Self::SupportPlanSet(_) => "support_plan_set.md",
+            Self::PriceBookSet(_) => "price_book_set.md",
+            Self::Error(e) => match e {
+                UserError::Invalid(_) => "errors/invalid_input.md",
+                UserError::AccountNotFound { .. } => "errors/account_not_found.md",
+                UserError::AlreadyRegistered { .. } => "errors/already_registered.md",
+                UserError::RegisteredElsewhere { .. } => "errors/registered_elsewhere.md",
+                UserError::ManagementAccount { .. } => "errors/management_account.md",
+                UserError::NotNow { .. } => "errors/not_now.md",
+            },
+            Self::Internal => "errors/internal.md",
+        }
+    }
+
+    /// The file name a document is attached under.
+    pub fn filename(&self) -> Option<String> {
+        match self {
+            Self::CloudFormation(v) => Some(format!("orglink-role-{}.yaml", v.account_id)),
+            Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
+            _ => None,
+        }
+    }
+
+    /// The values the template reads.
+    pub fn context(&self) -> Value {
+        match self {
+            Self::Registered(v)
+            | Self::MemberAccountWarning(v)
+            | Self::Status(v)
+            | Self::ExternalIdRotated(v)
+            | Self::SupportPlanSet(v)
+            | Self::PriceBookSet(v) => to_value(v),
+            Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
+            Self::List(v) => to_value(v),
+            Self::Internal => json!({}),
+            Self::Error(e) => error_context(e),
+        }
+    }
+
+    pub fn render(&self, templates: &Templates, lang: Lang) -> Result<Rendered, minijinja::Error> {
+        Ok(Rendered { text: templates.render(lang, self.template(), self.context())?, filename: self.filename() })
+    }
+}
+
+fn error_context(error: &UserError) -> Value {
+    match error {
+        UserError::Invalid(e) => {
+            let (field, input, problem) = match e {
+                ParseError::AccountId { input } => ("account_id", input, None),
+                ParseError::Email { input } => ("email", input, None),
+                ParseError::RoleArn { input, problem } => ("role_arn", input, Some(problem.code())),
+                ParseError::ExternalId { input } => ("external_id", input, None),
+                ParseError::ExternalIdPrefix { input } => ("external_id_prefix", input, None),
+                ParseError::RoleName { input } => ("role_name", input, None),
+                ParseError::TenantId { input } => ("tenant", input, None),
+                ParseError::CustomerName { input } => ("customer", input, None),
+                ParseError::PriceBookName { input } => ("price_book", input, None),
+                ParseError::SupportTier { input } => ("support_tier", input, None),
+                ParseError::SupportPlanGroup { input } => ("support_plan_group", input, None),
+                ParseError::AccountKind { input } => ("account_kind", input, None),
+                ParseError::Lang { input } => ("language", input, None),
+                ParseError::Format { input } => ("format", input, None),
+            };
+            json!({ "field": field, "input": input, "problem": problem })
+        }
+        UserError::AccountNotFound { account }
+        | UserError::AlreadyRegistered { account }
+        | UserError::RegisteredElsewhere { account }
+        | UserError::ManagementAccount { account } => json!({ "account_id": account }),
+        UserError::NotNow { account, state, action } => {
+            json!({ "account_id": account, "state": state, "action": action })
+        }
+    }
+}
+
+fn to_value(view: &impl Serialize) -> Value {
+    serde_json::to_value(view).expect("views serialise to JSON")
+}

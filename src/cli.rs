@@ -1,0 +1,270 @@
+//! The command line: clap arguments → an app [`Command`] → rendered reply.
+//!
+//! Values are taken as text and parsed by the domain's parsers, so a bad
+//! value gets the same localised message as on Discord. Exit codes: 0 done,
+//! 2 invalid input (store unchanged), 1 anything else.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, Scope, UserError};
+use crate::clock::SystemClock;
+use crate::config::{Config, ConfigError};
+use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
+use crate::store::Store;
+use crate::templates::Templates;
+
+/// orglink: link customers' AWS accounts into the distributor's AWS Organization.
+#[derive(Debug, Parser)]
+#[command(name = "orglink", version, about)]
+pub struct Cli {
+    /// Data directory (overrides `data_dir` and ORGLINK_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Language of the output: en or es.
+    #[arg(long, global = true, value_name = "en|es")]
+    lang: Option<String>,
+    #[command(subcommand)]
+    command: TopCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopCommand {
+    /// Register, list and inspect AWS accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Print the IAM role instructions of an account.
+    Instructions {
+        account_id: String,
+        /// text (console steps), cloudformation (template) or cli (AWS CLI commands).
+        #[arg(long, value_name = "text|cloudformation|cli")]
+        format: Option<String>,
+    },
+    /// Record the account's support plan group on the platform.
+    SupportPlan {
+        account_id: String,
+        #[arg(value_name = "passthrough|business")]
+        group: String,
+    },
+    /// Record the account's price book: a custom one by name, or the default.
+    PriceBook {
+        account_id: String,
+        #[arg(required_unless_present = "default")]
+        name: Option<String>,
+        /// The provider's default price book.
+        #[arg(long, conflicts_with = "name")]
+        default: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Register an AWS account and print its IAM role instructions.
+    Add {
+        account_id: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        customer: String,
+        #[arg(long, value_name = "business|developer|basic")]
+        support: String,
+        /// The account's root e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// A custom price book (default: the provider's).
+        #[arg(long)]
+        price_book: Option<String>,
+        #[arg(long, value_name = "standalone|member|management")]
+        kind: Option<String>,
+    },
+    /// List accounts, of one tenant or all.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an account's state and checklist.
+    Show {
+        account_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give an account a new external ID (its role must then be verified again).
+    RotateExternalId { account_id: String },
+}
+
+impl TopCommand {
+    /// The app command these arguments ask for, and whether to print JSON.
+    fn to_command(&self) -> Result<(Command, bool), ParseError> {
+        Ok(match self {
+            Self::Account(AccountCommand::Add { account_id, tenant, customer, support, email, price_book, kind }) => (
+                Command::AddAccount(NewAccount {
+                    id: account_id.parse()?,
+                    tenant: tenant.parse()?,
+                    customer: customer.parse()?,
+                    root_email: email.as_deref().map(str::parse).transpose()?,
+                    support_tier: support.parse()?,
+                    kind: kind.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
+                    price_book: price_book.as_deref().map(str::parse).transpose()?,
+                }),
+                false,
+            ),
+            Self::Account(AccountCommand::List { tenant, json }) => {
+                (Command::ListAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, *json)
+            }
+            Self::Account(AccountCommand::Show { account_id, json }) => {
+                (Command::ShowAccount { account: account_id.parse()? }, *json)
+            }
+            Self::Account(AccountCommand::RotateExternalId { account_id }) => {
+                (Command::RotateExternalId { account: account_id.parse()? }, false)
+            }
+            Self::Instructions { account_id, format } => {
+                let format = match format.as_deref().map(str::trim) {
+                    None | Some("text") => InstructionsFormat::Text,
+                    Some("cloudformation") => InstructionsFormat::CloudFormation,
+                    Some("cli") => InstructionsFormat::Cli,
+                    Some(other) => return Err(ParseError::Format { input: crate::domain::quote_input(other) }),
+                };
+                (Command::Instructions { account: account_id.parse()?, format }, false)
+            }
+            Self::SupportPlan { account_id, group } => {
+                (Command::SetSupportPlan { account: account_id.parse()?, group: group.parse()? }, false)
+            }
+            Self::PriceBook { account_id, name, default: _ } => {
+                let price_book = match name {
+                    Some(name) => PriceBookChoice::Custom(name.parse()?),
+                    None => PriceBookChoice::Default,
+                };
+                (Command::SetPriceBook { account: account_id.parse()?, price_book }, false)
+            }
+        })
+    }
+}
+
+/// Output streams, so tests can capture them.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+/// Runs the command line `args` with the process environment.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let code = run_with(args, &Config::process_env(), &mut Io { out: &mut out, err: &mut err });
+    ExitCode::from(code)
+}
+
+/// Runs the command line `args` with environment `env`; returns the exit code.
+pub fn run_with(
+    args: impl IntoIterator<Item = OsString>,
+    env: &std::collections::BTreeMap<String, String>,
+    io: &mut Io<'_>,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let templates = Templates::embedded();
+    // The language first: every later message is in it.
+    let explicit_lang = match cli.lang.as_deref().map(str::parse::<Lang>).transpose() {
+        Ok(lang) => lang,
+        Err(e) => return report(io, &templates, Lang::En, &Reply::error(e.into()), 2),
+    };
+    let config = match Config::load(cli.config.as_deref(), env) {
+        Ok(config) => config,
+        Err(e) => return config_error(io, &templates, explicit_lang.unwrap_or_default(), &e),
+    };
+    let templates = match &config.templates_dir {
+        Some(dir) => Templates::with_overrides(dir),
+        None => templates,
+    };
+    let lang = explicit_lang.unwrap_or(config.language);
+
+    // Parse every argument before touching the store: bad input changes nothing.
+    let (command, json) = match cli.command.to_command() {
+        Ok(parsed) => parsed,
+        Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
+    };
+    let data_dir = cli.data_dir.unwrap_or(config.data_dir);
+    let store = match Store::open(&data_dir) {
+        Ok(store) => store,
+        Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
+    };
+    let app = App::new(store, config.settings, Arc::new(SystemClock));
+    let actor =
+        Actor { id: format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())), scope: Scope::Ops };
+    let result = app.handle(&actor, command);
+    if let Err(e) = app.store().flush() {
+        return internal(io, &templates, lang, &anyhow::Error::new(e));
+    }
+    match result {
+        Ok(reply) if json => {
+            let data = reply.data.unwrap_or_default();
+            let _ = writeln!(io.out, "{}", serde_json::to_string_pretty(&data).expect("JSON serialises"));
+            0
+        }
+        Ok(reply) => report(io, &templates, lang, &reply, 0),
+        Err(AppError::User(e)) => report(io, &templates, lang, &Reply::error(e), 2),
+        Err(AppError::Internal(e)) => internal(io, &templates, lang, &e),
+    }
+}
+
+/// Prints a reply: to stdout when `code` is 0, else to stderr.
+fn report(io: &mut Io<'_>, templates: &Templates, lang: Lang, reply: &Reply, code: u8) -> u8 {
+    let mut text = String::new();
+    for message in &reply.messages {
+        match message.render(templates, lang) {
+            Ok(rendered) => {
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(&rendered.text);
+            }
+            Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e).context("rendering a message")),
+        }
+    }
+    let stream = if code == 0 { &mut *io.out } else { &mut *io.err };
+    let _ = writeln!(stream, "{text}");
+    code
+}
+
+/// Prints a short apology and, for the operator at the terminal, the cause.
+fn internal(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &anyhow::Error) -> u8 {
+    let apology = Message::Internal.render(templates, lang).map(|r| r.text).unwrap_or_default();
+    let _ = writeln!(io.err, "{apology}\n\n{error:#}");
+    1
+}
+
+fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &ConfigError) -> u8 {
+    let (problem, key, origin, detail) = match error {
+        ConfigError::Unreadable { path, source } => {
+            ("unreadable", None, path.display().to_string(), source.to_string())
+        }
+        ConfigError::Syntax { path, message } => ("syntax", None, path.display().to_string(), message.clone()),
+        ConfigError::Empty { key, origin } => ("empty", Some(*key), origin.to_string(), String::new()),
+        ConfigError::Invalid { key, origin, error } => {
+            let detail = Message::Error(UserError::Invalid(error.clone()))
+                .render(templates, lang)
+                .map(|r| r.text)
+                .unwrap_or_else(|_| error.to_string());
+            ("invalid", Some(*key), origin.to_string(), detail)
+        }
+    };
+    let context = serde_json::json!({ "problem": problem, "key": key, "origin": origin, "detail": detail });
+    let text = templates.render(lang, "errors/config.md", context).unwrap_or_else(|_| error.to_string());
+    let _ = writeln!(io.err, "{text}");
+    2
+}

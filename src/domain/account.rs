@@ -1,0 +1,315 @@
+//! A registered AWS account, its checklist and the changes it allows.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{
+    AccountId, AccountKind, CustomerName, Email, Event, ExternalId, IllegalTransition, LinkState, PriceBookName,
+    RoleArn, SupportPlanGroup, SupportTier, TenantId, Transition,
+};
+
+/// The price book the platform bills the account with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum PriceBookChoice {
+    /// The provider's default price book (the AWS master price book).
+    Default,
+    /// A custom price book for this account.
+    Custom(PriceBookName),
+}
+
+/// The role the customer created, as recorded and (once checked) verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRecord {
+    pub arn: RoleArn,
+    pub description: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub verified_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub tenant: TenantId,
+    pub customer: CustomerName,
+    pub root_email: Option<Email>,
+    pub support_tier: SupportTier,
+    /// What the reseller declared; role verification may correct it.
+    pub kind: AccountKind,
+    pub external_id: ExternalId,
+    pub state: LinkState,
+    pub role: Option<RoleRecord>,
+    pub support_plan_group: Option<SupportPlanGroup>,
+    pub price_book: Option<PriceBookChoice>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// What a reseller gives to register an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub id: AccountId,
+    pub tenant: TenantId,
+    pub customer: CustomerName,
+    pub root_email: Option<Email>,
+    pub support_tier: SupportTier,
+    pub kind: AccountKind,
+    pub price_book: Option<PriceBookName>,
+}
+
+/// A management account cannot be linked by invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("management accounts need consent to assignment, not an invitation")]
+pub struct ManagementAccountRefused;
+
+impl Account {
+    /// Registers `new` with its external ID. A management (payer) account is
+    /// refused; any other starts in [`LinkState::Registered`].
+    pub fn register(
+        new: NewAccount,
+        external_id: ExternalId,
+        now: OffsetDateTime,
+    ) -> Result<(Account, Vec<Event>), ManagementAccountRefused> {
+        if new.kind == AccountKind::Management {
+            return Err(ManagementAccountRefused);
+        }
+        let account = Account {
+            id: new.id,
+            tenant: new.tenant,
+            customer: new.customer,
+            root_email: new.root_email,
+            support_tier: new.support_tier,
+            kind: new.kind,
+            external_id,
+            state: LinkState::Registered,
+            role: None,
+            support_plan_group: None,
+            price_book: new.price_book.map(PriceBookChoice::Custom),
+            registered_at: now,
+            updated_at: now,
+        };
+        let events = vec![Event::AccountRegistered { account: account.id }];
+        Ok((account, events))
+    }
+
+    /// Applies a lifecycle transition, keeping the record in step.
+    pub fn apply(&mut self, transition: &Transition, now: OffsetDateTime) -> Result<Vec<Event>, IllegalTransition> {
+        let (state, events) = self.state.apply(transition, self.id)?;
+        self.state = state;
+        self.updated_at = now;
+        if let (Transition::RoleVerified, Some(role)) = (transition, self.role.as_mut()) {
+            role.verified_at = Some(now);
+        }
+        Ok(events)
+    }
+
+    /// Gives the account a new external ID: any role verification is void,
+    /// since the role must now trust the new ID.
+    pub fn rotate_external_id(
+        &mut self,
+        external_id: ExternalId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Event>, IllegalTransition> {
+        let events = self.apply(&Transition::ExternalIdRotated, now)?;
+        self.external_id = external_id;
+        if let Some(role) = self.role.as_mut() {
+            role.verified_at = None;
+        }
+        Ok(events)
+    }
+
+    pub fn set_support_plan_group(&mut self, group: SupportPlanGroup, now: OffsetDateTime) -> Vec<Event> {
+        self.support_plan_group = Some(group);
+        self.updated_at = now;
+        vec![Event::SupportPlanGroupSet {
+            account: self.id,
+            group,
+            matches_tier: group == self.support_tier.required_group(),
+        }]
+    }
+
+    pub fn set_price_book(&mut self, choice: PriceBookChoice, now: OffsetDateTime) -> Vec<Event> {
+        self.price_book = Some(choice);
+        self.updated_at = now;
+        vec![Event::PriceBookSet { account: self.id }]
+    }
+
+    /// Whether the recorded support plan group differs from what the tier
+    /// needs (billing would show negative margins).
+    pub fn support_plan_mismatch(&self) -> bool {
+        self.support_plan_group.is_some_and(|g| g != self.support_tier.required_group())
+    }
+
+    /// PROCESS.md's "who does what", derived from the record.
+    pub fn checklist(&self) -> Vec<ChecklistEntry> {
+        use CheckItem as I;
+        use CheckStatus::{Attention, Done, Pending};
+        use LinkState as S;
+        use Responsible as R;
+        let done_if = |cond: bool| if cond { Done } else { Pending };
+        let role_verified = self.role.as_ref().is_some_and(|r| r.verified_at.is_some())
+            || matches!(self.state, S::RoleVerified | S::Invited | S::Linked);
+        let link_sent = match self.state {
+            S::Invited | S::Linked => Done,
+            S::InvitationExpired | S::InvitationDeclined | S::InvitationCanceled => Attention,
+            S::Registered | S::RoleVerified | S::Blocked { .. } => Pending,
+        };
+        let support_plan = match self.support_plan_group {
+            None => Pending,
+            Some(_) if self.support_plan_mismatch() => Attention,
+            Some(_) => Done,
+        };
+        vec![
+            ChecklistEntry::new(I::AccountAdded, Done, R::Reseller),
+            ChecklistEntry::new(I::RoleCreated, done_if(self.role.is_some() || role_verified), R::AccountOwner),
+            ChecklistEntry::new(I::RoleVerified, done_if(role_verified), R::Reseller),
+            ChecklistEntry::new(I::LinkRequestSent, link_sent, R::DistributorOps),
+            ChecklistEntry::new(I::LinkAccepted, done_if(self.state == S::Linked), R::AccountOwner),
+            ChecklistEntry::new(I::SupportPlanGroupSet, support_plan, R::Reseller),
+            ChecklistEntry::new(I::PriceBookSet, done_if(self.price_book.is_some()), R::Reseller),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckItem {
+    AccountAdded,
+    RoleCreated,
+    RoleVerified,
+    LinkRequestSent,
+    LinkAccepted,
+    SupportPlanGroupSet,
+    PriceBookSet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Done,
+    Pending,
+    /// Done wrongly or undone: someone must act.
+    Attention,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Responsible {
+    Reseller,
+    AccountOwner,
+    DistributorOps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistEntry {
+    pub item: CheckItem,
+    pub status: CheckStatus,
+    pub responsible: Responsible,
+}
+
+impl ChecklistEntry {
+    fn new(item: CheckItem, status: CheckStatus, responsible: Responsible) -> Self {
+        Self { item, status, responsible }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ExternalIdPrefix;
+    use time::macros::datetime;
+
+    fn new_account(kind: AccountKind, tier: SupportTier) -> NewAccount {
+        NewAccount {
+            id: "123456789012".parse().unwrap(),
+            tenant: "acme".parse().unwrap(),
+            customer: "Acme".parse().unwrap(),
+            root_email: None,
+            support_tier: tier,
+            kind,
+            price_book: None,
+        }
+    }
+
+    fn register(tier: SupportTier) -> Account {
+        let ext = ExternalId::generate(&ExternalIdPrefix::default());
+        Account::register(new_account(AccountKind::Standalone, tier), ext, datetime!(2026-11-26 12:00 UTC)).unwrap().0
+    }
+
+    fn status(account: &Account, item: CheckItem) -> CheckStatus {
+        account.checklist().into_iter().find(|e| e.item == item).unwrap().status
+    }
+
+    #[test]
+    fn management_accounts_are_refused_members_accepted() {
+        let ext = ExternalId::generate(&ExternalIdPrefix::default());
+        let now = datetime!(2026-11-26 12:00 UTC);
+        assert_eq!(
+            Account::register(new_account(AccountKind::Management, SupportTier::Basic), ext.clone(), now).unwrap_err(),
+            ManagementAccountRefused
+        );
+        let (account, events) =
+            Account::register(new_account(AccountKind::Member, SupportTier::Basic), ext, now).unwrap();
+        assert_eq!(account.state, LinkState::Registered);
+        assert_eq!(events, vec![Event::AccountRegistered { account: account.id }]);
+    }
+
+    #[test]
+    fn a_new_account_has_only_its_first_item_done() {
+        let account = register(SupportTier::Developer);
+        let done: Vec<_> =
+            account.checklist().into_iter().filter(|e| e.status == CheckStatus::Done).map(|e| e.item).collect();
+        assert_eq!(done, vec![CheckItem::AccountAdded]);
+        assert_eq!(account.checklist().len(), 7);
+    }
+
+    #[test]
+    fn support_plan_group_must_match_the_tier() {
+        let now = datetime!(2026-11-27 12:00 UTC);
+        let mut account = register(SupportTier::Business);
+        let events = account.set_support_plan_group(SupportPlanGroup::Passthrough, now);
+        assert!(matches!(events[..], [Event::SupportPlanGroupSet { matches_tier: false, .. }]));
+        assert!(events[0].notifies());
+        assert_eq!(status(&account, CheckItem::SupportPlanGroupSet), CheckStatus::Attention);
+        let events = account.set_support_plan_group(SupportPlanGroup::BusinessSupport, now);
+        assert!(!events[0].notifies());
+        assert_eq!(status(&account, CheckItem::SupportPlanGroupSet), CheckStatus::Done);
+        assert_eq!(account.updated_at, now);
+    }
+
+    #[test]
+    fn rotation_voids_the_verification() {
+        let now = datetime!(2026-11-27 12:00 UTC);
+        let mut account = register(SupportTier::Basic);
+        account.role = Some(RoleRecord {
+            arn: "arn:aws:iam::123456789012:role/R".parse().unwrap(),
+            description: None,
+            recorded_at: now,
+            verified_at: None,
+        });
+        account.apply(&Transition::RoleVerified, now).unwrap();
+        assert_eq!(status(&account, CheckItem::RoleVerified), CheckStatus::Done);
+        let old = account.external_id.clone();
+        let new = ExternalId::generate(&ExternalIdPrefix::default());
+        account.rotate_external_id(new.clone(), now).unwrap();
+        assert_ne!(account.external_id, old);
+        assert_eq!(account.external_id, new);
+        assert_eq!(account.state, LinkState::Registered);
+        assert_eq!(status(&account, CheckItem::RoleVerified), CheckStatus::Pending);
+        assert_eq!(status(&account, CheckItem::RoleCreated), CheckStatus::Done);
+    }
+
+    #[test]
+    fn a_refused_rotation_keeps_the_external_id() {
+        let now = datetime!(2026-11-27 12:00 UTC);
+        let mut account = register(SupportTier::Basic);
+        account.state = LinkState::Linked;
+        let before = account.clone();
+        assert!(account.rotate_external_id(ExternalId::generate(&ExternalIdPrefix::default()), now).is_err());
+        assert_eq!(account, before);
+    }
+}

@@ -1,0 +1,367 @@
+//! The link lifecycle: registered → role verified → invited → linked, with
+//! the ways an invitation ends and the blocks that stop an account.
+//!
+//! Transitions are pure: they return the new state and the events the change
+//! causes, or an [`IllegalTransition`] error. Nothing changes silently.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{AccountId, SupportPlanGroup};
+
+/// Why an account cannot move on by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    /// The management account of its own organization: needs consent to
+    /// assignment (CTA) through the sales representative.
+    ManagementAccount,
+    /// Still a member of another organization: it must leave it first.
+    MemberOfAnotherOrganization,
+}
+
+/// Stored and shown as its [`code`](LinkState::code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum LinkState {
+    Registered,
+    RoleVerified,
+    Invited,
+    Linked,
+    InvitationExpired,
+    InvitationDeclined,
+    InvitationCanceled,
+    Blocked { reason: BlockReason },
+}
+
+impl LinkState {
+    /// The stable name templates and JSON output use.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::RoleVerified => "role_verified",
+            Self::Invited => "invited",
+            Self::Linked => "linked",
+            Self::InvitationExpired => "invitation_expired",
+            Self::InvitationDeclined => "invitation_declined",
+            Self::InvitationCanceled => "invitation_canceled",
+            Self::Blocked { reason: BlockReason::ManagementAccount } => "blocked_management_account",
+            Self::Blocked { reason: BlockReason::MemberOfAnotherOrganization } => "blocked_member_account",
+        }
+    }
+
+    pub const ALL: [LinkState; 9] = [
+        Self::Registered,
+        Self::RoleVerified,
+        Self::Invited,
+        Self::Linked,
+        Self::InvitationExpired,
+        Self::InvitationDeclined,
+        Self::InvitationCanceled,
+        Self::Blocked { reason: BlockReason::ManagementAccount },
+        Self::Blocked { reason: BlockReason::MemberOfAnotherOrganization },
+    ];
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    fn invitation_ended(self) -> bool {
+        matches!(self, Self::InvitationExpired | Self::InvitationDeclined | Self::InvitationCanceled)
+    }
+}
+
+impl From<LinkState> for &'static str {
+    fn from(state: LinkState) -> Self {
+        state.code()
+    }
+}
+
+impl TryFrom<String> for LinkState {
+    type Error = String;
+    fn try_from(code: String) -> Result<Self, Self::Error> {
+        Self::from_code(&code).ok_or_else(|| format!("unknown link state {code:?}"))
+    }
+}
+
+/// Something that happens to an account's link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "transition", rename_all = "snake_case")]
+pub enum Transition {
+    /// Every required check of the role passed.
+    RoleVerified,
+    /// The account got a new external ID: the role must be verified again.
+    ExternalIdRotated,
+    /// A check found the account cannot be linked as it is.
+    Blocked {
+        reason: BlockReason,
+    },
+    /// An AWS Organizations invitation (handshake) was sent.
+    InvitationSent {
+        handshake_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    InvitationAccepted,
+    InvitationDeclined,
+    InvitationCanceled,
+    InvitationExpired,
+}
+
+impl Transition {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::RoleVerified => "role_verified",
+            Self::ExternalIdRotated => "external_id_rotated",
+            Self::Blocked { .. } => "blocked",
+            Self::InvitationSent { .. } => "invitation_sent",
+            Self::InvitationAccepted => "invitation_accepted",
+            Self::InvitationDeclined => "invitation_declined",
+            Self::InvitationCanceled => "invitation_canceled",
+            Self::InvitationExpired => "invitation_expired",
+        }
+    }
+}
+
+/// What a change caused, for the audit log and (where someone must hear of
+/// it) the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    AccountRegistered {
+        account: AccountId,
+    },
+    ExternalIdRotated {
+        account: AccountId,
+    },
+    RoleVerified {
+        account: AccountId,
+    },
+    RoleVerificationReset {
+        account: AccountId,
+    },
+    AccountBlocked {
+        account: AccountId,
+        reason: BlockReason,
+    },
+    InvitationSent {
+        account: AccountId,
+        handshake_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    AccountLinked {
+        account: AccountId,
+    },
+    InvitationDeclined {
+        account: AccountId,
+    },
+    InvitationCanceled {
+        account: AccountId,
+    },
+    InvitationExpired {
+        account: AccountId,
+    },
+    SupportPlanGroupSet {
+        account: AccountId,
+        group: SupportPlanGroup,
+        matches_tier: bool,
+    },
+    PriceBookSet {
+        account: AccountId,
+    },
+}
+
+impl Event {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AccountRegistered { .. } => "account_registered",
+            Self::ExternalIdRotated { .. } => "external_id_rotated",
+            Self::RoleVerified { .. } => "role_verified",
+            Self::RoleVerificationReset { .. } => "role_verification_reset",
+            Self::AccountBlocked { .. } => "account_blocked",
+            Self::InvitationSent { .. } => "invitation_sent",
+            Self::AccountLinked { .. } => "account_linked",
+            Self::InvitationDeclined { .. } => "invitation_declined",
+            Self::InvitationCanceled { .. } => "invitation_canceled",
+            Self::InvitationExpired { .. } => "invitation_expired",
+            Self::SupportPlanGroupSet { .. } => "support_plan_group_set",
+            Self::PriceBookSet { .. } => "price_book_set",
+        }
+    }
+
+    /// Whether a channel must hear of this event (it then goes to the
+    /// outbox); the rest are kept in the audit log only.
+    pub fn notifies(&self) -> bool {
+        match self {
+            Self::AccountRegistered { .. }
+            | Self::RoleVerified { .. }
+            | Self::AccountBlocked { .. }
+            | Self::InvitationSent { .. }
+            | Self::AccountLinked { .. }
+            | Self::InvitationDeclined { .. }
+            | Self::InvitationCanceled { .. }
+            | Self::InvitationExpired { .. } => true,
+            Self::SupportPlanGroupSet { matches_tier, .. } => !matches_tier,
+            Self::ExternalIdRotated { .. } | Self::RoleVerificationReset { .. } | Self::PriceBookSet { .. } => false,
+        }
+    }
+}
+
+/// A transition the current state does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot apply {transition} to an account in state {from}")]
+pub struct IllegalTransition {
+    pub from: &'static str,
+    pub transition: &'static str,
+}
+
+impl LinkState {
+    /// The state `transition` leads to from this one, and the events it
+    /// causes for `account`.
+    pub fn apply(
+        self,
+        transition: &Transition,
+        account: AccountId,
+    ) -> Result<(LinkState, Vec<Event>), IllegalTransition> {
+        use LinkState as S;
+        use Transition as T;
+        let illegal = || IllegalTransition { from: self.code(), transition: transition.code() };
+        let next = match (self, transition) {
+            // A fresh verification moves the account on.
+            (S::Registered | S::Blocked { .. }, T::RoleVerified) => {
+                (S::RoleVerified, vec![Event::RoleVerified { account }])
+            }
+            (s, T::RoleVerified) if s.invitation_ended() => (S::RoleVerified, vec![Event::RoleVerified { account }]),
+            // Re-checking a role that already passed changes nothing.
+            (S::RoleVerified | S::Invited | S::Linked, T::RoleVerified) => (self, vec![]),
+
+            (S::Registered, T::ExternalIdRotated) => (S::Registered, vec![Event::ExternalIdRotated { account }]),
+            (S::Blocked { .. }, T::ExternalIdRotated) => (self, vec![Event::ExternalIdRotated { account }]),
+            (S::RoleVerified, T::ExternalIdRotated) => {
+                (S::Registered, vec![Event::ExternalIdRotated { account }, Event::RoleVerificationReset { account }])
+            }
+            (s, T::ExternalIdRotated) if s.invitation_ended() => {
+                (S::Registered, vec![Event::ExternalIdRotated { account }, Event::RoleVerificationReset { account }])
+            }
+
+            (S::Registered | S::RoleVerified | S::Blocked { .. }, T::Blocked { reason }) => {
+                (S::Blocked { reason: *reason }, vec![Event::AccountBlocked { account, reason: *reason }])
+            }
+            (s, T::Blocked { reason }) if s.invitation_ended() => {
+                (S::Blocked { reason: *reason }, vec![Event::AccountBlocked { account, reason: *reason }])
+            }
+
+            (S::RoleVerified, T::InvitationSent { handshake_id, expires_at }) => (
+                S::Invited,
+                vec![Event::InvitationSent { account, handshake_id: handshake_id.clone(), expires_at: *expires_at }],
+            ),
+            (s, T::InvitationSent { handshake_id, expires_at }) if s.invitation_ended() => (
+                S::Invited,
+                vec![Event::InvitationSent { account, handshake_id: handshake_id.clone(), expires_at: *expires_at }],
+            ),
+
+            (S::Invited, T::InvitationAccepted) => (S::Linked, vec![Event::AccountLinked { account }]),
+            (S::Invited, T::InvitationDeclined) => (S::InvitationDeclined, vec![Event::InvitationDeclined { account }]),
+            (S::Invited, T::InvitationCanceled) => (S::InvitationCanceled, vec![Event::InvitationCanceled { account }]),
+            (S::Invited, T::InvitationExpired) => (S::InvitationExpired, vec![Event::InvitationExpired { account }]),
+            _ => return Err(illegal()),
+        };
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn account() -> AccountId {
+        "123456789012".parse().unwrap()
+    }
+
+    fn sent() -> Transition {
+        Transition::InvitationSent { handshake_id: "h-abc".into(), expires_at: datetime!(2026-12-11 00:00 UTC) }
+    }
+
+    #[test]
+    fn the_happy_path_links_the_account() {
+        let a = account();
+        let (s, e) = LinkState::Registered.apply(&Transition::RoleVerified, a).unwrap();
+        assert_eq!((s, e), (LinkState::RoleVerified, vec![Event::RoleVerified { account: a }]));
+        let (s, e) = s.apply(&sent(), a).unwrap();
+        assert_eq!(s, LinkState::Invited);
+        assert!(matches!(&e[..], [Event::InvitationSent { handshake_id, .. }] if handshake_id == "h-abc"));
+        let (s, e) = s.apply(&Transition::InvitationAccepted, a).unwrap();
+        assert_eq!((s, e), (LinkState::Linked, vec![Event::AccountLinked { account: a }]));
+    }
+
+    #[test]
+    fn an_ended_invitation_can_be_sent_again() {
+        let a = account();
+        for end in [Transition::InvitationExpired, Transition::InvitationDeclined, Transition::InvitationCanceled] {
+            let (ended, events) = LinkState::Invited.apply(&end, a).unwrap();
+            assert_eq!(events.len(), 1);
+            assert!(ended.invitation_ended());
+            assert_eq!(ended.apply(&sent(), a).unwrap().0, LinkState::Invited);
+            assert_eq!(ended.apply(&Transition::InvitationAccepted, a).unwrap_err().from, ended.code());
+        }
+    }
+
+    #[test]
+    fn rotation_resets_verification_and_is_refused_once_invited() {
+        let a = account();
+        let (s, e) = LinkState::RoleVerified.apply(&Transition::ExternalIdRotated, a).unwrap();
+        assert_eq!(s, LinkState::Registered);
+        assert_eq!(e, vec![Event::ExternalIdRotated { account: a }, Event::RoleVerificationReset { account: a }]);
+        for s in [LinkState::Invited, LinkState::Linked] {
+            let err = s.apply(&Transition::ExternalIdRotated, a).unwrap_err();
+            assert_eq!(err.transition, "external_id_rotated");
+        }
+    }
+
+    #[test]
+    fn illegal_transitions_are_errors_not_no_ops() {
+        let a = account();
+        let illegal = [
+            (LinkState::Registered, sent()),
+            (LinkState::Registered, Transition::InvitationAccepted),
+            (LinkState::RoleVerified, Transition::InvitationExpired),
+            (LinkState::Linked, sent()),
+            (LinkState::Linked, Transition::Blocked { reason: BlockReason::ManagementAccount }),
+            (LinkState::Invited, sent()),
+            (LinkState::Blocked { reason: BlockReason::ManagementAccount }, sent()),
+        ];
+        for (state, transition) in illegal {
+            assert!(state.apply(&transition, a).is_err(), "{state:?} + {transition:?}");
+        }
+    }
+
+    #[test]
+    fn every_legal_state_change_emits_an_event() {
+        let a = account();
+        let transitions = [
+            Transition::RoleVerified,
+            Transition::ExternalIdRotated,
+            Transition::Blocked { reason: BlockReason::MemberOfAnotherOrganization },
+            sent(),
+            Transition::InvitationAccepted,
+            Transition::InvitationDeclined,
+            Transition::InvitationCanceled,
+            Transition::InvitationExpired,
+        ];
+        for state in LinkState::ALL {
+            for t in &transitions {
+                if let Ok((next, events)) = state.apply(t, a) {
+                    assert!(next == state || !events.is_empty(), "{state:?} + {t:?} changed silently");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn state_codes_are_distinct() {
+        let codes: std::collections::HashSet<_> = LinkState::ALL.iter().map(|s| s.code()).collect();
+        assert_eq!(codes.len(), LinkState::ALL.len());
+    }
+}

@@ -1,0 +1,106 @@
+//! Pure types and rules: no I/O here.
+//!
+//! Every value a user can type is parsed into one of these types; a failed
+//! parse is a [`ParseError`] that names the input and what was expected, and
+//! that the app turns into a localised message.
+
+mod account;
+mod account_id;
+mod email;
+mod external_id;
+mod lifecycle;
+mod names;
+mod role_arn;
+mod support;
+
+pub use account::{
+    Account, CheckItem, CheckStatus, ChecklistEntry, ManagementAccountRefused, NewAccount, PriceBookChoice,
+    Responsible, RoleRecord,
+};
+pub use account_id::AccountId;
+pub use email::Email;
+pub use external_id::{ExternalId, ExternalIdPrefix};
+pub use lifecycle::{BlockReason, Event, IllegalTransition, LinkState, Transition};
+pub use names::{CustomerName, PriceBookName, RoleName, TenantId};
+pub use role_arn::{Partition, RoleArn, RoleArnProblem};
+pub use support::{AccountKind, Lang, SupportPlanGroup, SupportTier};
+
+/// A value typed by a user that could not be parsed. Each variant carries the
+/// input as received (quoted, shortened) so the message can show it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("{input} is not a 12-digit AWS account ID")]
+    AccountId { input: String },
+    #[error("{input} is not an e-mail address")]
+    Email { input: String },
+    #[error("{input} is not an IAM role ARN: {problem:?}")]
+    RoleArn { input: String, problem: RoleArnProblem },
+    #[error("{input} is not a valid external ID")]
+    ExternalId { input: String },
+    #[error("{input} is not a valid external ID prefix")]
+    ExternalIdPrefix { input: String },
+    #[error("{input} is not a valid IAM role name")]
+    RoleName { input: String },
+    #[error("{input} is not a valid tenant")]
+    TenantId { input: String },
+    #[error("{input} is not a valid customer name")]
+    CustomerName { input: String },
+    #[error("{input} is not a valid price book name")]
+    PriceBookName { input: String },
+    #[error("{input} is not a support tier")]
+    SupportTier { input: String },
+    #[error("{input} is not a support plan group")]
+    SupportPlanGroup { input: String },
+    #[error("{input} is not an account kind")]
+    AccountKind { input: String },
+    #[error("{input} is not a language")]
+    Lang { input: String },
+    #[error("{input} is not an instructions format")]
+    Format { input: String },
+}
+
+/// Characters that pasting drags along and that nobody means to type.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}')
+}
+
+/// Trims surrounding whitespace, including non-breaking and zero-width spaces.
+pub fn trim_pasted(input: &str) -> &str {
+    input.trim_matches(is_invisible)
+}
+
+/// The input as shown back in a message: control and invisible characters
+/// escaped, shortened to a readable length.
+pub fn quote_input(input: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    let mut quoted = String::new();
+    for (i, c) in input.chars().enumerate() {
+        if i == MAX_CHARS {
+            quoted.push('…');
+            break;
+        }
+        if c.is_control() || (is_invisible(c) && c != ' ') {
+            quoted.extend(c.escape_unicode());
+        } else {
+            quoted.push(c);
+        }
+    }
+    quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_invisible_characters() {
+        assert_eq!(trim_pasted("\u{feff}\u{200b} abc\u{a0}\u{2060}\n"), "abc");
+        assert_eq!(trim_pasted("a b"), "a b");
+    }
+
+    #[test]
+    fn quoting_escapes_and_shortens() {
+        assert_eq!(quote_input("a\u{200b}b\n"), "a\\u{200b}b\\u{a}");
+        assert_eq!(quote_input(&"x".repeat(200)).chars().count(), 81);
+    }
+}

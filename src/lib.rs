@@ -1,0 +1,12 @@
+//! orglink: links customers' existing AWS accounts into a distributor's AWS
+//! Organization, from chat and the command line.
+//!
+//! See ARCHITECTURE.md for the modules and how data flows between them.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod store;
+pub mod templates;

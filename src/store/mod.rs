@@ -1,0 +1,385 @@
+//! The sled store: accounts, the per-tenant index, external IDs, the audit
+//! log and the outbox, changed together in transactions.
+//!
+//! A change to an account and the events it causes land in one transaction:
+//! the audit entry always, and an outbox item for each event someone must
+//! hear of (the transactional outbox), so nothing is lost between a state
+//! change and its notification.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Transactional, Tree};
+use time::OffsetDateTime;
+
+use crate::domain::{Account, AccountId, Event, ExternalId, TenantId};
+
+/// Bumped whenever the stored encoding changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot prepare the data directory {path}: {source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error("the store failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error(
+        "the data directory holds schema version {found}, this orglink reads version {expected}: \
+         use the orglink release that wrote it, or restore a backup"
+    )]
+    SchemaMismatch { found: u32, expected: u32 },
+    #[error("the data directory holds data without a schema version: is it an orglink data directory?")]
+    UnknownData,
+    #[error("a stored {what} could not be read: {source}")]
+    Corrupt { what: &'static str, source: serde_json::Error },
+}
+
+/// One stored key and value, with the name of its tree.
+pub type Record = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// Who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub account: AccountId,
+    pub action: String,
+    pub events: Vec<Event>,
+}
+
+/// An event waiting to be delivered to a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub id: u64,
+    /// Delivery happens at most once per key.
+    pub dedupe_key: String,
+    pub tenant: TenantId,
+    pub event: Event,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Why a registration did not land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertConflict {
+    /// The account is registered already, by the same tenant or not.
+    AccountExists { same_tenant: bool },
+    /// Another account holds this external ID (draw a new one).
+    ExternalIdTaken,
+}
+
+/// Why an update did not land.
+#[derive(Debug)]
+pub enum UpdateError<E> {
+    NotFound,
+    /// The change itself refused (an illegal transition, say).
+    Rejected(E),
+    /// A new external ID is held by another account.
+    ExternalIdTaken,
+    Store(StoreError),
+}
+
+impl<E> From<StoreError> for UpdateError<E> {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    accounts: Tree,
+    by_tenant: Tree,
+    external_ids: Tree,
+    audit: Tree,
+    outbox: Tree,
+}
+
+/// Aborts a transaction with `e`.
+fn abort<T, E>(e: E) -> Result<T, ConflictableTransactionError<E>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("stored types serialise to JSON")
+}
+
+fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { what, source })
+}
+
+fn tenant_key(tenant: &TenantId, account: AccountId) -> Vec<u8> {
+    let mut key = tenant_prefix(tenant);
+    key.extend_from_slice(account.as_bytes());
+    key
+}
+
+fn tenant_prefix(tenant: &TenantId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(tenant.as_str().len() + 13);
+    key.extend_from_slice(tenant.as_str().as_bytes());
+    key.push(0); // tenant IDs never hold NUL
+    key
+}
+
+fn audit_key(account: AccountId, seq: u64) -> Vec<u8> {
+    let mut key = account.as_bytes().to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The trees one account change touches.
+struct Tx<'a> {
+    accounts: &'a TransactionalTree,
+    by_tenant: &'a TransactionalTree,
+    external_ids: &'a TransactionalTree,
+    audit: &'a TransactionalTree,
+    outbox: &'a TransactionalTree,
+}
+
+impl Tx<'_> {
+    /// Writes the audit entry and the outbox items of a change.
+    fn record(&self, account: &Account, entry: &AuditEntry) -> Result<(), ConflictableTransactionError<()>> {
+        let seq = self.audit.generate_id()?;
+        self.audit.insert(audit_key(account.id, seq), encode(entry))?;
+        for event in entry.events.iter().filter(|e| e.notifies()) {
+            let id = self.outbox.generate_id()?;
+            let item = OutboxItem {
+                id,
+                dedupe_key: format!("{}:{}:{}", event.code(), account.id, seq),
+                tenant: account.tenant.clone(),
+                event: event.clone(),
+                created_at: entry.at,
+            };
+            self.outbox.insert(&id.to_be_bytes(), encode(&item))?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, which is made owner-only.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        prepare_dir(dir).map_err(|source| StoreError::Directory { path: dir.to_owned(), source })?;
+        let db = sled::Config::new().path(dir).open()?;
+        Self::from_db(db)
+    }
+
+    /// A store that lives in a temporary location and vanishes when dropped.
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        match db.get(SCHEMA_KEY)? {
+            Some(v) => {
+                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::SchemaMismatch { found, expected: SCHEMA_VERSION });
+                }
+            }
+            None if db.tree_names().len() > 1 || !db.is_empty() => return Err(StoreError::UnknownData),
+            None => {
+                db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            }
+        }
+        Ok(Self {
+            accounts: db.open_tree("accounts")?,
+            by_tenant: db.open_tree("accounts_by_tenant")?,
+            external_ids: db.open_tree("external_ids")?,
+            audit: db.open_tree("audit")?,
+            outbox: db.open_tree("outbox")?,
+            db,
+        })
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    pub fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        self.accounts.get(id.as_bytes())?.map(|v| decode("account", &v)).transpose()
+    }
+
+    /// The account that holds `external_id`, if any.
+    pub fn account_with_external_id(&self, external_id: &ExternalId) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.external_ids.get(external_id.as_str())?.and_then(|v| AccountId::from_bytes(&v)))
+    }
+
+    /// A tenant's accounts, in account ID order.
+    pub fn tenant_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
+        let mut accounts = Vec::new();
+        for entry in self.by_tenant.scan_prefix(tenant_prefix(tenant)).keys() {
+            let key = entry?;
+            let id = AccountId::from_bytes(&key[key.len() - 12..]).expect("index keys end in an account ID");
+            if let Some(account) = self.account(id)? {
+                accounts.push(account);
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// Every account, in account ID order.
+    pub fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.accounts.iter().values().map(|v| decode("account", &v?)).collect()
+    }
+
+    /// An account's audit log, oldest first.
+    pub fn audit_log(&self, id: AccountId) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit.scan_prefix(id.as_bytes()).values().map(|v| decode("audit entry", &v?)).collect()
+    }
+
+    /// Outbox items not yet delivered, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        self.outbox.iter().values().map(|v| decode("outbox item", &v?)).collect()
+    }
+
+    /// Every key and value of every tree, for tests and backups.
+    pub fn export(&self) -> Result<Vec<Record>, StoreError> {
+        let mut all = Vec::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            for entry in tree.iter() {
+                let (k, v) = entry?;
+                all.push((name.to_vec(), k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(all)
+    }
+
+    fn transaction<T>(
+        &self,
+        f: impl Fn(&Tx<'_>) -> Result<T, ConflictableTransactionError<()>>,
+    ) -> Result<Result<T, ()>, StoreError> {
+        let result = (&self.accounts, &self.by_tenant, &self.external_ids, &self.audit, &self.outbox).transaction(
+            |(accounts, by_tenant, external_ids, audit, outbox)| {
+                f(&Tx { accounts, by_tenant, external_ids, audit, outbox })
+            },
+        );
+        match result {
+            Ok(v) => Ok(Ok(v)),
+            Err(TransactionError::Abort(())) => Ok(Err(())),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Stores a new account with its audit entry and outbox items, unless the
+    /// account or its external ID exists already.
+    pub fn insert_account(
+        &self,
+        account: &Account,
+        entry: &AuditEntry,
+    ) -> Result<Result<(), InsertConflict>, StoreError> {
+        let conflict = std::cell::Cell::new(None);
+        let outcome = self.transaction(|tx| {
+            if let Some(existing) = tx.accounts.get(account.id.as_bytes())? {
+                let existing: Account =
+                    serde_json::from_slice(&existing).map_err(|_| ConflictableTransactionError::Abort(()))?;
+                conflict.set(Some(InsertConflict::AccountExists { same_tenant: existing.tenant == account.tenant }));
+                return abort(());
+            }
+            if tx.external_ids.get(account.external_id.as_str())?.is_some() {
+                conflict.set(Some(InsertConflict::ExternalIdTaken));
+                return abort(());
+            }
+            tx.accounts.insert(account.id.as_bytes(), encode(account))?;
+            tx.by_tenant.insert(tenant_key(&account.tenant, account.id), &[])?;
+            tx.external_ids.insert(account.external_id.as_str(), account.id.as_bytes())?;
+            tx.record(account, entry)
+        })?;
+        match (outcome, conflict.take()) {
+            (Ok(()), _) => Ok(Ok(())),
+            (Err(()), Some(conflict)) => Ok(Err(conflict)),
+            (Err(()), None) => Err(StoreError::Corrupt {
+                what: "account",
+                source: serde::de::Error::custom(format!("account {} could not be read", account.id)),
+            }),
+        }
+    }
+
+    /// Reads an account, lets `change` modify it and say which events that
+    /// caused, and writes the result with its audit entry and outbox items in
+    /// one transaction. `change` may run more than once (on conflicts) and so
+    /// must only depend on the account it is given.
+    pub fn update_account<E>(
+        &self,
+        id: AccountId,
+        actor: &str,
+        action: &str,
+        now: OffsetDateTime,
+        change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
+    ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
+        enum Why<E> {
+            NotFound,
+            Rejected(E),
+            ExternalIdTaken,
+            Corrupt(serde_json::Error),
+        }
+        let why = std::cell::RefCell::new(None);
+        let fail = |w: Why<E>| {
+            *why.borrow_mut() = Some(w);
+            abort(())
+        };
+        let outcome = self.transaction(|tx| {
+            let Some(stored) = tx.accounts.get(id.as_bytes())? else {
+                return fail(Why::NotFound);
+            };
+            let mut account: Account = match serde_json::from_slice(&stored) {
+                Ok(a) => a,
+                Err(e) => return fail(Why::Corrupt(e)),
+            };
+            let before_ext = account.external_id.clone();
+            let events = match change(&mut account) {
+                Ok(events) => events,
+                Err(e) => return fail(Why::Rejected(e)),
+            };
+            if account.external_id != before_ext {
+                if tx.external_ids.get(account.external_id.as_str())?.is_some() {
+                    return fail(Why::ExternalIdTaken);
+                }
+                tx.external_ids.remove(before_ext.as_str())?;
+                tx.external_ids.insert(account.external_id.as_str(), account.id.as_bytes())?;
+            }
+            tx.accounts.insert(id.as_bytes(), encode(&account))?;
+            let entry = AuditEntry {
+                at: now,
+                actor: actor.to_owned(),
+                account: id,
+                action: action.to_owned(),
+                events: events.clone(),
+            };
+            tx.record(&account, &entry)?;
+            Ok((account, events))
+        })?;
+        match outcome {
+            Ok(done) => Ok(done),
+            Err(()) => Err(match why.into_inner() {
+                Some(Why::NotFound) | None => UpdateError::NotFound,
+                Some(Why::Rejected(e)) => UpdateError::Rejected(e),
+                Some(Why::ExternalIdTaken) => UpdateError::ExternalIdTaken,
+                Some(Why::Corrupt(source)) => UpdateError::Store(StoreError::Corrupt { what: "account", source }),
+            }),
+        }
+    }
+}
+
+/// Creates `dir` if needed and makes it readable by its owner only.
+fn prepare_dir(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

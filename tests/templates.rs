@@ -1,0 +1,289 @@
+//! Every message in both languages: same files, same variables, snapshots,
+//! and the generated CloudFormation template and CLI commands checked by
+//! parsing them.
+
+mod harness;
+
+use orglink::app::{
+    AccountSummary, AccountView, Action, InstructionsView, ListView, Message, READ_ONLY_POLICY_ARN, SUPPORT_POLICY_ARN,
+    UserError,
+};
+use orglink::domain::Lang;
+use orglink::domain::{
+    AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
+    SupportTier,
+};
+use orglink::templates::{self, Templates};
+use serde_json::Value;
+
+fn cross_account() -> AccountId {
+    "328676173091".parse().unwrap()
+}
+
+fn instructions(tier: SupportTier) -> InstructionsView {
+    InstructionsView::new(&harness::sample_account("123456789012", tier), cross_account(), Default::default())
+}
+
+fn render(message: &Message, lang: Lang) -> String {
+    message.render(&Templates::embedded(), lang).unwrap_or_else(|e| panic!("{message:?} in {lang}: {e:#}")).text
+}
+
+#[test]
+fn both_languages_have_the_same_templates_with_the_same_variables() {
+    let en = templates::names(Lang::En);
+    let es = templates::names(Lang::Es);
+    assert_eq!(en, es);
+    assert!(en.len() >= 15, "{en:?}");
+    let t = Templates::embedded();
+    for name in en {
+        assert_eq!(t.variables(Lang::En, name).unwrap(), t.variables(Lang::Es, name).unwrap(), "{name}");
+    }
+}
+
+/// One message of every kind, with every variation a template branches on.
+fn every_message() -> Vec<(String, Message)> {
+    let mut messages = Vec::new();
+    let mut add = |name: &str, m: Message| messages.push((name.to_owned(), m));
+    let business = harness::sample_account("123456789012", SupportTier::Business);
+    let mut member = harness::sample_account("000000000042", SupportTier::Developer);
+    member.kind = orglink::domain::AccountKind::Member;
+    member.root_email = None;
+
+    add("registered", Message::Registered(business.clone().into()));
+    add("member_account_warning", Message::MemberAccountWarning(member.clone().into()));
+    add("instructions_business", Message::Instructions(instructions(SupportTier::Business)));
+    add("instructions_basic", Message::Instructions(instructions(SupportTier::Basic)));
+    add("cloudformation_business", Message::CloudFormation(instructions(SupportTier::Business)));
+    add("aws_cli_basic", Message::AwsCli(instructions(SupportTier::Basic)));
+    add("status_new", Message::Status(business.clone().into()));
+
+    let mut linked = business.clone();
+    linked.role = Some(RoleRecord {
+        arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly".parse().unwrap(),
+        description: None,
+        recorded_at: harness::REGISTERED_AT,
+        verified_at: Some(harness::REGISTERED_AT + time::Duration::hours(2)),
+    });
+    linked.state = LinkState::Linked;
+    linked.support_plan_group = Some(SupportPlanGroup::Passthrough);
+    linked.price_book = Some(PriceBookChoice::Custom("Partner EMEA".parse().unwrap()));
+    add("status_linked_mismatch", Message::Status(linked.clone().into()));
+    add("support_plan_set_mismatch", Message::SupportPlanSet(linked.clone().into()));
+    linked.support_plan_group = Some(SupportPlanGroup::BusinessSupport);
+    add("support_plan_set_matching", Message::SupportPlanSet(linked.clone().into()));
+    let mut default_book = member.clone();
+    default_book.price_book = Some(PriceBookChoice::Default);
+    add("price_book_set_default", Message::PriceBookSet(default_book.into()));
+    add("price_book_set_custom", Message::PriceBookSet(linked.clone().into()));
+    add("external_id_rotated", Message::ExternalIdRotated(business.clone().into()));
+    add(
+        "list_tenant",
+        Message::List(ListView {
+            tenant: Some("acme".into()),
+            accounts: vec![AccountSummary::from(&business), AccountSummary::from(&linked)],
+        }),
+    );
+    add("list_all", Message::List(ListView { tenant: None, accounts: vec![AccountSummary::from(&member)] }));
+    add("list_empty", Message::List(ListView { tenant: Some("acme".into()), accounts: vec![] }));
+
+    let account: AccountId = "123456789012".parse().unwrap();
+    add("error_account_not_found", Message::Error(UserError::AccountNotFound { account }));
+    add("error_already_registered", Message::Error(UserError::AlreadyRegistered { account }));
+    add("error_registered_elsewhere", Message::Error(UserError::RegisteredElsewhere { account }));
+    add("error_management_account", Message::Error(UserError::ManagementAccount { account }));
+    add(
+        "error_not_now",
+        Message::Error(UserError::NotNow { account, state: LinkState::Invited, action: Action::RotateExternalId }),
+    );
+    add("error_internal", Message::Internal);
+    let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
+    add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
+    add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
+    add("error_invalid_email", invalid("root@".parse::<orglink::domain::Email>().unwrap_err()));
+    add("error_invalid_tier", invalid("gold".parse::<SupportTier>().unwrap_err()));
+    add(
+        "error_invalid_role_arn_user",
+        invalid("arn:aws:iam::123456789012:user/alice".parse::<orglink::domain::RoleArn>().unwrap_err()),
+    );
+    messages
+}
+
+#[test]
+fn every_message_in_both_languages() {
+    for (name, message) in every_message() {
+        for lang in Lang::ALL {
+            let text = render(&message, lang);
+            assert!(!text.contains("{{") && !text.contains("{%"), "{name} {lang}: {text}");
+            insta::assert_snapshot!(format!("{name}.{lang}"), text);
+        }
+    }
+}
+
+#[test]
+fn every_input_error_renders_in_both_languages() {
+    let inputs = [
+        ParseError::AccountId { input: "x".into() },
+        ParseError::Email { input: "x".into() },
+        ParseError::ExternalId { input: "x".into() },
+        ParseError::ExternalIdPrefix { input: "x".into() },
+        ParseError::RoleName { input: "x".into() },
+        ParseError::TenantId { input: "x".into() },
+        ParseError::CustomerName { input: "x".into() },
+        ParseError::PriceBookName { input: "x".into() },
+        ParseError::SupportTier { input: "x".into() },
+        ParseError::SupportPlanGroup { input: "x".into() },
+        ParseError::AccountKind { input: "x".into() },
+        ParseError::Lang { input: "x".into() },
+        ParseError::Format { input: "x".into() },
+    ]
+    .into_iter()
+    .chain(RoleArnProblem::ALL.map(|problem| ParseError::RoleArn { input: "x".into(), problem }));
+    for error in inputs {
+        for lang in Lang::ALL {
+            let text = render(&Message::Error(UserError::Invalid(error.clone())), lang);
+            // The field, the input, and what is expected: at least two lines.
+            assert!(text.lines().count() >= 2 && text.contains("`x`"), "{error:?} {lang}: {text}");
+        }
+    }
+}
+
+#[test]
+fn every_state_reads_well_in_status_and_not_now() {
+    let states = LinkState::ALL;
+    assert!(states.contains(&LinkState::Blocked { reason: BlockReason::ManagementAccount }));
+    for state in states {
+        let mut account = harness::sample_account("123456789012", SupportTier::Basic);
+        account.state = state;
+        for lang in Lang::ALL {
+            let text = render(&Message::Status(account.clone().into()), lang);
+            assert!(text.contains("123456789012"), "{text}");
+            render(
+                &Message::Error(UserError::NotNow { account: account.id, state, action: Action::RotateExternalId }),
+                lang,
+            );
+        }
+    }
+}
+
+/// The CloudFormation template parses as YAML and creates exactly the role
+/// the account needs.
+#[test]
+fn cloudformation_template_creates_the_role_with_the_external_id_condition() {
+    for tier in SupportTier::ALL {
+        let view = instructions(tier);
+        for lang in Lang::ALL {
+            let yaml = render(&Message::CloudFormation(view.clone()), lang);
+            let doc: Value = serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let role = &doc["Resources"]["PlatformReadOnlyRole"];
+            assert_eq!(role["Type"], "AWS::IAM::Role");
+            assert_eq!(role["Properties"]["RoleName"], "OrgLinkReadOnly");
+            assert_trust_policy(&role["Properties"]["AssumeRolePolicyDocument"], &view);
+            let policies: Vec<&str> = role["Properties"]["ManagedPolicyArns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            if tier == SupportTier::Business {
+                assert_eq!(policies, [READ_ONLY_POLICY_ARN, SUPPORT_POLICY_ARN]);
+            } else {
+                assert_eq!(policies, [READ_ONLY_POLICY_ARN]);
+            }
+            assert_eq!(
+                doc["Outputs"]["RoleArn"]["Value"]["Fn::GetAtt"],
+                serde_json::json!(["PlatformReadOnlyRole", "Arn"])
+            );
+        }
+    }
+}
+
+fn assert_trust_policy(policy: &Value, view: &InstructionsView) {
+    assert_eq!(policy["Version"], "2012-10-17");
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    let s = &statements[0];
+    assert_eq!(s["Effect"], "Allow");
+    assert_eq!(s["Action"], "sts:AssumeRole");
+    assert_eq!(s["Principal"]["AWS"], format!("arn:aws:iam::{}:root", view.cross_account_id));
+    assert_eq!(s["Condition"]["StringEquals"]["sts:ExternalId"], view.external_id.as_str());
+    assert_eq!(s["Condition"].as_object().unwrap().len(), 1, "no other condition (no MFA)");
+}
+
+/// The AWS CLI commands: the trust policy they write is the right JSON, and
+/// they attach exactly the policies the tier needs.
+#[test]
+fn aws_cli_commands_create_the_same_role() {
+    for tier in SupportTier::ALL {
+        let view = instructions(tier);
+        for lang in Lang::ALL {
+            let script = render(&Message::AwsCli(view.clone()), lang);
+            let policy = script
+                .split_once("<<'POLICY'\n")
+                .and_then(|(_, rest)| rest.split_once("\nPOLICY\n"))
+                .map(|(json, _)| json)
+                .unwrap_or_else(|| panic!("no here-document in\n{script}"));
+            assert_trust_policy(&serde_json::from_str(policy).unwrap(), &view);
+            let commands: Vec<&str> = script.lines().filter(|l| l.starts_with("aws ")).collect();
+            assert!(commands[0].starts_with("aws iam create-role --role-name OrgLinkReadOnly "), "{script}");
+            assert!(commands[0].contains("--assume-role-policy-document file://orglink-trust-policy.json"));
+            // The description is single-quoted: it must hold no quote itself.
+            let description = commands[0].split('\'').nth(1).unwrap();
+            assert!(!description.is_empty() && commands[0].matches('\'').count() == 2, "{}", commands[0]);
+            let attached: Vec<&str> =
+                commands.iter().filter_map(|c| c.split_once("--policy-arn ").map(|(_, arn)| arn)).collect();
+            let expected: &[&str] = if tier == SupportTier::Business {
+                &[READ_ONLY_POLICY_ARN, SUPPORT_POLICY_ARN]
+            } else {
+                &[READ_ONLY_POLICY_ARN]
+            };
+            assert_eq!(attached, expected);
+            assert_eq!(
+                commands.last().unwrap(),
+                &"aws iam get-role --role-name OrgLinkReadOnly --query Role.Arn --output text"
+            );
+        }
+    }
+}
+
+#[test]
+fn console_instructions_cover_every_step() {
+    for tier in SupportTier::ALL {
+        let view = instructions(tier);
+        for lang in Lang::ALL {
+            let text = render(&Message::Instructions(view.clone()), lang);
+            for needle in [
+                view.external_id.as_str(),
+                "328676173091",
+                "OrgLinkReadOnly",
+                "ReadOnlyAccess",
+                "MFA",
+                "64",
+                "+=,.@-_",
+                &view.role_arn,
+            ] {
+                assert!(text.contains(needle), "{lang} {tier:?}: {needle} missing in\n{text}");
+            }
+            assert_eq!(text.contains("AWSSupportAccess"), tier == SupportTier::Business, "{lang} {tier:?}");
+            for step in 1..=7 {
+                assert!(text.contains(&format!("\n{step}. ")), "{lang}: step {step} missing");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_override_directory_replaces_one_template() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("es/errors")).unwrap();
+    std::fs::write(dir.path().join("es/errors/account_not_found.md"), "No existe {{ account_id }}.").unwrap();
+    let t = Templates::with_overrides(dir.path());
+    let message = Message::Error(UserError::AccountNotFound { account: "123456789012".parse().unwrap() });
+    assert_eq!(message.render(&t, Lang::Es).unwrap().text, "No existe 123456789012.");
+    // The other language and the other files stay as embedded.
+    assert_eq!(message.render(&t, Lang::En).unwrap().text, render(&message, Lang::En));
+    let view: AccountView = harness::sample_account("123456789012", SupportTier::Basic).into();
+    assert_eq!(
+        Message::Status(view.clone()).render(&t, Lang::Es).unwrap().text,
+        render(&Message::Status(view), Lang::Es)
+    );
+}

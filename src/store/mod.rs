@@ -19,6 +19,8 @@ use crate::domain::{Account, AccountId, Event, ExternalId, TenantId};
 /// Bumped whenever the stored encoding changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// How long opening waits for another process to release the store.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,6 +28,8 @@ pub enum StoreError {
     Directory { path: PathBuf, source: std::io::Error },
     #[error("the store failed: {0}")]
     Sled(#[from] sled::Error),
+    #[error("another orglink process is using the data directory {path}: stop it, or point this one elsewhere")]
+    Locked { path: PathBuf },
     #[error(
         "the data directory holds schema version {found}, this orglink reads version {expected}: \
          use the orglink release that wrote it, or restore a backup"
@@ -164,8 +168,21 @@ impl Store {
     /// Opens (or creates) the store in `dir`, which is made owner-only.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         prepare_dir(dir).map_err(|source| StoreError::Directory { path: dir.to_owned(), source })?;
-        let db = sled::Config::new().path(dir).open()?;
-        Self::from_db(db)
+        // sled holds an exclusive lock on the directory. A process that has
+        // just closed the store releases it a moment later: wait a little.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => return Self::from_db(db),
+                Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked { path: dir.to_owned() });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// A store that lives in a temporary location and vanishes when dropped.
@@ -371,6 +388,12 @@ impl Store {
             }),
         }
     }
+}
+
+/// Whether opening failed because another process holds sled's lock (sled
+/// wraps the `WouldBlock` of the file lock in an error of its own).
+fn is_lock_conflict(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 /// Creates `dir` if needed and makes it readable by its owner only.

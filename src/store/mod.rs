@@ -19,6 +19,8 @@ use crate::domain::{Account, AccountId, Event, ExternalId, TenantId};
 /// Bumped whenever the stored encoding changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// sled's page cache: enough for the hot accounts, bounded memory.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// How long opening waits for another process to release the store.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -172,7 +174,7 @@ impl Store {
         // just closed the store releases it a moment later: wait a little.
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
-            match sled::Config::new().path(dir).open() {
+            match sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open() {
                 Ok(db) => return Self::from_db(db),
                 Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
                     if std::time::Instant::now() >= deadline {

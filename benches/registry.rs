@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orglink::app::{Actor, App, Command, Scope, Settings};
+use orglink::app::{Actor, App, Command, Settings};
 use orglink::clock::SystemClock;
 use orglink::domain::{AccountKind, NewAccount, SupportTier};
 use orglink::store::Store;
@@ -20,7 +20,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path()).expect("the store opens");
     let app = App::new(store, Settings::default(), Arc::new(SystemClock));
-    let actor = Actor { id: "bench".into(), scope: Scope::Ops };
+    let actor = Actor::operator("bench");
 
     let mut latencies = Vec::with_capacity(count);
     let started = Instant::now();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, Scope, UserError};
+use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, UserError};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
@@ -54,6 +54,11 @@ enum TopCommand {
         #[arg(value_name = "passthrough|business")]
         group: String,
     },
+    /// Serve Discord: the gateway (with discord.token) and the HTTP
+    /// interactions endpoint (with discord.public_key).
+    Serve,
+    /// Register orglink's slash commands with Discord.
+    RegisterCommands,
     /// Record the account's price book: a custom one by name, or the default.
     PriceBook {
         account_id: String,
@@ -106,6 +111,7 @@ impl TopCommand {
     /// The app command these arguments ask for, and whether to print JSON.
     fn to_command(&self) -> Result<(Command, bool), ParseError> {
         Ok(match self {
+            Self::Serve | Self::RegisterCommands => unreachable!("handled before app commands"),
             Self::Account(AccountCommand::Add { account_id, tenant, customer, support, email, price_book, kind }) => (
                 Command::AddAccount(NewAccount {
                     id: account_id.parse()?,
@@ -192,6 +198,10 @@ pub fn run_with(
         None => templates,
     };
     let lang = explicit_lang.unwrap_or(config.language);
+    if matches!(cli.command, TopCommand::Serve | TopCommand::RegisterCommands) {
+        let data_dir = cli.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
+        return run_service(&cli.command, config, data_dir, templates, lang, io);
+    }
 
     // Parse every argument before touching the store: bad input changes nothing.
     let (command, json) = match cli.command.to_command() {
@@ -204,8 +214,7 @@ pub fn run_with(
         Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
     };
     let app = App::new(store, config.settings, Arc::new(SystemClock));
-    let actor =
-        Actor { id: format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())), scope: Scope::Ops };
+    let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     let result = app.handle(&actor, command);
     if let Err(e) = app.store().flush() {
         return internal(io, &templates, lang, &anyhow::Error::new(e));
@@ -220,6 +229,71 @@ pub fn run_with(
         Err(AppError::User(e)) => report(io, &templates, lang, &Reply::error(e), 2),
         Err(AppError::Internal(e)) => internal(io, &templates, lang, &e),
     }
+}
+
+/// `serve` and `register-commands`: long-running or networked, on tokio.
+fn run_service(
+    command: &TopCommand,
+    config: Config,
+    data_dir: PathBuf,
+    templates: Templates,
+    lang: Lang,
+    io: &mut Io<'_>,
+) -> u8 {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
+    };
+    let result = runtime.block_on(async {
+        match command {
+            TopCommand::RegisterCommands => {
+                let count = crate::server::register_commands(&config, &templates).await?;
+                let guilds: Vec<String> = config.discord.command_guild_ids.iter().map(|g| g.to_string()).collect();
+                let text = templates.render(
+                    lang,
+                    "commands_registered.md",
+                    serde_json::json!({ "count": count, "guilds": guilds }),
+                )?;
+                let _ = writeln!(io.out, "{text}");
+                Ok(())
+            }
+            _ => {
+                let store = Store::open(&data_dir)?;
+                crate::server::serve(config, templates.clone(), store, Arc::new(SystemClock)).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => match e.downcast_ref::<crate::server::ServeError>() {
+            Some(serve_error) => {
+                let problem = match serve_error {
+                    crate::server::ServeError::NoTransport => "no_transport",
+                    crate::server::ServeError::CannotRegister => "cannot_register",
+                };
+                let text = templates
+                    .render(lang, "errors/serve.md", serde_json::json!({ "problem": problem }))
+                    .unwrap_or_else(|_| serve_error.to_string());
+                let _ = writeln!(io.err, "{text}");
+                2
+            }
+            None => internal(io, &templates, lang, &e),
+        },
+    }
+}
+
+/// Logs to stderr: `ORGLINK_LOG` filters (default `info`), and
+/// `ORGLINK_LOG_FORMAT=json` gives one JSON object a line.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGLINK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if std::env::var("ORGLINK_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Prints a reply: to stdout when `code` is 0, else to stderr.
@@ -255,6 +329,13 @@ fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &Conf
         }
         ConfigError::Syntax { path, message } => ("syntax", None, path.display().to_string(), message.clone()),
         ConfigError::Empty { key, origin } => ("empty", Some(*key), origin.to_string(), String::new()),
+        ConfigError::Malformed { key, origin, expected } => {
+            let expected = serde_json::to_value(expected).expect("serialises");
+            let detail = templates
+                .render(lang, "errors/config_expected.md", serde_json::json!({ "expected": expected }))
+                .unwrap_or_default();
+            ("invalid", Some(*key), origin.to_string(), detail)
+        }
         ConfigError::Invalid { key, origin, error } => {
             let detail = Message::Error(UserError::Invalid(error.clone()))
                 .render(templates, lang)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::app::Settings;
-use crate::domain::{AccountId, ExternalIdPrefix, Lang, ParseError, RoleName};
+use crate::domain::{AccountId, ChatId, ExternalIdPrefix, Lang, ParseError, RoleName};
 
 /// Every key, its environment variable, and its default (for documentation
 /// and the tests that keep `config.example.toml` in step).
@@ -19,7 +19,20 @@ pub const KEYS: &[(&str, &str)] = &[
     ("platform.cross_account_id", "ORGLINK_PLATFORM_CROSS_ACCOUNT_ID"),
     ("external_id.prefix", "ORGLINK_EXTERNAL_ID_PREFIX"),
     ("instructions.role_name", "ORGLINK_INSTRUCTIONS_ROLE_NAME"),
+    ("discord.token", "ORGLINK_DISCORD_TOKEN"),
+    ("discord.application_id", "ORGLINK_DISCORD_APPLICATION_ID"),
+    ("discord.public_key", "ORGLINK_DISCORD_PUBLIC_KEY"),
+    ("discord.api_base_url", "ORGLINK_DISCORD_API_BASE_URL"),
+    ("discord.ops_guild_id", "ORGLINK_DISCORD_OPS_GUILD_ID"),
+    ("discord.ops_role_id", "ORGLINK_DISCORD_OPS_ROLE_ID"),
+    ("discord.ops_channel_id", "ORGLINK_DISCORD_OPS_CHANNEL_ID"),
+    ("discord.command_guild_ids", "ORGLINK_DISCORD_COMMAND_GUILD_IDS"),
+    ("discord.register_commands_on_start", "ORGLINK_DISCORD_REGISTER_COMMANDS_ON_START"),
+    ("http.listen", "ORGLINK_HTTP_LISTEN"),
 ];
+
+/// Discord's REST API, unless configured otherwise.
+pub const DISCORD_API_BASE_URL: &str = "https://discord.com";
 
 /// A value that must never reach a log or a screen. `Debug` and `Display`
 /// show `[redacted]`; [`Secret::expose`] is the only way in.
@@ -55,6 +68,41 @@ pub struct Config {
     /// The language used where no user's or tenant's language is known.
     pub language: Lang,
     pub settings: Settings,
+    pub discord: DiscordConfig,
+    /// Where `orglink serve` listens for HTTP (interactions, health).
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    /// The bot token: the gateway, channel notifications, command registration.
+    pub token: Option<Secret>,
+    pub application_id: Option<ChatId>,
+    /// The application's Ed25519 public key (hex): the HTTP interactions endpoint.
+    pub public_key: Option<String>,
+    pub api_base_url: String,
+    pub ops_guild_id: Option<ChatId>,
+    pub ops_role_id: Option<ChatId>,
+    pub ops_channel_id: Option<ChatId>,
+    /// Register commands in these servers only (empty: globally).
+    pub command_guild_ids: Vec<ChatId>,
+    pub register_commands_on_start: bool,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            application_id: None,
+            public_key: None,
+            api_base_url: DISCORD_API_BASE_URL.to_owned(),
+            ops_guild_id: None,
+            ops_role_id: None,
+            ops_channel_id: None,
+            command_guild_ids: Vec::new(),
+            register_commands_on_start: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -64,8 +112,20 @@ impl Default for Config {
             templates_dir: None,
             language: Lang::En,
             settings: Settings::default(),
+            discord: DiscordConfig::default(),
+            listen: "127.0.0.1:8080".parse().expect("a socket address"),
         }
     }
+}
+
+/// What a malformed value should have looked like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expected {
+    PublicKey,
+    Url,
+    SocketAddr,
+    Bool,
 }
 
 /// Where a configured value came from, for error messages.
@@ -94,6 +154,8 @@ pub enum ConfigError {
     Invalid { key: &'static str, origin: Origin, error: ParseError },
     #[error("configuration key {key} (from {origin}) must not be empty")]
     Empty { key: &'static str, origin: Origin },
+    #[error("configuration key {key} (from {origin}) is not valid: expected {expected:?}")]
+    Malformed { key: &'static str, origin: Origin, expected: Expected },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +170,10 @@ struct RawConfig {
     external_id: RawExternalId,
     #[serde(default)]
     instructions: RawInstructions,
+    #[serde(default)]
+    discord: RawDiscord,
+    #[serde(default)]
+    http: RawHttp,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +194,46 @@ struct RawInstructions {
     role_name: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscord {
+    token: Option<String>,
+    application_id: Option<Text>,
+    public_key: Option<String>,
+    api_base_url: Option<String>,
+    ops_guild_id: Option<Text>,
+    ops_role_id: Option<Text>,
+    ops_channel_id: Option<Text>,
+    command_guild_ids: Option<Vec<Text>>,
+    register_commands_on_start: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+}
+
+/// A value written as a string, a number or a boolean: IDs and flags are
+/// accepted either way and validated as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Text {
+    String(String),
+    Integer(u64),
+    Bool(bool),
+}
+
+impl Text {
+    fn into_string(self) -> String {
+        match self {
+            Self::String(s) => s,
+            Self::Integer(n) => n.to_string(),
+            Self::Bool(b) => b.to_string(),
+        }
+    }
+}
+
 impl Config {
     /// Reads `file` (if given) and the environment `env`, and validates all.
     pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
@@ -144,16 +250,31 @@ impl Config {
         }
         for (key, var) in KEYS {
             let Some(value) = env.get(*var) else { continue };
-            let slot = match *key {
-                "data_dir" => &mut raw.data_dir,
-                "templates_dir" => &mut raw.templates_dir,
-                "language" => &mut raw.language,
-                "platform.cross_account_id" => &mut raw.platform.cross_account_id,
-                "external_id.prefix" => &mut raw.external_id.prefix,
-                "instructions.role_name" => &mut raw.instructions.role_name,
+            let text = || Some(Text::String(value.clone()));
+            let d = &mut raw.discord;
+            match *key {
+                "data_dir" => raw.data_dir = Some(value.clone()),
+                "templates_dir" => raw.templates_dir = Some(value.clone()),
+                "language" => raw.language = Some(value.clone()),
+                "platform.cross_account_id" => raw.platform.cross_account_id = Some(value.clone()),
+                "external_id.prefix" => raw.external_id.prefix = Some(value.clone()),
+                "instructions.role_name" => raw.instructions.role_name = Some(value.clone()),
+                "discord.token" => d.token = Some(value.clone()),
+                "discord.application_id" => d.application_id = text(),
+                "discord.public_key" => d.public_key = Some(value.clone()),
+                "discord.api_base_url" => d.api_base_url = Some(value.clone()),
+                "discord.ops_guild_id" => d.ops_guild_id = text(),
+                "discord.ops_role_id" => d.ops_role_id = text(),
+                "discord.ops_channel_id" => d.ops_channel_id = text(),
+                "discord.command_guild_ids" => {
+                    d.command_guild_ids = Some(
+                        value.split(',').filter(|s| !s.trim().is_empty()).map(|s| Text::String(s.into())).collect(),
+                    )
+                }
+                "discord.register_commands_on_start" => d.register_commands_on_start = text(),
+                "http.listen" => raw.http.listen = Some(value.clone()),
                 other => unreachable!("KEYS lists {other} but load does not read it"),
-            };
-            *slot = Some(value.clone());
+            }
             origins.insert(key, Origin::Env(var));
         }
         let origin = |key: &'static str| origins.get(key).cloned().unwrap_or(Origin::Env("default"));
@@ -186,7 +307,54 @@ impl Config {
         if let Some(v) = raw.instructions.role_name {
             settings.role_name = v.parse::<RoleName>().map_err(|e| typed("instructions.role_name", e))?;
         }
-        Ok(Config { data_dir, templates_dir, language, settings })
+        let malformed = |key: &'static str, expected| ConfigError::Malformed { key, origin: origin(key), expected };
+        let chat_id = |key: &'static str, v: Option<Text>| -> Result<Option<ChatId>, ConfigError> {
+            v.map(|v| v.into_string().parse::<ChatId>().map_err(|e| typed(key, e))).transpose()
+        };
+        let raw_discord = raw.discord;
+        let mut discord = DiscordConfig {
+            token: raw_discord.token.map(|v| parsed("discord.token", &v).map(Secret::new)).transpose()?,
+            application_id: chat_id("discord.application_id", raw_discord.application_id)?,
+            ops_guild_id: chat_id("discord.ops_guild_id", raw_discord.ops_guild_id)?,
+            ops_role_id: chat_id("discord.ops_role_id", raw_discord.ops_role_id)?,
+            ops_channel_id: chat_id("discord.ops_channel_id", raw_discord.ops_channel_id)?,
+            ..DiscordConfig::default()
+        };
+        if let Some(key) = raw_discord.public_key {
+            let key = key.trim().to_owned();
+            let valid = hex::decode(&key)
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .is_some_and(|bytes| serenity::interactions_endpoint::Verifier::try_new(bytes).is_ok());
+            if !valid {
+                return Err(malformed("discord.public_key", Expected::PublicKey));
+            }
+            discord.public_key = Some(key);
+        }
+        if let Some(url) = raw_discord.api_base_url {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+                return Err(malformed("discord.api_base_url", Expected::Url));
+            }
+            discord.api_base_url = url;
+        }
+        for id in raw_discord.command_guild_ids.unwrap_or_default() {
+            discord
+                .command_guild_ids
+                .push(id.into_string().parse::<ChatId>().map_err(|e| typed("discord.command_guild_ids", e))?);
+        }
+        if let Some(flag) = raw_discord.register_commands_on_start {
+            discord.register_commands_on_start = match flag.into_string().trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(malformed("discord.register_commands_on_start", Expected::Bool)),
+            };
+        }
+        let listen = match raw.http.listen {
+            Some(v) => v.trim().parse().map_err(|_| malformed("http.listen", Expected::SocketAddr))?,
+            None => defaults.listen,
+        };
+        Ok(Config { data_dir, templates_dir, language, settings, discord, listen })
     }
 
     /// The `ORGLINK_*` variables of the process environment.
@@ -238,6 +406,43 @@ mod tests {
         std::fs::write(&path, "[platform]\ncross_acount_id = \"111111111111\"\n").unwrap();
         let text = Config::load(Some(&path), &BTreeMap::new()).unwrap_err().to_string();
         assert!(text.contains("cross_acount_id"), "{text}");
+    }
+
+    #[test]
+    fn discord_keys_are_typed() {
+        let key = "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089";
+        let config = Config::load(
+            None,
+            &env(&[
+                ("ORGLINK_DISCORD_TOKEN", "secret-token"),
+                ("ORGLINK_DISCORD_PUBLIC_KEY", key),
+                ("ORGLINK_DISCORD_COMMAND_GUILD_IDS", "1,22, 333"),
+                ("ORGLINK_DISCORD_API_BASE_URL", "http://127.0.0.1:9/"),
+                ("ORGLINK_HTTP_LISTEN", "127.0.0.1:0"),
+                ("ORGLINK_DISCORD_REGISTER_COMMANDS_ON_START", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.discord.command_guild_ids.iter().map(|c| c.get()).collect::<Vec<_>>(), [1, 22, 333]);
+        assert_eq!(config.discord.api_base_url, "http://127.0.0.1:9");
+        assert!(config.discord.register_commands_on_start);
+        assert!(!format!("{config:?}").contains("secret-token"));
+        for (var, value, key) in [
+            ("ORGLINK_DISCORD_PUBLIC_KEY", "abc", "discord.public_key"),
+            ("ORGLINK_DISCORD_OPS_GUILD_ID", "guild", "discord.ops_guild_id"),
+            ("ORGLINK_HTTP_LISTEN", "localhost", "http.listen"),
+            ("ORGLINK_DISCORD_API_BASE_URL", "discord.com", "discord.api_base_url"),
+        ] {
+            let text = Config::load(None, &env(&[(var, value)])).unwrap_err().to_string();
+            assert!(text.contains(key) && text.contains(var), "{text}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orglink.toml");
+        std::fs::write(&path, "[discord]\nops_guild_id = 900000000000000001\ncommand_guild_ids = [\"5\", 6]\n")
+            .unwrap();
+        let config = Config::load(Some(&path), &BTreeMap::new()).unwrap();
+        assert_eq!(config.discord.ops_guild_id.unwrap().get(), 900000000000000001);
+        assert_eq!(config.discord.command_guild_ids.len(), 2);
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod discord;
 pub mod domain;
+pub mod server;
 pub mod store;
 pub mod templates;

@@ -5,10 +5,11 @@
 mod harness;
 
 use orglink::app::{
-    AccountSummary, AccountView, Action, InstructionsView, ListView, Message, READ_ONLY_POLICY_ARN, SUPPORT_POLICY_ARN,
-    UserError,
+    AccountSummary, AccountView, Action, InstructionsView, ListView, Message, Permission, READ_ONLY_POLICY_ARN,
+    SUPPORT_POLICY_ARN, TenantSettingsView, UserError,
 };
 use orglink::domain::Lang;
+use orglink::domain::TenantSettings;
 use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
     SupportTier,
@@ -96,6 +97,55 @@ fn every_message() -> Vec<(String, Message)> {
         Message::Error(UserError::NotNow { account, state: LinkState::Invited, action: Action::RotateExternalId }),
     );
     add("error_internal", Message::Internal);
+    add(
+        "error_arn_account_mismatch",
+        Message::Error(UserError::ArnAccountMismatch { account, arn_account: "210987654321".parse().unwrap() }),
+    );
+    add(
+        "error_not_allowed_no_role",
+        Message::Error(UserError::NotAllowed { permission: Permission::AccountRole, role: None }),
+    );
+    add(
+        "error_not_allowed_role",
+        Message::Error(UserError::NotAllowed {
+            permission: Permission::AccountRole,
+            role: Some("910000000000000001".parse().unwrap()),
+        }),
+    );
+    add(
+        "error_not_allowed_manage",
+        Message::Error(UserError::NotAllowed { permission: Permission::ManageServer, role: None }),
+    );
+    add("error_not_allowed_ops", Message::Error(UserError::NotAllowed { permission: Permission::Ops, role: None }));
+    add("error_direct_message", Message::Error(UserError::DirectMessage));
+    add("error_unknown_interaction", Message::Error(UserError::UnknownInteraction));
+    add(
+        "error_not_now_record_role",
+        Message::Error(UserError::NotNow { account, state: LinkState::Linked, action: Action::RecordRole }),
+    );
+    add("role_recorded", Message::RoleRecorded(linked.clone().into()));
+    let mut unverified = business.clone();
+    unverified.role = linked.role.clone().map(|r| RoleRecord { verified_at: None, ..r });
+    add("role_recorded_unverified", Message::RoleRecorded(unverified.into()));
+    add("later", Message::Later(business.clone().into()));
+    add(
+        "tenant_settings_empty",
+        Message::TenantSettings(TenantSettingsView {
+            tenant: "900000000000000001".into(),
+            settings: Default::default(),
+        }),
+    );
+    add(
+        "tenant_settings_full",
+        Message::TenantSettings(TenantSettingsView {
+            tenant: "900000000000000001".into(),
+            settings: TenantSettings {
+                channel: Some("900000000000000002".parse().unwrap()),
+                language: Some(Lang::Es),
+                account_role: Some("910000000000000001".parse().unwrap()),
+            },
+        }),
+    );
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
@@ -135,6 +185,8 @@ fn every_input_error_renders_in_both_languages() {
         ParseError::AccountKind { input: "x".into() },
         ParseError::Lang { input: "x".into() },
         ParseError::Format { input: "x".into() },
+        ParseError::ChatId { input: "x".into() },
+        ParseError::RoleDescription { input: "x".into() },
     ]
     .into_iter()
     .chain(RoleArnProblem::ALL.map(|problem| ParseError::RoleArn { input: "x".into(), problem }));

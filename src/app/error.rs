@@ -1,6 +1,6 @@
 //! Errors a user caused and can fix: shown to them, in their language.
 
-use crate::domain::{AccountId, LinkState, ParseError};
+use crate::domain::{AccountId, ChatId, LinkState, ParseError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {
@@ -16,6 +16,26 @@ pub enum UserError {
     ManagementAccount { account: AccountId },
     #[error("account {account} is {}: cannot {action} now", state.code())]
     NotNow { account: AccountId, state: LinkState, action: Action },
+    #[error("the role ARN names account {arn_account}, not {account}")]
+    ArnAccountMismatch { account: AccountId, arn_account: AccountId },
+    #[error("not allowed: needs {permission:?}")]
+    NotAllowed { permission: Permission, role: Option<ChatId> },
+    #[error("orglink commands work inside a server, not in direct messages")]
+    DirectMessage,
+    #[error("this command or button is not known (any more)")]
+    UnknownInteraction,
+}
+
+/// What a command needs of the person who runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// The tenant's configured role for account commands, or Manage Server.
+    AccountRole,
+    /// Manage Server in the tenant's server.
+    ManageServer,
+    /// The distributor's operations role, in the operations server.
+    Ops,
 }
 
 /// What a user tried, for messages that explain why not now.
@@ -23,12 +43,14 @@ pub enum UserError {
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     RotateExternalId,
+    RecordRole,
 }
 
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::RotateExternalId => f.write_str("rotate the external ID"),
+            Self::RecordRole => f.write_str("record another role"),
         }
     }
 }

@@ -11,18 +11,18 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-pub use error::{Action, AppError, UserError};
+pub use error::{Action, AppError, Permission, UserError};
 pub use reply::{
-    AccountSummary, AccountView, InstructionsView, ListView, Message, READ_ONLY_POLICY_ARN, Rendered, Reply,
-    SUPPORT_POLICY_ARN, Tone, trust_policy,
+    AccountSummary, AccountView, InstructionsView, ListView, Message, Offer, READ_ONLY_POLICY_ARN, Rendered, Reply,
+    SUPPORT_POLICY_ARN, TenantSettingsView, Tone, trust_policy,
 };
 
 use crate::clock::Clock;
 use crate::domain::{
-    Account, AccountId, AccountKind, ExternalId, ExternalIdPrefix, NewAccount, PriceBookChoice, RoleName,
-    SupportPlanGroup, TenantId,
+    Account, AccountId, AccountKind, ChatId, ExternalId, ExternalIdPrefix, Lang, NewAccount, PriceBookChoice, RoleArn,
+    RoleDescription, RoleName, SupportPlanGroup, TenantId,
 };
-use crate::store::{AuditEntry, InsertConflict, Store, UpdateError};
+use crate::store::{AuditEntry, InsertConflict, Store, TenantAuditEntry, UpdateError};
 
 /// What the app needs to know of the configuration.
 #[derive(Debug, Clone)]
@@ -58,6 +58,28 @@ pub enum Scope {
 pub struct Actor {
     pub id: String,
     pub scope: Scope,
+    pub rights: Rights,
+}
+
+/// What a chat member may do, as their server says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rights {
+    /// Holds Discord's Manage Server permission.
+    pub manage_server: bool,
+    pub roles: Vec<ChatId>,
+    /// Holds the operations role in the operations server.
+    pub ops: bool,
+}
+
+impl Actor {
+    /// An operator at the command line: every tenant, every right.
+    pub fn operator(name: &str) -> Self {
+        Self {
+            id: format!("cli:{name}"),
+            scope: Scope::Ops,
+            rights: Rights { manage_server: true, roles: Vec::new(), ops: true },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,12 +96,43 @@ pub enum InstructionsFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     AddAccount(NewAccount),
-    ListAccounts { tenant: Option<TenantId> },
-    ShowAccount { account: AccountId },
-    RotateExternalId { account: AccountId },
-    Instructions { account: AccountId, format: InstructionsFormat },
-    SetSupportPlan { account: AccountId, group: SupportPlanGroup },
-    SetPriceBook { account: AccountId, price_book: PriceBookChoice },
+    ListAccounts {
+        tenant: Option<TenantId>,
+    },
+    ShowAccount {
+        account: AccountId,
+    },
+    RotateExternalId {
+        account: AccountId,
+    },
+    Instructions {
+        account: AccountId,
+        format: InstructionsFormat,
+    },
+    SetSupportPlan {
+        account: AccountId,
+        group: SupportPlanGroup,
+    },
+    SetPriceBook {
+        account: AccountId,
+        price_book: PriceBookChoice,
+    },
+    /// The customer created the role and gives its ARN.
+    RecordRole {
+        account: AccountId,
+        arn: RoleArn,
+        description: Option<RoleDescription>,
+    },
+    /// A tenant's settings; `None` leaves a setting as it is.
+    Configure {
+        channel: Option<ChatId>,
+        language: Option<Lang>,
+        account_role: Option<ChatId>,
+    },
+    /// "Later" on the instructions: how to find them again.
+    Later {
+        account: AccountId,
+    },
 }
 
 impl Command {
@@ -93,6 +146,25 @@ impl Command {
             Self::Instructions { .. } => "instructions",
             Self::SetSupportPlan { .. } => "support_plan",
             Self::SetPriceBook { .. } => "price_book",
+            Self::RecordRole { .. } => "record_role",
+            Self::Configure { .. } => "configure",
+            Self::Later { .. } => "later",
+        }
+    }
+
+    /// What the actor needs to run it.
+    pub fn permission(&self) -> Permission {
+        match self {
+            Self::AddAccount(_)
+            | Self::ListAccounts { .. }
+            | Self::ShowAccount { .. }
+            | Self::RotateExternalId { .. }
+            | Self::Instructions { .. }
+            | Self::SetSupportPlan { .. }
+            | Self::SetPriceBook { .. }
+            | Self::RecordRole { .. }
+            | Self::Later { .. } => Permission::AccountRole,
+            Self::Configure { .. } => Permission::ManageServer,
         }
     }
 }
@@ -118,6 +190,7 @@ impl App {
     }
 
     pub fn handle(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
+        self.authorize(actor, command.permission())?;
         match command {
             Command::AddAccount(new) => self.add_account(actor, new),
             Command::ListAccounts { tenant } => self.list_accounts(actor, tenant),
@@ -134,7 +207,13 @@ impl App {
                     InstructionsFormat::CloudFormation => Message::CloudFormation(view),
                     InstructionsFormat::Cli => Message::AwsCli(view),
                 };
-                Ok(Reply::new(Tone::Info, vec![message]))
+                let offers = match format {
+                    InstructionsFormat::Text => Offer::instructions(account.id),
+                    InstructionsFormat::CloudFormation | InstructionsFormat::Cli => {
+                        vec![Offer::RoleCreated(account.id), Offer::Later(account.id)]
+                    }
+                };
+                Ok(Reply::new(Tone::Info, vec![message]).with_offers(offers))
             }
             Command::SetSupportPlan { account, group } => {
                 let (account, _) = self.update(actor, account, "support_plan", |a, now| {
@@ -143,6 +222,46 @@ impl App {
                 let tone = if account.support_plan_mismatch() { Tone::Warning } else { Tone::Success };
                 let view = AccountView::from(account);
                 Ok(Reply::new(tone, vec![Message::SupportPlanSet(view.clone())]).with_data(view))
+            }
+            Command::RecordRole { account, arn, description } => {
+                if arn.account() != account {
+                    // Only after the account is known to be the actor's.
+                    self.load(actor, account)?;
+                    return Err(UserError::ArnAccountMismatch { account, arn_account: arn.account() }.into());
+                }
+                let (account, _) = self.update(actor, account, "record_role", |a, now| {
+                    let state = a.state;
+                    a.record_role(arn.clone(), description.clone(), now).map_err(|_| UserError::NotNow {
+                        account,
+                        state,
+                        action: Action::RecordRole,
+                    })
+                })?;
+                let view = AccountView::from(account);
+                Ok(Reply::new(Tone::Success, vec![Message::RoleRecorded(view.clone())]).with_data(view))
+            }
+            Command::Configure { channel, language, account_role } => {
+                let Scope::Tenant(tenant) = &actor.scope else {
+                    return Err(anyhow::anyhow!("tenant settings are changed from the tenant's server").into());
+                };
+                let mut settings = self.store.tenant_settings(tenant)?;
+                if channel.is_some() || language.is_some() || account_role.is_some() {
+                    settings.channel = channel.or(settings.channel);
+                    settings.language = language.or(settings.language);
+                    settings.account_role = account_role.or(settings.account_role);
+                    self.store.set_tenant_settings(&TenantAuditEntry {
+                        at: self.clock.now(),
+                        actor: actor.id.clone(),
+                        tenant: tenant.clone(),
+                        settings: settings.clone(),
+                    })?;
+                }
+                let view = TenantSettingsView { tenant: tenant.to_string(), settings };
+                Ok(Reply::new(Tone::Success, vec![Message::TenantSettings(view.clone())]).with_data(view))
+            }
+            Command::Later { account } => {
+                let view = AccountView::from(self.load(actor, account)?);
+                Ok(Reply::new(Tone::Info, vec![Message::Later(view)]))
             }
             Command::SetPriceBook { account, price_book } => {
                 let (account, _) = self.update(actor, account, "price_book", |a, now| {
@@ -181,7 +300,7 @@ impl App {
                         tone = Tone::Warning;
                     }
                     messages.push(Message::Instructions(self.instructions(&account)));
-                    return Ok(Reply::new(tone, messages).with_data(view));
+                    return Ok(Reply::new(tone, messages).with_data(view).with_offers(Offer::instructions(id)));
                 }
                 Err(InsertConflict::AccountExists { same_tenant: true }) => {
                     return Err(UserError::AlreadyRegistered { account: id }.into());
@@ -224,19 +343,68 @@ impl App {
             });
             match result {
                 Ok((account, _)) => {
+                    let id = account.id;
                     let instructions = self.instructions(&account);
                     let view = AccountView::from(account);
                     return Ok(Reply::new(
                         Tone::Success,
                         vec![Message::ExternalIdRotated(view.clone()), Message::Instructions(instructions)],
                     )
-                    .with_data(view));
+                    .with_data(view)
+                    .with_offers(Offer::instructions(id)));
                 }
                 Err(Retry::ExternalIdTaken) => continue,
                 Err(Retry::Failed(e)) => return Err(e),
             }
         }
         Err(anyhow::anyhow!("could not draw an unused external ID").into())
+    }
+
+    /// The actor's accounts whose ID starts with the digits of `partial` or
+    /// whose customer name contains it: for autocomplete, at most `limit`.
+    pub fn suggest_accounts(
+        &self,
+        actor: &Actor,
+        partial: &str,
+        limit: usize,
+    ) -> Result<Vec<AccountSummary>, AppError> {
+        self.authorize(actor, Permission::AccountRole)?;
+        let accounts = match &actor.scope {
+            Scope::Tenant(tenant) => self.store.tenant_accounts(tenant)?,
+            Scope::Ops => self.store.all_accounts()?,
+        };
+        let digits: String = partial.chars().filter(char::is_ascii_digit).collect();
+        let words = partial.trim().to_lowercase();
+        Ok(accounts
+            .iter()
+            .filter(|a| {
+                words.is_empty()
+                    || (!digits.is_empty() && a.id.as_str().starts_with(&digits))
+                    || a.customer.as_str().to_lowercase().contains(&words)
+            })
+            .take(limit)
+            .map(AccountSummary::from)
+            .collect())
+    }
+
+    /// The language of a tenant's settings, if it chose one.
+    pub fn tenant_language(&self, tenant: &TenantId) -> Result<Option<Lang>, AppError> {
+        Ok(self.store.tenant_settings(tenant)?.language)
+    }
+
+    /// Refuses an actor without `permission`.
+    fn authorize(&self, actor: &Actor, permission: Permission) -> Result<(), AppError> {
+        let Scope::Tenant(tenant) = &actor.scope else { return Ok(()) };
+        let rights = &actor.rights;
+        let (allowed, role) = match permission {
+            Permission::AccountRole => {
+                let role = self.store.tenant_settings(tenant)?.account_role;
+                (rights.manage_server || role.is_some_and(|r| rights.roles.contains(&r)), role)
+            }
+            Permission::ManageServer => (rights.manage_server, None),
+            Permission::Ops => (rights.ops, None),
+        };
+        if allowed { Ok(()) } else { Err(UserError::NotAllowed { permission, role }.into()) }
     }
 
     fn instructions(&self, account: &Account) -> InstructionsView {

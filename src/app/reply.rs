@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::error::UserError;
 use crate::domain::{
     Account, AccountId, ChecklistEntry, ExternalId, Lang, ParseError, RoleName, SupportPlanGroup, SupportTier,
+    TenantSettings,
 };
 use crate::templates::Templates;
 
@@ -26,11 +27,44 @@ pub struct Reply {
     pub messages: Vec<Message>,
     /// The machine-readable answer of read commands (`--json`).
     pub data: Option<Value>,
+    /// Next steps a front end may offer (Discord buttons).
+    pub offers: Vec<Offer>,
+}
+
+/// A next step offered with a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Show the CloudFormation template of the account's role.
+    CloudFormation(AccountId),
+    /// Show the AWS CLI commands that create the account's role.
+    AwsCli(AccountId),
+    /// "I created the role": paste the role's ARN.
+    RoleCreated(AccountId),
+    /// Come back to it later.
+    Later(AccountId),
+}
+
+impl Offer {
+    /// Every step the instructions offer, for `account`.
+    pub fn instructions(account: AccountId) -> Vec<Offer> {
+        vec![Self::CloudFormation(account), Self::AwsCli(account), Self::RoleCreated(account), Self::Later(account)]
+    }
 }
 
 impl Reply {
     pub fn new(tone: Tone, messages: Vec<Message>) -> Self {
-        Self { tone, messages, data: None }
+        Self { tone, messages, data: None, offers: Vec::new() }
+    }
+
+    pub fn with_offers(mut self, offers: Vec<Offer>) -> Self {
+        self.offers = offers;
+        self
+    }
+
+    /// Whether only the person who asked may see it: it holds an external
+    /// ID, or it is an error.
+    pub fn is_private(&self) -> bool {
+        self.tone == Tone::Error || self.messages.iter().any(Message::reveals_external_id)
     }
 
     pub fn with_data(mut self, data: impl Serialize) -> Self {
@@ -153,6 +187,13 @@ pub fn trust_policy(cross_account_id: AccountId, external_id: &ExternalId) -> Va
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct TenantSettingsView {
+    pub tenant: String,
+    #[serde(flatten)]
+    pub settings: TenantSettings,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct ListView {
     pub tenant: Option<String>,
     pub accounts: Vec<AccountSummary>,
@@ -172,6 +213,10 @@ pub enum Message {
     ExternalIdRotated(AccountView),
     SupportPlanSet(AccountView),
     PriceBookSet(AccountView),
+    RoleRecorded(AccountView),
+    TenantSettings(TenantSettingsView),
+    /// The instructions stay available; how to get them again.
+    Later(AccountView),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -199,6 +244,9 @@ impl Message {
             Self::ExternalIdRotated(_) => "external_id_rotated.md",
             Self::SupportPlanSet(_) => "support_plan_set.md",
             Self::PriceBookSet(_) => "price_book_set.md",
+            Self::RoleRecorded(_) => "role_recorded.md",
+            Self::TenantSettings(_) => "tenant_settings.md",
+            Self::Later(_) => "later.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -206,6 +254,10 @@ impl Message {
                 UserError::RegisteredElsewhere { .. } => "errors/registered_elsewhere.md",
                 UserError::ManagementAccount { .. } => "errors/management_account.md",
                 UserError::NotNow { .. } => "errors/not_now.md",
+                UserError::ArnAccountMismatch { .. } => "errors/arn_account_mismatch.md",
+                UserError::NotAllowed { .. } => "errors/not_allowed.md",
+                UserError::DirectMessage => "errors/direct_message.md",
+                UserError::UnknownInteraction => "errors/unknown_interaction.md",
             },
             Self::Internal => "errors/internal.md",
         }
@@ -228,11 +280,35 @@ impl Message {
             | Self::Status(v)
             | Self::ExternalIdRotated(v)
             | Self::SupportPlanSet(v)
-            | Self::PriceBookSet(v) => to_value(v),
+            | Self::PriceBookSet(v)
+            | Self::RoleRecorded(v)
+            | Self::Later(v) => to_value(v),
+            Self::TenantSettings(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
             Self::Internal => json!({}),
             Self::Error(e) => error_context(e),
+        }
+    }
+
+    /// Whether the rendered text shows the account's external ID.
+    pub fn reveals_external_id(&self) -> bool {
+        match self {
+            Self::Registered(_)
+            | Self::Instructions(_)
+            | Self::CloudFormation(_)
+            | Self::AwsCli(_)
+            | Self::ExternalIdRotated(_) => true,
+            Self::MemberAccountWarning(_)
+            | Self::Status(_)
+            | Self::List(_)
+            | Self::SupportPlanSet(_)
+            | Self::PriceBookSet(_)
+            | Self::RoleRecorded(_)
+            | Self::TenantSettings(_)
+            | Self::Later(_)
+            | Self::Error(_)
+            | Self::Internal => false,
         }
     }
 
@@ -259,6 +335,8 @@ fn error_context(error: &UserError) -> Value {
                 ParseError::AccountKind { input } => ("account_kind", input, None),
                 ParseError::Lang { input } => ("language", input, None),
                 ParseError::Format { input } => ("format", input, None),
+                ParseError::ChatId { input } => ("chat_id", input, None),
+                ParseError::RoleDescription { input } => ("role_description", input, None),
             };
             json!({ "field": field, "input": input, "problem": problem })
         }
@@ -269,6 +347,11 @@ fn error_context(error: &UserError) -> Value {
         UserError::NotNow { account, state, action } => {
             json!({ "account_id": account, "state": state, "action": action })
         }
+        UserError::ArnAccountMismatch { account, arn_account } => {
+            json!({ "account_id": account, "arn_account_id": arn_account })
+        }
+        UserError::NotAllowed { permission, role } => json!({ "permission": permission, "role": role }),
+        UserError::DirectMessage | UserError::UnknownInteraction => json!({}),
     }
 }
 

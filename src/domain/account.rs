@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{
     AccountId, AccountKind, CustomerName, Email, Event, ExternalId, IllegalTransition, LinkState, PriceBookName,
-    RoleArn, SupportPlanGroup, SupportTier, TenantId, Transition,
+    RoleArn, RoleDescription, SupportPlanGroup, SupportTier, TenantId, Transition,
 };
 
 /// The price book the platform bills the account with.
@@ -22,7 +22,7 @@ pub enum PriceBookChoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleRecord {
     pub arn: RoleArn,
-    pub description: Option<String>,
+    pub description: Option<RoleDescription>,
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option", default)]
@@ -119,6 +119,24 @@ impl Account {
         if let Some(role) = self.role.as_mut() {
             role.verified_at = None;
         }
+        Ok(events)
+    }
+
+    /// Records the role the customer says they created. Another ARN than the
+    /// one verified voids the verification.
+    pub fn record_role(
+        &mut self,
+        arn: RoleArn,
+        description: Option<RoleDescription>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Event>, IllegalTransition> {
+        let same_role = self.role.as_ref().is_some_and(|r| r.arn == arn);
+        let mut events = if same_role { vec![] } else { self.apply(&Transition::RoleReplaced, now)? };
+        let verified_at = self.role.as_ref().filter(|_| same_role).and_then(|r| r.verified_at);
+        let description = description.or_else(|| self.role.as_ref().filter(|_| same_role)?.description.clone());
+        self.role = Some(RoleRecord { arn, description, recorded_at: now, verified_at });
+        self.updated_at = now;
+        events.push(Event::RoleRecorded { account: self.id });
         Ok(events)
     }
 

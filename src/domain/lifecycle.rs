@@ -92,6 +92,8 @@ pub enum Transition {
     RoleVerified,
     /// The account got a new external ID: the role must be verified again.
     ExternalIdRotated,
+    /// Another role ARN was recorded: it must be verified before it counts.
+    RoleReplaced,
     /// A check found the account cannot be linked as it is.
     Blocked {
         reason: BlockReason,
@@ -113,6 +115,7 @@ impl Transition {
         match self {
             Self::RoleVerified => "role_verified",
             Self::ExternalIdRotated => "external_id_rotated",
+            Self::RoleReplaced => "role_replaced",
             Self::Blocked { .. } => "blocked",
             Self::InvitationSent { .. } => "invitation_sent",
             Self::InvitationAccepted => "invitation_accepted",
@@ -170,6 +173,25 @@ pub enum Event {
     PriceBookSet {
         account: AccountId,
     },
+    RoleRecorded {
+        account: AccountId,
+    },
+    /// A notification about the account could not be delivered.
+    NotificationUndeliverable {
+        account: AccountId,
+        /// The code of the event that could not be delivered.
+        undelivered: String,
+        reason: String,
+    },
+}
+
+/// Who must hear of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Audience {
+    /// The tenant's notification channel.
+    pub tenant: bool,
+    /// The distributor's operations channel.
+    pub ops: bool,
 }
 
 impl Event {
@@ -187,24 +209,55 @@ impl Event {
             Self::InvitationExpired { .. } => "invitation_expired",
             Self::SupportPlanGroupSet { .. } => "support_plan_group_set",
             Self::PriceBookSet { .. } => "price_book_set",
+            Self::RoleRecorded { .. } => "role_recorded",
+            Self::NotificationUndeliverable { .. } => "notification_undeliverable",
         }
+    }
+
+    pub fn account(&self) -> AccountId {
+        match self {
+            Self::AccountRegistered { account }
+            | Self::ExternalIdRotated { account }
+            | Self::RoleVerified { account }
+            | Self::RoleVerificationReset { account }
+            | Self::AccountBlocked { account, .. }
+            | Self::InvitationSent { account, .. }
+            | Self::AccountLinked { account }
+            | Self::InvitationDeclined { account }
+            | Self::InvitationCanceled { account }
+            | Self::InvitationExpired { account }
+            | Self::SupportPlanGroupSet { account, .. }
+            | Self::PriceBookSet { account }
+            | Self::RoleRecorded { account }
+            | Self::NotificationUndeliverable { account, .. } => *account,
+        }
+    }
+
+    /// Who must hear of this event; nobody for those kept in the audit log
+    /// only.
+    pub fn audience(&self) -> Audience {
+        let (tenant, ops) = match self {
+            Self::AccountRegistered { .. } | Self::RoleVerified { .. } | Self::InvitationSent { .. } => (true, false),
+            Self::SupportPlanGroupSet { matches_tier, .. } => (!matches_tier, false),
+            Self::AccountBlocked { .. }
+            | Self::AccountLinked { .. }
+            | Self::InvitationDeclined { .. }
+            | Self::InvitationCanceled { .. }
+            | Self::InvitationExpired { .. } => (true, true),
+            Self::NotificationUndeliverable { .. } => (false, true),
+            Self::ExternalIdRotated { .. }
+            | Self::RoleVerificationReset { .. }
+            | Self::PriceBookSet { .. }
+            | Self::RoleRecorded { .. } => (false, false),
+        };
+        Audience { tenant, ops }
     }
 
     /// Whether a channel must hear of this event (it then goes to the
     /// outbox); the rest are kept in the audit log only.
     pub fn notifies(&self) -> bool {
-        match self {
-            Self::AccountRegistered { .. }
-            | Self::RoleVerified { .. }
-            | Self::AccountBlocked { .. }
-            | Self::InvitationSent { .. }
-            | Self::AccountLinked { .. }
-            | Self::InvitationDeclined { .. }
-            | Self::InvitationCanceled { .. }
-            | Self::InvitationExpired { .. } => true,
-            Self::SupportPlanGroupSet { matches_tier, .. } => !matches_tier,
-            Self::ExternalIdRotated { .. } | Self::RoleVerificationReset { .. } | Self::PriceBookSet { .. } => false,
-        }
+        let audience = self.audience();
+        audience.tenant || audience.ops
     }
 }
 
@@ -243,6 +296,12 @@ impl LinkState {
             }
             (s, T::ExternalIdRotated) if s.invitation_ended() => {
                 (S::Registered, vec![Event::ExternalIdRotated { account }, Event::RoleVerificationReset { account }])
+            }
+
+            (S::Registered | S::Blocked { .. }, T::RoleReplaced) => (self, vec![]),
+            (S::RoleVerified, T::RoleReplaced) => (S::Registered, vec![Event::RoleVerificationReset { account }]),
+            (s, T::RoleReplaced) if s.invitation_ended() => {
+                (S::Registered, vec![Event::RoleVerificationReset { account }])
             }
 
             (S::Registered | S::RoleVerified | S::Blocked { .. }, T::Blocked { reason }) => {
@@ -343,6 +402,7 @@ mod tests {
         let transitions = [
             Transition::RoleVerified,
             Transition::ExternalIdRotated,
+            Transition::RoleReplaced,
             Transition::Blocked { reason: BlockReason::MemberOfAnotherOrganization },
             sent(),
             Transition::InvitationAccepted,

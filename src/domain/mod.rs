@@ -12,6 +12,7 @@ mod lifecycle;
 mod names;
 mod role_arn;
 mod support;
+mod tenant;
 
 pub use account::{
     Account, CheckItem, CheckStatus, ChecklistEntry, ManagementAccountRefused, NewAccount, PriceBookChoice,
@@ -20,10 +21,11 @@ pub use account::{
 pub use account_id::AccountId;
 pub use email::Email;
 pub use external_id::{ExternalId, ExternalIdPrefix};
-pub use lifecycle::{BlockReason, Event, IllegalTransition, LinkState, Transition};
-pub use names::{CustomerName, PriceBookName, RoleName, TenantId};
+pub use lifecycle::{Audience, BlockReason, Event, IllegalTransition, LinkState, Transition};
+pub use names::{CustomerName, PriceBookName, RoleDescription, RoleName, TenantId};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
 pub use support::{AccountKind, Lang, SupportPlanGroup, SupportTier};
+pub use tenant::{ChatId, TenantSettings};
 
 /// A value typed by a user that could not be parsed. Each variant carries the
 /// input as received (quoted, shortened) so the message can show it.
@@ -57,6 +59,10 @@ pub enum ParseError {
     Lang { input: String },
     #[error("{input} is not an instructions format")]
     Format { input: String },
+    #[error("{input} is not a channel, role or server ID")]
+    ChatId { input: String },
+    #[error("{input} is not a valid role description")]
+    RoleDescription { input: String },
 }
 
 /// Characters that pasting drags along and that nobody means to type.

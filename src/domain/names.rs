@@ -89,6 +89,14 @@ string_newtype!(
     RoleName
 );
 
+string_newtype!(
+    /// A description for the customer's role, as IAM allows it (1–1000
+    /// characters, no control characters).
+    RoleDescription,
+    |s| printable(s, 1000),
+    RoleDescription
+);
+
 impl Default for RoleName {
     fn default() -> Self {
         Self("OrgLinkReadOnly".to_owned())

@@ -14,7 +14,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 use time::OffsetDateTime;
 
-use crate::domain::{Account, AccountId, Event, ExternalId, TenantId};
+use crate::domain::{Account, AccountId, Event, ExternalId, TenantId, TenantSettings};
 
 /// Bumped whenever the stored encoding changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -67,6 +67,33 @@ pub struct OutboxItem {
     pub event: Event,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Failed delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not to be tried before this instant (after a failure).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// An outbox item that could not be delivered, kept for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub item: OutboxItem,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A change of a tenant's settings, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantAuditEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub tenant: TenantId,
+    pub settings: TenantSettings,
 }
 
 /// Why a registration did not land.
@@ -103,6 +130,10 @@ pub struct Store {
     external_ids: Tree,
     audit: Tree,
     outbox: Tree,
+    delivered: Tree,
+    dead_letters: Tree,
+    tenants: Tree,
+    tenant_audit: Tree,
 }
 
 /// Aborts a transaction with `e`.
@@ -159,6 +190,9 @@ impl Tx<'_> {
                 tenant: account.tenant.clone(),
                 event: event.clone(),
                 created_at: entry.at,
+                attempts: 0,
+                next_attempt_at: None,
+                last_error: None,
             };
             self.outbox.insert(&id.to_be_bytes(), encode(&item))?;
         }
@@ -211,6 +245,10 @@ impl Store {
             external_ids: db.open_tree("external_ids")?,
             audit: db.open_tree("audit")?,
             outbox: db.open_tree("outbox")?,
+            delivered: db.open_tree("delivered")?,
+            dead_letters: db.open_tree("dead_letters")?,
+            tenants: db.open_tree("tenants")?,
+            tenant_audit: db.open_tree("tenant_audit")?,
             db,
         })
     }
@@ -261,6 +299,112 @@ impl Store {
     /// Outbox items not yet delivered, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
         self.outbox.iter().values().map(|v| decode("outbox item", &v?)).collect()
+    }
+
+    /// Outbox items due at `now`, oldest first.
+    pub fn outbox_due(&self, now: OffsetDateTime) -> Result<Vec<OutboxItem>, StoreError> {
+        Ok(self.outbox()?.into_iter().filter(|i| i.next_attempt_at.is_none_or(|at| at <= now)).collect())
+    }
+
+    /// Whether the notification with `dedupe_key` went out already.
+    pub fn was_delivered(&self, dedupe_key: &str) -> Result<bool, StoreError> {
+        Ok(self.delivered.contains_key(dedupe_key)?)
+    }
+
+    /// Marks an outbox item delivered: it leaves the outbox and its key is
+    /// remembered, in one transaction.
+    pub fn outbox_delivered(&self, item: &OutboxItem, at: OffsetDateTime) -> Result<(), StoreError> {
+        let at = encode(&at.unix_timestamp());
+        let result: Result<(), TransactionError<()>> =
+            (&self.outbox, &self.delivered).transaction(|(outbox, delivered)| {
+                outbox.remove(&item.id.to_be_bytes())?;
+                delivered.insert(item.dedupe_key.as_bytes(), at.as_slice())?;
+                Ok(())
+            });
+        never_aborts(result)
+    }
+
+    /// Remembers that the delivery under `key` went out.
+    pub fn mark_delivered(&self, key: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.delivered.insert(key.as_bytes(), encode(&at.unix_timestamp()))?;
+        Ok(())
+    }
+
+    /// Whether the store can be written now.
+    pub fn health_check(&self) -> Result<(), StoreError> {
+        self.db.insert(b"health_check", &OffsetDateTime::now_utc().unix_timestamp().to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Records a failed attempt; the item stays for a later try.
+    pub fn outbox_retry_later(
+        &self,
+        item: &OutboxItem,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = item.clone();
+        item.attempts += 1;
+        item.next_attempt_at = Some(next_attempt_at);
+        item.last_error = Some(error.to_owned());
+        self.outbox.insert(item.id.to_be_bytes(), encode(&item))?;
+        Ok(())
+    }
+
+    /// Moves an undeliverable item out of the outbox, with why, and queues
+    /// `notice` (for operators) in the same transaction.
+    pub fn outbox_dead(
+        &self,
+        item: &OutboxItem,
+        reason: &str,
+        at: OffsetDateTime,
+        notice: Option<Event>,
+    ) -> Result<(), StoreError> {
+        let dead = encode(&DeadLetter { item: item.clone(), reason: reason.to_owned(), at });
+        let result: Result<(), TransactionError<()>> =
+            (&self.outbox, &self.dead_letters).transaction(|(outbox, dead_letters)| {
+                outbox.remove(&item.id.to_be_bytes())?;
+                dead_letters.insert(&item.id.to_be_bytes(), dead.as_slice())?;
+                if let Some(event) = &notice {
+                    let id = outbox.generate_id()?;
+                    let notice = OutboxItem {
+                        id,
+                        dedupe_key: format!("{}:{}", event.code(), item.dedupe_key),
+                        tenant: item.tenant.clone(),
+                        event: event.clone(),
+                        created_at: at,
+                        attempts: 0,
+                        next_attempt_at: None,
+                        last_error: None,
+                    };
+                    outbox.insert(&id.to_be_bytes(), encode(&notice))?;
+                }
+                Ok(())
+            });
+        never_aborts(result)
+    }
+
+    /// Items that could not be delivered, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letters.iter().values().map(|v| decode("dead letter", &v?)).collect()
+    }
+
+    pub fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
+        Ok(self.tenants.get(tenant.as_str())?.map(|v| decode("tenant", &v)).transpose()?.unwrap_or_default())
+    }
+
+    /// Stores a tenant's settings with an audit entry.
+    pub fn set_tenant_settings(&self, entry: &TenantAuditEntry) -> Result<(), StoreError> {
+        let result: Result<(), TransactionError<()>> =
+            (&self.tenants, &self.tenant_audit).transaction(|(tenants, audit)| {
+                tenants.insert(entry.tenant.as_str(), encode(&entry.settings))?;
+                let seq = audit.generate_id()?;
+                let mut key = tenant_prefix(&entry.tenant);
+                key.extend_from_slice(&seq.to_be_bytes());
+                audit.insert(key, encode(entry))?;
+                Ok(())
+            });
+        never_aborts(result)
     }
 
     /// Every key and value of every tree, for tests and backups.
@@ -390,6 +534,14 @@ impl Store {
             }),
         }
     }
+}
+
+/// The outcome of a transaction whose closure never aborts.
+fn never_aborts<T>(result: Result<T, TransactionError<()>>) -> Result<T, StoreError> {
+    result.map_err(|e| match e {
+        TransactionError::Storage(e) => StoreError::Sled(e),
+        TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
+    })
 }
 
 /// Whether opening failed because another process holds sled's lock (sled

@@ -1,0 +1,298 @@
+//! What a Discord interaction asks for, as app types. Pure: no I/O.
+
+use serenity::all::{
+    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Interaction, Member,
+    ModalInteraction,
+};
+
+use super::spec::SlashCommand;
+use crate::app::{Actor, Command, InstructionsFormat, Rights, Scope, UserError};
+use crate::domain::{AccountId, ChatId, Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
+
+/// Where the distributor's operations team works.
+#[derive(Debug, Clone, Default)]
+pub struct OpsSpace {
+    pub guild: Option<ChatId>,
+    pub role: Option<ChatId>,
+}
+
+/// Who sent an interaction, from where, in which language.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub actor: Actor,
+    pub tenant: TenantId,
+    /// The user's Discord language, when orglink speaks it.
+    pub locale_lang: Option<Lang>,
+}
+
+/// What the interaction asks for.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Ping,
+    Run {
+        command: Command,
+        lang: Option<Lang>,
+    },
+    /// Autocomplete of an account option.
+    SuggestAccounts {
+        partial: String,
+    },
+    /// "I created the role": open the modal that asks for the ARN.
+    OpenRoleModal {
+        account: AccountId,
+    },
+}
+
+/// A parsed interaction: who (unless a ping), and what, or why not.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub sender: Option<Sender>,
+    /// The user's Discord language even when there is no sender (DMs).
+    pub locale_lang: Option<Lang>,
+    pub request: Result<Request, UserError>,
+}
+
+/// The custom IDs of orglink's buttons and modal: `ol:<action>:<account>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomId {
+    CloudFormation(AccountId),
+    AwsCli(AccountId),
+    RoleCreated(AccountId),
+    Later(AccountId),
+    RoleModal(AccountId),
+}
+
+impl CustomId {
+    pub fn encode(self) -> String {
+        let (action, account) = match self {
+            Self::CloudFormation(a) => ("cfn", a),
+            Self::AwsCli(a) => ("cli", a),
+            Self::RoleCreated(a) => ("role", a),
+            Self::Later(a) => ("later", a),
+            Self::RoleModal(a) => ("arn", a),
+        };
+        format!("ol:{action}:{account}")
+    }
+
+    /// Parses a custom ID coming back from Discord: anything but exactly
+    /// what [`CustomId::encode`] makes is refused.
+    pub fn parse(input: &str) -> Option<Self> {
+        let mut parts = input.split(':');
+        let (Some("ol"), Some(action), Some(account), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let account = AccountId::from_bytes(account.as_bytes())?;
+        Some(match action {
+            "cfn" => Self::CloudFormation(account),
+            "cli" => Self::AwsCli(account),
+            "role" => Self::RoleCreated(account),
+            "later" => Self::Later(account),
+            "arn" => Self::RoleModal(account),
+            _ => return None,
+        })
+    }
+}
+
+/// The modal's text inputs.
+pub const ROLE_ARN_INPUT: &str = "role_arn";
+pub const DESCRIPTION_INPUT: &str = "description";
+
+/// Reads an interaction. `ops` says where the operations team works.
+pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
+    let (locale, guild, member, user) = match interaction {
+        Interaction::Ping(_) => return Incoming { sender: None, locale_lang: None, request: Ok(Request::Ping) },
+        Interaction::Command(i) | Interaction::Autocomplete(i) => {
+            (&i.locale, i.guild_id, i.member.as_deref(), i.user.id)
+        }
+        Interaction::Component(i) => (&i.locale, i.guild_id, i.member.as_ref(), i.user.id),
+        Interaction::Modal(i) => (&i.locale, i.guild_id, i.member.as_ref(), i.user.id),
+        _ => return Incoming { sender: None, locale_lang: None, request: Err(UserError::UnknownInteraction) },
+    };
+    let locale_lang = Lang::from_locale(locale);
+    let (Some(guild), Some(member)) = (guild, member) else {
+        return Incoming { sender: None, locale_lang, request: Err(UserError::DirectMessage) };
+    };
+    let guild_chat = ChatId::new(guild.get()).expect("Discord IDs are not zero");
+    let tenant: TenantId = guild.to_string().parse().expect("a guild ID is a valid tenant");
+    let sender = Sender {
+        actor: Actor {
+            id: format!("discord:{}", user.get()),
+            scope: Scope::Tenant(tenant.clone()),
+            rights: rights(member, guild_chat, ops),
+        },
+        tenant,
+        locale_lang,
+    };
+    let request = match interaction {
+        Interaction::Command(i) => command(i),
+        Interaction::Autocomplete(i) => Ok(suggest(i)),
+        Interaction::Component(i) => component(i),
+        Interaction::Modal(i) => modal(i),
+        _ => Err(UserError::UnknownInteraction),
+    };
+    Incoming { sender: Some(sender), locale_lang, request }
+}
+
+fn rights(member: &Member, guild: ChatId, ops: &OpsSpace) -> Rights {
+    let roles: Vec<ChatId> = member.roles.iter().filter_map(|r| ChatId::new(r.get())).collect();
+    let manage_server = member.permissions.is_some_and(|p| p.manage_guild() || p.administrator());
+    let ops = ops.guild == Some(guild) && ops.role.is_some_and(|r| roles.contains(&r));
+    Rights { manage_server, roles, ops }
+}
+
+/// The options of a command, by name, as typed.
+struct Options<'a>(&'a CommandInteraction);
+
+impl Options<'_> {
+    fn string(&self, name: &str) -> Option<&str> {
+        self.0.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
+            CommandDataOptionValue::String(s) => Some(s.as_str()),
+            CommandDataOptionValue::Autocomplete { value, .. } => Some(value.as_str()),
+            _ => None,
+        })
+    }
+
+    fn required(&self, name: &str) -> &str {
+        // Discord enforces required options; an absent one reads as empty
+        // and fails the value's own parser with a clear message.
+        self.string(name).unwrap_or_default()
+    }
+
+    fn id(&self, name: &str) -> Option<ChatId> {
+        self.0.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
+            CommandDataOptionValue::Channel(c) => ChatId::new(c.get()),
+            CommandDataOptionValue::Role(r) => ChatId::new(r.get()),
+            _ => None,
+        })
+    }
+
+    fn parsed<T: std::str::FromStr<Err = ParseError>>(&self, name: &str) -> Result<Option<T>, ParseError> {
+        self.string(name).map(str::parse).transpose()
+    }
+}
+
+fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
+    let Some(slash) = SlashCommand::from_key(&interaction.data.name) else {
+        return Err(UserError::UnknownInteraction);
+    };
+    let o = Options(interaction);
+    let tenant: TenantId = interaction.guild_id.map(|g| g.to_string()).unwrap_or_default().parse()?;
+    let mut lang = None;
+    let command = match slash {
+        SlashCommand::LinkAccount => Command::AddAccount(NewAccount {
+            id: o.required("account_id").parse()?,
+            tenant,
+            customer: o.required("customer").parse()?,
+            root_email: o.parsed("root_email")?,
+            support_tier: o.required("support_tier").parse()?,
+            kind: o.parsed("account_kind")?.unwrap_or_default(),
+            price_book: o.parsed("price_book")?,
+        }),
+        SlashCommand::Instructions => {
+            lang = o.parsed::<Lang>("language")?;
+            let format = match o.string("format") {
+                None | Some("text") => InstructionsFormat::Text,
+                Some("cloudformation") => InstructionsFormat::CloudFormation,
+                Some("cli") => InstructionsFormat::Cli,
+                Some(other) => return Err(ParseError::Format { input: crate::domain::quote_input(other) }.into()),
+            };
+            Command::Instructions { account: o.required("account_id").parse()?, format }
+        }
+        SlashCommand::Status => match o.parsed::<AccountId>("account_id")? {
+            Some(account) => Command::ShowAccount { account },
+            None => Command::ListAccounts { tenant: Some(tenant) },
+        },
+        SlashCommand::SupportPlan => {
+            Command::SetSupportPlan { account: o.required("account_id").parse()?, group: o.required("group").parse()? }
+        }
+        SlashCommand::PriceBook => Command::SetPriceBook {
+            account: o.required("account_id").parse()?,
+            price_book: match o.parsed("name")? {
+                Some(name) => PriceBookChoice::Custom(name),
+                None => PriceBookChoice::Default,
+            },
+        },
+        SlashCommand::Config => {
+            Command::Configure { channel: o.id("channel"), language: o.parsed("language")?, account_role: o.id("role") }
+        }
+    };
+    Ok(Request::Run { command, lang })
+}
+
+fn suggest(interaction: &CommandInteraction) -> Request {
+    let partial = interaction.data.autocomplete().map(|o| o.value.to_owned()).unwrap_or_default();
+    Request::SuggestAccounts { partial }
+}
+
+fn component(interaction: &ComponentInteraction) -> Result<Request, UserError> {
+    let run = |command| Ok(Request::Run { command, lang: None });
+    match CustomId::parse(&interaction.data.custom_id) {
+        Some(CustomId::CloudFormation(account)) => {
+            run(Command::Instructions { account, format: InstructionsFormat::CloudFormation })
+        }
+        Some(CustomId::AwsCli(account)) => run(Command::Instructions { account, format: InstructionsFormat::Cli }),
+        Some(CustomId::RoleCreated(account)) => Ok(Request::OpenRoleModal { account }),
+        Some(CustomId::Later(account)) => run(Command::Later { account }),
+        Some(CustomId::RoleModal(_)) | None => Err(UserError::UnknownInteraction),
+    }
+}
+
+fn modal(interaction: &ModalInteraction) -> Result<Request, UserError> {
+    let Some(CustomId::RoleModal(account)) = CustomId::parse(&interaction.data.custom_id) else {
+        return Err(UserError::UnknownInteraction);
+    };
+    let input = |id: &str| {
+        interaction.data.components.iter().flat_map(|row| &row.components).find_map(|c| match c {
+            ActionRowComponent::InputText(t) if t.custom_id == id => Some(t.value.clone().unwrap_or_default()),
+            _ => None,
+        })
+    };
+    let arn = input(ROLE_ARN_INPUT).unwrap_or_default().parse()?;
+    let description = input(DESCRIPTION_INPUT).filter(|d| !d.trim().is_empty()).map(|d| d.parse()).transpose()?;
+    Ok(Request::Run { command: Command::RecordRole { account, arn, description }, lang: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn custom_ids_round_trip_and_refuse_forgeries() {
+        let account: AccountId = "123456789012".parse().unwrap();
+        for id in [
+            CustomId::CloudFormation(account),
+            CustomId::AwsCli(account),
+            CustomId::RoleCreated(account),
+            CustomId::Later(account),
+            CustomId::RoleModal(account),
+        ] {
+            let encoded = id.encode();
+            assert!(encoded.len() <= 100);
+            assert_eq!(CustomId::parse(&encoded), Some(id));
+        }
+        for forged in [
+            "",
+            "ol",
+            "ol:cfn",
+            "ol:cfn:12345678901",
+            "ol:cfn:1234-5678-9012",
+            "ol:cfn:123456789012:x",
+            "xx:cfn:123456789012",
+            "ol:rm:123456789012",
+            "ol:cfn:12345678901２",
+        ] {
+            assert_eq!(CustomId::parse(forged), None, "{forged}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn custom_id_parsing_never_panics(input in "\\PC{0,120}|ol:[a-z]{0,6}:[0-9]{0,14}") {
+            if let Some(id) = CustomId::parse(&input) {
+                prop_assert_eq!(id.encode(), input);
+            }
+        }
+    }
+}

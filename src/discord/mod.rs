@@ -1,0 +1,194 @@
+//! The Discord front end: slash commands over the gateway and over a signed
+//! HTTP interactions endpoint, and channel notifications.
+//!
+//! One path, [`Bot::respond`], turns an `Interaction` into an app command
+//! and the app's reply into a `CreateInteractionResponse`; the transports
+//! (`endpoint`, `gateway`) only carry it. Discord types stop here.
+
+pub mod endpoint;
+pub mod gateway;
+pub mod inbound;
+pub mod notify;
+pub mod outbound;
+pub mod spec;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serenity::all::{CreateInteractionResponse, Http, HttpBuilder, Interaction, InteractionId};
+use serenity::builder::Builder as _;
+use tracing::Instrument as _;
+
+use crate::app::{App, AppError, Message, Reply, UserError};
+use crate::config::DiscordConfig;
+use crate::domain::Lang;
+use crate::templates::Templates;
+pub use inbound::OpsSpace;
+use inbound::{Incoming, Request};
+pub use outbound::Response;
+use outbound::Ui;
+
+/// Answers interactions, whichever transport brought them.
+pub struct Bot {
+    app: App,
+    templates: Templates,
+    ops: OpsSpace,
+    default_lang: Lang,
+    ui_en: Ui,
+    ui_es: Ui,
+    /// Woken after each change, so notifications go out at once.
+    pub changed: Arc<tokio::sync::Notify>,
+}
+
+impl Bot {
+    pub fn new(app: App, templates: Templates, ops: OpsSpace, default_lang: Lang) -> anyhow::Result<Self> {
+        Ok(Self {
+            ui_en: Ui::load(&templates, Lang::En)?,
+            ui_es: Ui::load(&templates, Lang::Es)?,
+            app,
+            templates,
+            ops,
+            default_lang,
+            changed: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    fn ui(&self, lang: Lang) -> &Ui {
+        match lang {
+            Lang::En => &self.ui_en,
+            Lang::Es => &self.ui_es,
+        }
+    }
+
+    /// The reply language: asked for, else the user's Discord language, else
+    /// the tenant's, else the configured default.
+    fn lang(&self, incoming: &Incoming, asked: Option<Lang>) -> Lang {
+        asked
+            .or(incoming.locale_lang)
+            .or_else(|| {
+                let sender = incoming.sender.as_ref()?;
+                self.app.tenant_language(&sender.tenant).ok().flatten()
+            })
+            .unwrap_or(self.default_lang)
+    }
+
+    /// The response to `interaction`: what to answer now, and what to send
+    /// after.
+    pub fn respond(&self, interaction: &Interaction) -> Response {
+        let incoming = inbound::parse(interaction, &self.ops);
+        let tenant = incoming.sender.as_ref().map(|s| s.tenant.to_string()).unwrap_or_default();
+        let span = tracing::info_span!("interaction", tenant = %tenant, command = tracing::field::Empty);
+        let _entered = span.enter();
+        let request = match incoming.request.clone() {
+            Ok(request) => request,
+            Err(e) => return self.reply(&Reply::error(e), self.lang(&incoming, None)),
+        };
+        let Some(sender) = incoming.sender.as_ref() else {
+            return Response::now(CreateInteractionResponse::Pong);
+        };
+        match request {
+            Request::Ping => Response::now(CreateInteractionResponse::Pong),
+            Request::Run { command, lang } => {
+                span.record("command", command.name());
+                let lang = self.lang(&incoming, lang);
+                match self.app.handle(&sender.actor, command) {
+                    Ok(reply) => {
+                        self.changed.notify_one();
+                        self.reply(&reply, lang)
+                    }
+                    Err(AppError::User(e)) => self.reply(&Reply::error(e), lang),
+                    Err(AppError::Internal(e)) => {
+                        tracing::error!(error = format!("{e:#}"), "command failed");
+                        self.reply(&Reply::new(crate::app::Tone::Error, vec![Message::Internal]), lang)
+                    }
+                }
+            }
+            Request::SuggestAccounts { partial } => {
+                let accounts = self.app.suggest_accounts(&sender.actor, &partial, outbound::AUTOCOMPLETE_CHOICES_MAX);
+                // Autocomplete cannot show an error: no suggestions instead.
+                Response::now(outbound::suggestions(&accounts.unwrap_or_default()))
+            }
+            Request::OpenRoleModal { account } => {
+                let lang = self.lang(&incoming, None);
+                match self.app.handle(&sender.actor, crate::app::Command::ShowAccount { account }) {
+                    Ok(_) => Response::now(outbound::role_modal(account, self.ui(lang))),
+                    Err(AppError::User(e)) => self.reply(&Reply::error(e), lang),
+                    Err(AppError::Internal(e)) => {
+                        tracing::error!(error = format!("{e:#}"), "opening the role modal failed");
+                        self.reply(&Reply::new(crate::app::Tone::Error, vec![Message::Internal]), lang)
+                    }
+                }
+            }
+        }
+    }
+
+    fn reply(&self, reply: &Reply, lang: Lang) -> Response {
+        let mut rendered = Vec::with_capacity(reply.messages.len());
+        for message in &reply.messages {
+            match message.render(&self.templates, lang) {
+                Ok(r) => rendered.push((r.text, r.filename)),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), template = message.template(), "rendering failed");
+                    let apology = Message::Internal.render(&self.templates, lang).map(|r| r.text).unwrap_or_default();
+                    let error = Reply::error(UserError::UnknownInteraction);
+                    return outbound::reply(&error, vec![(apology, None)], self.ui(lang));
+                }
+            }
+        }
+        outbound::reply(reply, rendered, self.ui(lang))
+    }
+}
+
+/// serenity's REST client for `config`: Discord's API or a local stand-in.
+/// Its own rate limiter is off: delivery retries are orglink's (outbox).
+pub fn http_client(config: &DiscordConfig) -> Http {
+    let token = config.token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
+    let mut builder = HttpBuilder::new(token).ratelimiter_disabled(true);
+    if config.api_base_url != crate::config::DISCORD_API_BASE_URL {
+        builder = builder.proxy(config.api_base_url.clone());
+    }
+    if let Some(id) = config.application_id {
+        builder = builder.application_id(id.get().into());
+    }
+    builder.build()
+}
+
+/// Sends the follow-up of a response (an edit of the original response),
+/// retrying briefly: it may reach Discord before the response it edits.
+pub async fn send_followup(
+    http: Arc<Http>,
+    token: String,
+    response_followup: Option<serenity::all::EditInteractionResponse>,
+) {
+    let Some(edit) = response_followup else { return };
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=6 {
+        match edit.clone().execute(&http, &token).await {
+            Ok(_) => return,
+            Err(e) if attempt < 6 => {
+                tracing::debug!(error = %e, attempt, "follow-up not accepted yet");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => tracing::error!(error = %e, "the follow-up of an interaction could not be sent"),
+        }
+    }
+}
+
+/// Answers an interaction over REST (the gateway transport), then follows up.
+pub async fn answer_over_rest(http: Arc<Http>, id: InteractionId, token: String, response: Response) {
+    let span = tracing::info_span!("answer", interaction = %id);
+    async move {
+        if let Err(e) = response.immediate.execute(&http, (id, &token)).await {
+            tracing::error!(error = %e, "the interaction response could not be sent");
+            return;
+        }
+        send_followup(http, token, response.followup).await;
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,219 @@
+//! Delivers outbox events to the tenants' channels and the operations
+//! channel, through serenity's REST client.
+//!
+//! Each event is posted at most once per destination: a delivered part is
+//! remembered under its key before the next one goes, and Discord's nonce
+//! (enforced) makes a retry after a lost answer return the message already
+//! created. Failures are retried with backoff; an undeliverable event is
+//! kept as a dead letter and reported to operations, never dropped.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use serenity::all::{ChannelId, Colour, CreateEmbed, CreateMessage, Http, HttpError, Nonce};
+use time::Duration;
+
+use crate::app::AccountView;
+use crate::clock::Clock;
+use crate::domain::{ChatId, Event, Lang};
+use crate::store::{OutboxItem, Store};
+use crate::templates::Templates;
+
+/// Backoff after the n-th failure: 2 s doubling, at most 15 minutes.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::seconds(2i64.saturating_mul(1 << attempts.min(9)).min(15 * 60))
+}
+
+/// What one delivery round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub delivered: usize,
+    pub retried: usize,
+    pub undeliverable: usize,
+}
+
+pub struct Notifier {
+    pub store: Store,
+    pub http: Arc<Http>,
+    pub templates: Templates,
+    pub ops_channel: Option<ChatId>,
+    pub default_lang: Lang,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    Tenant,
+    Ops,
+}
+
+/// How a send failed.
+enum Failure {
+    /// Worth another try later.
+    Transient(String),
+    /// Will never work as things are; the reason code names why.
+    Permanent(&'static str),
+}
+
+fn classify(error: &serenity::Error) -> Failure {
+    if let serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) = error {
+        let status = response.status_code.as_u16();
+        return match status {
+            404 => Failure::Permanent("channel_not_found"),
+            403 => Failure::Permanent("missing_access"),
+            400 => Failure::Permanent("rejected"),
+            _ => Failure::Transient(format!("Discord answered {status}")),
+        };
+    }
+    Failure::Transient(error.to_string())
+}
+
+/// A stable nonce (at most 25 characters) for a delivery key.
+fn nonce(key: &str) -> String {
+    // FNV-1a: stable across releases, unlike the standard hasher.
+    let hash = key.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    format!("ol{hash:016x}")
+}
+
+fn colour(event: &Event) -> Colour {
+    match event {
+        Event::RoleVerified { .. } | Event::AccountLinked { .. } => Colour::new(0x2ECC71),
+        Event::AccountRegistered { .. } | Event::InvitationSent { .. } => Colour::new(0x5865F2),
+        Event::SupportPlanGroupSet { .. }
+        | Event::InvitationDeclined { .. }
+        | Event::InvitationCanceled { .. }
+        | Event::InvitationExpired { .. } => Colour::new(0xF1C40F),
+        Event::AccountBlocked { .. } | Event::NotificationUndeliverable { .. } => Colour::new(0xE74C3C),
+        Event::ExternalIdRotated { .. }
+        | Event::RoleVerificationReset { .. }
+        | Event::PriceBookSet { .. }
+        | Event::RoleRecorded { .. } => Colour::new(0x99AAB5),
+    }
+}
+
+impl Notifier {
+    /// Delivers every item that is due now.
+    pub async fn deliver_due(&self) -> anyhow::Result<DeliveryReport> {
+        let mut report = DeliveryReport::default();
+        for item in self.store.outbox_due(self.clock.now())? {
+            let span = tracing::info_span!("notify", tenant = %item.tenant, event = item.event.code(), account = %item.event.account());
+            let _entered = span.enter();
+            match self.deliver(&item).await {
+                Ok(()) => {
+                    self.store.outbox_delivered(&item, self.clock.now())?;
+                    report.delivered += 1;
+                }
+                Err(Failure::Transient(error)) => {
+                    let next = self.clock.now() + backoff(item.attempts);
+                    tracing::warn!(%error, attempts = item.attempts + 1, "notification not delivered; will retry");
+                    self.store.outbox_retry_later(&item, next, &error)?;
+                    report.retried += 1;
+                }
+                Err(Failure::Permanent(reason)) => {
+                    tracing::error!(reason, "notification undeliverable; reported to operations");
+                    let notice = match item.event {
+                        // Operations' own notices have nowhere else to go.
+                        Event::NotificationUndeliverable { .. } => None,
+                        ref event => Some(Event::NotificationUndeliverable {
+                            account: event.account(),
+                            undelivered: event.code().to_owned(),
+                            reason: reason.to_owned(),
+                        }),
+                    };
+                    self.store.outbox_dead(&item, reason, self.clock.now(), notice)?;
+                    report.undeliverable += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
+        let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
+        let Some(account) = self.store.account(item.event.account()).map_err(store_error)? else {
+            return Err(Failure::Permanent("rejected"));
+        };
+        let audience = item.event.audience();
+        let settings = self.store.tenant_settings(&item.tenant).map_err(store_error)?;
+        let view = AccountView::from(account);
+        for (wanted, destination) in [(audience.tenant, Destination::Tenant), (audience.ops, Destination::Ops)] {
+            if !wanted {
+                continue;
+            }
+            let key = format!("{}#{:?}", item.dedupe_key, destination);
+            if self.store.was_delivered(&key).map_err(store_error)? {
+                continue;
+            }
+            let (channel, lang) = match destination {
+                Destination::Tenant => (settings.channel, settings.language.unwrap_or(self.default_lang)),
+                Destination::Ops => (self.ops_channel, self.default_lang),
+            };
+            let Some(channel) = channel else {
+                return Err(Failure::Permanent("no_channel"));
+            };
+            let context = serde_json::json!({
+                "event": item.event,
+                "account": view,
+                "for_ops": destination == Destination::Ops,
+            });
+            let template = format!("notifications/{}.md", item.event.code());
+            let text = self.templates.render(lang, &template, context).map_err(|e| {
+                tracing::error!(error = format!("{e:#}"), template, "rendering a notification failed");
+                Failure::Permanent("rejected")
+            })?;
+            let message = CreateMessage::new()
+                .embed(CreateEmbed::new().description(text).colour(colour(&item.event)))
+                .nonce(Nonce::String(nonce(&key)))
+                .enforce_nonce(true);
+            match ChannelId::new(channel.get()).send_message(&self.http, message).await {
+                Ok(_) => self.store.mark_delivered(&key, self.clock.now()).map_err(store_error)?,
+                Err(e) => return Err(classify(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers whenever woken, and at least every `interval`, until
+    /// `shutdown` resolves.
+    pub async fn run(
+        self,
+        wake: Arc<tokio::sync::Notify>,
+        interval: StdDuration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.deliver_due().await {
+                Ok(report) if report != DeliveryReport::default() => tracing::info!(?report, "notifications"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = format!("{e:#}"), "the notification round failed"),
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+                _ = &mut shutdown => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), Duration::seconds(2));
+        assert_eq!(backoff(1), Duration::seconds(4));
+        assert_eq!(backoff(5), Duration::seconds(64));
+        assert_eq!(backoff(30), Duration::minutes(15));
+    }
+
+    #[test]
+    fn nonces_are_short_and_stable() {
+        let n = nonce("account_registered:123456789012:1#Tenant");
+        assert!(n.len() <= 25);
+        assert_eq!(n, nonce("account_registered:123456789012:1#Tenant"));
+        assert_ne!(n, nonce("account_registered:123456789012:1#Ops"));
+    }
+}

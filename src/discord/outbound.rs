@@ -1,0 +1,212 @@
+//! App replies as Discord responses, within Discord's limits.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use serenity::all::{
+    AutocompleteChoice, ButtonStyle, Colour, CreateActionRow, CreateAttachment, CreateAutocompleteResponse,
+    CreateButton, CreateEmbed, CreateInputText, CreateInteractionResponse, CreateInteractionResponseMessage,
+    CreateModal, EditInteractionResponse, InputTextStyle,
+};
+
+use super::inbound::{CustomId, DESCRIPTION_INPUT, ROLE_ARN_INPUT};
+use crate::app::{AccountSummary, Offer, Reply, Tone};
+use crate::domain::{AccountId, Lang};
+use crate::templates::Templates;
+
+/// Discord's limits on one message.
+pub const EMBED_DESCRIPTION_MAX: usize = 4096;
+pub const EMBEDS_MAX: usize = 10;
+pub const MESSAGE_EMBED_CHARS_MAX: usize = 6000;
+pub const AUTOCOMPLETE_CHOICES_MAX: usize = 25;
+const CHOICE_NAME_MAX: usize = 100;
+/// The file a reply too long for embeds is attached as.
+pub const LONG_REPLY_FILE: &str = "orglink-reply.md";
+
+/// What to answer an interaction with at once, and what to send after.
+pub struct Response {
+    pub immediate: CreateInteractionResponse,
+    /// Sent as an edit of the original response once the immediate answer
+    /// is out (files cannot travel in the HTTP endpoint's response body).
+    pub followup: Option<EditInteractionResponse>,
+}
+
+impl Response {
+    pub fn now(immediate: CreateInteractionResponse) -> Self {
+        Self { immediate, followup: None }
+    }
+}
+
+/// The interface words of one language (`templates/<lang>/discord/ui.json`).
+#[derive(Debug, Clone)]
+pub struct Ui(BTreeMap<String, String>);
+
+impl Ui {
+    pub fn load(templates: &Templates, lang: Lang) -> anyhow::Result<Self> {
+        let json = templates.render(lang, "discord/ui.json", ())?;
+        Ok(Self(serde_json::from_str(&json).with_context(|| format!("templates/{lang}/discord/ui.json"))?))
+    }
+
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        self.0.get(key).map(String::as_str).unwrap_or(key)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+}
+
+fn colour(tone: Tone) -> Colour {
+    match tone {
+        Tone::Success => Colour::new(0x2ECC71),
+        Tone::Warning => Colour::new(0xF1C40F),
+        Tone::Error => Colour::new(0xE74C3C),
+        Tone::Info => Colour::new(0x5865F2),
+    }
+}
+
+/// Splits `text` into pieces of at most `max` characters, at line breaks
+/// where it can.
+pub fn split(text: &str, max: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0;
+    for line in text.split_inclusive('\n') {
+        let mut line = line;
+        loop {
+            let line_len = line.chars().count();
+            if current_len + line_len <= max {
+                current.push_str(line);
+                current_len += line_len;
+                break;
+            }
+            if current_len > 0 {
+                pieces.push(std::mem::take(&mut current));
+                current_len = 0;
+                continue;
+            }
+            // One line longer than `max`: cut it.
+            let cut = line.char_indices().nth(max).map_or(line.len(), |(i, _)| i);
+            pieces.push(line[..cut].to_owned());
+            line = &line[cut..];
+        }
+    }
+    if !current.trim().is_empty() {
+        pieces.push(current);
+    }
+    pieces.into_iter().map(|p| p.trim_end().to_owned()).filter(|p| !p.is_empty()).collect()
+}
+
+/// A rendered reply: embeds, files and buttons within Discord's limits.
+pub fn reply(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> Response {
+    let mut texts = Vec::new();
+    let mut files = Vec::new();
+    for (text, filename) in rendered {
+        match filename {
+            Some(name) => files.push(CreateAttachment::bytes(text.into_bytes(), name)),
+            None => texts.push(text),
+        }
+    }
+    let mut pieces: Vec<String> = texts.iter().flat_map(|t| split(t, EMBED_DESCRIPTION_MAX)).collect();
+    let total: usize = pieces.iter().map(|p| p.chars().count()).sum();
+    if pieces.len() > EMBEDS_MAX || total > MESSAGE_EMBED_CHARS_MAX {
+        files.push(CreateAttachment::bytes(texts.join("\n\n").into_bytes(), LONG_REPLY_FILE));
+        pieces = vec![ui.get("attached").to_owned()];
+    }
+    let embeds: Vec<CreateEmbed> =
+        pieces.into_iter().map(|p| CreateEmbed::new().description(p).colour(colour(reply.tone))).collect();
+    let components = buttons(&reply.offers, ui);
+    let private = reply.is_private();
+    if files.is_empty() {
+        let message = CreateInteractionResponseMessage::new().embeds(embeds).components(components).ephemeral(private);
+        Response::now(CreateInteractionResponse::Message(message))
+    } else {
+        let followup = files
+            .into_iter()
+            .fold(EditInteractionResponse::new().embeds(embeds).components(components), |edit, file| {
+                edit.new_attachment(file)
+            });
+        Response {
+            immediate: CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(private)),
+            followup: Some(followup),
+        }
+    }
+}
+
+fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
+    if offers.is_empty() {
+        return Vec::new();
+    }
+    let row = offers
+        .iter()
+        .take(5)
+        .map(|offer| {
+            let (id, label, style) = match *offer {
+                Offer::CloudFormation(a) => {
+                    (CustomId::CloudFormation(a), "button_cloudformation", ButtonStyle::Secondary)
+                }
+                Offer::AwsCli(a) => (CustomId::AwsCli(a), "button_aws_cli", ButtonStyle::Secondary),
+                Offer::RoleCreated(a) => (CustomId::RoleCreated(a), "button_role_created", ButtonStyle::Success),
+                Offer::Later(a) => (CustomId::Later(a), "button_later", ButtonStyle::Secondary),
+            };
+            CreateButton::new(id.encode()).label(ui.get(label)).style(style)
+        })
+        .collect();
+    vec![CreateActionRow::Buttons(row)]
+}
+
+/// The modal that asks for the role's ARN.
+pub fn role_modal(account: AccountId, ui: &Ui) -> CreateInteractionResponse {
+    let arn = CreateInputText::new(InputTextStyle::Short, ui.get("modal_role_arn"), ROLE_ARN_INPUT)
+        .placeholder(ui.get("modal_role_arn_placeholder"))
+        .min_length(20)
+        .max_length(2048)
+        .required(true);
+    let description = CreateInputText::new(InputTextStyle::Paragraph, ui.get("modal_description"), DESCRIPTION_INPUT)
+        .max_length(1000)
+        .required(false);
+    CreateInteractionResponse::Modal(
+        CreateModal::new(CustomId::RoleModal(account).encode(), ui.get("modal_title"))
+            .components(vec![CreateActionRow::InputText(arn), CreateActionRow::InputText(description)]),
+    )
+}
+
+/// Autocomplete choices: the account ID as value, ID and customer as name.
+pub fn suggestions(accounts: &[AccountSummary]) -> CreateInteractionResponse {
+    let choices = accounts
+        .iter()
+        .take(AUTOCOMPLETE_CHOICES_MAX)
+        .map(|a| {
+            let name: String = format!("{} · {}", a.id, a.customer).chars().take(CHOICE_NAME_MAX).collect();
+            AutocompleteChoice::new(name, a.id.to_string())
+        })
+        .collect();
+    CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new().set_choices(choices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn splits_at_line_breaks() {
+        let text = "aaaa\nbbbb\ncccc";
+        assert_eq!(split(text, 10), vec!["aaaa\nbbbb", "cccc"]);
+        assert_eq!(split("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(split("", 4), Vec::<String>::new());
+    }
+
+    proptest! {
+        #[test]
+        fn pieces_fit_and_keep_every_character(text in "[a-zé \n]{0,300}", max in 1usize..50) {
+            let pieces = split(&text, max);
+            for p in &pieces {
+                prop_assert!(p.chars().count() <= max);
+            }
+            let kept: String = pieces.concat().chars().filter(|c| !c.is_whitespace()).collect();
+            let all: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            prop_assert_eq!(kept, all);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `orglink serve`: the Discord transports, the HTTP endpoint and the
+//! notification loop, wired together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serenity::interactions_endpoint::Verifier;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::discord::{self, Bot, OpsSpace, endpoint, notify::Notifier};
+use crate::store::Store;
+use crate::templates::Templates;
+
+/// How often pending notifications are retried when nothing wakes the loop.
+const DELIVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why `serve` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("neither discord.token nor discord.public_key is configured: nothing to serve")]
+    NoTransport,
+    #[error("discord.token and discord.application_id are needed to register commands")]
+    CannotRegister,
+}
+
+/// A running server.
+pub struct Running {
+    /// Where the HTTP endpoint listens, if it runs.
+    pub http_addr: Option<SocketAddr>,
+    pub bot: Arc<Bot>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    /// Stops taking interactions and waits for the tasks to end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Registers the slash commands (globally, or in the configured servers).
+pub async fn register_commands(config: &Config, templates: &Templates) -> anyhow::Result<usize> {
+    if config.discord.token.is_none() || config.discord.application_id.is_none() {
+        return Err(ServeError::CannotRegister.into());
+    }
+    let http = discord::http_client(&config.discord);
+    let payload = discord::spec::registration_payload(templates)?;
+    if config.discord.command_guild_ids.is_empty() {
+        http.create_global_commands(&payload).await.context("registering global commands")?;
+    } else {
+        for guild in &config.discord.command_guild_ids {
+            http.create_guild_commands(guild.get().into(), &payload)
+                .await
+                .with_context(|| format!("registering commands in server {guild}"))?;
+        }
+    }
+    Ok(payload.len())
+}
+
+/// Starts every configured transport and the notification loop.
+pub async fn start(
+    config: Config,
+    templates: Templates,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
+    let discord_config = &config.discord;
+    if discord_config.token.is_none() && discord_config.public_key.is_none() {
+        return Err(ServeError::NoTransport.into());
+    }
+    if discord_config.register_commands_on_start {
+        let count = register_commands(&config, &templates).await?;
+        tracing::info!(count, "slash commands registered");
+    }
+    let app = App::new(store.clone(), config.settings.clone(), clock.clone());
+    let ops = OpsSpace { guild: discord_config.ops_guild_id, role: discord_config.ops_role_id };
+    let bot = Arc::new(Bot::new(app, templates.clone(), ops, config.language)?);
+    let http = Arc::new(discord::http_client(discord_config));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut tasks = Vec::new();
+
+    if discord_config.token.is_some() {
+        let notifier = Notifier {
+            store,
+            http: http.clone(),
+            templates,
+            ops_channel: discord_config.ops_channel_id,
+            default_lang: config.language,
+            clock: clock.clone(),
+        };
+        tasks.push(tokio::spawn(notifier.run(bot.changed.clone(), DELIVERY_INTERVAL, stopped())));
+        let (bot, gateway_config) = (bot.clone(), discord_config.clone());
+        let shutdown = stopped();
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                result = discord::gateway::run(bot, &gateway_config) => {
+                    if let Err(e) = result {
+                        tracing::error!(error = format!("{e:#}"), "the Discord gateway stopped");
+                    }
+                }
+                _ = shutdown => {}
+            }
+        }));
+    } else {
+        tracing::warn!("no discord.token: notifications wait in the outbox until one is configured");
+    }
+
+    let mut http_addr = None;
+    if let Some(key) = &discord_config.public_key {
+        let bytes: [u8; 32] =
+            hex::decode(key)?.try_into().map_err(|_| anyhow::anyhow!("the public key is 32 bytes"))?;
+        let verifier = Verifier::try_new(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        http_addr = Some(listener.local_addr()?);
+        let router = endpoint::router(endpoint::Endpoint {
+            bot: bot.clone(),
+            verifier,
+            http,
+            clock,
+            gateway: discord_config.token.is_some(),
+        });
+        let shutdown = stopped();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "the HTTP server stopped");
+            }
+        }));
+        tracing::info!(addr = %http_addr.expect("bound"), "serving Discord interactions over HTTP");
+    }
+    Ok(Running { http_addr, bot, tasks, stop })
+}
+
+/// Runs until SIGINT or SIGTERM, then stops taking interactions and ends
+/// the running tasks.
+pub async fn serve(config: Config, templates: Templates, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let flush_store = store.clone();
+    let running = start(config, templates, store, clock).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    tokio::time::timeout(Duration::from_secs(20), running.stop()).await.ok();
+    flush_store.flush()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -73,6 +73,10 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    if matches!(response.immediate, serenity::all::CreateInteractionResponse::Pong) {
+        // Exactly the PONG Discord's documentation shows (serenity adds `"data": null`).
+        return Json(serde_json::json!({ "type": 1 })).into_response();
+    }
     if response.followup.is_some() {
         tokio::spawn(super::send_followup(endpoint.http.clone(), token, response.followup));
     }

@@ -1,0 +1,453 @@
+//! The Discord front end end to end: signed interactions posted to the HTTP
+//! endpoint of a running server, Discord's REST API stood in by a local
+//! recorder, a real sled store.
+
+#[path = "harness/discord.rs"]
+mod discord_harness;
+mod harness;
+
+use discord_harness::*;
+use orglink::domain::LinkState;
+use serde_json::{Value, json};
+
+const EPHEMERAL: u64 = 64;
+
+fn description(response: &Value) -> String {
+    response["data"]["embeds"]
+        .as_array()
+        .map(|e| e.iter().map(|e| e["description"].as_str().unwrap_or_default()).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+fn flags(response: &Value) -> u64 {
+    response["data"]["flags"].as_u64().unwrap_or(0)
+}
+
+fn link(guild: &str, locale: &str, account: &str) -> Value {
+    command(
+        "link-account",
+        &[
+            ("account_id", account),
+            ("customer", "Acme S.A."),
+            ("support_tier", "business"),
+            ("root_email", "root@acme.example"),
+        ],
+        guild,
+        locale,
+        ADMIN,
+        &[],
+    )
+}
+
+#[tokio::test]
+async fn ping_is_answered_with_pong() {
+    let h = Harness::start().await;
+    assert_eq!(h.interact(&fixture("ping")).await, json!({ "type": 1 }));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unsigned_badly_signed_stale_and_oversized_requests_are_refused() {
+    let h = Harness::start().await;
+    let body = serde_json::to_vec(&fixture("ping")).unwrap();
+    assert_eq!(h.raw_post(&[], body.clone()).await, 401, "no signature");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let bad = "00".repeat(64);
+    assert_eq!(h.raw_post(&[("X-Signature-Ed25519", &bad), ("X-Signature-Timestamp", &now)], body.clone()).await, 401);
+    assert_eq!(h.raw_post(&[("X-Signature-Ed25519", "zz"), ("X-Signature-Timestamp", &now)], body.clone()).await, 401);
+    assert_eq!(h.post_aged(&body, 301).await.0, 401, "older than 5 minutes");
+    assert_eq!(h.post_aged(&body, -301).await.0, 401, "from the future");
+    assert_eq!(h.post_aged(&body, 120).await.0, 200, "2 minutes old is fine");
+    let huge = vec![b' '; 300 * 1024];
+    assert_eq!(h.post_aged(&huge, 0).await.0, 413);
+    assert_eq!(h.post_aged(b"{not json", 0).await.0, 400, "signed but not an interaction");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn link_account_in_spanish_and_english() {
+    let h = Harness::start().await;
+    let es = h.interact(&link(GUILD_A, "es-419", "1234-5678-9012")).await;
+    assert_eq!(es["type"], 4);
+    assert_eq!(flags(&es) & EPHEMERAL, EPHEMERAL, "it shows the external ID: only the user sees it");
+    let account = h.store.account("123456789012".parse().unwrap()).unwrap().unwrap();
+    let text = description(&es);
+    assert!(text.contains("quedó registrada") && text.contains(account.external_id.as_str()), "{text}");
+    assert!(text.contains("Cree el rol de IAM") && text.contains("328676173091"), "{text}");
+    assert_eq!(account.tenant.as_str(), GUILD_A);
+    assert_eq!(account.customer.as_str(), "Acme S.A.");
+    assert_eq!(es["data"]["embeds"][0]["color"], 0x2ECC71, "green for success");
+    let buttons: Vec<&str> = es["data"]["components"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["custom_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        buttons,
+        ["ol:cfn:123456789012", "ol:cli:123456789012", "ol:role:123456789012", "ol:later:123456789012"]
+    );
+    assert_eq!(es["data"]["components"][0]["components"][2]["label"], "Ya creé el rol");
+
+    let en = h.interact(&link(GUILD_A, "en-US", "210987654321")).await;
+    assert!(description(&en).contains("is registered for **Acme S.A.**"), "{}", description(&en));
+    assert_eq!(en["data"]["components"][0]["components"][2]["label"], "I created the role");
+
+    // Bad input: a clear message in the user's language, red, ephemeral.
+    let bad = h.interact(&link(GUILD_A, "es-ES", "1234")).await;
+    assert!(description(&bad).contains("`1234` no es válido") && description(&bad).contains("12 dígitos"));
+    assert_eq!(bad["data"]["embeds"][0]["color"], 0xE74C3C);
+    assert_eq!(flags(&bad) & EPHEMERAL, EPHEMERAL);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn every_command_answers_in_both_languages() {
+    let h = Harness::start().await;
+    for (locale, guild) in [("en-US", GUILD_A), ("es-419", GUILD_B)] {
+        h.interact(&link(guild, locale, if guild == GUILD_A { "111111111111" } else { "222222222222" })).await;
+        let account = if guild == GUILD_A { "111111111111" } else { "222222222222" };
+        let spanish = locale.starts_with("es");
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                command("instructions", &[("account_id", account)], guild, locale, ADMIN, &[]),
+                "ReadOnlyAccess",
+                "ReadOnlyAccess",
+            ),
+            (
+                command("instructions", &[("account_id", account), ("language", "es")], guild, locale, ADMIN, &[]),
+                "Cree el rol",
+                "Cree el rol",
+            ),
+            (
+                command("status", &[("account_id", account)], guild, locale, ADMIN, &[]),
+                "Checklist:",
+                "Lista de comprobación:",
+            ),
+            (command("status", &[], guild, locale, ADMIN, &[]), "1 account of tenant", "1 cuenta del tenant"),
+            (
+                command(
+                    "support-plan",
+                    &[("account_id", account), ("group", "passthrough")],
+                    guild,
+                    locale,
+                    ADMIN,
+                    &[],
+                ),
+                "negative margins",
+                "márgenes negativos",
+            ),
+            (
+                command("price-book", &[("account_id", account)], guild, locale, ADMIN, &[]),
+                "default price book",
+                "predeterminada",
+            ),
+            (
+                command("price-book", &[("account_id", account), ("name", "EMEA")], guild, locale, ADMIN, &[]),
+                "custom: EMEA",
+                "personalizada: EMEA",
+            ),
+            (command("orglink-config", &[("language", "es")], guild, locale, ADMIN, &[]), "Spanish", "español"),
+        ];
+        for (interaction, english, spanish_text) in cases {
+            let response = h.interact(&interaction).await;
+            let text = description(&response);
+            let expected = if spanish { spanish_text } else { english };
+            assert!(
+                text.contains(expected),
+                "{locale} {}: expected {expected:?} in {text}",
+                interaction["data"]["name"]
+            );
+        }
+    }
+    // The tenant's language applies where the user's locale is not one orglink speaks.
+    let response = h.interact(&command("status", &[], GUILD_A, "pt-BR", ADMIN, &[])).await;
+    assert!(description(&response).contains("1 cuenta"), "{}", description(&response));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_own_accounts() {
+    let h = Harness::start().await;
+    h.interact(&link(GUILD_A, "en-US", "111111111111")).await;
+    h.interact(&link(GUILD_B, "en-US", "222222222222")).await;
+
+    // Another tenant's account is "not registered here", everywhere.
+    for interaction in [
+        command("status", &[("account_id", "111111111111")], GUILD_B, "en-US", ADMIN, &[]),
+        command("instructions", &[("account_id", "111111111111")], GUILD_B, "en-US", ADMIN, &[]),
+        command("support-plan", &[("account_id", "111111111111"), ("group", "business")], GUILD_B, "en-US", ADMIN, &[]),
+    ] {
+        let text = description(&h.interact(&interaction).await);
+        assert!(text.contains("is not registered here"), "{text}");
+    }
+    // Registering it again from B does not reveal who has it.
+    let text = description(&h.interact(&link(GUILD_B, "en-US", "111111111111")).await);
+    assert!(text.contains("another reseller") && !text.contains(GUILD_A), "{text}");
+    assert_eq!(h.store.account("111111111111".parse().unwrap()).unwrap().unwrap().support_plan_group, None);
+
+    // Autocomplete offers only the tenant's own accounts.
+    let mut auto = interaction("autocomplete_instructions", GUILD_B, "en-US", ADMIN, &[]);
+    auto["data"]["options"] = json!([{ "name": "account_id", "type": 3, "value": "", "focused": true }]);
+    let response = h.interact(&auto).await;
+    assert_eq!(response["type"], 8);
+    let values: Vec<&str> =
+        response["data"]["choices"].as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["222222222222"]);
+    auto["data"]["options"][0]["value"] = json!("1111");
+    let response = h.interact(&auto).await;
+    assert_eq!(response["data"]["choices"], json!([]), "typing A's number in B finds nothing");
+
+    // A forged button for A's account, pressed in B.
+    let mut button = interaction("component_button", GUILD_B, "en-US", ADMIN, &[]);
+    button["data"]["custom_id"] = json!("ol:cfn:111111111111");
+    let text = description(&h.interact(&button).await);
+    assert!(text.contains("is not registered here"), "{text}");
+    button["data"]["custom_id"] = json!("ol:role:111111111111");
+    let response = h.interact(&button).await;
+    assert_ne!(response["type"], 9, "no modal for another tenant's account");
+    button["data"]["custom_id"] = json!("ol:cfn:111111111111:extra");
+    assert!(description(&h.interact(&button).await).contains("not known"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn permissions_come_from_the_tenant_settings() {
+    let h = Harness::start().await;
+    let member_role = "910000000000000001";
+    let status = |roles: &[&str]| command("status", &[], GUILD_A, "en-US", NOBODY, roles);
+    let text = description(&h.interact(&status(&[member_role])).await);
+    assert!(text.contains("No role is set") && text.contains("/orglink-config"), "{text}");
+
+    // Without Manage Server, the settings cannot be changed.
+    let config = |perms: &str| command("orglink-config", &[], GUILD_A, "en-US", perms, &[]);
+    let mut set_role = config(NOBODY);
+    set_role["data"]["options"] = json!([{ "name": "role", "type": 8, "value": member_role }]);
+    assert!(description(&h.interact(&set_role).await).contains("Manage Server permission"));
+    assert_eq!(h.store.tenant_settings(&GUILD_A.parse().unwrap()).unwrap().account_role, None);
+
+    set_role["member"]["permissions"] = json!(ADMIN);
+    set_role["data"]["options"] = json!([
+        { "name": "role", "type": 8, "value": member_role },
+        { "name": "channel", "type": 7, "value": "900000000000000002" }
+    ]);
+    let text = description(&h.interact(&set_role).await);
+    assert!(text.contains(&format!("<@&{member_role}>")) && text.contains("<#900000000000000002>"), "{text}");
+    let settings = h.store.tenant_settings(&GUILD_A.parse().unwrap()).unwrap();
+    assert_eq!(settings.account_role, Some(chat(member_role)));
+    assert_eq!(settings.channel, Some(chat("900000000000000002")));
+
+    // Now the role is enough; without it, the message names the role.
+    assert!(description(&h.interact(&status(&[member_role])).await).contains("No accounts are registered"));
+    let text = description(&h.interact(&status(&["910000000000000999"])).await);
+    assert!(text.contains(&format!("<@&{member_role}>")), "{text}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn direct_messages_and_unknown_commands_get_a_clear_refusal() {
+    let h = Harness::start().await;
+    let mut dm = fixture("command_status_dm");
+    dm["locale"] = json!("es-ES");
+    let response = h.interact(&dm).await;
+    assert!(description(&response).contains("no en mensajes directos"), "{}", description(&response));
+    assert_eq!(flags(&response) & EPHEMERAL, EPHEMERAL);
+    let unknown = command("self-destruct", &[], GUILD_A, "en-US", ADMIN, &[]);
+    assert!(description(&h.interact(&unknown).await).contains("not known"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn buttons_modal_and_attachments_round_trip() {
+    let h = Harness::start().await;
+    h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
+    let external_id = h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
+
+    // "CloudFormation template": deferred, then the YAML as an attached file.
+    let mut button = interaction("component_button", GUILD_A, "en-US", ADMIN, &[]);
+    button["token"] = json!("token-cfn");
+    button["data"]["custom_id"] = json!("ol:cfn:123456789012");
+    let response = h.interact(&button).await;
+    assert_eq!(response["type"], 5, "deferred: files follow as an edit");
+    assert_eq!(flags(&response) & EPHEMERAL, EPHEMERAL);
+    let edit = wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-cfn/messages/@original")).await;
+    let body = String::from_utf8_lossy(&edit.body).to_string();
+    assert!(body.contains("filename=\"orglink-role-123456789012.yaml\""), "{body}");
+    assert!(body.contains("AWSTemplateFormatVersion") && body.contains(external_id.as_str()), "{body}");
+
+    // "I created the role": a modal asking for the ARN.
+    button["data"]["custom_id"] = json!("ol:role:123456789012");
+    let modal = h.interact(&button).await;
+    assert_eq!(modal["type"], 9);
+    assert_eq!(modal["data"]["custom_id"], "ol:arn:123456789012");
+    assert_eq!(modal["data"]["components"][0]["components"][0]["custom_id"], "role_arn");
+
+    // The modal comes back with stray spaces around the ARN.
+    let mut submit = interaction("modal_submit_role_arn", GUILD_A, "en-US", ADMIN, &[]);
+    submit["data"]["custom_id"] = json!("ol:arn:123456789012");
+    let text = description(&h.interact(&submit).await);
+    assert!(text.contains("Role ARN recorded"), "{text}");
+    let role = h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().role.unwrap();
+    assert_eq!(role.arn.to_string(), "arn:aws:iam::123456789012:role/OrgLinkReadOnly");
+
+    // An ARN of another account is refused, saying which.
+    submit["data"]["components"][0]["components"][0]["value"] = json!("arn:aws:iam::999999999999:role/R");
+    let text = description(&h.interact(&submit).await);
+    assert!(text.contains("`999999999999`") && text.contains("`123456789012`"), "{text}");
+    // A user ARN gets its own hint.
+    submit["data"]["components"][0]["components"][0]["value"] = json!("arn:aws:iam::123456789012:user/alice");
+    assert!(description(&h.interact(&submit).await).contains("ARN of an IAM user"));
+
+    // "Later".
+    button["data"]["custom_id"] = json!("ol:later:123456789012");
+    assert!(description(&h.interact(&button).await).contains("No rush"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn long_replies_are_attached_as_a_file() {
+    let h = Harness::start().await;
+    // Enough accounts that the list outgrows one message's 6,000 characters.
+    let app = h.running.as_ref().unwrap().bot.app().clone();
+    let actor = orglink::app::Actor {
+        id: "test".into(),
+        scope: orglink::app::Scope::Tenant(GUILD_A.parse().unwrap()),
+        rights: orglink::app::Rights { manage_server: true, ..Default::default() },
+    };
+    for i in 0..80u64 {
+        let new = orglink::domain::NewAccount {
+            id: format!("{:012}", 500_000_000_000 + i).parse().unwrap(),
+            tenant: GUILD_A.parse().unwrap(),
+            customer: format!("Customer with a rather long company name number {i}").parse().unwrap(),
+            root_email: None,
+            support_tier: orglink::domain::SupportTier::Basic,
+            kind: Default::default(),
+            price_book: None,
+        };
+        app.handle(&actor, orglink::app::Command::AddAccount(new)).unwrap();
+    }
+    let mut status = command("status", &[], GUILD_A, "en-US", ADMIN, &[]);
+    status["token"] = json!("token-long");
+    let response = h.interact(&status).await;
+    assert_eq!(response["type"], 5);
+    let edit =
+        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-long/messages/@original")).await;
+    let body = String::from_utf8_lossy(&edit.body).to_string();
+    assert!(body.contains("filename=\"orglink-reply.md\"") && body.contains("80 accounts"), "{}", &body[..500]);
+    assert!(body.contains("longer than a Discord message allows"));
+    h.stop().await;
+}
+
+/// Waits for the stand-in to receive a request (follow-ups are sent after
+/// the response).
+async fn wait_for(h: &Harness, verb: &str, path: &str) -> wiremock::Request {
+    for _ in 0..100 {
+        if let Some(r) = h.received(verb, path).await.into_iter().next() {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{verb} {path} never arrived");
+}
+
+#[tokio::test]
+async fn state_is_unchanged_by_refused_commands() {
+    let h = Harness::start().await;
+    h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
+    let before = h.store.export().unwrap();
+    for interaction in [
+        link(GUILD_A, "en-US", "123456789012"),
+        link(GUILD_A, "en-US", "12345678901"),
+        command("support-plan", &[("account_id", "123456789012"), ("group", "gold")], GUILD_A, "en-US", ADMIN, &[]),
+        command(
+            "support-plan",
+            &[("account_id", "123456789012"), ("group", "business")],
+            GUILD_A,
+            "en-US",
+            NOBODY,
+            &[],
+        ),
+    ] {
+        h.interact(&interaction).await;
+    }
+    let after: Vec<_> = h
+        .store
+        .export()
+        .unwrap()
+        .into_iter()
+        .filter(|(tree, key, _)| !(tree.as_slice() == b"__sled__default" && key.as_slice() == b"health_check"))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().state, LinkState::Registered);
+    h.stop().await;
+}
+
+/// Discord's rules for names: lowercase letters, digits, `-` and `_`, 1–32.
+fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.chars().count())
+        && name.chars().all(|c| c == '-' || c == '_' || c.is_numeric() || (c.is_alphabetic() && !c.is_uppercase()))
+}
+
+#[test]
+fn the_registration_payload_is_valid_for_discord_in_both_languages() {
+    let payload = serde_json::to_value(
+        orglink::discord::spec::registration_payload(&orglink::templates::Templates::embedded()).unwrap(),
+    )
+    .unwrap();
+    let commands = payload.as_array().unwrap();
+    assert_eq!(commands.len(), orglink::discord::spec::SlashCommand::ALL.len());
+    for command in commands {
+        let name = command["name"].as_str().unwrap();
+        assert!(valid_name(name), "{name}");
+        assert!((1..=100).contains(&command["description"].as_str().unwrap().chars().count()), "{name}");
+        for locale in ["es-ES", "es-419"] {
+            let localized = command["name_localizations"][locale].as_str().unwrap();
+            assert!(valid_name(localized), "{localized}");
+            assert!(command["description_localizations"][locale].as_str().unwrap().chars().count() <= 100);
+        }
+        assert_eq!(command["contexts"], json!([0]), "{name}: servers only, no DMs");
+        let options = command["options"].as_array().unwrap();
+        assert!(options.len() <= 25);
+        // Required options come first, as Discord demands.
+        let required: Vec<bool> = options.iter().map(|o| o["required"].as_bool().unwrap_or(false)).collect();
+        assert!(required.windows(2).all(|w| w[0] || !w[1]), "{name}: {required:?}");
+        for option in options {
+            let option_name = option["name"].as_str().unwrap();
+            assert!(valid_name(option_name), "{option_name}");
+            assert!(option["description"].as_str().unwrap().chars().count() <= 100, "{option_name}");
+            for locale in ["es-ES", "es-419"] {
+                assert!(valid_name(option["name_localizations"][locale].as_str().unwrap()));
+            }
+            for choice in option["choices"].as_array().into_iter().flatten() {
+                assert!(choice["name"].as_str().unwrap().chars().count() <= 100);
+                assert!(choice["name_localizations"]["es-419"].is_string());
+            }
+        }
+    }
+    let config = commands.iter().find(|c| c["name"] == "orglink-config").unwrap();
+    assert_eq!(config["default_member_permissions"], "32", "Manage Server");
+    insta::assert_json_snapshot!("registration_payload", payload);
+}
+
+#[test]
+fn both_languages_have_the_same_discord_words() {
+    fn shape(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+            _ => Value::Null,
+        }
+    }
+    let t = orglink::templates::Templates::embedded();
+    for file in ["discord/commands.json", "discord/ui.json"] {
+        let en: Value = serde_json::from_str(&t.render(orglink::domain::Lang::En, file, ()).unwrap()).unwrap();
+        let es: Value = serde_json::from_str(&t.render(orglink::domain::Lang::Es, file, ()).unwrap()).unwrap();
+        assert_eq!(shape(&en), shape(&es), "{file}");
+    }
+    // Modal labels and titles fit Discord's 45 characters.
+    for lang in orglink::domain::Lang::ALL {
+        let ui: Value = serde_json::from_str(&t.render(lang, "discord/ui.json", ()).unwrap()).unwrap();
+        for key in ["modal_title", "modal_role_arn", "modal_description"] {
+            assert!(ui[key].as_str().unwrap().chars().count() <= 45, "{lang} {key}");
+        }
+    }
+}

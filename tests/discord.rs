@@ -463,3 +463,57 @@ fn both_languages_have_the_same_discord_words() {
         }
     }
 }
+
+#[tokio::test]
+async fn commands_are_registered_globally_or_per_server() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let discord = MockServer::start().await;
+    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&discord).await;
+    let templates = orglink::templates::Templates::embedded();
+    let mut config = discord_harness::config(&discord.uri(), &"00".repeat(32));
+    assert_eq!(orglink::server::register_commands(&config, &templates).await.unwrap(), 6);
+    config.discord.command_guild_ids = vec![chat(GUILD_A), chat(GUILD_B)];
+    orglink::server::register_commands(&config, &templates).await.unwrap();
+    let requests = discord.received_requests().await.unwrap();
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/api/v10/applications/{APPLICATION_ID}/commands"),
+            format!("/api/v10/applications/{APPLICATION_ID}/guilds/{GUILD_A}/commands"),
+            format!("/api/v10/applications/{APPLICATION_ID}/guilds/{GUILD_B}/commands"),
+        ]
+    );
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body.as_array().unwrap().len(), 6);
+
+    config.discord.token = None;
+    let err = orglink::server::register_commands(&config, &templates).await.unwrap_err();
+    assert!(err.downcast_ref::<orglink::server::ServeError>().is_some());
+}
+
+#[tokio::test]
+async fn healthz_reports_the_store_and_transports() {
+    let h = Harness::start().await;
+    let response = reqwest::get(h.url("/healthz")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["store"], "ok");
+    assert_eq!(body["transports"], json!({ "http": true, "gateway": true }));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn serve_without_any_transport_names_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
+        .args(["--data-dir", dir.path().to_str().unwrap(), "serve"])
+        .env_remove("ORGLINK_DISCORD_TOKEN")
+        .env_remove("ORGLINK_DISCORD_PUBLIC_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ORGLINK_DISCORD_TOKEN") && stderr.contains("ORGLINK_DISCORD_PUBLIC_KEY"), "{stderr}");
+}

@@ -1,0 +1,203 @@
+//! Load benchmark of the HTTP interactions endpoint on loopback: signed
+//! `/status` and `/link-account` interactions, half each, first at a fixed
+//! 200 requests per second, then as fast as 8 connections go.
+//!
+//! `cargo bench --bench interactions` (set `ORGLINK_BENCH_SECONDS` for
+//! another length of the fixed-rate phase; default 15 s). The load
+//! generator runs in the same process, on the same 2 cores.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey};
+use orglink::app::{Actor, App, Command, Rights, Scope};
+use orglink::clock::SystemClock;
+use orglink::config::{Config, DiscordConfig};
+use orglink::domain::{NewAccount, SupportTier};
+use orglink::store::Store;
+use orglink::templates::Templates;
+use serde_json::{Value, json};
+
+const GUILD: &str = "900000000000000001";
+const RATE: u64 = 200;
+
+fn interaction(name: &str, options: Value, id: u64) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/discord/command_link_account_es419.json");
+    let mut i: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    i["id"] = json!((id + 1).to_string()); // Discord IDs are never 0
+    i["token"] = json!(format!("token-{id}"));
+    i["data"]["name"] = json!(name);
+    i["data"]["options"] = options;
+    i
+}
+
+struct Signed {
+    body: Vec<u8>,
+    timestamp: String,
+    signature: String,
+}
+
+fn sign(key: &SigningKey, body: Vec<u8>) -> Signed {
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signature = hex::encode(key.sign(&[timestamp.as_bytes(), &body].concat()).to_bytes());
+    Signed { body, timestamp, signature }
+}
+
+/// Request `i`: even ones ask for a registered account's status, odd ones
+/// register a new account.
+fn body(i: u64) -> Vec<u8> {
+    let value = if i % 2 == 0 {
+        let account = format!("{:012}", 100_000_000_000 + (i / 2) % 1000);
+        interaction("status", json!([{ "name": "account_id", "type": 3, "value": account }]), i)
+    } else {
+        let account = format!("{:012}", 300_000_000_000 + i);
+        interaction(
+            "link-account",
+            json!([
+                { "name": "account_id", "type": 3, "value": account },
+                { "name": "customer", "type": 3, "value": "Bench Customer" },
+                { "name": "support_tier", "type": 3, "value": "developer" }
+            ]),
+            i,
+        )
+    };
+    serde_json::to_vec(&value).unwrap()
+}
+
+async fn send(client: &reqwest::Client, url: &str, request: &Signed) -> Duration {
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .header("X-Signature-Ed25519", &request.signature)
+        .header("X-Signature-Timestamp", &request.timestamp)
+        .header("Content-Type", "application/json")
+        .body(request.body.clone())
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+    let _ = response.bytes().await.unwrap();
+    started.elapsed()
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p / 100.0).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("ORGLINK_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = SigningKey::from_bytes(&[42; 32]);
+        let config = Config {
+            discord: DiscordConfig {
+                public_key: Some(hex::encode(key.verifying_key().to_bytes())),
+                application_id: Some("800000000000000001".parse().unwrap()),
+                ..DiscordConfig::default()
+            },
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        // 1,000 registered accounts for /status to read.
+        let app = App::new(store.clone(), config.settings.clone(), Arc::new(SystemClock));
+        let actor = Actor {
+            id: "bench".into(),
+            scope: Scope::Tenant(GUILD.parse().unwrap()),
+            rights: Rights { manage_server: true, ..Default::default() },
+        };
+        for i in 0..1000u64 {
+            let new = NewAccount {
+                id: format!("{:012}", 100_000_000_000 + i).parse().unwrap(),
+                tenant: GUILD.parse().unwrap(),
+                customer: format!("Customer {i}").parse().unwrap(),
+                root_email: None,
+                support_tier: SupportTier::Basic,
+                kind: Default::default(),
+                price_book: None,
+            };
+            app.handle(&actor, Command::AddAccount(new)).unwrap();
+        }
+        let running = orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock)).await.unwrap();
+        let url = format!("http://{}/interactions", running.http_addr.unwrap());
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+
+        let total = RATE * seconds;
+        let requests: Arc<Vec<Signed>> = Arc::new((0..total + 60_000).map(|i| sign(&key, body(i))).collect());
+        for request in requests.iter().take(200) {
+            send(&client, &url, request).await; // warm-up
+        }
+
+        // Fixed rate: one request every 5 ms, each on its own task.
+        let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(total as usize);
+        for i in 200..200 + total as usize {
+            ticker.tick().await;
+            let (client, url, requests) = (client.clone(), url.clone(), requests.clone());
+            tasks.push(tokio::spawn(async move { send(&client, &url, &requests[i]).await }));
+        }
+        let mut latencies = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            latencies.push(task.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+
+        // As fast as 8 connections go, for 5 seconds.
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(200 + total as usize));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url, requests, next) = (client.clone(), url.clone(), requests.clone(), next.clone());
+                tokio::spawn(async move {
+                    let mut done = Vec::new();
+                    while Instant::now() < deadline {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= requests.len() {
+                            break;
+                        }
+                        done.push(send(&client, &url, &requests[i]).await);
+                    }
+                    done
+                })
+            })
+            .collect();
+        let flat_started = Instant::now();
+        let mut max_latencies = Vec::new();
+        for worker in workers {
+            max_latencies.extend(worker.await.unwrap());
+        }
+        let flat_elapsed = flat_started.elapsed();
+        max_latencies.sort();
+
+        println!("interactions benchmark: signed /status and /link-account, half each, loopback, 2 cores shared with the client");
+        println!("| phase | requests | throughput | p50 | p90 | p99 | max |");
+        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "| fixed {RATE} req/s for {seconds} s | {} | {:.0} req/s | {} | {} | {} | {} |",
+            latencies.len(),
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            ms(pct(&latencies, 50.0)),
+            ms(pct(&latencies, 90.0)),
+            ms(pct(&latencies, 99.0)),
+            ms(*latencies.last().unwrap())
+        );
+        println!(
+            "| 8 connections, as fast as possible | {} | {:.0} req/s | {} | {} | {} | {} |",
+            max_latencies.len(),
+            max_latencies.len() as f64 / flat_elapsed.as_secs_f64(),
+            ms(pct(&max_latencies, 50.0)),
+            ms(pct(&max_latencies, 90.0)),
+            ms(pct(&max_latencies, 99.0)),
+            ms(*max_latencies.last().unwrap())
+        );
+        running.stop().await;
+    });
+}

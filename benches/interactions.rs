@@ -46,7 +46,7 @@ fn sign(key: &SigningKey, body: Vec<u8>) -> Signed {
 /// Request `i`: even ones ask for a registered account's status, odd ones
 /// register a new account.
 fn body(i: u64) -> Vec<u8> {
-    let value = if i % 2 == 0 {
+    let value = if i.is_multiple_of(2) {
         let account = format!("{:012}", 100_000_000_000 + (i / 2) % 1000);
         interaction("status", json!([{ "name": "account_id", "type": 3, "value": account }]), i)
     } else {

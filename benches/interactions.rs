@@ -123,7 +123,8 @@ fn main() {
             };
             app.handle(&actor, Command::AddAccount(new)).unwrap();
         }
-        let running = orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock)).await.unwrap();
+        let running =
+            orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock), None).await.unwrap();
         let url = format!("http://{}/interactions", running.http_addr.unwrap());
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 

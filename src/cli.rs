@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, UserError};
+use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, Tone, UserError};
+use crate::aws::Aws;
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
@@ -54,6 +55,20 @@ enum TopCommand {
         #[arg(value_name = "passthrough|business")]
         group: String,
     },
+    /// Check the role a customer created: AssumeRole with the external ID,
+    /// and the checks that make "Verified" mean something. Exit 0 verified,
+    /// 3 not verified, 2 invalid input.
+    Verify {
+        account_id: String,
+        role_arn: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the health of the configuration (never a secret) and of
+    /// orglink's AWS identity.
+    Doctor,
     /// Serve Discord: the gateway (with discord.token) and the HTTP
     /// interactions endpoint (with discord.public_key).
     Serve,
@@ -111,7 +126,15 @@ impl TopCommand {
     /// The app command these arguments ask for, and whether to print JSON.
     fn to_command(&self) -> Result<(Command, bool), ParseError> {
         Ok(match self {
-            Self::Serve | Self::RegisterCommands => unreachable!("handled before app commands"),
+            Self::Serve | Self::RegisterCommands | Self::Doctor => unreachable!("handled before app commands"),
+            Self::Verify { account_id, role_arn, description, json } => (
+                Command::VerifyRole {
+                    account: account_id.parse()?,
+                    arn: Some(role_arn.parse()?),
+                    description: description.as_deref().map(str::parse).transpose()?,
+                },
+                *json,
+            ),
             Self::Account(AccountCommand::Add { account_id, tenant, customer, support, email, price_book, kind }) => (
                 Command::AddAccount(NewAccount {
                     id: account_id.parse()?,
@@ -198,7 +221,7 @@ pub fn run_with(
         None => templates,
     };
     let lang = explicit_lang.unwrap_or(config.language);
-    if matches!(cli.command, TopCommand::Serve | TopCommand::RegisterCommands) {
+    if matches!(cli.command, TopCommand::Serve | TopCommand::RegisterCommands | TopCommand::Doctor) {
         let data_dir = cli.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
         return run_service(&cli.command, config, data_dir, templates, lang, io);
     }
@@ -215,17 +238,34 @@ pub fn run_with(
     };
     let app = App::new(store, config.settings, Arc::new(SystemClock));
     let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
-    let result = app.handle(&actor, command);
+    let slow = command.is_slow();
+    let result = if slow {
+        match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(async {
+                let app =
+                    app.clone().with_aws(Aws::from_environment(config.aws.region.clone(), config.aws.retry).await);
+                app.execute(&actor, command).await
+            }),
+            Err(e) => Err(AppError::Internal(e.into())),
+        }
+    } else {
+        app.handle(&actor, command)
+    };
     if let Err(e) = app.store().flush() {
         return internal(io, &templates, lang, &anyhow::Error::new(e));
     }
+    // A role that is not verified is an answer, not a failure: exit 3.
+    let done = |reply: &Reply| if slow && reply.tone == Tone::Error { 3 } else { 0 };
     match result {
         Ok(reply) if json => {
-            let data = reply.data.unwrap_or_default();
+            let data = reply.data.clone().unwrap_or_default();
             let _ = writeln!(io.out, "{}", serde_json::to_string_pretty(&data).expect("JSON serialises"));
-            0
+            done(&reply)
         }
-        Ok(reply) => report(io, &templates, lang, &reply, 0),
+        Ok(reply) => {
+            let code = done(&reply);
+            report(io, &templates, lang, &reply, code)
+        }
         Err(AppError::User(e)) => report(io, &templates, lang, &Reply::error(e), 2),
         Err(AppError::Internal(e)) => internal(io, &templates, lang, &e),
     }
@@ -258,6 +298,11 @@ fn run_service(
                 let _ = writeln!(io.out, "{text}");
                 Ok(())
             }
+            TopCommand::Doctor => {
+                let (text, healthy) = doctor(&config, &data_dir, &templates, lang).await?;
+                let _ = writeln!(io.out, "{text}");
+                if healthy { Ok(()) } else { Err(DoctorFound.into()) }
+            }
             _ => {
                 let store = Store::open(&data_dir)?;
                 crate::server::serve(config, templates.clone(), store, Arc::new(SystemClock)).await
@@ -266,6 +311,7 @@ fn run_service(
     });
     match result {
         Ok(()) => 0,
+        Err(e) if e.is::<DoctorFound>() => 1,
         Err(e) => match e.downcast_ref::<crate::server::ServeError>() {
             Some(serve_error) => {
                 let problem = match serve_error {
@@ -281,6 +327,45 @@ fn run_service(
             None => internal(io, &templates, lang, &e),
         },
     }
+}
+
+/// `doctor` found something to fix (it printed what).
+#[derive(Debug, thiserror::Error)]
+#[error("doctor found problems")]
+struct DoctorFound;
+
+/// The health of the configuration, the store and the AWS identity, as text.
+async fn doctor(
+    config: &Config,
+    data_dir: &std::path::Path,
+    templates: &Templates,
+    lang: Lang,
+) -> anyhow::Result<(String, bool)> {
+    let store = match Store::open(data_dir) {
+        Ok(store) => store.health_check().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+        Err(e) => e.to_string(),
+    };
+    let aws = Aws::from_environment(config.aws.region.clone(), config.aws.retry).await;
+    let identity = aws.own_account().await.map_err(|e| format!("{e:#}"));
+    let cross = config.settings.cross_account_id.to_string();
+    let d = &config.discord;
+    let context = serde_json::json!({
+        "data_dir": data_dir.display().to_string(),
+        "store": store,
+        "templates": crate::templates::names(Lang::En).len(),
+        "templates_dir": config.templates_dir.as_ref().map(|p| p.display().to_string()),
+        "token": d.token.is_some(),
+        "public_key": d.public_key.is_some(),
+        "application_id": d.application_id,
+        "ops_channel": d.ops_channel_id,
+        "listen": config.listen.to_string(),
+        "aws_account": identity.as_ref().ok(),
+        "aws_error": identity.as_ref().err(),
+        "cross_account_id": cross,
+    });
+    let healthy =
+        store == "ok" && identity.as_deref() == Ok(cross.as_str()) && (d.token.is_some() || d.public_key.is_some());
+    Ok((templates.render(lang, "doctor.md", context)?, healthy))
 }
 
 /// Logs to stderr: `ORGLINK_LOG` filters (default `info`), and

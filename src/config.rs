@@ -29,6 +29,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("discord.command_guild_ids", "ORGLINK_DISCORD_COMMAND_GUILD_IDS"),
     ("discord.register_commands_on_start", "ORGLINK_DISCORD_REGISTER_COMMANDS_ON_START"),
     ("http.listen", "ORGLINK_HTTP_LISTEN"),
+    ("aws.region", "ORGLINK_AWS_REGION"),
+    ("aws.verify_retries", "ORGLINK_AWS_VERIFY_RETRIES"),
+    ("aws.verify_retry_delay_ms", "ORGLINK_AWS_VERIFY_RETRY_DELAY_MS"),
 ];
 
 /// Discord's REST API, unless configured otherwise.
@@ -71,6 +74,14 @@ pub struct Config {
     pub discord: DiscordConfig,
     /// Where `orglink serve` listens for HTTP (interactions, health).
     pub listen: std::net::SocketAddr,
+    pub aws: AwsConfig,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AwsConfig {
+    /// The region for the SDK (else the SDK's own: `AWS_REGION`, profile).
+    pub region: Option<String>,
+    pub retry: crate::aws::RetryPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +125,7 @@ impl Default for Config {
             settings: Settings::default(),
             discord: DiscordConfig::default(),
             listen: "127.0.0.1:8080".parse().expect("a socket address"),
+            aws: AwsConfig::default(),
         }
     }
 }
@@ -126,6 +138,8 @@ pub enum Expected {
     Url,
     SocketAddr,
     Bool,
+    Count,
+    Region,
 }
 
 /// Where a configured value came from, for error messages.
@@ -174,6 +188,16 @@ struct RawConfig {
     discord: RawDiscord,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    aws: RawAws,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAws {
+    region: Option<String>,
+    verify_retries: Option<Text>,
+    verify_retry_delay_ms: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -273,6 +297,9 @@ impl Config {
                 }
                 "discord.register_commands_on_start" => d.register_commands_on_start = text(),
                 "http.listen" => raw.http.listen = Some(value.clone()),
+                "aws.region" => raw.aws.region = Some(value.clone()),
+                "aws.verify_retries" => raw.aws.verify_retries = text(),
+                "aws.verify_retry_delay_ms" => raw.aws.verify_retry_delay_ms = text(),
                 other => unreachable!("KEYS lists {other} but load does not read it"),
             }
             origins.insert(key, Origin::Env(var));
@@ -354,7 +381,31 @@ impl Config {
             Some(v) => v.trim().parse().map_err(|_| malformed("http.listen", Expected::SocketAddr))?,
             None => defaults.listen,
         };
-        Ok(Config { data_dir, templates_dir, language, settings, discord, listen })
+        let mut aws = AwsConfig::default();
+        if let Some(region) = raw.aws.region {
+            let region = region.trim().to_owned();
+            let valid =
+                !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(malformed("aws.region", Expected::Region));
+            }
+            aws.region = Some(region);
+        }
+        let count = |key: &'static str, v: Text, max: u64| -> Result<u64, ConfigError> {
+            v.into_string()
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| malformed(key, Expected::Count))
+        };
+        if let Some(v) = raw.aws.verify_retries {
+            aws.retry.retries = count("aws.verify_retries", v, 10)? as u32;
+        }
+        if let Some(v) = raw.aws.verify_retry_delay_ms {
+            aws.retry.first_delay = std::time::Duration::from_millis(count("aws.verify_retry_delay_ms", v, 60_000)?);
+        }
+        Ok(Config { data_dir, templates_dir, language, settings, discord, listen, aws })
     }
 
     /// The `ORGLINK_*` variables of the process environment.

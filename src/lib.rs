@@ -4,6 +4,7 @@
 //! See ARCHITECTURE.md for the modules and how data flows between them.
 
 pub mod app;
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -10,6 +10,7 @@ use serenity::interactions_endpoint::Verifier;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
+use crate::aws::Aws;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::discord::{self, Bot, OpsSpace, endpoint, notify::Notifier};
@@ -72,6 +73,7 @@ pub async fn start(
     templates: Templates,
     store: Store,
     clock: Arc<dyn Clock>,
+    aws: Option<Aws>,
 ) -> anyhow::Result<Running> {
     let discord_config = &config.discord;
     if discord_config.token.is_none() && discord_config.public_key.is_none() {
@@ -81,7 +83,10 @@ pub async fn start(
         let count = register_commands(&config, &templates).await?;
         tracing::info!(count, "slash commands registered");
     }
-    let app = App::new(store.clone(), config.settings.clone(), clock.clone());
+    let mut app = App::new(store.clone(), config.settings.clone(), clock.clone());
+    if let Some(aws) = aws {
+        app = app.with_aws(aws);
+    }
     let ops = OpsSpace { guild: discord_config.ops_guild_id, role: discord_config.ops_role_id };
     let bot = Arc::new(Bot::new(app, templates.clone(), ops, config.language)?);
     let http = Arc::new(discord::http_client(discord_config));
@@ -151,12 +156,30 @@ pub async fn start(
 /// the running tasks.
 pub async fn serve(config: Config, templates: Templates, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let flush_store = store.clone();
-    let running = start(config, templates, store, clock).await?;
+    let aws = Aws::from_environment(config.aws.region.clone(), config.aws.retry).await;
+    check_identity(&aws, config.settings.cross_account_id).await;
+    let running = start(config, templates, store, clock, Some(aws)).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
     tokio::time::timeout(Duration::from_secs(20), running.stop()).await.ok();
     flush_store.flush()?;
     Ok(())
+}
+
+/// Customer roles trust the platform's cross-account ID: orglink must run as
+/// that account, or every verification fails. Said at start-up.
+async fn check_identity(aws: &Aws, cross_account_id: crate::domain::AccountId) {
+    match aws.own_account().await {
+        Ok(account) if account == cross_account_id.as_str() => {
+            tracing::info!(%account, "AWS identity is the platform's cross-account ID")
+        }
+        Ok(account) => tracing::warn!(
+            %account,
+            expected = %cross_account_id,
+            "orglink's AWS identity is not the platform's cross-account ID: customer roles trust that account, so verifications will fail"
+        ),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "orglink's AWS identity could not be read"),
+    }
 }
 
 async fn shutdown_signal() {

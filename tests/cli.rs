@@ -227,6 +227,7 @@ fn rotation_gives_a_new_external_id_and_voids_the_verification() {
                     description: None,
                     recorded_at: now,
                     verified_at: None,
+                    report: None,
                 });
                 a.apply(&Transition::RoleVerified, now)
             })

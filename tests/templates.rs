@@ -64,6 +64,7 @@ fn every_message() -> Vec<(String, Message)> {
         description: None,
         recorded_at: harness::REGISTERED_AT,
         verified_at: Some(harness::REGISTERED_AT + time::Duration::hours(2)),
+        report: None,
     });
     linked.state = LinkState::Linked;
     linked.support_plan_group = Some(SupportPlanGroup::Passthrough);

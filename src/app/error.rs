@@ -24,6 +24,8 @@ pub enum UserError {
     DirectMessage,
     #[error("this command or button is not known (any more)")]
     UnknownInteraction,
+    #[error("no role ARN is recorded for account {account}")]
+    NoRoleRecorded { account: AccountId },
 }
 
 /// What a command needs of the person who runs it.

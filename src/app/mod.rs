@@ -14,9 +14,10 @@ use anyhow::Context as _;
 pub use error::{Action, AppError, Permission, UserError};
 pub use reply::{
     AccountSummary, AccountView, InstructionsView, ListView, Message, Offer, READ_ONLY_POLICY_ARN, Rendered, Reply,
-    SUPPORT_POLICY_ARN, TenantSettingsView, Tone, trust_policy,
+    SUPPORT_POLICY_ARN, TenantSettingsView, Tone, VerificationView, trust_policy,
 };
 
+use crate::aws::{Aws, VerifyRequest};
 use crate::clock::Clock;
 use crate::domain::{
     Account, AccountId, AccountKind, ChatId, ExternalId, ExternalIdPrefix, Lang, NewAccount, PriceBookChoice, RoleArn,
@@ -133,6 +134,13 @@ pub enum Command {
     Later {
         account: AccountId,
     },
+    /// Check the customer's role against AWS; without an ARN, the role
+    /// recorded last.
+    VerifyRole {
+        account: AccountId,
+        arn: Option<RoleArn>,
+        description: Option<RoleDescription>,
+    },
 }
 
 impl Command {
@@ -149,6 +157,25 @@ impl Command {
             Self::RecordRole { .. } => "record_role",
             Self::Configure { .. } => "configure",
             Self::Later { .. } => "later",
+            Self::VerifyRole { .. } => "verify_role",
+        }
+    }
+
+    /// Whether it waits on AWS or Freshdesk: Discord must be answered
+    /// within 3 seconds, so such commands are deferred and followed up.
+    pub fn is_slow(&self) -> bool {
+        match self {
+            Self::VerifyRole { .. } => true,
+            Self::AddAccount(_)
+            | Self::ListAccounts { .. }
+            | Self::ShowAccount { .. }
+            | Self::RotateExternalId { .. }
+            | Self::Instructions { .. }
+            | Self::SetSupportPlan { .. }
+            | Self::SetPriceBook { .. }
+            | Self::RecordRole { .. }
+            | Self::Configure { .. }
+            | Self::Later { .. } => false,
         }
     }
 
@@ -163,7 +190,8 @@ impl Command {
             | Self::SetSupportPlan { .. }
             | Self::SetPriceBook { .. }
             | Self::RecordRole { .. }
-            | Self::Later { .. } => Permission::AccountRole,
+            | Self::Later { .. }
+            | Self::VerifyRole { .. } => Permission::AccountRole,
             Self::Configure { .. } => Permission::ManageServer,
         }
     }
@@ -174,11 +202,82 @@ pub struct App {
     store: Store,
     settings: Settings,
     clock: Arc<dyn Clock>,
+    aws: Option<Arc<Aws>>,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
-        Self { store, settings, clock }
+        Self { store, settings, clock, aws: None }
+    }
+
+    /// The app with AWS: role verification needs it.
+    pub fn with_aws(mut self, aws: Aws) -> Self {
+        self.aws = Some(Arc::new(aws));
+        self
+    }
+
+    /// Runs any command, waiting on AWS where it must.
+    pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
+        match command {
+            Command::VerifyRole { account, arn, description } => {
+                self.verify_role(actor, account, arn, description).await
+            }
+            other => self.handle(actor, other),
+        }
+    }
+
+    async fn verify_role(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        arn: Option<RoleArn>,
+        description: Option<RoleDescription>,
+    ) -> Result<Reply, AppError> {
+        self.authorize(actor, Permission::AccountRole)?;
+        let account = self.load(actor, id)?;
+        let (arn, description) = match arn {
+            Some(arn) => (arn, description),
+            None => match &account.role {
+                Some(role) => (role.arn.clone(), description.or_else(|| role.description.clone())),
+                None => return Err(UserError::NoRoleRecorded { account: id }.into()),
+            },
+        };
+        if arn.account() != id {
+            return Err(UserError::ArnAccountMismatch { account: id, arn_account: arn.account() }.into());
+        }
+        let Some(aws) = &self.aws else {
+            return Err(anyhow::anyhow!("role verification needs AWS, which is not set up here").into());
+        };
+        let request = VerifyRequest {
+            account: id,
+            arn: arn.clone(),
+            external_id: account.external_id.clone(),
+            tier: account.support_tier,
+        };
+        let report = aws.verify(&request).await;
+        tracing::info!(
+            account = %id,
+            verified = report.verified(),
+            attempts = report.attempts,
+            duration_ms = report.duration_ms,
+            "role checked"
+        );
+        let (account, _) =
+            self.update(actor, id, "verify_role", |a, now| {
+                let state = a.state;
+                a.apply_verification(arn.clone(), description.clone(), report.clone(), now)
+                    .map_err(|_| UserError::NotNow { account: id, state, action: Action::RecordRole })
+            })?;
+        let verified = report.verified();
+        let warned = report.checks.iter().any(|c| matches!(c.outcome, crate::domain::Outcome::Warning { .. }));
+        let tone = match (verified, warned) {
+            (false, _) => Tone::Error,
+            (true, true) => Tone::Warning,
+            (true, false) => Tone::Success,
+        };
+        let view = VerificationView::new(account, report, &self.settings);
+        let offers = if verified { vec![] } else { vec![Offer::CheckNow(id)] };
+        Ok(Reply::new(tone, vec![Message::Verification(Box::new(view.clone()))]).with_data(view).with_offers(offers))
     }
 
     pub fn store(&self) -> &Store {
@@ -258,6 +357,9 @@ impl App {
                 }
                 let view = TenantSettingsView { tenant: tenant.to_string(), settings };
                 Ok(Reply::new(Tone::Success, vec![Message::TenantSettings(view.clone())]).with_data(view))
+            }
+            Command::VerifyRole { .. } => {
+                Err(anyhow::anyhow!("role verification waits on AWS: run it with App::execute").into())
             }
             Command::Later { account } => {
                 let view = AccountView::from(self.load(actor, account)?);

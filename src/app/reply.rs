@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::error::UserError;
 use crate::domain::{
     Account, AccountId, ChecklistEntry, ExternalId, Lang, ParseError, RoleName, SupportPlanGroup, SupportTier,
-    TenantSettings,
+    TenantSettings, VerificationReport,
 };
 use crate::templates::Templates;
 
@@ -42,6 +42,8 @@ pub enum Offer {
     RoleCreated(AccountId),
     /// Come back to it later.
     Later(AccountId),
+    /// Check the recorded role again.
+    CheckNow(AccountId),
 }
 
 impl Offer {
@@ -186,6 +188,35 @@ pub fn trust_policy(cross_account_id: AccountId, external_id: &ExternalId) -> Va
     })
 }
 
+/// A role check as messages and `--json` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationView {
+    pub account: AccountView,
+    pub report: VerificationReport,
+    pub verified: bool,
+    pub role_arn: String,
+    pub cross_account_id: AccountId,
+    pub external_id: ExternalId,
+    /// The condition a trust policy needs, as JSON, for the "No Access" hint.
+    pub external_id_condition: String,
+}
+
+impl VerificationView {
+    pub fn new(account: Account, report: VerificationReport, settings: &super::Settings) -> Self {
+        let condition = json!({ "StringEquals": { "sts:ExternalId": account.external_id.as_str() } });
+        Self {
+            verified: report.verified(),
+            role_arn: account.role.as_ref().map(|r| r.arn.to_string()).unwrap_or_default(),
+            cross_account_id: settings.cross_account_id,
+            external_id: account.external_id.clone(),
+            external_id_condition: serde_json::to_string_pretty(&json!({ "Condition": condition }))
+                .expect("JSON serialises"),
+            account: account.into(),
+            report,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantSettingsView {
     pub tenant: String,
@@ -217,6 +248,8 @@ pub enum Message {
     TenantSettings(TenantSettingsView),
     /// The instructions stay available; how to get them again.
     Later(AccountView),
+    /// "Verified" or "No Access", check by check.
+    Verification(Box<VerificationView>),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -247,6 +280,7 @@ impl Message {
             Self::RoleRecorded(_) => "role_recorded.md",
             Self::TenantSettings(_) => "tenant_settings.md",
             Self::Later(_) => "later.md",
+            Self::Verification(_) => "verification.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -258,6 +292,7 @@ impl Message {
                 UserError::NotAllowed { .. } => "errors/not_allowed.md",
                 UserError::DirectMessage => "errors/direct_message.md",
                 UserError::UnknownInteraction => "errors/unknown_interaction.md",
+                UserError::NoRoleRecorded { .. } => "errors/no_role_recorded.md",
             },
             Self::Internal => "errors/internal.md",
         }
@@ -284,6 +319,7 @@ impl Message {
             | Self::RoleRecorded(v)
             | Self::Later(v) => to_value(v),
             Self::TenantSettings(v) => to_value(v),
+            Self::Verification(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
             Self::Internal => json!({}),
@@ -298,7 +334,8 @@ impl Message {
             | Self::Instructions(_)
             | Self::CloudFormation(_)
             | Self::AwsCli(_)
-            | Self::ExternalIdRotated(_) => true,
+            | Self::ExternalIdRotated(_)
+            | Self::Verification(_) => true,
             Self::MemberAccountWarning(_)
             | Self::Status(_)
             | Self::List(_)
@@ -352,6 +389,7 @@ fn error_context(error: &UserError) -> Value {
         }
         UserError::NotAllowed { permission, role } => json!({ "permission": permission, "role": role }),
         UserError::DirectMessage | UserError::UnknownInteraction => json!({}),
+        UserError::NoRoleRecorded { account } => json!({ "account_id": account }),
     }
 }
 

@@ -60,6 +60,7 @@ pub enum CustomId {
     RoleCreated(AccountId),
     Later(AccountId),
     RoleModal(AccountId),
+    CheckNow(AccountId),
 }
 
 impl CustomId {
@@ -70,6 +71,7 @@ impl CustomId {
             Self::RoleCreated(a) => ("role", a),
             Self::Later(a) => ("later", a),
             Self::RoleModal(a) => ("arn", a),
+            Self::CheckNow(a) => ("check", a),
         };
         format!("ol:{action}:{account}")
     }
@@ -89,6 +91,7 @@ impl CustomId {
             "role" => Self::RoleCreated(account),
             "later" => Self::Later(account),
             "arn" => Self::RoleModal(account),
+            "check" => Self::CheckNow(account),
             _ => return None,
         })
     }
@@ -213,6 +216,11 @@ fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
                 None => PriceBookChoice::Default,
             },
         },
+        SlashCommand::VerifyRole => Command::VerifyRole {
+            account: o.required("account_id").parse()?,
+            arn: Some(o.required("role_arn").parse()?),
+            description: o.parsed("description")?,
+        },
         SlashCommand::Config => {
             Command::Configure { channel: o.id("channel"), language: o.parsed("language")?, account_role: o.id("role") }
         }
@@ -234,6 +242,7 @@ fn component(interaction: &ComponentInteraction) -> Result<Request, UserError> {
         Some(CustomId::AwsCli(account)) => run(Command::Instructions { account, format: InstructionsFormat::Cli }),
         Some(CustomId::RoleCreated(account)) => Ok(Request::OpenRoleModal { account }),
         Some(CustomId::Later(account)) => run(Command::Later { account }),
+        Some(CustomId::CheckNow(account)) => run(Command::VerifyRole { account, arn: None, description: None }),
         Some(CustomId::RoleModal(_)) | None => Err(UserError::UnknownInteraction),
     }
 }
@@ -250,7 +259,7 @@ fn modal(interaction: &ModalInteraction) -> Result<Request, UserError> {
     };
     let arn = input(ROLE_ARN_INPUT).unwrap_or_default().parse()?;
     let description = input(DESCRIPTION_INPUT).filter(|d| !d.trim().is_empty()).map(|d| d.parse()).transpose()?;
-    Ok(Request::Run { command: Command::RecordRole { account, arn, description }, lang: None })
+    Ok(Request::Run { command: Command::VerifyRole { account, arn: Some(arn), description }, lang: None })
 }
 
 #[cfg(test)]
@@ -267,6 +276,7 @@ mod tests {
             CustomId::RoleCreated(account),
             CustomId::Later(account),
             CustomId::RoleModal(account),
+            CustomId::CheckNow(account),
         ] {
             let encoded = id.encode();
             assert!(encoded.len() <= 100);

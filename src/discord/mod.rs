@@ -25,8 +25,8 @@ use crate::domain::Lang;
 use crate::templates::Templates;
 pub use inbound::OpsSpace;
 use inbound::{Incoming, Request};
-pub use outbound::Response;
 use outbound::Ui;
+pub use outbound::{FollowUp, Response};
 
 /// Answers interactions, whichever transport brought them.
 pub struct Bot {
@@ -78,7 +78,7 @@ impl Bot {
 
     /// The response to `interaction`: what to answer now, and what to send
     /// after.
-    pub fn respond(&self, interaction: &Interaction) -> Response {
+    pub fn respond(self: &Arc<Self>, interaction: &Interaction) -> Response {
         let incoming = inbound::parse(interaction, &self.ops);
         let tenant = incoming.sender.as_ref().map(|s| s.tenant.to_string()).unwrap_or_default();
         let span = tracing::info_span!("interaction", tenant = %tenant, command = tracing::field::Empty);
@@ -95,17 +95,20 @@ impl Bot {
             Request::Run { command, lang } => {
                 span.record("command", command.name());
                 let lang = self.lang(&incoming, lang);
-                match self.app.handle(&sender.actor, command) {
-                    Ok(reply) => {
-                        self.changed.notify_one();
-                        self.reply(&reply, lang)
+                if command.is_slow() {
+                    // Answer within Discord's 3 seconds; the result follows.
+                    let (bot, actor) = (self.clone(), sender.actor.clone());
+                    let work = async move {
+                        let outcome = bot.app.execute(&actor, command).await;
+                        let reply = bot.outcome(outcome);
+                        let rendered = bot.render(&reply, lang);
+                        outbound::edit(&rendered.0, rendered.1, bot.ui(lang))
                     }
-                    Err(AppError::User(e)) => self.reply(&Reply::error(e), lang),
-                    Err(AppError::Internal(e)) => {
-                        tracing::error!(error = format!("{e:#}"), "command failed");
-                        self.reply(&Reply::new(crate::app::Tone::Error, vec![Message::Internal]), lang)
-                    }
+                    .instrument(span.clone());
+                    return outbound::deferred(FollowUp::Later(Box::pin(work)));
                 }
+                let reply = self.outcome(self.app.handle(&sender.actor, command));
+                self.reply(&reply, lang)
             }
             Request::SuggestAccounts { partial } => {
                 let accounts = self.app.suggest_accounts(&sender.actor, &partial, outbound::AUTOCOMPLETE_CHOICES_MAX);
@@ -126,7 +129,25 @@ impl Bot {
         }
     }
 
-    fn reply(&self, reply: &Reply, lang: Lang) -> Response {
+    /// The reply to show for a command's outcome; our own failures are
+    /// logged and answered with an apology.
+    fn outcome(&self, outcome: Result<Reply, AppError>) -> Reply {
+        match outcome {
+            Ok(reply) => {
+                self.changed.notify_one();
+                reply
+            }
+            Err(AppError::User(e)) => Reply::error(e),
+            Err(AppError::Internal(e)) => {
+                tracing::error!(error = format!("{e:#}"), "command failed");
+                Reply::new(crate::app::Tone::Error, vec![Message::Internal])
+            }
+        }
+    }
+
+    /// Renders every message of `reply`; a template failure becomes the
+    /// apology (and is logged).
+    fn render(&self, reply: &Reply, lang: Lang) -> (Reply, Vec<(String, Option<String>)>) {
         let mut rendered = Vec::with_capacity(reply.messages.len());
         for message in &reply.messages {
             match message.render(&self.templates, lang) {
@@ -134,12 +155,16 @@ impl Bot {
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), template = message.template(), "rendering failed");
                     let apology = Message::Internal.render(&self.templates, lang).map(|r| r.text).unwrap_or_default();
-                    let error = Reply::error(UserError::UnknownInteraction);
-                    return outbound::reply(&error, vec![(apology, None)], self.ui(lang));
+                    return (Reply::error(UserError::UnknownInteraction), vec![(apology, None)]);
                 }
             }
         }
-        outbound::reply(reply, rendered, self.ui(lang))
+        (reply.clone(), rendered)
+    }
+
+    fn reply(&self, reply: &Reply, lang: Lang) -> Response {
+        let (reply, rendered) = self.render(reply, lang);
+        outbound::reply(&reply, rendered, self.ui(lang))
     }
 }
 
@@ -159,12 +184,12 @@ pub fn http_client(config: &DiscordConfig) -> Http {
 
 /// Sends the follow-up of a response (an edit of the original response),
 /// retrying briefly: it may reach Discord before the response it edits.
-pub async fn send_followup(
-    http: Arc<Http>,
-    token: String,
-    response_followup: Option<serenity::all::EditInteractionResponse>,
-) {
-    let Some(edit) = response_followup else { return };
+pub async fn send_followup(http: Arc<Http>, token: String, followup: Option<FollowUp>) {
+    let edit = match followup {
+        None => return,
+        Some(FollowUp::Ready(edit)) => edit,
+        Some(FollowUp::Later(work)) => work.await,
+    };
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=6 {
         match edit.clone().execute(&http, &token).await {

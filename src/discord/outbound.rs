@@ -27,8 +27,15 @@ pub const LONG_REPLY_FILE: &str = "orglink-reply.md";
 pub struct Response {
     pub immediate: CreateInteractionResponse,
     /// Sent as an edit of the original response once the immediate answer
-    /// is out (files cannot travel in the HTTP endpoint's response body).
-    pub followup: Option<EditInteractionResponse>,
+    /// is out: files (they cannot travel in the HTTP endpoint's response
+    /// body), or the result of work that waits on AWS.
+    pub followup: Option<FollowUp>,
+}
+
+pub enum FollowUp {
+    Ready(EditInteractionResponse),
+    /// Computed after the immediate (deferred) answer went out.
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = EditInteractionResponse> + Send>>),
 }
 
 impl Response {
@@ -97,8 +104,14 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
     pieces.into_iter().map(|p| p.trim_end().to_owned()).filter(|p| !p.is_empty()).collect()
 }
 
-/// A rendered reply: embeds, files and buttons within Discord's limits.
-pub fn reply(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> Response {
+/// The parts of a rendered reply within Discord's limits.
+struct Parts {
+    embeds: Vec<CreateEmbed>,
+    components: Vec<CreateActionRow>,
+    files: Vec<CreateAttachment>,
+}
+
+fn parts(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> Parts {
     let mut texts = Vec::new();
     let mut files = Vec::new();
     for (text, filename) in rendered {
@@ -115,21 +128,41 @@ pub fn reply(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) ->
     }
     let embeds: Vec<CreateEmbed> =
         pieces.into_iter().map(|p| CreateEmbed::new().description(p).colour(colour(reply.tone))).collect();
-    let components = buttons(&reply.offers, ui);
+    Parts { embeds, components: buttons(&reply.offers, ui), files }
+}
+
+/// The reply as an edit of a deferred response.
+pub fn edit(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> EditInteractionResponse {
+    let Parts { embeds, components, files } = parts(reply, rendered, ui);
+    files.into_iter().fold(EditInteractionResponse::new().embeds(embeds).components(components), |edit, file| {
+        edit.new_attachment(file)
+    })
+}
+
+/// The reply as an interaction response: at once, or deferred when it
+/// carries files.
+pub fn reply(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> Response {
     let private = reply.is_private();
+    let Parts { embeds, components, files } = parts(reply, rendered, ui);
     if files.is_empty() {
         let message = CreateInteractionResponseMessage::new().embeds(embeds).components(components).ephemeral(private);
-        Response::now(CreateInteractionResponse::Message(message))
-    } else {
-        let followup = files
-            .into_iter()
-            .fold(EditInteractionResponse::new().embeds(embeds).components(components), |edit, file| {
-                edit.new_attachment(file)
-            });
-        Response {
-            immediate: CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(private)),
-            followup: Some(followup),
-        }
+        return Response::now(CreateInteractionResponse::Message(message));
+    }
+    let followup =
+        files.into_iter().fold(EditInteractionResponse::new().embeds(embeds).components(components), |edit, file| {
+            edit.new_attachment(file)
+        });
+    Response {
+        immediate: CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(private)),
+        followup: Some(FollowUp::Ready(followup)),
+    }
+}
+
+/// A deferred answer: only the user sees the "thinking…" state and the result.
+pub fn deferred(followup: FollowUp) -> Response {
+    Response {
+        immediate: CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true)),
+        followup: Some(followup),
     }
 }
 
@@ -148,6 +181,7 @@ fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
                 Offer::AwsCli(a) => (CustomId::AwsCli(a), "button_aws_cli", ButtonStyle::Secondary),
                 Offer::RoleCreated(a) => (CustomId::RoleCreated(a), "button_role_created", ButtonStyle::Success),
                 Offer::Later(a) => (CustomId::Later(a), "button_later", ButtonStyle::Secondary),
+                Offer::CheckNow(a) => (CustomId::CheckNow(a), "button_check_now", ButtonStyle::Primary),
             };
             CreateButton::new(id.encode()).label(ui.get(label)).style(style)
         })

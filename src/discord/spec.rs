@@ -23,6 +23,7 @@ pub enum SlashCommand {
     Status,
     SupportPlan,
     PriceBook,
+    VerifyRole,
     Config,
 }
 
@@ -64,8 +65,15 @@ const fn account(required: bool) -> OptionSpec {
 }
 
 impl SlashCommand {
-    pub const ALL: [SlashCommand; 6] =
-        [Self::LinkAccount, Self::Instructions, Self::Status, Self::SupportPlan, Self::PriceBook, Self::Config];
+    pub const ALL: [SlashCommand; 7] = [
+        Self::LinkAccount,
+        Self::Instructions,
+        Self::Status,
+        Self::SupportPlan,
+        Self::PriceBook,
+        Self::VerifyRole,
+        Self::Config,
+    ];
 
     /// The command's name as Discord sends it back (the English one).
     pub fn key(self) -> &'static str {
@@ -75,6 +83,7 @@ impl SlashCommand {
             Self::Status => "status",
             Self::SupportPlan => "support-plan",
             Self::PriceBook => "price-book",
+            Self::VerifyRole => "verify-role",
             Self::Config => "orglink-config",
         }
     }
@@ -101,6 +110,7 @@ impl SlashCommand {
             Self::Status => vec![account(false)],
             Self::SupportPlan => vec![account(true), choice("group", true, &["passthrough", "business"])],
             Self::PriceBook => vec![account(true), text("name", false, 100)],
+            Self::VerifyRole => vec![account(true), text("role_arn", true, 2048), text("description", false, 1000)],
             Self::Config => vec![
                 OptionSpec {
                     key: "channel",
@@ -120,7 +130,12 @@ impl SlashCommand {
     fn default_permissions(self) -> Option<Permissions> {
         match self {
             Self::Config => Some(Permissions::MANAGE_GUILD),
-            Self::LinkAccount | Self::Instructions | Self::Status | Self::SupportPlan | Self::PriceBook => None,
+            Self::LinkAccount
+            | Self::Instructions
+            | Self::Status
+            | Self::SupportPlan
+            | Self::PriceBook
+            | Self::VerifyRole => None,
         }
     }
 }

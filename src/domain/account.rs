@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{
     AccountId, AccountKind, CustomerName, Email, Event, ExternalId, IllegalTransition, LinkState, PriceBookName,
-    RoleArn, RoleDescription, SupportPlanGroup, SupportTier, TenantId, Transition,
+    RoleArn, RoleDescription, SupportPlanGroup, SupportTier, TenantId, Transition, VerificationReport,
 };
 
 /// The price book the platform bills the account with.
@@ -27,6 +27,9 @@ pub struct RoleRecord {
     pub recorded_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub verified_at: Option<OffsetDateTime>,
+    /// The last check of this role.
+    #[serde(default)]
+    pub report: Option<VerificationReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,9 +137,40 @@ impl Account {
         let mut events = if same_role { vec![] } else { self.apply(&Transition::RoleReplaced, now)? };
         let verified_at = self.role.as_ref().filter(|_| same_role).and_then(|r| r.verified_at);
         let description = description.or_else(|| self.role.as_ref().filter(|_| same_role)?.description.clone());
-        self.role = Some(RoleRecord { arn, description, recorded_at: now, verified_at });
+        let report = self.role.as_ref().filter(|_| same_role).and_then(|r| r.report.clone());
+        self.role = Some(RoleRecord { arn, description, recorded_at: now, verified_at, report });
         self.updated_at = now;
         events.push(Event::RoleRecorded { account: self.id });
+        Ok(events)
+    }
+
+    /// Records the check of `arn` and moves the lifecycle by its result:
+    /// verified → role verified; a management account → blocked; a failed
+    /// check of the role that was verified → back to registered.
+    pub fn apply_verification(
+        &mut self,
+        arn: RoleArn,
+        description: Option<RoleDescription>,
+        report: VerificationReport,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Event>, IllegalTransition> {
+        use super::{BlockReason, LinkState as S};
+        let mut events = self.record_role(arn.clone(), description, now)?;
+        if let Some(kind) = report.detected_kind {
+            self.kind = kind;
+        }
+        if report.management_account() {
+            if !matches!(self.state, S::Blocked { reason: BlockReason::ManagementAccount }) {
+                events.extend(self.apply(&Transition::Blocked { reason: BlockReason::ManagementAccount }, now)?);
+            }
+        } else if report.verified() {
+            events.extend(self.apply(&Transition::RoleVerified, now)?);
+        } else if self.state == S::RoleVerified {
+            events.extend(self.apply(&Transition::RoleReplaced, now)?);
+        }
+        let role = self.role.as_mut().expect("record_role set it");
+        role.verified_at = report.verified().then_some(now).filter(|_| !report.management_account());
+        role.report = Some(report);
         Ok(events)
     }
 
@@ -308,6 +342,7 @@ mod tests {
             description: None,
             recorded_at: now,
             verified_at: None,
+            report: None,
         });
         account.apply(&Transition::RoleVerified, now).unwrap();
         assert_eq!(status(&account, CheckItem::RoleVerified), CheckStatus::Done);

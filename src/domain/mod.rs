@@ -13,6 +13,7 @@ mod names;
 mod role_arn;
 mod support;
 mod tenant;
+mod verification;
 
 pub use account::{
     Account, CheckItem, CheckStatus, ChecklistEntry, ManagementAccountRefused, NewAccount, PriceBookChoice,
@@ -26,6 +27,7 @@ pub use names::{CustomerName, PriceBookName, RoleDescription, RoleName, TenantId
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
 pub use support::{AccountKind, Lang, SupportPlanGroup, SupportTier};
 pub use tenant::{ChatId, TenantSettings};
+pub use verification::{Check, CheckName, Outcome, Problem, VerificationReport};
 
 /// A value typed by a user that could not be parsed. Each variant carries the
 /// input as received (quoted, shortened) so the message can show it.

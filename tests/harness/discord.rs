@@ -86,7 +86,7 @@ impl Harness {
         let config = config(&discord.uri(), &hex::encode(signing.verifying_key().to_bytes()));
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("data")).unwrap();
-        let running = server::start(config.clone(), Templates::embedded(), store.clone(), clock).await.unwrap();
+        let running = server::start(config.clone(), Templates::embedded(), store.clone(), clock, None).await.unwrap();
         Self { discord, running: Some(running), store, config, signing, client: reqwest::Client::new(), _dir: dir }
     }
 

@@ -1,0 +1,288 @@
+//! AWS: checking a customer's role with STS, IAM and Organizations.
+//!
+//! Built from an `SdkConfig`, so production uses the standard credential
+//! chain, profiles, region and `AWS_ENDPOINT_URL`, and tests point it at a
+//! local emulator.
+
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_sts::error::ProvideErrorMetadata;
+use time::OffsetDateTime;
+
+use crate::domain::{
+    AccountId, AccountKind, Check, CheckName, ExternalId, Outcome, Problem, RoleArn, SupportTier, VerificationReport,
+};
+
+/// The AWS managed policies the checks look for.
+pub const READ_ONLY_ACCESS: &str = "ReadOnlyAccess";
+pub const SUPPORT_ACCESS: &str = "AWSSupportAccess";
+
+/// How the verification retries a role that is not assumable yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Further AssumeRole attempts after an `AccessDenied`.
+    pub retries: u32,
+    /// The first wait; each next one doubles.
+    pub first_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { retries: 3, first_delay: Duration::from_secs(1) }
+    }
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct VerifyRequest {
+    pub account: AccountId,
+    pub arn: RoleArn,
+    pub external_id: ExternalId,
+    pub tier: SupportTier,
+}
+
+#[derive(Clone)]
+pub struct Aws {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    retry: RetryPolicy,
+}
+
+/// An AWS error's code, for errors the SDK does not model (AccessDenied).
+fn code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
+    error.code()
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Problem {
+    Problem::Unavailable { detail: error.to_string().chars().take(300).collect() }
+}
+
+impl Aws {
+    /// orglink's own identity, as the SDK finds it (environment, profiles,
+    /// instance or container credentials), in `region` if given.
+    pub async fn from_environment(region: Option<String>, retry: RetryPolicy) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        Self::new(loader.load().await, retry)
+    }
+
+    pub fn new(base: SdkConfig, retry: RetryPolicy) -> Self {
+        // STS and Organizations are global: any region will do for them.
+        let base = if base.region().is_none() {
+            base.into_builder().region(aws_config::Region::from_static("us-east-1")).build()
+        } else {
+            base
+        };
+        Self { sts: aws_sdk_sts::Client::new(&base), base, retry }
+    }
+
+    /// The account of orglink's own credentials.
+    pub async fn own_account(&self) -> anyhow::Result<String> {
+        let identity = self.sts.get_caller_identity().send().await?;
+        identity.account().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("STS named no account"))
+    }
+
+    /// The SDK configuration with the given temporary credentials.
+    fn with_credentials(&self, credentials: &aws_sdk_sts::types::Credentials) -> SdkConfig {
+        let credentials = Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token().to_owned()),
+            None,
+            "orglink-assumed-role",
+        );
+        self.base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build()
+    }
+
+    fn session_name(account: AccountId) -> String {
+        format!("orglink-verify-{account}")
+    }
+
+    /// AssumeRole with the external ID, retrying `AccessDenied` (a new role
+    /// takes seconds to become assumable). Returns the credentials or the
+    /// problem, and the number of attempts.
+    async fn assume(&self, request: &VerifyRequest) -> (Result<aws_sdk_sts::types::Credentials, Problem>, u32) {
+        let mut delay = self.retry.first_delay;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let result = self
+                .sts
+                .assume_role()
+                .role_arn(request.arn.to_string())
+                .role_session_name(Self::session_name(request.account))
+                .external_id(request.external_id.as_str())
+                .duration_seconds(900)
+                .send()
+                .await;
+            match result {
+                Ok(output) => match output.credentials {
+                    Some(credentials) => return (Ok(credentials), attempts),
+                    None => return (Err(unavailable("STS returned no credentials")), attempts),
+                },
+                Err(e) => {
+                    let denied = e.as_service_error().and_then(code) == Some("AccessDenied");
+                    if !denied {
+                        return (Err(unavailable(aws_sdk_sts::error::DisplayErrorContext(&e))), attempts);
+                    }
+                    if attempts > self.retry.retries {
+                        return (Err(Problem::AccessDenied), attempts);
+                    }
+                    tracing::debug!(attempts, ?delay, "the role is not assumable (yet); retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+    }
+
+    /// Runs every check. Once AssumeRole succeeds, the other checks run
+    /// concurrently with the role's credentials.
+    pub async fn verify(&self, request: &VerifyRequest) -> VerificationReport {
+        let started = Instant::now();
+        let (assumed, attempts) = self.assume(request).await;
+        let mut checks = Vec::with_capacity(CheckName::ALL.len());
+        let mut detected_kind = None;
+        match assumed {
+            Err(problem) => {
+                checks.push(Check { name: CheckName::AssumeRole, outcome: Outcome::Failed { problem } });
+                for name in &CheckName::ALL[1..] {
+                    checks.push(Check { name: *name, outcome: Outcome::Skipped });
+                }
+            }
+            Ok(credentials) => {
+                checks.push(Check { name: CheckName::AssumeRole, outcome: Outcome::Passed });
+                let config = self.with_credentials(&credentials);
+                let (identity, guard, policies, organization) = tokio::join!(
+                    self.check_identity(&config, request.account),
+                    self.check_external_id_required(request),
+                    self.check_policies(&config, request),
+                    self.check_organization(&config, request.account),
+                );
+                let (organization, kind) = organization;
+                detected_kind = kind;
+                let (read_only, support) = policies;
+                checks.extend([
+                    Check { name: CheckName::CallerIdentity, outcome: identity },
+                    Check { name: CheckName::ExternalIdRequired, outcome: guard },
+                    Check { name: CheckName::ReadOnlyAccess, outcome: read_only },
+                    Check { name: CheckName::SupportAccess, outcome: support },
+                    Check { name: CheckName::Organization, outcome: organization },
+                ]);
+            }
+        }
+        VerificationReport {
+            account: request.account,
+            checks,
+            detected_kind,
+            attempts,
+            checked_at: OffsetDateTime::now_utc(),
+            duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+        }
+    }
+
+    async fn check_identity(&self, config: &SdkConfig, account: AccountId) -> Outcome {
+        match aws_sdk_sts::Client::new(config).get_caller_identity().send().await {
+            Ok(identity) if identity.account() == Some(account.as_str()) => Outcome::Passed,
+            Ok(identity) => Outcome::Failed {
+                problem: Problem::WrongAccount { reported: identity.account().unwrap_or_default().to_owned() },
+            },
+            Err(e) => Outcome::Failed { problem: unavailable(aws_sdk_sts::error::DisplayErrorContext(&e)) },
+        }
+    }
+
+    /// The confused-deputy guard: without the external ID, AssumeRole must
+    /// be refused.
+    async fn check_external_id_required(&self, request: &VerifyRequest) -> Outcome {
+        let result = self
+            .sts
+            .assume_role()
+            .role_arn(request.arn.to_string())
+            .role_session_name(Self::session_name(request.account))
+            .duration_seconds(900)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Outcome::Failed { problem: Problem::ExternalIdNotRequired },
+            Err(e) if e.as_service_error().and_then(code) == Some("AccessDenied") => Outcome::Passed,
+            Err(e) => Outcome::Failed { problem: unavailable(aws_sdk_sts::error::DisplayErrorContext(&e)) },
+        }
+    }
+
+    /// ReadOnlyAccess (required) and, for Business support, AWSSupportAccess
+    /// (optional) among the role's attached policies, every page read.
+    async fn check_policies(&self, config: &SdkConfig, request: &VerifyRequest) -> (Outcome, Outcome) {
+        let iam = aws_sdk_iam::Client::new(config);
+        let pages = iam
+            .list_attached_role_policies()
+            .role_name(request.arn.name().as_str())
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let partition = request.arn.partition().as_str();
+        let managed = |name: &str| format!("arn:{partition}:iam::aws:policy/{name}");
+        let support_wanted = request.tier == SupportTier::Business;
+        match pages {
+            Ok(policies) => {
+                let has = |name: &str| policies.iter().any(|p| p.policy_arn() == Some(managed(name).as_str()));
+                let read_only = if has(READ_ONLY_ACCESS) {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed { problem: Problem::PolicyMissing }
+                };
+                let support = match (support_wanted, has(SUPPORT_ACCESS)) {
+                    (false, _) => Outcome::NotApplicable,
+                    (true, true) => Outcome::Passed,
+                    (true, false) => Outcome::Warning { problem: Problem::PolicyMissing },
+                };
+                (read_only, support)
+            }
+            Err(e) => {
+                // With ReadOnlyAccess the role may list its own policies: a
+                // refusal says the policy is missing.
+                let denied = e.as_service_error().and_then(code).is_some_and(|c| c.contains("AccessDenied"));
+                let problem = if denied {
+                    Problem::PolicyMissing
+                } else {
+                    unavailable(aws_sdk_iam::error::DisplayErrorContext(&e))
+                };
+                let support = if support_wanted { Outcome::Skipped } else { Outcome::NotApplicable };
+                (Outcome::Failed { problem }, support)
+            }
+        }
+    }
+
+    /// What AWS Organizations says the account is.
+    async fn check_organization(&self, config: &SdkConfig, account: AccountId) -> (Outcome, Option<AccountKind>) {
+        let organizations = aws_sdk_organizations::Client::new(config);
+        match organizations.describe_organization().send().await {
+            Ok(output) => {
+                let management = output.organization().and_then(|o| o.master_account_id()) == Some(account.as_str());
+                if management {
+                    (Outcome::Failed { problem: Problem::ManagementAccount }, Some(AccountKind::Management))
+                } else {
+                    (Outcome::Warning { problem: Problem::MemberOfAnotherOrganization }, Some(AccountKind::Member))
+                }
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_aws_organizations_not_in_use_exception()) => {
+                (Outcome::Passed, Some(AccountKind::Standalone))
+            }
+            Err(e) => {
+                let denied = e.as_service_error().and_then(code).is_some_and(|c| c.contains("AccessDenied"));
+                let problem = if denied {
+                    Problem::AccessDenied
+                } else {
+                    unavailable(aws_sdk_organizations::error::DisplayErrorContext(&e))
+                };
+                (Outcome::Failed { problem }, None)
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The result of checking a customer's role: each check with its outcome,
+//! and whether the whole makes "Verified".
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{AccountId, AccountKind};
+
+/// The checks, in the order they are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    /// `sts:AssumeRole` with the account's external ID.
+    AssumeRole,
+    /// `sts:GetCallerIdentity` with the role's credentials names the account.
+    CallerIdentity,
+    /// Assuming the role without the external ID fails (confused deputy).
+    ExternalIdRequired,
+    /// The AWS managed policy ReadOnlyAccess is attached.
+    ReadOnlyAccess,
+    /// AWSSupportAccess is attached (optional, Business support only).
+    SupportAccess,
+    /// Not the management account of an organization (and not a member).
+    Organization,
+}
+
+impl CheckName {
+    pub const ALL: [CheckName; 6] = [
+        Self::AssumeRole,
+        Self::CallerIdentity,
+        Self::ExternalIdRequired,
+        Self::ReadOnlyAccess,
+        Self::SupportAccess,
+        Self::Organization,
+    ];
+
+    /// Whether "Verified" needs this check to pass.
+    pub fn required(self) -> bool {
+        !matches!(self, Self::SupportAccess)
+    }
+}
+
+/// Why a check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Problem {
+    /// AWS refused (a missing role, a wrong external ID and an untrusted
+    /// principal all look like this).
+    AccessDenied,
+    /// The role's credentials belong to another account.
+    WrongAccount { reported: String },
+    /// The role can be assumed without the external ID.
+    ExternalIdNotRequired,
+    /// The policy is not attached.
+    PolicyMissing,
+    /// The account is the management account of its own organization.
+    ManagementAccount,
+    /// The account is a member of another organization.
+    MemberOfAnotherOrganization,
+    /// AWS could not be asked (throttled, unreachable, an unexpected error).
+    Unavailable { detail: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    /// Passed with something the user should know (does not block).
+    Warning {
+        problem: Problem,
+    },
+    Failed {
+        problem: Problem,
+    },
+    NotApplicable,
+    /// Not run because an earlier check failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: CheckName,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationReport {
+    pub account: AccountId,
+    pub checks: Vec<Check>,
+    /// What AWS Organizations says the account is, when it could tell.
+    pub detected_kind: Option<AccountKind>,
+    /// AssumeRole attempts made (retries of a fresh role included).
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    pub duration_ms: u64,
+}
+
+impl VerificationReport {
+    /// Every required check passed (warnings allowed).
+    pub fn verified(&self) -> bool {
+        CheckName::ALL.iter().filter(|n| n.required()).all(|name| {
+            self.checks
+                .iter()
+                .any(|c| c.name == *name && matches!(c.outcome, Outcome::Passed | Outcome::Warning { .. }))
+        })
+    }
+
+    pub fn outcome(&self, name: CheckName) -> Option<&Outcome> {
+        self.checks.iter().find(|c| c.name == name).map(|c| &c.outcome)
+    }
+
+    /// The account is a management account: it cannot be invited.
+    pub fn management_account(&self) -> bool {
+        self.detected_kind == Some(AccountKind::Management)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcomes: Vec<(CheckName, Outcome)>) -> VerificationReport {
+        VerificationReport {
+            account: "123456789012".parse().unwrap(),
+            checks: outcomes.into_iter().map(|(name, outcome)| Check { name, outcome }).collect(),
+            detected_kind: None,
+            attempts: 1,
+            checked_at: OffsetDateTime::UNIX_EPOCH,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn verified_needs_every_required_check() {
+        let all_passed: Vec<_> = CheckName::ALL.iter().map(|n| (*n, Outcome::Passed)).collect();
+        assert!(report(all_passed.clone()).verified());
+
+        let mut support_missing = all_passed.clone();
+        support_missing[4].1 = Outcome::Warning { problem: Problem::PolicyMissing };
+        assert!(report(support_missing).verified(), "AWSSupportAccess is optional");
+
+        let mut member = all_passed.clone();
+        member[5].1 = Outcome::Warning { problem: Problem::MemberOfAnotherOrganization };
+        assert!(report(member).verified(), "a member account is a warning");
+
+        for i in [0, 1, 2, 3, 5] {
+            let mut failed = all_passed.clone();
+            failed[i].1 = Outcome::Failed { problem: Problem::AccessDenied };
+            assert!(!report(failed).verified(), "{:?}", all_passed[i].0);
+            let mut skipped = all_passed.clone();
+            skipped[i].1 = Outcome::Skipped;
+            assert!(!report(skipped).verified());
+        }
+        assert!(!report(vec![]).verified());
+    }
+}

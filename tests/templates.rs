@@ -4,16 +4,17 @@
 
 mod harness;
 
+use orglink::app::VerificationView;
 use orglink::app::{
     AccountSummary, AccountView, Action, InstructionsView, ListView, Message, Permission, READ_ONLY_POLICY_ARN,
     SUPPORT_POLICY_ARN, TenantSettingsView, UserError,
 };
 use orglink::domain::Lang;
-use orglink::domain::TenantSettings;
 use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
     SupportTier,
 };
+use orglink::domain::{AccountKind, Check, CheckName, Outcome, Problem, TenantSettings, VerificationReport};
 use orglink::templates::{self, Templates};
 use serde_json::Value;
 
@@ -129,6 +130,57 @@ fn every_message() -> Vec<(String, Message)> {
     unverified.role = linked.role.clone().map(|r| RoleRecord { verified_at: None, ..r });
     add("role_recorded_unverified", Message::RoleRecorded(unverified.into()));
     add("later", Message::Later(business.clone().into()));
+    let check = |name, outcome| Check { name, outcome };
+    let report = |checks: Vec<Check>, kind| VerificationReport {
+        account,
+        checks,
+        detected_kind: kind,
+        attempts: 1,
+        checked_at: harness::REGISTERED_AT,
+        duration_ms: 42,
+    };
+    let passed = |support| {
+        vec![
+            check(CheckName::AssumeRole, Outcome::Passed),
+            check(CheckName::CallerIdentity, Outcome::Passed),
+            check(CheckName::ExternalIdRequired, Outcome::Passed),
+            check(CheckName::ReadOnlyAccess, Outcome::Passed),
+            check(CheckName::SupportAccess, support),
+            check(CheckName::Organization, Outcome::Passed),
+        ]
+    };
+    let mut with_role = business.clone();
+    with_role.role = linked.role.clone();
+    with_role.state = LinkState::RoleVerified;
+    let settings = orglink::app::Settings::default();
+    let verification = |account: &orglink::domain::Account, r| {
+        Message::Verification(Box::new(VerificationView::new(account.clone(), r, &settings)))
+    };
+    add(
+        "verification_verified",
+        verification(&with_role, report(passed(Outcome::Passed), Some(AccountKind::Standalone))),
+    );
+    let mut warned = passed(Outcome::Warning { problem: Problem::PolicyMissing });
+    warned[5].outcome = Outcome::Warning { problem: Problem::MemberOfAnotherOrganization };
+    add("verification_member_warning", verification(&with_role, report(warned, Some(AccountKind::Member))));
+    let mut denied = vec![check(CheckName::AssumeRole, Outcome::Failed { problem: Problem::AccessDenied })];
+    denied.extend(CheckName::ALL[1..].iter().map(|n| check(*n, Outcome::Skipped)));
+    let mut registered = with_role.clone();
+    registered.state = LinkState::Registered;
+    add("verification_no_access", verification(&registered, report(denied, None)));
+    let mut open = passed(Outcome::NotApplicable);
+    open[2].outcome = Outcome::Failed { problem: Problem::ExternalIdNotRequired };
+    open[3].outcome = Outcome::Failed { problem: Problem::PolicyMissing };
+    open[1].outcome = Outcome::Failed { problem: Problem::WrongAccount { reported: "210987654321".into() } };
+    add("verification_open_trust", verification(&registered, report(open, Some(AccountKind::Standalone))));
+    let mut management = passed(Outcome::NotApplicable);
+    management[5].outcome = Outcome::Failed { problem: Problem::ManagementAccount };
+    add("verification_management", verification(&registered, report(management, Some(AccountKind::Management))));
+    let mut unavailable = passed(Outcome::NotApplicable);
+    unavailable[5].outcome = Outcome::Failed { problem: Problem::Unavailable { detail: "service unavailable".into() } };
+    unavailable[3].outcome = Outcome::Failed { problem: Problem::AccessDenied };
+    add("verification_unavailable", verification(&registered, report(unavailable, None)));
+    add("error_no_role_recorded", Message::Error(UserError::NoRoleRecorded { account }));
     add(
         "tenant_settings_empty",
         Message::TenantSettings(TenantSettingsView {

@@ -230,3 +230,95 @@ async fn a_management_account_is_blocked_and_a_member_warned() {
     );
     assert_eq!(p.store.account("111100000008".parse().unwrap()).unwrap().unwrap().kind, AccountKind::Member);
 }
+
+/// `orglink verify` as an operator runs it: the SDK's own environment
+/// variables point it at the emulator.
+fn cli(data_dir: &std::path::Path, keys: &Keys, args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
+        .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
+        .env("AWS_REGION", "us-east-1")
+        .env("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", PLATFORM)
+        .env("ORGLINK_AWS_VERIFY_RETRIES", "1")
+        .env("ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", "20")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_verifies_with_exit_codes_for_each_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform_keys = emulator().admin(PLATFORM, "orglink-cli").await;
+    let (code, _, err) = cli(
+        dir.path(),
+        &platform_keys,
+        &["account", "add", "222200000001", "--tenant", "acme", "--customer", "Acme", "--support", "basic"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let external_id =
+        Store::open(dir.path()).unwrap().account("222200000001".parse().unwrap()).unwrap().unwrap().external_id;
+    let customer = Customer::new("222200000001").await;
+    let open = customer.create_role("Open", PLATFORM, None, &["ReadOnlyAccess"]).await;
+
+    // Not verified: exit 3, with what to fix.
+    let (code, _, err) = cli(dir.path(), &platform_keys, &["verify", "222200000001", &open]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("No Access") && err.contains("sts:ExternalId") && err.contains(external_id.as_str()), "{err}");
+
+    // Pasted with stray spaces and a zero-width space: verified, exit 0.
+    let arn = customer
+        .create_role(
+            "OrgLinkReadOnly",
+            PLATFORM,
+            Some(external_id_condition(external_id.as_str())),
+            &["ReadOnlyAccess"],
+        )
+        .await;
+    let pasted = format!(" \u{200b}{arn}\u{a0}\n");
+    let (code, out, err) = cli(dir.path(), &platform_keys, &["verify", "222200000001", &pasted, "--lang", "es"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Verificado"), "{out}");
+
+    // --json carries the report.
+    let (code, out, _) = cli(dir.path(), &platform_keys, &["verify", "222200000001", &arn, "--json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["verified"], true);
+    assert_eq!(json["report"]["checks"].as_array().unwrap().len(), 6);
+
+    // Invalid input: exit 2, AWS is not asked.
+    for (bad, expected) in [
+        ("arn:aws:iam::222200000001:user/alice", "ARN of an IAM user"),
+        ("arn:aws:iam::999999999999:role/OrgLinkReadOnly", "belongs to AWS account `999999999999`"),
+    ] {
+        let (code, _, err) = cli(dir.path(), &platform_keys, &["verify", "222200000001", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn doctor_checks_the_aws_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform_keys = emulator().admin(PLATFORM, "orglink-doctor").await;
+    let (code, out, _) = cli(dir.path(), &platform_keys, &["doctor"]);
+    assert_eq!(code, 1, "no Discord transport is configured: {out}");
+    assert!(
+        out.contains(&format!("AWS identity: account {PLATFORM}")) && !out.contains("but customer roles trust"),
+        "{out}"
+    );
+    let other = emulator().admin("333300000001", "someone").await;
+    let (code, out, _) = cli(dir.path(), &other, &["doctor"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("but customer roles trust 123456789012"), "{out}");
+}

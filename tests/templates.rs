@@ -125,10 +125,6 @@ fn every_message() -> Vec<(String, Message)> {
         "error_not_now_record_role",
         Message::Error(UserError::NotNow { account, state: LinkState::Linked, action: Action::RecordRole }),
     );
-    add("role_recorded", Message::RoleRecorded(linked.clone().into()));
-    let mut unverified = business.clone();
-    unverified.role = linked.role.clone().map(|r| RoleRecord { verified_at: None, ..r });
-    add("role_recorded_unverified", Message::RoleRecorded(unverified.into()));
     add("later", Message::Later(business.clone().into()));
     let check = |name, outcome| Check { name, outcome };
     let report = |checks: Vec<Check>, kind| VerificationReport {

@@ -118,12 +118,6 @@ pub enum Command {
         account: AccountId,
         price_book: PriceBookChoice,
     },
-    /// The customer created the role and gives its ARN.
-    RecordRole {
-        account: AccountId,
-        arn: RoleArn,
-        description: Option<RoleDescription>,
-    },
     /// A tenant's settings; `None` leaves a setting as it is.
     Configure {
         channel: Option<ChatId>,
@@ -154,7 +148,6 @@ impl Command {
             Self::Instructions { .. } => "instructions",
             Self::SetSupportPlan { .. } => "support_plan",
             Self::SetPriceBook { .. } => "price_book",
-            Self::RecordRole { .. } => "record_role",
             Self::Configure { .. } => "configure",
             Self::Later { .. } => "later",
             Self::VerifyRole { .. } => "verify_role",
@@ -173,7 +166,6 @@ impl Command {
             | Self::Instructions { .. }
             | Self::SetSupportPlan { .. }
             | Self::SetPriceBook { .. }
-            | Self::RecordRole { .. }
             | Self::Configure { .. }
             | Self::Later { .. } => false,
         }
@@ -189,7 +181,6 @@ impl Command {
             | Self::Instructions { .. }
             | Self::SetSupportPlan { .. }
             | Self::SetPriceBook { .. }
-            | Self::RecordRole { .. }
             | Self::Later { .. }
             | Self::VerifyRole { .. } => Permission::AccountRole,
             Self::Configure { .. } => Permission::ManageServer,
@@ -321,23 +312,6 @@ impl App {
                 let tone = if account.support_plan_mismatch() { Tone::Warning } else { Tone::Success };
                 let view = AccountView::from(account);
                 Ok(Reply::new(tone, vec![Message::SupportPlanSet(view.clone())]).with_data(view))
-            }
-            Command::RecordRole { account, arn, description } => {
-                if arn.account() != account {
-                    // Only after the account is known to be the actor's.
-                    self.load(actor, account)?;
-                    return Err(UserError::ArnAccountMismatch { account, arn_account: arn.account() }.into());
-                }
-                let (account, _) = self.update(actor, account, "record_role", |a, now| {
-                    let state = a.state;
-                    a.record_role(arn.clone(), description.clone(), now).map_err(|_| UserError::NotNow {
-                        account,
-                        state,
-                        action: Action::RecordRole,
-                    })
-                })?;
-                let view = AccountView::from(account);
-                Ok(Reply::new(Tone::Success, vec![Message::RoleRecorded(view.clone())]).with_data(view))
             }
             Command::Configure { channel, language, account_role } => {
                 let Scope::Tenant(tenant) = &actor.scope else {

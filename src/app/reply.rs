@@ -244,7 +244,6 @@ pub enum Message {
     ExternalIdRotated(AccountView),
     SupportPlanSet(AccountView),
     PriceBookSet(AccountView),
-    RoleRecorded(AccountView),
     TenantSettings(TenantSettingsView),
     /// The instructions stay available; how to get them again.
     Later(AccountView),
@@ -277,7 +276,6 @@ impl Message {
             Self::ExternalIdRotated(_) => "external_id_rotated.md",
             Self::SupportPlanSet(_) => "support_plan_set.md",
             Self::PriceBookSet(_) => "price_book_set.md",
-            Self::RoleRecorded(_) => "role_recorded.md",
             Self::TenantSettings(_) => "tenant_settings.md",
             Self::Later(_) => "later.md",
             Self::Verification(_) => "verification.md",
@@ -316,7 +314,6 @@ impl Message {
             | Self::ExternalIdRotated(v)
             | Self::SupportPlanSet(v)
             | Self::PriceBookSet(v)
-            | Self::RoleRecorded(v)
             | Self::Later(v) => to_value(v),
             Self::TenantSettings(v) => to_value(v),
             Self::Verification(v) => to_value(v),
@@ -341,7 +338,6 @@ impl Message {
             | Self::List(_)
             | Self::SupportPlanSet(_)
             | Self::PriceBookSet(_)
-            | Self::RoleRecorded(_)
             | Self::TenantSettings(_)
             | Self::Later(_)
             | Self::Error(_)

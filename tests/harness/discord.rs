@@ -73,6 +73,11 @@ impl Harness {
     }
 
     pub async fn start_with(clock: Arc<dyn Clock>) -> Self {
+        Self::start_full(clock, None).await
+    }
+
+    /// With AWS (for role verification), as `serve` has it.
+    pub async fn start_full(clock: Arc<dyn Clock>, aws: Option<orglink::aws::Aws>) -> Self {
         let discord = MockServer::start().await;
         // Follow-ups (edits of the original response) and channel messages.
         Mock::given(method("PATCH"))
@@ -83,10 +88,13 @@ impl Harness {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).unwrap();
         let signing = SigningKey::from_bytes(&seed);
-        let config = config(&discord.uri(), &hex::encode(signing.verifying_key().to_bytes()));
+        let mut config = config(&discord.uri(), &hex::encode(signing.verifying_key().to_bytes()));
+        if aws.is_some() {
+            config.settings.cross_account_id = "123456789012".parse().unwrap();
+        }
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("data")).unwrap();
-        let running = server::start(config.clone(), Templates::embedded(), store.clone(), clock, None).await.unwrap();
+        let running = server::start(config.clone(), Templates::embedded(), store.clone(), clock, aws).await.unwrap();
         Self { discord, running: Some(running), store, config, signing, client: reqwest::Client::new(), _dir: dir }
     }
 

@@ -1,0 +1,141 @@
+//! Role verification from Discord: deferred at once, followed up with the
+//! result, against the local AWS emulator.
+
+#[path = "harness/aws.rs"]
+mod aws_harness;
+#[path = "harness/discord.rs"]
+mod discord_harness;
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_harness::*;
+use discord_harness::*;
+use orglink::aws::{Aws, RetryPolicy};
+use orglink::clock::SystemClock;
+use serde_json::{Value, json};
+
+async fn harness() -> Harness {
+    let e = emulator();
+    let keys = e.admin(PLATFORM, "orglink-discord").await;
+    let aws = Aws::new(e.sdk_config(&keys), RetryPolicy { retries: 1, first_delay: Duration::from_millis(20) });
+    Harness::start_full(Arc::new(SystemClock), Some(aws)).await
+}
+
+async fn followup(h: &Harness, token: &str) -> Value {
+    let path = format!("/api/v10/webhooks/{APPLICATION_ID}/{token}/messages/@original");
+    for _ in 0..250 {
+        if let Some(r) = h.received("PATCH", &path).await.into_iter().last() {
+            return serde_json::from_slice(&r.body).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no follow-up for {token}");
+}
+
+fn text(edit: &Value) -> String {
+    edit["embeds"].as_array().unwrap().iter().map(|e| e["description"].as_str().unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn verify_role_is_deferred_then_followed_up_with_each_check() {
+    let h = harness().await;
+    let account = "444400000001";
+    let mut link = command(
+        "link-account",
+        &[("account_id", account), ("customer", "Acme"), ("support_tier", "basic")],
+        GUILD_A,
+        "es-419",
+        ADMIN,
+        &[],
+    );
+    link["token"] = json!("token-link");
+    h.interact(&link).await;
+    let external_id = h.store.account(account.parse().unwrap()).unwrap().unwrap().external_id;
+    let customer = Customer::new(account).await;
+    let open = customer.create_role("Open", PLATFORM, None, &["ReadOnlyAccess"]).await;
+
+    // /verify-role with a role that does not require the external ID.
+    let mut verify =
+        command("verify-role", &[("account_id", account), ("role_arn", &open)], GUILD_A, "es-419", ADMIN, &[]);
+    verify["token"] = json!("token-verify");
+    let response = h.interact(&verify).await;
+    assert_eq!(response["type"], 5, "deferred at once");
+    assert_eq!(response["data"]["flags"], 64, "only the user sees it");
+    let edit = followup(&h, "token-verify").await;
+    let shown = text(&edit);
+    assert!(
+        shown.contains("Sin acceso") && shown.contains("sts:ExternalId") && shown.contains(external_id.as_str()),
+        "{shown}"
+    );
+    assert_eq!(edit["embeds"][0]["color"], 0xE74C3C);
+    assert_eq!(edit["components"][0]["components"][0]["custom_id"], format!("ol:check:{account}"));
+    assert_eq!(edit["components"][0]["components"][0]["label"], "Comprobar ahora");
+
+    // The customer fixes the trust policy; "Check now" re-checks the recorded role.
+    customer
+        .iam
+        .update_assume_role_policy()
+        .role_name("Open")
+        .policy_document(
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "AWS": format!("arn:aws:iam::{PLATFORM}:root") },
+                    "Action": "sts:AssumeRole",
+                    "Condition": external_id_condition(external_id.as_str())
+                }]
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut button = interaction("component_button", GUILD_A, "en-US", ADMIN, &[]);
+    button["token"] = json!("token-check");
+    button["data"]["custom_id"] = json!(format!("ol:check:{account}"));
+    assert_eq!(h.interact(&button).await["type"], 5);
+    let edit = followup(&h, "token-check").await;
+    assert!(text(&edit).contains("**Verified**"), "{}", text(&edit));
+    assert_eq!(edit["embeds"][0]["color"], 0x2ECC71);
+    assert_eq!(
+        h.store.account(account.parse().unwrap()).unwrap().unwrap().state,
+        orglink::domain::LinkState::RoleVerified
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_modal_verifies_the_pasted_arn() {
+    let h = harness().await;
+    let account = "444400000002";
+    let link = command(
+        "link-account",
+        &[("account_id", account), ("customer", "Acme"), ("support_tier", "developer")],
+        GUILD_A,
+        "en-US",
+        ADMIN,
+        &[],
+    );
+    h.interact(&link).await;
+    let external_id = h.store.account(account.parse().unwrap()).unwrap().unwrap().external_id;
+    let customer = Customer::new(account).await;
+    let arn = customer
+        .create_role(
+            "OrgLinkReadOnly",
+            PLATFORM,
+            Some(external_id_condition(external_id.as_str())),
+            &["ReadOnlyAccess"],
+        )
+        .await;
+    let mut submit = interaction("modal_submit_role_arn", GUILD_A, "en-US", ADMIN, &[]);
+    submit["token"] = json!("token-modal");
+    submit["data"]["custom_id"] = json!(format!("ol:arn:{account}"));
+    submit["data"]["components"][0]["components"][0]["value"] = json!(format!("  {arn}\u{200b} "));
+    assert_eq!(h.interact(&submit).await["type"], 5);
+    let edit = followup(&h, "token-modal").await;
+    assert!(text(&edit).contains("**Verified**"), "{}", text(&edit));
+    h.stop().await;
+}

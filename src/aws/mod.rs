@@ -4,6 +4,7 @@
 //! chain, profiles, region and `AWS_ENDPOINT_URL`, and tests point it at a
 //! local emulator.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -44,10 +45,22 @@ pub struct VerifyRequest {
     pub tier: SupportTier,
 }
 
+/// The clients that act with a customer role's credentials.
+pub struct Session {
+    pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub organizations: aws_sdk_organizations::Client,
+}
+
+/// Builds the clients of a session from the SDK configuration that carries
+/// the role's credentials.
+pub type SessionFactory = Arc<dyn Fn(&SdkConfig) -> Session + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Aws {
     base: SdkConfig,
     sts: aws_sdk_sts::Client,
+    session: SessionFactory,
     retry: RetryPolicy,
 }
 
@@ -78,7 +91,23 @@ impl Aws {
         } else {
             base
         };
-        Self { sts: aws_sdk_sts::Client::new(&base), base, retry }
+        let session: SessionFactory = Arc::new(|config: &SdkConfig| Session {
+            sts: aws_sdk_sts::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            organizations: aws_sdk_organizations::Client::new(config),
+        });
+        Self { sts: aws_sdk_sts::Client::new(&base), base, session, retry }
+    }
+
+    /// With given clients: orglink's own STS client, and how to make the
+    /// clients of a role's session (tests script AWS's answers this way).
+    pub fn with_clients(
+        base: SdkConfig,
+        sts: aws_sdk_sts::Client,
+        session: SessionFactory,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self { base, sts, session, retry }
     }
 
     /// The account of orglink's own credentials.
@@ -157,12 +186,12 @@ impl Aws {
             }
             Ok(credentials) => {
                 checks.push(Check { name: CheckName::AssumeRole, outcome: Outcome::Passed });
-                let config = self.with_credentials(&credentials);
+                let session = (self.session)(&self.with_credentials(&credentials));
                 let (identity, guard, policies, organization) = tokio::join!(
-                    self.check_identity(&config, request.account),
+                    Self::check_identity(&session, request.account),
                     self.check_external_id_required(request),
-                    self.check_policies(&config, request),
-                    self.check_organization(&config, request.account),
+                    Self::check_policies(&session, request),
+                    Self::check_organization(&session, request.account),
                 );
                 let (organization, kind) = organization;
                 detected_kind = kind;
@@ -186,8 +215,8 @@ impl Aws {
         }
     }
 
-    async fn check_identity(&self, config: &SdkConfig, account: AccountId) -> Outcome {
-        match aws_sdk_sts::Client::new(config).get_caller_identity().send().await {
+    async fn check_identity(session: &Session, account: AccountId) -> Outcome {
+        match session.sts.get_caller_identity().send().await {
             Ok(identity) if identity.account() == Some(account.as_str()) => Outcome::Passed,
             Ok(identity) => Outcome::Failed {
                 problem: Problem::WrongAccount { reported: identity.account().unwrap_or_default().to_owned() },
@@ -216,9 +245,9 @@ impl Aws {
 
     /// ReadOnlyAccess (required) and, for Business support, AWSSupportAccess
     /// (optional) among the role's attached policies, every page read.
-    async fn check_policies(&self, config: &SdkConfig, request: &VerifyRequest) -> (Outcome, Outcome) {
-        let iam = aws_sdk_iam::Client::new(config);
-        let pages = iam
+    async fn check_policies(session: &Session, request: &VerifyRequest) -> (Outcome, Outcome) {
+        let pages = session
+            .iam
             .list_attached_role_policies()
             .role_name(request.arn.name().as_str())
             .into_paginator()
@@ -260,9 +289,8 @@ impl Aws {
     }
 
     /// What AWS Organizations says the account is.
-    async fn check_organization(&self, config: &SdkConfig, account: AccountId) -> (Outcome, Option<AccountKind>) {
-        let organizations = aws_sdk_organizations::Client::new(config);
-        match organizations.describe_organization().send().await {
+    async fn check_organization(session: &Session, account: AccountId) -> (Outcome, Option<AccountKind>) {
+        match session.organizations.describe_organization().send().await {
             Ok(output) => {
                 let management = output.organization().and_then(|o| o.master_account_id()) == Some(account.as_str());
                 if management {

@@ -46,10 +46,10 @@ async fn delayed(
         if let (Ok(n), Ok(v)) = (
             axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
             axum::http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            if n != "content-length" && n != "transfer-encoding" {
-                out.insert(n, v);
-            }
+        ) && n != "content-length"
+            && n != "transfer-encoding"
+        {
+            out.insert(n, v);
         }
     }
     (status, out, response.bytes().await.unwrap().to_vec())

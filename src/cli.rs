@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, Tone, UserError};
 use crate::aws::Aws;
+use crate::aws::organizations::Distributor;
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
@@ -65,6 +66,14 @@ enum TopCommand {
         description: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Operations: send the AWS Organizations invitation to an account whose
+    /// role is verified. Exit 0 sent (or queued), 3 refused by AWS.
+    Invite {
+        account_id: String,
+        /// A note shown to the account owner with the invitation.
+        #[arg(long)]
+        note: Option<String>,
     },
     /// Print the health of the configuration (never a secret) and of
     /// orglink's AWS identity.
@@ -127,6 +136,10 @@ impl TopCommand {
     fn to_command(&self) -> Result<(Command, bool), ParseError> {
         Ok(match self {
             Self::Serve | Self::RegisterCommands | Self::Doctor => unreachable!("handled before app commands"),
+            Self::Invite { account_id, note } => (
+                Command::Invite { account: account_id.parse()?, note: note.as_deref().map(str::parse).transpose()? },
+                false,
+            ),
             Self::Verify { account_id, role_arn, description, json } => (
                 Command::VerifyRole {
                     account: account_id.parse()?,
@@ -242,8 +255,9 @@ pub fn run_with(
     let result = if slow {
         match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async {
-                let app =
-                    app.clone().with_aws(Aws::from_environment(config.aws.region.clone(), config.aws.retry).await);
+                let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
+                let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
+                let app = app.clone().with_aws(Aws::new(sdk, config.aws.retry)).with_distributor(distributor);
                 app.execute(&actor, command).await
             }),
             Err(e) => Err(AppError::Internal(e.into())),

@@ -32,6 +32,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("aws.region", "ORGLINK_AWS_REGION"),
     ("aws.verify_retries", "ORGLINK_AWS_VERIFY_RETRIES"),
     ("aws.verify_retry_delay_ms", "ORGLINK_AWS_VERIFY_RETRY_DELAY_MS"),
+    ("aws.management_role_arn", "ORGLINK_AWS_MANAGEMENT_ROLE_ARN"),
 ];
 
 /// Discord's REST API, unless configured otherwise.
@@ -82,6 +83,9 @@ pub struct AwsConfig {
     /// The region for the SDK (else the SDK's own: `AWS_REGION`, profile).
     pub region: Option<String>,
     pub retry: crate::aws::RetryPolicy,
+    /// Assumed for Organizations calls; without it orglink's own identity
+    /// must be the distributor's management account.
+    pub management_role_arn: Option<crate::domain::RoleArn>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +202,7 @@ struct RawAws {
     region: Option<String>,
     verify_retries: Option<Text>,
     verify_retry_delay_ms: Option<Text>,
+    management_role_arn: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +305,7 @@ impl Config {
                 "aws.region" => raw.aws.region = Some(value.clone()),
                 "aws.verify_retries" => raw.aws.verify_retries = text(),
                 "aws.verify_retry_delay_ms" => raw.aws.verify_retry_delay_ms = text(),
+                "aws.management_role_arn" => raw.aws.management_role_arn = Some(value.clone()),
                 other => unreachable!("KEYS lists {other} but load does not read it"),
             }
             origins.insert(key, Origin::Env(var));
@@ -404,6 +410,9 @@ impl Config {
         }
         if let Some(v) = raw.aws.verify_retry_delay_ms {
             aws.retry.first_delay = std::time::Duration::from_millis(count("aws.verify_retry_delay_ms", v, 60_000)?);
+        }
+        if let Some(arn) = raw.aws.management_role_arn {
+            aws.management_role_arn = Some(arn.parse().map_err(|e| typed("aws.management_role_arn", e))?);
         }
         Ok(Config { data_dir, templates_dir, language, settings, discord, listen, aws })
     }

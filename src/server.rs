@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::aws::Aws;
+use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::discord::{self, Bot, OpsSpace, endpoint, notify::Notifier};
@@ -73,7 +74,7 @@ pub async fn start(
     templates: Templates,
     store: Store,
     clock: Arc<dyn Clock>,
-    aws: Option<Aws>,
+    aws: Option<(Aws, Distributor)>,
 ) -> anyhow::Result<Running> {
     let discord_config = &config.discord;
     if discord_config.token.is_none() && discord_config.public_key.is_none() {
@@ -84,8 +85,8 @@ pub async fn start(
         tracing::info!(count, "slash commands registered");
     }
     let mut app = App::new(store.clone(), config.settings.clone(), clock.clone());
-    if let Some(aws) = aws {
-        app = app.with_aws(aws);
+    if let Some((aws, distributor)) = aws {
+        app = app.with_aws(aws).with_distributor(distributor);
     }
     let ops = OpsSpace { guild: discord_config.ops_guild_id, role: discord_config.ops_role_id };
     let bot = Arc::new(Bot::new(app, templates.clone(), ops, config.language)?);
@@ -156,9 +157,11 @@ pub async fn start(
 /// the running tasks.
 pub async fn serve(config: Config, templates: Templates, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let flush_store = store.clone();
-    let aws = Aws::from_environment(config.aws.region.clone(), config.aws.retry).await;
+    let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
+    let aws = Aws::new(sdk.clone(), config.aws.retry);
     check_identity(&aws, config.settings.cross_account_id).await;
-    let running = start(config, templates, store, clock, Some(aws)).await?;
+    let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
+    let running = start(config, templates, store, clock, Some((aws, distributor))).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
     tokio::time::timeout(Duration::from_secs(20), running.stop()).await.ok();

@@ -20,7 +20,8 @@ async fn harness() -> Harness {
     let e = emulator();
     let keys = e.admin(PLATFORM, "orglink-discord").await;
     let aws = Aws::new(e.sdk_config(&keys), RetryPolicy { retries: 1, first_delay: Duration::from_millis(20) });
-    Harness::start_full(Arc::new(SystemClock), Some(aws)).await
+    let distributor = orglink::aws::organizations::Distributor::new(&e.sdk_config(&keys));
+    Harness::start_full(Arc::new(SystemClock), Some((aws, distributor))).await
 }
 
 async fn followup(h: &Harness, token: &str) -> Value {

@@ -4,11 +4,11 @@
 
 mod harness;
 
-use orglink::app::VerificationView;
 use orglink::app::{
     AccountSummary, AccountView, Action, InstructionsView, ListView, Message, Permission, READ_ONLY_POLICY_ARN,
     SUPPORT_POLICY_ARN, TenantSettingsView, UserError,
 };
+use orglink::app::{InviteRefusedView, InvitedView, VerificationView};
 use orglink::domain::Lang;
 use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
@@ -177,6 +177,31 @@ fn every_message() -> Vec<(String, Message)> {
     unavailable[3].outcome = Outcome::Failed { problem: Problem::AccessDenied };
     add("verification_unavailable", verification(&registered, report(unavailable, None)));
     add("error_no_role_recorded", Message::Error(UserError::NoRoleRecorded { account }));
+    let mut invited = with_role.clone();
+    invited.state = LinkState::Invited;
+    invited.invitation = Some(orglink::domain::Invitation {
+        handshake_id: "h-exampleinvite01".parse().unwrap(),
+        state: orglink::domain::HandshakeState::Open,
+        requested_at: harness::REGISTERED_AT,
+        expires_at: harness::REGISTERED_AT + time::Duration::days(15),
+        note: None,
+        reminded: vec![],
+    });
+    add("invited", Message::Invited(Box::new(InvitedView { account: invited.clone().into(), adopted: false })));
+    add("invited_adopted", Message::Invited(Box::new(InvitedView { account: invited.into(), adopted: true })));
+    add("invitation_queued", Message::InvitationQueued(with_role.clone().into()));
+    for reason in ["ALREADY_IN_AN_ORGANIZATION", "PAYMENT_INSTRUMENT_REQUIRED", "SOMETHING_NEW"] {
+        let view = InviteRefusedView { account, reason: reason.into(), detail: None };
+        add(&format!("invite_refused_{reason}"), Message::InviteRefused(view));
+    }
+    let view = InviteRefusedView { account, reason: "unavailable".into(), detail: Some("timeout".into()) };
+    add("invite_refused_unavailable", Message::InviteRefused(view));
+    for state in LinkState::ALL {
+        add(
+            &format!("error_cannot_invite_{}", state.code()),
+            Message::Error(UserError::CannotInvite { account, state }),
+        );
+    }
     add(
         "tenant_settings_empty",
         Message::TenantSettings(TenantSettingsView {
@@ -236,6 +261,8 @@ fn every_input_error_renders_in_both_languages() {
         ParseError::Format { input: "x".into() },
         ParseError::ChatId { input: "x".into() },
         ParseError::RoleDescription { input: "x".into() },
+        ParseError::HandshakeId { input: "x".into() },
+        ParseError::InvitationNote { input: "x".into() },
     ]
     .into_iter()
     .chain(RoleArnProblem::ALL.map(|problem| ParseError::RoleArn { input: "x".into(), problem }));

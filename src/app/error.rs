@@ -26,6 +26,8 @@ pub enum UserError {
     UnknownInteraction,
     #[error("no role ARN is recorded for account {account}")]
     NoRoleRecorded { account: AccountId },
+    #[error("account {account} cannot be invited in state {}", state.code())]
+    CannotInvite { account: AccountId, state: LinkState },
 }
 
 /// What a command needs of the person who runs it.

@@ -13,15 +13,18 @@ use anyhow::Context as _;
 
 pub use error::{Action, AppError, Permission, UserError};
 pub use reply::{
-    AccountSummary, AccountView, InstructionsView, ListView, Message, Offer, READ_ONLY_POLICY_ARN, Rendered, Reply,
-    SUPPORT_POLICY_ARN, TenantSettingsView, Tone, VerificationView, trust_policy,
+    AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, Offer,
+    READ_ONLY_POLICY_ARN, Rendered, Reply, SUPPORT_POLICY_ARN, TenantSettingsView, Tone, VerificationView,
+    trust_policy,
 };
 
+use crate::aws::organizations::{Distributor, InviteError};
 use crate::aws::{Aws, VerifyRequest};
 use crate::clock::Clock;
 use crate::domain::{
-    Account, AccountId, AccountKind, ChatId, ExternalId, ExternalIdPrefix, Lang, NewAccount, PriceBookChoice, RoleArn,
-    RoleDescription, RoleName, SupportPlanGroup, TenantId,
+    Account, AccountId, AccountKind, BlockReason, ChatId, Event, ExternalId, ExternalIdPrefix, Invitation,
+    InvitationNote, Lang, LinkState, NewAccount, PriceBookChoice, QueuedInvitation, RoleArn, RoleDescription, RoleName,
+    SupportPlanGroup, TenantId, Transition,
 };
 use crate::store::{AuditEntry, InsertConflict, Store, TenantAuditEntry, UpdateError};
 
@@ -135,6 +138,11 @@ pub enum Command {
         arn: Option<RoleArn>,
         description: Option<RoleDescription>,
     },
+    /// Operations: send the AWS Organizations invitation.
+    Invite {
+        account: AccountId,
+        note: Option<InvitationNote>,
+    },
 }
 
 impl Command {
@@ -151,6 +159,7 @@ impl Command {
             Self::Configure { .. } => "configure",
             Self::Later { .. } => "later",
             Self::VerifyRole { .. } => "verify_role",
+            Self::Invite { .. } => "invite",
         }
     }
 
@@ -158,7 +167,7 @@ impl Command {
     /// within 3 seconds, so such commands are deferred and followed up.
     pub fn is_slow(&self) -> bool {
         match self {
-            Self::VerifyRole { .. } => true,
+            Self::VerifyRole { .. } | Self::Invite { .. } => true,
             Self::AddAccount(_)
             | Self::ListAccounts { .. }
             | Self::ShowAccount { .. }
@@ -184,6 +193,7 @@ impl Command {
             | Self::Later { .. }
             | Self::VerifyRole { .. } => Permission::AccountRole,
             Self::Configure { .. } => Permission::ManageServer,
+            Self::Invite { .. } => Permission::Ops,
         }
     }
 }
@@ -194,11 +204,12 @@ pub struct App {
     settings: Settings,
     clock: Arc<dyn Clock>,
     aws: Option<Arc<Aws>>,
+    distributor: Option<Arc<Distributor>>,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
-        Self { store, settings, clock, aws: None }
+        Self { store, settings, clock, aws: None, distributor: None }
     }
 
     /// The app with AWS: role verification needs it.
@@ -207,14 +218,92 @@ impl App {
         self
     }
 
+    /// The app with the distributor's AWS Organizations: invitations need it.
+    pub fn with_distributor(mut self, distributor: Distributor) -> Self {
+        self.distributor = Some(Arc::new(distributor));
+        self
+    }
+
     /// Runs any command, waiting on AWS where it must.
     pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
+        self.authorize(actor, command.permission())?;
         match command {
             Command::VerifyRole { account, arn, description } => {
                 self.verify_role(actor, account, arn, description).await
             }
+            Command::Invite { account, note } => self.invite(actor, account, note).await,
             other => self.handle(actor, other),
         }
+    }
+
+    async fn invite(&self, actor: &Actor, id: AccountId, note: Option<InvitationNote>) -> Result<Reply, AppError> {
+        let account = self.load(actor, id)?;
+        let role_verified = account.role.as_ref().is_some_and(|r| r.verified_at.is_some());
+        let ready = match account.state {
+            LinkState::RoleVerified => true,
+            LinkState::InvitationExpired | LinkState::InvitationDeclined | LinkState::InvitationCanceled => {
+                role_verified
+            }
+            LinkState::Registered | LinkState::Invited | LinkState::Linked | LinkState::Blocked { .. } => false,
+        };
+        if !ready {
+            return Err(UserError::CannotInvite { account: id, state: account.state }.into());
+        }
+        let Some(distributor) = &self.distributor else {
+            return Err(anyhow::anyhow!("invitations need AWS Organizations, which is not set up here").into());
+        };
+        let sent = match distributor.invite(id, note.as_ref().map(|n| n.as_str())).await {
+            Ok(handshake) => Some((handshake, false)),
+            // An open invitation exists already (sent by hand, or by a run
+            // that crashed before recording it): adopt it.
+            Err(InviteError::Duplicate) => {
+                let (open, _) =
+                    distributor.invitations().await.map_err(|e| anyhow::anyhow!("listing invitations: {e}"))?;
+                let found = open.into_iter().find(|h| h.accounts.contains(&id) && h.state.is_open());
+                Some((
+                    found.ok_or_else(|| anyhow::anyhow!("AWS reports a duplicate invitation it does not list"))?,
+                    true,
+                ))
+            }
+            Err(InviteError::Constraint { reason }) if reason == "HANDSHAKE_RATE_LIMIT_EXCEEDED" => {
+                let by = actor.id.clone();
+                let (account, _) = self.update(actor, id, "invitation_queued", |a, now| {
+                    a.queued_invitation = Some(QueuedInvitation { note: note.clone(), queued_at: now, by: by.clone() });
+                    Ok(vec![Event::InvitationQueued { account: id }])
+                })?;
+                return Ok(Reply::new(Tone::Warning, vec![Message::InvitationQueued(account.into())]));
+            }
+            Err(InviteError::Constraint { reason }) => {
+                if reason == "ALREADY_IN_AN_ORGANIZATION" {
+                    self.update(actor, id, "invite_refused", |a, now| {
+                        let state = a.state;
+                        a.apply(&Transition::Blocked { reason: BlockReason::MemberOfAnotherOrganization }, now)
+                            .map_err(|_| UserError::CannotInvite { account: id, state })
+                    })?;
+                }
+                let view = InviteRefusedView { account: id, reason, detail: None };
+                return Ok(Reply::new(Tone::Error, vec![Message::InviteRefused(view)]));
+            }
+            Err(InviteError::Unavailable { detail }) => {
+                let view = InviteRefusedView { account: id, reason: "unavailable".into(), detail: Some(detail) };
+                return Ok(Reply::new(Tone::Error, vec![Message::InviteRefused(view)]));
+            }
+        };
+        let (handshake, adopted) = sent.expect("every other case returned");
+        let invitation = Invitation {
+            handshake_id: handshake.id,
+            state: handshake.state,
+            requested_at: handshake.requested_at,
+            expires_at: handshake.expires_at,
+            note: note.map(String::from),
+            reminded: Vec::new(),
+        };
+        let (account, _) = self.update(actor, id, "invite", |a, now| {
+            let state = a.state;
+            a.invitation_sent(invitation.clone(), now).map_err(|_| UserError::CannotInvite { account: id, state })
+        })?;
+        let view = InvitedView { account: account.into(), adopted };
+        Ok(Reply::new(Tone::Success, vec![Message::Invited(Box::new(view.clone()))]).with_data(view))
     }
 
     async fn verify_role(
@@ -332,8 +421,8 @@ impl App {
                 let view = TenantSettingsView { tenant: tenant.to_string(), settings };
                 Ok(Reply::new(Tone::Success, vec![Message::TenantSettings(view.clone())]).with_data(view))
             }
-            Command::VerifyRole { .. } => {
-                Err(anyhow::anyhow!("role verification waits on AWS: run it with App::execute").into())
+            Command::VerifyRole { .. } | Command::Invite { .. } => {
+                Err(anyhow::anyhow!("this command waits on AWS: run it with App::execute").into())
             }
             Command::Later { account } => {
                 let view = AccountView::from(self.load(actor, account)?);
@@ -537,9 +626,12 @@ impl From<Retry> for AppError {
     }
 }
 
+/// Whether the actor may see the account: its own tenant's, or any for the
+/// distributor's operators.
 fn visible(actor: &Actor, account: &Account) -> bool {
     match &actor.scope {
         Scope::Ops => true,
+        Scope::Tenant(_) if actor.rights.ops => true,
         Scope::Tenant(tenant) => account.tenant == *tenant,
     }
 }

@@ -188,6 +188,23 @@ pub fn trust_policy(cross_account_id: AccountId, external_id: &ExternalId) -> Va
     })
 }
 
+/// An invitation sent, as messages and `--json` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitedView {
+    pub account: AccountView,
+    /// An open invitation found on AWS was taken over instead of a new one.
+    pub adopted: bool,
+}
+
+/// Why AWS would not send an invitation.
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteRefusedView {
+    pub account: AccountId,
+    /// AWS's constraint reason (or `unavailable`).
+    pub reason: String,
+    pub detail: Option<String>,
+}
+
 /// A role check as messages and `--json` show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerificationView {
@@ -249,6 +266,12 @@ pub enum Message {
     Later(AccountView),
     /// "Verified" or "No Access", check by check.
     Verification(Box<VerificationView>),
+    /// The invitation went out (or an open one was adopted).
+    Invited(Box<InvitedView>),
+    /// The organization's daily quota is used up: queued.
+    InvitationQueued(AccountView),
+    /// AWS refused to send the invitation, and why.
+    InviteRefused(InviteRefusedView),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -279,6 +302,9 @@ impl Message {
             Self::TenantSettings(_) => "tenant_settings.md",
             Self::Later(_) => "later.md",
             Self::Verification(_) => "verification.md",
+            Self::Invited(_) => "invited.md",
+            Self::InvitationQueued(_) => "invitation_queued.md",
+            Self::InviteRefused(_) => "invite_refused.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -291,6 +317,7 @@ impl Message {
                 UserError::DirectMessage => "errors/direct_message.md",
                 UserError::UnknownInteraction => "errors/unknown_interaction.md",
                 UserError::NoRoleRecorded { .. } => "errors/no_role_recorded.md",
+                UserError::CannotInvite { .. } => "errors/cannot_invite.md",
             },
             Self::Internal => "errors/internal.md",
         }
@@ -317,6 +344,9 @@ impl Message {
             | Self::Later(v) => to_value(v),
             Self::TenantSettings(v) => to_value(v),
             Self::Verification(v) => to_value(v),
+            Self::Invited(v) => to_value(v),
+            Self::InvitationQueued(v) => to_value(v),
+            Self::InviteRefused(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
             Self::Internal => json!({}),
@@ -340,6 +370,9 @@ impl Message {
             | Self::PriceBookSet(_)
             | Self::TenantSettings(_)
             | Self::Later(_)
+            | Self::Invited(_)
+            | Self::InvitationQueued(_)
+            | Self::InviteRefused(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
@@ -370,6 +403,8 @@ fn error_context(error: &UserError) -> Value {
                 ParseError::Format { input } => ("format", input, None),
                 ParseError::ChatId { input } => ("chat_id", input, None),
                 ParseError::RoleDescription { input } => ("role_description", input, None),
+                ParseError::HandshakeId { input } => ("handshake_id", input, None),
+                ParseError::InvitationNote { input } => ("invitation_note", input, None),
             };
             json!({ "field": field, "input": input, "problem": problem })
         }
@@ -386,6 +421,7 @@ fn error_context(error: &UserError) -> Value {
         UserError::NotAllowed { permission, role } => json!({ "permission": permission, "role": role }),
         UserError::DirectMessage | UserError::UnknownInteraction => json!({}),
         UserError::NoRoleRecorded { account } => json!({ "account_id": account }),
+        UserError::CannotInvite { account, state } => json!({ "account_id": account, "state": state }),
     }
 }
 

@@ -4,6 +4,8 @@
 //! chain, profiles, region and `AWS_ENDPOINT_URL`, and tests point it at a
 //! local emulator.
 
+pub mod organizations;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +66,16 @@ pub struct Aws {
     retry: RetryPolicy,
 }
 
+/// orglink's own SDK configuration: the standard credential chain, profiles,
+/// `AWS_ENDPOINT_URL`, in `region` when given.
+pub async fn load_sdk_config(region: Option<String>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    loader.load().await
+}
+
 /// An AWS error's code, for errors the SDK does not model (AccessDenied).
 fn code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
     error.code()
@@ -77,11 +89,7 @@ impl Aws {
     /// orglink's own identity, as the SDK finds it (environment, profiles,
     /// instance or container credentials), in `region` if given.
     pub async fn from_environment(region: Option<String>, retry: RetryPolicy) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region));
-        }
-        Self::new(loader.load().await, retry)
+        Self::new(load_sdk_config(region).await, retry)
     }
 
     pub fn new(base: SdkConfig, retry: RetryPolicy) -> Self {

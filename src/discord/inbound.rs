@@ -221,6 +221,7 @@ fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
             arn: Some(o.required("role_arn").parse()?),
             description: o.parsed("description")?,
         },
+        SlashCommand::Invite => Command::Invite { account: o.required("account_id").parse()?, note: o.parsed("note")? },
         SlashCommand::Config => {
             Command::Configure { channel: o.id("channel"), language: o.parsed("language")?, account_role: o.id("role") }
         }

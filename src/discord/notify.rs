@@ -82,7 +82,8 @@ fn colour(event: &Event) -> Colour {
         Event::SupportPlanGroupSet { .. }
         | Event::InvitationDeclined { .. }
         | Event::InvitationCanceled { .. }
-        | Event::InvitationExpired { .. } => Colour::new(0xF1C40F),
+        | Event::InvitationExpired { .. }
+        | Event::InvitationQueued { .. } => Colour::new(0xF1C40F),
         Event::AccountBlocked { .. } | Event::NotificationUndeliverable { .. } => Colour::new(0xE74C3C),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }

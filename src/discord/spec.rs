@@ -24,6 +24,7 @@ pub enum SlashCommand {
     SupportPlan,
     PriceBook,
     VerifyRole,
+    Invite,
     Config,
 }
 
@@ -65,13 +66,14 @@ const fn account(required: bool) -> OptionSpec {
 }
 
 impl SlashCommand {
-    pub const ALL: [SlashCommand; 7] = [
+    pub const ALL: [SlashCommand; 8] = [
         Self::LinkAccount,
         Self::Instructions,
         Self::Status,
         Self::SupportPlan,
         Self::PriceBook,
         Self::VerifyRole,
+        Self::Invite,
         Self::Config,
     ];
 
@@ -84,6 +86,7 @@ impl SlashCommand {
             Self::SupportPlan => "support-plan",
             Self::PriceBook => "price-book",
             Self::VerifyRole => "verify-role",
+            Self::Invite => "invite",
             Self::Config => "orglink-config",
         }
     }
@@ -111,6 +114,7 @@ impl SlashCommand {
             Self::SupportPlan => vec![account(true), choice("group", true, &["passthrough", "business"])],
             Self::PriceBook => vec![account(true), text("name", false, 100)],
             Self::VerifyRole => vec![account(true), text("role_arn", true, 2048), text("description", false, 1000)],
+            Self::Invite => vec![text("account_id", true, 40), text("note", false, 1024)],
             Self::Config => vec![
                 OptionSpec {
                     key: "channel",
@@ -135,7 +139,8 @@ impl SlashCommand {
             | Self::Status
             | Self::SupportPlan
             | Self::PriceBook
-            | Self::VerifyRole => None,
+            | Self::VerifyRole
+            | Self::Invite => None,
         }
     }
 }

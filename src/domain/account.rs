@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{
-    AccountId, AccountKind, CustomerName, Email, Event, ExternalId, IllegalTransition, LinkState, PriceBookName,
-    RoleArn, RoleDescription, SupportPlanGroup, SupportTier, TenantId, Transition, VerificationReport,
+    AccountId, AccountKind, CustomerName, Email, Event, ExternalId, HandshakeState, IllegalTransition, Invitation,
+    InvitationNote, LinkState, PriceBookName, RoleArn, RoleDescription, SupportPlanGroup, SupportTier, TenantId,
+    Transition, VerificationReport,
 };
 
 /// The price book the platform bills the account with.
@@ -16,6 +17,16 @@ pub enum PriceBookChoice {
     Default,
     /// A custom price book for this account.
     Custom(PriceBookName),
+}
+
+/// An invitation AWS would not send yet (the organization's daily quota).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedInvitation {
+    pub note: Option<InvitationNote>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub queued_at: OffsetDateTime,
+    /// Who asked for it.
+    pub by: String,
 }
 
 /// The role the customer created, as recorded and (once checked) verified.
@@ -46,6 +57,12 @@ pub struct Account {
     pub role: Option<RoleRecord>,
     pub support_plan_group: Option<SupportPlanGroup>,
     pub price_book: Option<PriceBookChoice>,
+    /// The AWS Organizations invitation sent last, if any.
+    #[serde(default)]
+    pub invitation: Option<Invitation>,
+    /// An invitation waiting for the organization's daily quota.
+    #[serde(default)]
+    pub queued_invitation: Option<QueuedInvitation>,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -92,6 +109,8 @@ impl Account {
             role: None,
             support_plan_group: None,
             price_book: new.price_book.map(PriceBookChoice::Custom),
+            invitation: None,
+            queued_invitation: None,
             registered_at: now,
             updated_at: now,
         };
@@ -171,6 +190,52 @@ impl Account {
         let role = self.role.as_mut().expect("record_role set it");
         role.verified_at = report.verified().then_some(now).filter(|_| !report.management_account());
         role.report = Some(report);
+        Ok(events)
+    }
+
+    /// Records an invitation sent (or an open one adopted): the account is
+    /// invited.
+    pub fn invitation_sent(
+        &mut self,
+        invitation: Invitation,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Event>, IllegalTransition> {
+        let transition = Transition::InvitationSent {
+            handshake_id: invitation.handshake_id.to_string(),
+            expires_at: invitation.expires_at,
+        };
+        let events = self.apply(&transition, now)?;
+        self.invitation = Some(invitation);
+        self.queued_invitation = None;
+        Ok(events)
+    }
+
+    /// Records the state AWS reports for the account's handshake; a final
+    /// state moves the lifecycle. Seeing the same state again changes nothing.
+    pub fn handshake_observed(
+        &mut self,
+        state: HandshakeState,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Event>, IllegalTransition> {
+        let Some(invitation) = self.invitation.as_ref() else { return Ok(vec![]) };
+        if invitation.state == state {
+            return Ok(vec![]);
+        }
+        let transition = match state {
+            HandshakeState::Requested | HandshakeState::Open => None,
+            HandshakeState::Accepted => Some(Transition::InvitationAccepted),
+            HandshakeState::Declined => Some(Transition::InvitationDeclined),
+            HandshakeState::Canceled => Some(Transition::InvitationCanceled),
+            HandshakeState::Expired => Some(Transition::InvitationExpired),
+        };
+        let events = match transition {
+            Some(t) => self.apply(&t, now)?,
+            None => vec![],
+        };
+        if let Some(invitation) = self.invitation.as_mut() {
+            invitation.state = state;
+        }
+        self.updated_at = now;
         Ok(events)
     }
 

@@ -176,6 +176,10 @@ pub enum Event {
     RoleRecorded {
         account: AccountId,
     },
+    /// AWS's daily invitation quota is used up: sent when it allows.
+    InvitationQueued {
+        account: AccountId,
+    },
     /// A notification about the account could not be delivered.
     NotificationUndeliverable {
         account: AccountId,
@@ -210,6 +214,7 @@ impl Event {
             Self::SupportPlanGroupSet { .. } => "support_plan_group_set",
             Self::PriceBookSet { .. } => "price_book_set",
             Self::RoleRecorded { .. } => "role_recorded",
+            Self::InvitationQueued { .. } => "invitation_queued",
             Self::NotificationUndeliverable { .. } => "notification_undeliverable",
         }
     }
@@ -229,6 +234,7 @@ impl Event {
             | Self::SupportPlanGroupSet { account, .. }
             | Self::PriceBookSet { account }
             | Self::RoleRecorded { account }
+            | Self::InvitationQueued { account }
             | Self::NotificationUndeliverable { account, .. } => *account,
         }
     }
@@ -244,7 +250,7 @@ impl Event {
             | Self::InvitationDeclined { .. }
             | Self::InvitationCanceled { .. }
             | Self::InvitationExpired { .. } => (true, true),
-            Self::NotificationUndeliverable { .. } => (false, true),
+            Self::NotificationUndeliverable { .. } | Self::InvitationQueued { .. } => (false, true),
             Self::ExternalIdRotated { .. }
             | Self::RoleVerificationReset { .. }
             | Self::PriceBookSet { .. }

@@ -8,6 +8,7 @@ mod account;
 mod account_id;
 mod email;
 mod external_id;
+mod invitation;
 mod lifecycle;
 mod names;
 mod role_arn;
@@ -17,13 +18,14 @@ mod verification;
 
 pub use account::{
     Account, CheckItem, CheckStatus, ChecklistEntry, ManagementAccountRefused, NewAccount, PriceBookChoice,
-    Responsible, RoleRecord,
+    QueuedInvitation, Responsible, RoleRecord,
 };
 pub use account_id::AccountId;
 pub use email::Email;
 pub use external_id::{ExternalId, ExternalIdPrefix};
+pub use invitation::{HandshakeId, HandshakeState, Invitation};
 pub use lifecycle::{Audience, BlockReason, Event, IllegalTransition, LinkState, Transition};
-pub use names::{CustomerName, PriceBookName, RoleDescription, RoleName, TenantId};
+pub use names::{CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
 pub use support::{AccountKind, Lang, SupportPlanGroup, SupportTier};
 pub use tenant::{ChatId, TenantSettings};
@@ -65,6 +67,10 @@ pub enum ParseError {
     ChatId { input: String },
     #[error("{input} is not a valid role description")]
     RoleDescription { input: String },
+    #[error("{input} is not a handshake ID")]
+    HandshakeId { input: String },
+    #[error("{input} is not a valid invitation note")]
+    InvitationNote { input: String },
 }
 
 /// Characters that pasting drags along and that nobody means to type.

@@ -97,6 +97,14 @@ string_newtype!(
     RoleDescription
 );
 
+string_newtype!(
+    /// A note sent with an AWS Organizations invitation (AWS allows 1024
+    /// characters).
+    InvitationNote,
+    |s| s.chars().count() <= 1024 && !s.is_empty(),
+    InvitationNote
+);
+
 impl Default for RoleName {
     fn default() -> Self {
         Self("OrgLinkReadOnly".to_owned())

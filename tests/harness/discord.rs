@@ -77,7 +77,10 @@ impl Harness {
     }
 
     /// With AWS (for role verification), as `serve` has it.
-    pub async fn start_full(clock: Arc<dyn Clock>, aws: Option<orglink::aws::Aws>) -> Self {
+    pub async fn start_full(
+        clock: Arc<dyn Clock>,
+        aws: Option<(orglink::aws::Aws, orglink::aws::organizations::Distributor)>,
+    ) -> Self {
         let discord = MockServer::start().await;
         // Follow-ups (edits of the original response) and channel messages.
         Mock::given(method("PATCH"))

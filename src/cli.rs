@@ -18,6 +18,7 @@ use crate::aws::organizations::Distributor;
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
+use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
 
@@ -74,6 +75,12 @@ enum TopCommand {
         /// A note shown to the account owner with the invitation.
         #[arg(long)]
         note: Option<String>,
+    },
+    /// Run the scheduled jobs once (all, or the one named): poll_handshakes,
+    /// remind_invitations, send_queued_invitations.
+    Sweep {
+        #[arg(long, value_name = "NAME")]
+        job: Option<String>,
     },
     /// Print the health of the configuration (never a secret) and of
     /// orglink's AWS identity.
@@ -135,7 +142,9 @@ impl TopCommand {
     /// The app command these arguments ask for, and whether to print JSON.
     fn to_command(&self) -> Result<(Command, bool), ParseError> {
         Ok(match self {
-            Self::Serve | Self::RegisterCommands | Self::Doctor => unreachable!("handled before app commands"),
+            Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } => {
+                unreachable!("handled before app commands")
+            }
             Self::Invite { account_id, note } => (
                 Command::Invite { account: account_id.parse()?, note: note.as_deref().map(str::parse).transpose()? },
                 false,
@@ -234,6 +243,10 @@ pub fn run_with(
         None => templates,
     };
     let lang = explicit_lang.unwrap_or(config.language);
+    if let TopCommand::Sweep { job } = &cli.command {
+        let data_dir = cli.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
+        return sweep(job.as_deref(), config, &data_dir, &templates, lang, io);
+    }
     if matches!(cli.command, TopCommand::Serve | TopCommand::RegisterCommands | TopCommand::Doctor) {
         let data_dir = cli.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
         return run_service(&cli.command, config, data_dir, templates, lang, io);
@@ -340,6 +353,62 @@ fn run_service(
             }
             None => internal(io, &templates, lang, &e),
         },
+    }
+}
+
+/// `orglink sweep`: the scheduled jobs, once, now.
+fn sweep(
+    job: Option<&str>,
+    config: Config,
+    data_dir: &std::path::Path,
+    templates: &Templates,
+    lang: Lang,
+    io: &mut Io<'_>,
+) -> u8 {
+    let jobs: Vec<Job> = match job {
+        None => Job::ALL.to_vec(),
+        Some(name) => match Job::from_name(name.trim()) {
+            Some(job) => vec![job],
+            None => {
+                let names: Vec<&str> = Job::ALL.iter().map(|j| j.name()).collect();
+                let context = serde_json::json!({ "input": crate::domain::quote_input(name), "jobs": names });
+                let text = templates.render(lang, "errors/unknown_job.md", context).unwrap_or_default();
+                let _ = writeln!(io.err, "{text}");
+                return 2;
+            }
+        },
+    };
+    let store = match Store::open(data_dir) {
+        Ok(store) => store,
+        Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
+    };
+    let result = runtime.block_on(async {
+        let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
+        let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
+        let app = App::new(store.clone(), config.settings.clone(), Arc::new(SystemClock))
+            .with_aws(Aws::new(sdk, config.aws.retry))
+            .with_distributor(distributor);
+        let mut reports = Vec::new();
+        for job in jobs {
+            reports.push(app.run_job(job).await?);
+        }
+        Ok::<_, AppError>(reports)
+    });
+    let _ = store.flush();
+    match result {
+        Ok(reports) => match templates.render(lang, "sweep.md", serde_json::json!({ "reports": reports })) {
+            Ok(text) => {
+                let _ = writeln!(io.out, "{text}");
+                0
+            }
+            Err(e) => internal(io, templates, lang, &anyhow::Error::new(e)),
+        },
+        Err(AppError::User(e)) => report(io, templates, lang, &Reply::error(e), 2),
+        Err(AppError::Internal(e)) => internal(io, templates, lang, &e),
     }
 }
 

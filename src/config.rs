@@ -33,6 +33,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("aws.verify_retries", "ORGLINK_AWS_VERIFY_RETRIES"),
     ("aws.verify_retry_delay_ms", "ORGLINK_AWS_VERIFY_RETRY_DELAY_MS"),
     ("aws.management_role_arn", "ORGLINK_AWS_MANAGEMENT_ROLE_ARN"),
+    ("invitations.auto_send", "ORGLINK_INVITATIONS_AUTO_SEND"),
+    ("invitations.reminder_days", "ORGLINK_INVITATIONS_REMINDER_DAYS"),
+    ("schedule.poll_handshakes", "ORGLINK_SCHEDULE_POLL_HANDSHAKES"),
+    ("schedule.remind_invitations", "ORGLINK_SCHEDULE_REMIND_INVITATIONS"),
+    ("schedule.send_queued_invitations", "ORGLINK_SCHEDULE_SEND_QUEUED_INVITATIONS"),
 ];
 
 /// Discord's REST API, unless configured otherwise.
@@ -76,6 +81,8 @@ pub struct Config {
     /// Where `orglink serve` listens for HTTP (interactions, health).
     pub listen: std::net::SocketAddr,
     pub aws: AwsConfig,
+    /// The scheduled jobs and their cron expressions.
+    pub schedule: crate::scheduler::Schedule,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,6 +137,7 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             listen: "127.0.0.1:8080".parse().expect("a socket address"),
             aws: AwsConfig::default(),
+            schedule: crate::scheduler::Schedule::new(&BTreeMap::new()).expect("the default schedule parses"),
         }
     }
 }
@@ -144,6 +152,8 @@ pub enum Expected {
     Bool,
     Count,
     Region,
+    Cron,
+    Days,
 }
 
 /// Where a configured value came from, for error messages.
@@ -194,6 +204,17 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     aws: RawAws,
+    #[serde(default)]
+    invitations: RawInvitations,
+    #[serde(default)]
+    schedule: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInvitations {
+    auto_send: Option<Text>,
+    reminder_days: Option<Vec<Text>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -306,6 +327,19 @@ impl Config {
                 "aws.verify_retries" => raw.aws.verify_retries = text(),
                 "aws.verify_retry_delay_ms" => raw.aws.verify_retry_delay_ms = text(),
                 "aws.management_role_arn" => raw.aws.management_role_arn = Some(value.clone()),
+                "invitations.auto_send" => raw.invitations.auto_send = text(),
+                "invitations.reminder_days" => {
+                    raw.invitations.reminder_days = Some(
+                        value
+                            .split(',')
+                            .filter(|s| !s.trim().is_empty())
+                            .map(|s| Text::String(s.trim().into()))
+                            .collect(),
+                    )
+                }
+                job if job.starts_with("schedule.") => {
+                    raw.schedule.insert(job.trim_start_matches("schedule.").to_owned(), value.clone());
+                }
                 other => unreachable!("KEYS lists {other} but load does not read it"),
             }
             origins.insert(key, Origin::Env(var));
@@ -411,10 +445,40 @@ impl Config {
         if let Some(v) = raw.aws.verify_retry_delay_ms {
             aws.retry.first_delay = std::time::Duration::from_millis(count("aws.verify_retry_delay_ms", v, 60_000)?);
         }
+        if let Some(flag) = raw.invitations.auto_send {
+            settings.auto_send_invitations = match flag.into_string().trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(malformed("invitations.auto_send", Expected::Bool)),
+            };
+        }
+        if let Some(days) = raw.invitations.reminder_days {
+            let mut parsed = Vec::new();
+            for d in days {
+                let d = d.into_string().trim().parse::<u32>().ok().filter(|d| (1..=14).contains(d));
+                parsed.push(d.ok_or_else(|| malformed("invitations.reminder_days", Expected::Days))?);
+            }
+            parsed.sort_unstable_by(|a, b| b.cmp(a));
+            parsed.dedup();
+            settings.reminder_days = parsed;
+        }
+        for job in raw.schedule.keys() {
+            if crate::scheduler::Job::from_name(job).is_none() {
+                return Err(ConfigError::Syntax {
+                    path: file.map(Path::to_owned).unwrap_or_default(),
+                    message: format!("unknown job {job:?} in [schedule]"),
+                });
+            }
+        }
+        let schedule = crate::scheduler::Schedule::new(&raw.schedule).map_err(|e| {
+            let key =
+                KEYS.iter().map(|(k, _)| *k).find(|k| k.strip_prefix("schedule.") == Some(e.job)).unwrap_or("schedule");
+            malformed(key, Expected::Cron)
+        })?;
         if let Some(arn) = raw.aws.management_role_arn {
             aws.management_role_arn = Some(arn.parse().map_err(|e| typed("aws.management_role_arn", e))?);
         }
-        Ok(Config { data_dir, templates_dir, language, settings, discord, listen, aws })
+        Ok(Config { data_dir, templates_dir, language, settings, discord, listen, aws, schedule })
     }
 
     /// The `ORGLINK_*` variables of the process environment.

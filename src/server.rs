@@ -126,6 +126,9 @@ pub async fn start(
         tracing::warn!("no discord.token: notifications wait in the outbox until one is configured");
     }
 
+    let scheduler = crate::scheduler::run(bot.app().clone(), config.schedule.clone(), clock.clone(), stopped());
+    tasks.push(tokio::spawn(scheduler));
+
     let mut http_addr = None;
     if let Some(key) = &discord_config.public_key {
         let bytes: [u8; 32] =

@@ -5,6 +5,7 @@
 //! business rules; this module holds no I/O of its own beyond the store.
 
 mod error;
+mod jobs;
 mod reply;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 pub use error::{Action, AppError, Permission, UserError};
+pub use jobs::JobReport;
 pub use reply::{
     AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, Offer,
     READ_ONLY_POLICY_ARN, Rendered, Reply, SUPPORT_POLICY_ARN, TenantSettingsView, Tone, VerificationView,
@@ -36,6 +38,10 @@ pub struct Settings {
     pub external_id_prefix: ExternalIdPrefix,
     /// The role name the instructions suggest.
     pub role_name: RoleName,
+    /// Days before an invitation's expiry when the tenant is reminded.
+    pub reminder_days: Vec<u32>,
+    /// Send the invitation as soon as the role is verified.
+    pub auto_send_invitations: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +50,8 @@ impl Default for Settings {
             cross_account_id: "328676173091".parse().expect("a valid account ID"),
             external_id_prefix: ExternalIdPrefix::default(),
             role_name: RoleName::default(),
+            reminder_days: vec![7, 2],
+            auto_send_invitations: false,
         }
     }
 }
@@ -355,9 +363,28 @@ impl App {
             (true, true) => Tone::Warning,
             (true, false) => Tone::Success,
         };
+        let invite_now = verified && self.settings.auto_send_invitations && account.state == LinkState::RoleVerified;
         let view = VerificationView::new(account, report, &self.settings);
         let offers = if verified { vec![] } else { vec![Offer::CheckNow(id)] };
-        Ok(Reply::new(tone, vec![Message::Verification(Box::new(view.clone()))]).with_data(view).with_offers(offers))
+        let mut reply =
+            Reply::new(tone, vec![Message::Verification(Box::new(view.clone()))]).with_data(view).with_offers(offers);
+        if invite_now {
+            // Automatic mode: the invitation follows, under the same rules.
+            let system = Actor {
+                id: "auto:invite".into(),
+                scope: Scope::Ops,
+                rights: Rights { ops: true, ..Rights::default() },
+            };
+            match Box::pin(self.invite(&system, id, None)).await {
+                Ok(invited) => reply.messages.extend(invited.messages),
+                Err(AppError::User(e)) => reply.messages.push(Message::Error(e)),
+                Err(AppError::Internal(e)) => {
+                    tracing::error!(error = format!("{e:#}"), "the automatic invitation failed");
+                    reply.messages.push(Message::Internal);
+                }
+            }
+        }
+        Ok(reply)
     }
 
     pub fn store(&self) -> &Store {

@@ -83,7 +83,8 @@ fn colour(event: &Event) -> Colour {
         | Event::InvitationDeclined { .. }
         | Event::InvitationCanceled { .. }
         | Event::InvitationExpired { .. }
-        | Event::InvitationQueued { .. } => Colour::new(0xF1C40F),
+        | Event::InvitationQueued { .. }
+        | Event::InvitationReminder { .. } => Colour::new(0xF1C40F),
         Event::AccountBlocked { .. } | Event::NotificationUndeliverable { .. } => Colour::new(0xE74C3C),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }

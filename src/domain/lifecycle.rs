@@ -180,6 +180,13 @@ pub enum Event {
     InvitationQueued {
         account: AccountId,
     },
+    /// An open invitation is close to its expiry.
+    InvitationReminder {
+        account: AccountId,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+        days_left: i64,
+    },
     /// A notification about the account could not be delivered.
     NotificationUndeliverable {
         account: AccountId,
@@ -215,6 +222,7 @@ impl Event {
             Self::PriceBookSet { .. } => "price_book_set",
             Self::RoleRecorded { .. } => "role_recorded",
             Self::InvitationQueued { .. } => "invitation_queued",
+            Self::InvitationReminder { .. } => "invitation_reminder",
             Self::NotificationUndeliverable { .. } => "notification_undeliverable",
         }
     }
@@ -235,6 +243,7 @@ impl Event {
             | Self::PriceBookSet { account }
             | Self::RoleRecorded { account }
             | Self::InvitationQueued { account }
+            | Self::InvitationReminder { account, .. }
             | Self::NotificationUndeliverable { account, .. } => *account,
         }
     }
@@ -243,7 +252,10 @@ impl Event {
     /// only.
     pub fn audience(&self) -> Audience {
         let (tenant, ops) = match self {
-            Self::AccountRegistered { .. } | Self::RoleVerified { .. } | Self::InvitationSent { .. } => (true, false),
+            Self::AccountRegistered { .. }
+            | Self::RoleVerified { .. }
+            | Self::InvitationSent { .. }
+            | Self::InvitationReminder { .. } => (true, false),
             Self::SupportPlanGroupSet { matches_tier, .. } => (!matches_tier, false),
             Self::AccountBlocked { .. }
             | Self::AccountLinked { .. }

@@ -1,0 +1,160 @@
+//! The scheduled jobs, as app code: what `orglink sweep` and the scheduler
+//! run.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{Actor, App, AppError, Command, Rights, Scope};
+use crate::domain::{Account, Event, HandshakeState};
+use crate::scheduler::Job;
+
+/// What one run of a job did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct JobReport {
+    pub job: &'static str,
+    /// Accounts the job looked at.
+    pub tracked: usize,
+    /// Accounts whose record changed.
+    pub changed: usize,
+    /// Calls made to AWS.
+    pub aws_calls: u32,
+    /// Accounts that could not be checked this time, with why.
+    pub unchecked: Vec<(String, String)>,
+}
+
+impl App {
+    /// The actor scheduled work runs as.
+    fn system(job: Job) -> Actor {
+        Actor {
+            id: format!("job:{}", job.name()),
+            scope: Scope::Ops,
+            rights: Rights { manage_server: true, roles: Vec::new(), ops: true },
+        }
+    }
+
+    pub async fn run_job(&self, job: Job) -> Result<JobReport, AppError> {
+        let mut report = match job {
+            Job::PollHandshakes => self.poll_handshakes().await?,
+            Job::RemindInvitations => self.remind_invitations()?,
+            Job::SendQueuedInvitations => self.send_queued_invitations().await?,
+        };
+        report.job = job.name();
+        Ok(report)
+    }
+
+    fn open_invitations(&self) -> Result<Vec<Account>, AppError> {
+        Ok(self
+            .store
+            .all_accounts()?
+            .into_iter()
+            .filter(|a| a.invitation.as_ref().is_some_and(|i| i.state.is_open()))
+            .collect())
+    }
+
+    /// One `ListHandshakesForOrganization` (every page) for all tracked
+    /// invitations; `DescribeHandshake` only for those the list lacks. Each
+    /// change lands with its events in one transaction; an error for one
+    /// invitation leaves it as it was (never marked expired) and the sweep
+    /// goes on.
+    async fn poll_handshakes(&self) -> Result<JobReport, AppError> {
+        let tracked = self.open_invitations()?;
+        let mut report = JobReport { tracked: tracked.len(), ..JobReport::default() };
+        if tracked.is_empty() {
+            return Ok(report);
+        }
+        let Some(distributor) = &self.distributor else {
+            return Err(anyhow::anyhow!("polling invitations needs AWS Organizations").into());
+        };
+        let listed: HashMap<String, HandshakeState> = match distributor.invitations().await {
+            Ok((handshakes, pages)) => {
+                report.aws_calls += pages;
+                handshakes.into_iter().map(|h| (h.id.to_string(), h.state)).collect()
+            }
+            Err(e) => {
+                report.aws_calls += 1;
+                tracing::warn!(error = %e, "listing the organization's invitations failed; describing each");
+                HashMap::new()
+            }
+        };
+        let actor = Self::system(Job::PollHandshakes);
+        let now = self.clock.now();
+        for account in tracked {
+            let invitation = account.invitation.as_ref().expect("tracked accounts have one");
+            let state = match listed.get(invitation.handshake_id.as_str()) {
+                Some(state) => *state,
+                None => {
+                    report.aws_calls += 1;
+                    match distributor.handshake(&invitation.handshake_id).await {
+                        Ok(h) => h.state,
+                        Err(e) => {
+                            report.unchecked.push((account.id.to_string(), e));
+                            continue;
+                        }
+                    }
+                }
+            };
+            // Still open on AWS's side after its own expiry: expired.
+            let state = if state.is_open() && now > invitation.expires_at { HandshakeState::Expired } else { state };
+            if state == invitation.state {
+                continue;
+            }
+            self.store
+                .update_account(account.id, &actor.id, "handshake_observed", now, |a| a.handshake_observed(state, now))
+                .map_err(|e| anyhow::anyhow!("recording handshake state of {}: {e:?}", account.id))?;
+            report.changed += 1;
+        }
+        Ok(report)
+    }
+
+    /// Reminds the tenant once per threshold before an invitation expires.
+    fn remind_invitations(&self) -> Result<JobReport, AppError> {
+        let tracked = self.open_invitations()?;
+        let mut report = JobReport { tracked: tracked.len(), ..JobReport::default() };
+        let thresholds = self.settings.reminder_days.clone();
+        let now = self.clock.now();
+        let actor = Self::system(Job::RemindInvitations);
+        for account in tracked {
+            let invitation = account.invitation.as_ref().expect("tracked accounts have one");
+            let Some(threshold) = invitation.reminder_due(now, &thresholds) else { continue };
+            self.store
+                .update_account(account.id, &actor.id, "invitation_reminder", now, |a| {
+                    let invitation = a.invitation.as_mut().expect("still invited");
+                    invitation.mark_reminded(threshold, &thresholds);
+                    Ok::<_, ()>(vec![Event::InvitationReminder {
+                        account: a.id,
+                        expires_at: invitation.expires_at,
+                        days_left: (invitation.expires_at - now).whole_days().max(0),
+                    }])
+                })
+                .map_err(|e| anyhow::anyhow!("recording a reminder for {}: {e:?}", account.id))?;
+            report.changed += 1;
+        }
+        Ok(report)
+    }
+
+    /// Sends the invitations AWS's daily quota held back; those it still
+    /// holds back stay queued.
+    async fn send_queued_invitations(&self) -> Result<JobReport, AppError> {
+        let queued: Vec<Account> =
+            self.store.all_accounts()?.into_iter().filter(|a| a.queued_invitation.is_some()).collect();
+        let mut report = JobReport { tracked: queued.len(), ..JobReport::default() };
+        for account in queued {
+            let note = account.queued_invitation.as_ref().and_then(|q| q.note.clone());
+            let actor = Self::system(Job::SendQueuedInvitations);
+            report.aws_calls += 1;
+            match self.execute(&actor, Command::Invite { account: account.id, note }).await {
+                Ok(reply) => {
+                    let sent = self.store.account(account.id)?.is_some_and(|a| a.queued_invitation.is_none());
+                    if sent {
+                        report.changed += 1;
+                    } else {
+                        report.unchecked.push((account.id.to_string(), format!("{:?}", reply.tone)));
+                    }
+                }
+                Err(e) => report.unchecked.push((account.id.to_string(), e.to_string())),
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,146 @@
+//! Scheduled work: a table of (job, cron expression), the expressions from
+//! configuration. Each run goes through the same app code as a command.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::clock::Clock;
+
+/// Every scheduled job. Adding one: a variant, its name and default cron
+/// expression below, and its run in `App::run_job`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Job {
+    /// Reads every tracked invitation's state from AWS Organizations.
+    PollHandshakes,
+    /// Reminds tenants of invitations close to expiry.
+    RemindInvitations,
+    /// Sends invitations queued by AWS's daily quota.
+    SendQueuedInvitations,
+}
+
+impl Job {
+    pub const ALL: [Job; 3] = [Self::PollHandshakes, Self::RemindInvitations, Self::SendQueuedInvitations];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PollHandshakes => "poll_handshakes",
+            Self::RemindInvitations => "remind_invitations",
+            Self::SendQueuedInvitations => "send_queued_invitations",
+        }
+    }
+
+    /// The default schedule (seconds first, as the `cron` crate reads it).
+    pub fn default_cron(self) -> &'static str {
+        match self {
+            Self::PollHandshakes => "0 */5 * * * *",
+            Self::RemindInvitations => "0 0 * * * *",
+            Self::SendQueuedInvitations => "0 */15 * * * *",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|j| j.name() == name)
+    }
+}
+
+/// The jobs with their parsed schedules.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    entries: Vec<(Job, cron::Schedule)>,
+}
+
+/// A cron expression that does not parse, and for which job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the schedule of {job} ({expression:?}) is not a cron expression: {message}")]
+pub struct BadSchedule {
+    pub job: &'static str,
+    pub expression: String,
+    pub message: String,
+}
+
+impl Schedule {
+    /// Every job, with its expression from `overrides` (by job name) or its
+    /// default.
+    pub fn new(overrides: &BTreeMap<String, String>) -> Result<Self, BadSchedule> {
+        let entries = Job::ALL
+            .into_iter()
+            .map(|job| {
+                let expression = overrides.get(job.name()).map(String::as_str).unwrap_or(job.default_cron());
+                cron::Schedule::from_str(expression).map(|s| (job, s)).map_err(|e| BadSchedule {
+                    job: job.name(),
+                    expression: expression.to_owned(),
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { entries })
+    }
+
+    /// When `job` runs next after `now`.
+    pub fn next(&self, job: Job, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let (_, schedule) = self.entries.iter().find(|(j, _)| *j == job)?;
+        let now = chrono::DateTime::<chrono::Utc>::from_timestamp(now.unix_timestamp(), 0)?;
+        let next = schedule.after(&now).next()?;
+        OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()
+    }
+
+    pub fn jobs(&self) -> impl Iterator<Item = Job> + '_ {
+        self.entries.iter().map(|(job, _)| *job)
+    }
+}
+
+/// Runs each job at its times until `shutdown` resolves. A failing run is
+/// logged; the next runs as scheduled.
+pub async fn run(app: App, schedule: Schedule, clock: Arc<dyn Clock>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let now = clock.now();
+        let Some((job, at)) =
+            schedule.jobs().filter_map(|j| Some((j, schedule.next(j, now)?))).min_by_key(|(_, at)| *at)
+        else {
+            return;
+        };
+        let wait = (at - now).max(time::Duration::ZERO);
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait.whole_milliseconds().try_into().unwrap_or(u64::MAX))) => {}
+            _ = &mut shutdown => return,
+        }
+        let span = tracing::info_span!("job", job = job.name());
+        let _entered = span.enter();
+        match app.run_job(job).await {
+            Ok(report) => tracing::info!(?report, "job done"),
+            Err(e) => tracing::error!(error = format!("{e:?}"), "job failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn every_default_parses_and_names_are_unique() {
+        let schedule = Schedule::new(&BTreeMap::new()).unwrap();
+        let names: std::collections::HashSet<_> = Job::ALL.iter().map(|j| j.name()).collect();
+        assert_eq!(names.len(), Job::ALL.len());
+        for job in Job::ALL {
+            assert_eq!(Job::from_name(job.name()), Some(job));
+            assert!(schedule.next(job, datetime!(2026-11-26 12:00 UTC)).is_some());
+        }
+        let at = datetime!(2026-11-26 12:01:30 UTC);
+        assert_eq!(schedule.next(Job::PollHandshakes, at), Some(datetime!(2026-11-26 12:05 UTC)));
+        assert_eq!(schedule.next(Job::RemindInvitations, at), Some(datetime!(2026-11-26 13:00 UTC)));
+    }
+
+    #[test]
+    fn a_bad_expression_names_its_job() {
+        let overrides = BTreeMap::from([("poll_handshakes".to_owned(), "every five minutes".to_owned())]);
+        let err = Schedule::new(&overrides).unwrap_err();
+        assert_eq!(err.job, "poll_handshakes");
+    }
+}

@@ -1,0 +1,226 @@
+//! Tracking invitations to their end, reminders and the queue, against the
+//! local AWS emulator with orglink's clock moved by the test.
+
+#[path = "harness/aws.rs"]
+mod aws_harness;
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_harness::*;
+use orglink::app::{Actor, App, Command, Settings};
+use orglink::aws::organizations::Distributor;
+use orglink::aws::{Aws, RetryPolicy};
+use orglink::clock::ManualClock;
+use orglink::domain::{AccountKind, Event, HandshakeState, LinkState, NewAccount, SupportTier};
+use orglink::scheduler::Job;
+use orglink::store::Store;
+use tokio::sync::OnceCell;
+
+async fn distributor_keys() -> &'static Keys {
+    static KEYS: OnceCell<Keys> = OnceCell::const_new();
+    KEYS.get_or_init(|| async {
+        let e = emulator();
+        let keys = e.admin(PLATFORM, "orglink-handshakes").await;
+        aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await.unwrap();
+        keys
+    })
+    .await
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    settings: Settings,
+    organizations: aws_sdk_organizations::Client,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let keys = distributor_keys().await;
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            clock: Arc::new(ManualClock::new(time::OffsetDateTime::now_utc())),
+            settings: Settings { cross_account_id: PLATFORM.parse().unwrap(), ..Settings::default() },
+            organizations: aws_sdk_organizations::Client::new(&emulator().sdk_config(keys)),
+        }
+    }
+
+    /// The app over the store on disk: each call is a fresh start, as after
+    /// a restart.
+    async fn app(&self) -> App {
+        let e = emulator();
+        let config = e.sdk_config(distributor_keys().await);
+        let store = Store::open(self.dir.path()).unwrap();
+        App::new(store, self.settings.clone(), self.clock.clone())
+            .with_aws(Aws::new(config.clone(), RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) }))
+            .with_distributor(Distributor::new(&config))
+    }
+
+    /// Registers, verifies and invites `account`; returns its owner.
+    async fn invited(&self, account: &str) -> Customer {
+        let app = self.app().await;
+        let ops = Actor::operator("ops");
+        let new = NewAccount {
+            id: account.parse().unwrap(),
+            tenant: "acme".parse().unwrap(),
+            customer: "Acme".parse().unwrap(),
+            root_email: None,
+            support_tier: SupportTier::Developer,
+            kind: AccountKind::Standalone,
+            price_book: None,
+        };
+        app.handle(&ops, Command::AddAccount(new)).unwrap();
+        let external_id = app.store().account(account.parse().unwrap()).unwrap().unwrap().external_id;
+        let customer = Customer::new(account).await;
+        let arn = customer
+            .create_role(
+                "OrgLinkReadOnly",
+                PLATFORM,
+                Some(external_id_condition(external_id.as_str())),
+                &["ReadOnlyAccess"],
+            )
+            .await;
+        let verify = Command::VerifyRole {
+            account: account.parse().unwrap(),
+            arn: Some(arn.parse().unwrap()),
+            description: None,
+        };
+        app.execute(&ops, verify).await.unwrap();
+        app.execute(&ops, Command::Invite { account: account.parse().unwrap(), note: None }).await.unwrap();
+        app.store().flush().unwrap();
+        customer
+    }
+
+    async fn handshake_id(&self, account: &str) -> String {
+        let app = self.app().await;
+        app.store().account(account.parse().unwrap()).unwrap().unwrap().invitation.unwrap().handshake_id.to_string()
+    }
+
+    /// Runs `job` on a freshly opened store; returns (changed, events
+    /// waiting in the outbox for `account`).
+    async fn sweep(&self, job: Job, account: &str) -> (usize, Vec<Event>) {
+        let app = self.app().await;
+        let report = app.run_job(job).await.unwrap();
+        app.store().flush().unwrap();
+        let id = account.parse().unwrap();
+        let events = app.store().outbox().unwrap().into_iter().map(|i| i.event).filter(|e| e.account() == id).collect();
+        (report.changed, events)
+    }
+
+    async fn state(&self, account: &str) -> LinkState {
+        self.app().await.store().account(account.parse().unwrap()).unwrap().unwrap().state
+    }
+}
+
+fn count(events: &[Event], code: &str) -> usize {
+    events.iter().filter(|e| e.code() == code).count()
+}
+
+#[tokio::test]
+async fn an_accepted_invitation_links_the_account_once_across_sweeps_and_restarts() {
+    let s = Setup::new().await;
+    let customer = s.invited("888800000001").await;
+    let (changed, _) = s.sweep(Job::PollHandshakes, "888800000001").await;
+    assert_eq!(changed, 0, "nothing happened yet");
+    let handshake = s.handshake_id("888800000001").await;
+    customer.organizations.accept_handshake().handshake_id(&handshake).send().await.unwrap();
+
+    let (changed, events) = s.sweep(Job::PollHandshakes, "888800000001").await;
+    assert_eq!(changed, 1);
+    assert_eq!(count(&events, "account_linked"), 1);
+    assert_eq!(s.state("888800000001").await, LinkState::Linked);
+    // A second sweep (after a restart: the store is reopened) records nothing new.
+    let (changed, events) = s.sweep(Job::PollHandshakes, "888800000001").await;
+    assert_eq!(changed, 0);
+    assert_eq!(count(&events, "account_linked"), 1);
+}
+
+#[tokio::test]
+async fn declined_and_canceled_invitations_are_recorded() {
+    let s = Setup::new().await;
+    let declining = s.invited("888800000002").await;
+    s.invited("888800000003").await;
+    let declined = s.handshake_id("888800000002").await;
+    declining.organizations.decline_handshake().handshake_id(&declined).send().await.unwrap();
+    let canceled = s.handshake_id("888800000003").await;
+    s.organizations.cancel_handshake().handshake_id(&canceled).send().await.unwrap();
+
+    let (_, events) = s.sweep(Job::PollHandshakes, "888800000002").await;
+    assert_eq!(count(&events, "invitation_declined"), 1);
+    assert_eq!(s.state("888800000002").await, LinkState::InvitationDeclined);
+    let (_, events) = s.sweep(Job::PollHandshakes, "888800000003").await;
+    assert_eq!(count(&events, "invitation_canceled"), 1);
+    assert_eq!(s.state("888800000003").await, LinkState::InvitationCanceled);
+}
+
+#[tokio::test]
+async fn an_invitation_open_past_its_expiry_is_expired_by_the_clock() {
+    let s = Setup::new().await;
+    s.invited("888800000004").await;
+    s.clock.advance(time::Duration::days(15) + time::Duration::hours(1));
+    let (changed, events) = s.sweep(Job::PollHandshakes, "888800000004").await;
+    assert_eq!(changed, 1);
+    assert_eq!(count(&events, "invitation_expired"), 1);
+    assert_eq!(s.state("888800000004").await, LinkState::InvitationExpired);
+    let app = s.app().await;
+    let invitation = app.store().account("888800000004".parse().unwrap()).unwrap().unwrap().invitation.unwrap();
+    assert_eq!(invitation.state, HandshakeState::Expired);
+}
+
+#[tokio::test]
+async fn reminders_go_out_once_per_threshold() {
+    let s = Setup::new().await;
+    s.invited("888800000005").await;
+    assert_eq!(s.sweep(Job::RemindInvitations, "888800000005").await.0, 0, "15 days left");
+    s.clock.advance(time::Duration::days(8) + time::Duration::hours(12));
+    let (changed, events) = s.sweep(Job::RemindInvitations, "888800000005").await;
+    assert_eq!(changed, 1);
+    assert_eq!(count(&events, "invitation_reminder"), 1);
+    assert_eq!(s.sweep(Job::RemindInvitations, "888800000005").await.0, 0, "not twice");
+    s.clock.advance(time::Duration::days(5));
+    let (changed, events) = s.sweep(Job::RemindInvitations, "888800000005").await;
+    assert_eq!(changed, 1);
+    assert_eq!(count(&events, "invitation_reminder"), 2);
+    match events.iter().rev().find(|e| e.code() == "invitation_reminder").unwrap() {
+        Event::InvitationReminder { days_left, .. } => assert_eq!(*days_left, 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn automatic_mode_invites_as_soon_as_the_role_is_verified() {
+    let mut s = Setup::new().await;
+    s.settings.auto_send_invitations = true;
+    let app = s.app().await;
+    let ops = Actor::operator("ops");
+    let new = NewAccount {
+        id: "888800000006".parse().unwrap(),
+        tenant: "acme".parse().unwrap(),
+        customer: "Acme".parse().unwrap(),
+        root_email: None,
+        support_tier: SupportTier::Basic,
+        kind: AccountKind::Standalone,
+        price_book: None,
+    };
+    app.handle(&ops, Command::AddAccount(new)).unwrap();
+    let external_id = app.store().account("888800000006".parse().unwrap()).unwrap().unwrap().external_id;
+    let customer = Customer::new("888800000006").await;
+    let arn = customer
+        .create_role(
+            "OrgLinkReadOnly",
+            PLATFORM,
+            Some(external_id_condition(external_id.as_str())),
+            &["ReadOnlyAccess"],
+        )
+        .await;
+    let verify = Command::VerifyRole {
+        account: "888800000006".parse().unwrap(),
+        arn: Some(arn.parse().unwrap()),
+        description: None,
+    };
+    let reply = app.execute(&ops, verify).await.unwrap();
+    assert_eq!(reply.messages.len(), 2, "the verification, then the invitation");
+    assert_eq!(app.store().account("888800000006".parse().unwrap()).unwrap().unwrap().state, LinkState::Invited);
+}

@@ -176,3 +176,242 @@ async fn throttling_is_retried_by_the_sdk_and_never_reads_as_no_access() {
     assert_eq!(report.attempts, 1, "orglink's own retries are for AccessDenied only");
     assert_eq!(always.num_calls(), 3, "the SDK's standard retries: 3 attempts");
 }
+
+mod organizations {
+    //! The distributor's Organizations calls, scripted: several pages of
+    //! handshakes, throttling mid-sweep, the daily quota.
+
+    use std::sync::Arc;
+
+    use aws_sdk_organizations::operation::describe_handshake::DescribeHandshakeOutput;
+    use aws_sdk_organizations::operation::invite_account_to_organization::{
+        InviteAccountToOrganizationError, InviteAccountToOrganizationOutput,
+    };
+    use aws_sdk_organizations::operation::list_handshakes_for_organization::ListHandshakesForOrganizationOutput;
+    use aws_sdk_organizations::types::error::HandshakeConstraintViolationException;
+    use aws_sdk_organizations::types::{
+        Handshake, HandshakeConstraintViolationExceptionReason, HandshakeParty, HandshakePartyType,
+        HandshakeState as AwsState,
+    };
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use orglink::app::{Actor, App, Command, Message, Settings, Tone};
+    use orglink::aws::organizations::Distributor;
+    use orglink::clock::ManualClock;
+    use orglink::domain::{
+        AccountKind, Event, HandshakeState, Invitation, LinkState, NewAccount, RoleRecord, SupportTier, Transition,
+    };
+    use orglink::scheduler::Job;
+    use orglink::store::Store;
+    use time::macros::datetime;
+
+    const NOW: time::OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
+
+    fn handshake(i: u64, state: AwsState) -> Handshake {
+        Handshake::builder()
+            .id(format!("h-{:010}", i))
+            .state(state)
+            .parties(
+                HandshakeParty::builder().id(format!("{:012}", i)).r#type(HandshakePartyType::Account).build().unwrap(),
+            )
+            .requested_timestamp(aws_sdk_organizations::primitives::DateTime::from_secs(NOW.unix_timestamp() - 86_400))
+            .expiration_timestamp(aws_sdk_organizations::primitives::DateTime::from_secs(
+                NOW.unix_timestamp() + 14 * 86_400,
+            ))
+            .build()
+    }
+
+    fn app(store: &Store, organizations: aws_sdk_organizations::Client) -> App {
+        let clock = Arc::new(ManualClock::new(NOW));
+        App::new(store.clone(), Settings::default(), clock).with_distributor(Distributor::with_client(organizations))
+    }
+
+    /// Account `i`, role verified, invited with handshake `h-000000000i`.
+    fn invited(store: &Store, i: u64) {
+        let new = NewAccount {
+            id: format!("{:012}", i).parse().unwrap(),
+            tenant: "acme".parse().unwrap(),
+            customer: "Acme".parse().unwrap(),
+            root_email: None,
+            support_tier: SupportTier::Basic,
+            kind: AccountKind::Standalone,
+            price_book: None,
+        };
+        let plain = App::new(store.clone(), Settings::default(), Arc::new(ManualClock::new(NOW)));
+        plain.handle(&Actor::operator("t"), Command::AddAccount(new.clone())).unwrap();
+        store
+            .update_account(new.id, "t", "setup", NOW, |a| {
+                a.role = Some(RoleRecord {
+                    arn: format!("arn:aws:iam::{}:role/R", new.id).parse().unwrap(),
+                    description: None,
+                    recorded_at: NOW,
+                    verified_at: Some(NOW),
+                    report: None,
+                });
+                let mut events = a.apply(&Transition::RoleVerified, NOW)?;
+                events.extend(a.invitation_sent(
+                    Invitation {
+                        handshake_id: format!("h-{:010}", i).parse().unwrap(),
+                        state: HandshakeState::Open,
+                        requested_at: NOW,
+                        expires_at: NOW + time::Duration::days(14),
+                        note: None,
+                        reminded: vec![],
+                    },
+                    NOW,
+                )?);
+                Ok::<_, orglink::domain::IllegalTransition>(events)
+            })
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_sweep_reads_every_page_and_records_each_change_once() {
+        let store = Store::temporary().unwrap();
+        for i in 1..=5 {
+            invited(&store, i);
+        }
+        // Three pages: 1-2, 3-4, 5; account 2 accepted, 4 declined, 5 expired on AWS's side.
+        let page = |token: Option<&'static str>, items: Vec<Handshake>, next: Option<&'static str>| {
+            mock!(aws_sdk_organizations::Client::list_handshakes_for_organization)
+                .match_requests(move |r| r.next_token() == token)
+                .then_output(move || {
+                    ListHandshakesForOrganizationOutput::builder()
+                        .set_handshakes(Some(items.clone()))
+                        .set_next_token(next.map(str::to_owned))
+                        .build()
+                })
+        };
+        let first = page(None, vec![handshake(1, AwsState::Open), handshake(2, AwsState::Accepted)], Some("p2"));
+        let second = page(Some("p2"), vec![handshake(3, AwsState::Open), handshake(4, AwsState::Declined)], Some("p3"));
+        let third = page(Some("p3"), vec![handshake(5, AwsState::Expired)], None);
+        let describe = mock!(aws_sdk_organizations::Client::describe_handshake)
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(handshake(9, AwsState::Open)).build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&first, &second, &third, &describe]);
+        let app = app(&store, client);
+        let report = app.run_job(Job::PollHandshakes).await.unwrap();
+        assert_eq!(report.tracked, 5);
+        assert_eq!(report.changed, 3);
+        assert_eq!(report.aws_calls, 3, "one call per page, none per account");
+        assert_eq!(describe.num_calls(), 0);
+        let state = |i: u64| store.account(format!("{:012}", i).parse().unwrap()).unwrap().unwrap().state;
+        assert_eq!(state(2), LinkState::Linked);
+        assert_eq!(state(4), LinkState::InvitationDeclined);
+        assert_eq!(state(5), LinkState::InvitationExpired);
+        assert_eq!(state(1), LinkState::Invited);
+        let again = app.run_job(Job::PollHandshakes).await.unwrap();
+        assert_eq!(again.changed, 0);
+        let linked = store.outbox().unwrap().iter().filter(|i| matches!(i.event, Event::AccountLinked { .. })).count();
+        assert_eq!(linked, 1);
+    }
+
+    #[tokio::test]
+    async fn throttling_mid_sweep_marks_nothing_expired_and_the_rest_go_on() {
+        let store = Store::temporary().unwrap();
+        for i in 11..=12 {
+            invited(&store, i);
+        }
+        let throttled = r#"{"__type":"TooManyRequestsException","Message":"Rate exceeded"}"#;
+        let list = mock!(aws_sdk_organizations::Client::list_handshakes_for_organization)
+            .sequence()
+            .http_status(400, Some(throttled.to_owned()))
+            .repeatedly()
+            .build();
+        // Account 11 is described fine (accepted); 12 is throttled too.
+        let describe_ok = mock!(aws_sdk_organizations::Client::describe_handshake)
+            .match_requests(|r| r.handshake_id() == Some("h-0000000011"))
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(handshake(11, AwsState::Accepted)).build());
+        let describe_throttled = mock!(aws_sdk_organizations::Client::describe_handshake)
+            .match_requests(|r| r.handshake_id() == Some("h-0000000012"))
+            .sequence()
+            .http_status(400, Some(throttled.to_owned()))
+            .repeatedly()
+            .build();
+        let no_retries = |c: aws_sdk_organizations::config::Builder| {
+            c.retry_config(aws_sdk_organizations::config::retry::RetryConfig::disabled())
+        };
+        let client = mock_client!(
+            aws_sdk_organizations,
+            RuleMode::MatchAny,
+            [&list, &describe_ok, &describe_throttled],
+            no_retries
+        );
+        let report = app(&store, client).run_job(Job::PollHandshakes).await.unwrap();
+        assert_eq!(report.changed, 1);
+        assert_eq!(report.unchecked.len(), 1);
+        assert_eq!(report.unchecked[0].0, "000000000012");
+        let state = |i: u64| store.account(format!("{:012}", i).parse().unwrap()).unwrap().unwrap().state;
+        assert_eq!(state(11), LinkState::Linked);
+        assert_eq!(state(12), LinkState::Invited, "an error never marks an invitation expired");
+    }
+
+    #[tokio::test]
+    async fn the_daily_quota_queues_the_invitation_until_aws_allows() {
+        let store = Store::temporary().unwrap();
+        invited(&store, 21);
+        // Back to "role verified": the invitation is to be sent again.
+        store
+            .update_account("000000000021".parse().unwrap(), "t", "setup", NOW, |a| {
+                a.apply(&Transition::InvitationExpired, NOW)
+            })
+            .unwrap();
+        let invite = mock!(aws_sdk_organizations::Client::invite_account_to_organization)
+            .sequence()
+            .error(|| {
+                InviteAccountToOrganizationError::HandshakeConstraintViolationException(
+                    HandshakeConstraintViolationException::builder()
+                        .reason(HandshakeConstraintViolationExceptionReason::HandshakeRateLimitExceeded)
+                        .build(),
+                )
+            })
+            .output(|| InviteAccountToOrganizationOutput::builder().handshake(handshake(21, AwsState::Open)).build())
+            .build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&invite]);
+        let app = app(&store, client);
+        let command = Command::Invite { account: "000000000021".parse().unwrap(), note: None };
+        let reply = app.execute(&Actor::operator("ops"), command).await.unwrap();
+        assert_eq!(reply.tone, Tone::Warning);
+        assert!(matches!(reply.messages[0], Message::InvitationQueued(_)));
+        let account = store.account("000000000021".parse().unwrap()).unwrap().unwrap();
+        assert!(account.queued_invitation.is_some());
+        assert_eq!(account.state, LinkState::InvitationExpired, "not invited yet");
+        assert!(store.outbox().unwrap().iter().any(|i| matches!(i.event, Event::InvitationQueued { .. })));
+
+        let report = app.run_job(Job::SendQueuedInvitations).await.unwrap();
+        assert_eq!((report.tracked, report.changed), (1, 1));
+        let account = store.account("000000000021".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(account.state, LinkState::Invited);
+        assert!(account.queued_invitation.is_none());
+        assert_eq!(invite.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn every_constraint_reason_is_explained_not_crashed_on() {
+        for reason in HandshakeConstraintViolationExceptionReason::values() {
+            if *reason == "HANDSHAKE_RATE_LIMIT_EXCEEDED" {
+                continue;
+            }
+            let store = Store::temporary().unwrap();
+            invited(&store, 31);
+            store
+                .update_account("000000000031".parse().unwrap(), "t", "setup", NOW, |a| {
+                    a.apply(&Transition::InvitationDeclined, NOW)
+                })
+                .unwrap();
+            let value = HandshakeConstraintViolationExceptionReason::from(*reason);
+            let invite = mock!(aws_sdk_organizations::Client::invite_account_to_organization).then_error(move || {
+                InviteAccountToOrganizationError::HandshakeConstraintViolationException(
+                    HandshakeConstraintViolationException::builder().reason(value.clone()).build(),
+                )
+            });
+            let client = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&invite]);
+            let app = app(&store, client);
+            let command = Command::Invite { account: "000000000031".parse().unwrap(), note: None };
+            let reply = app.execute(&Actor::operator("ops"), command).await.unwrap();
+            assert_eq!(reply.tone, Tone::Error, "{reason}");
+            for lang in orglink::domain::Lang::ALL {
+                let text = reply.messages[0].render(&orglink::templates::Templates::embedded(), lang).unwrap().text;
+                assert!(!text.contains(reason), "{reason} has no message of its own in {lang}: {text}");
+            }
+        }
+    }
+}

@@ -224,3 +224,38 @@ async fn automatic_mode_invites_as_soon_as_the_role_is_verified() {
     assert_eq!(reply.messages.len(), 2, "the verification, then the invitation");
     assert_eq!(app.store().account("888800000006".parse().unwrap()).unwrap().unwrap().state, LinkState::Invited);
 }
+
+#[tokio::test]
+async fn orglink_sweep_runs_the_jobs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = distributor_keys().await;
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &emulator().endpoint)
+            .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, _, err) = run(&["sweep", "--job", "poll-everything"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("poll_handshakes, remind_invitations, send_queued_invitations"), "{err}");
+    let (code, out, err) = run(&["sweep"]);
+    assert_eq!(code, 0, "{err}");
+    for job in Job::ALL {
+        assert!(out.contains(&format!("{}: 0 tracked", job.name())), "{out}");
+    }
+    let (code, out, _) = run(&["sweep", "--job", "poll_handshakes", "--lang", "es"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("poll_handshakes: 0 seguidas") && !out.contains("remind"), "{out}");
+}

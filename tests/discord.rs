@@ -518,3 +518,26 @@ async fn serve_without_any_transport_names_both_keys() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ORGLINK_DISCORD_TOKEN") && stderr.contains("ORGLINK_DISCORD_PUBLIC_KEY"), "{stderr}");
 }
+
+#[tokio::test]
+async fn invite_is_for_the_operations_team_only() {
+    let h = Harness::start().await;
+    h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
+    // A reseller with every permission in their own server.
+    let mut invite = command("invite", &[("account_id", "123456789012")], GUILD_A, "en-US", ADMIN, &[]);
+    invite["token"] = json!("token-invite");
+    assert_eq!(h.interact(&invite).await["type"], 5, "deferred: it waits on AWS");
+    let edit =
+        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-invite/messages/@original")).await;
+    let body = String::from_utf8_lossy(&edit.body).to_string();
+    assert!(body.contains("for the distributor's operations team"), "{body}");
+    // The operations role in another server than the operations server is not enough.
+    let mut elsewhere = command("invite", &[("account_id", "123456789012")], GUILD_A, "en-US", NOBODY, &[OPS_ROLE]);
+    elsewhere["token"] = json!("token-invite-2");
+    h.interact(&elsewhere).await;
+    let edit =
+        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-invite-2/messages/@original")).await;
+    assert!(String::from_utf8_lossy(&edit.body).contains("operations team"));
+    assert_eq!(h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().state, LinkState::Registered);
+    h.stop().await;
+}

@@ -3,6 +3,8 @@
 
 #[path = "harness/aws.rs"]
 mod aws_harness;
+#[path = "harness/discord.rs"]
+mod discord_harness;
 mod harness;
 
 use std::sync::Arc;
@@ -135,6 +137,48 @@ async fn an_accepted_invitation_links_the_account_once_across_sweeps_and_restart
     let (changed, events) = s.sweep(Job::PollHandshakes, "888800000001").await;
     assert_eq!(changed, 0);
     assert_eq!(count(&events, "account_linked"), 1);
+
+    // Delivered to a recorder standing in for Discord: the link reaches the
+    // tenant's channel and the operations channel once each, however many
+    // delivery rounds run.
+    let discord = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(discord_harness::message_json(discord_harness::OPS_CHANNEL)),
+        )
+        .mount(&discord)
+        .await;
+    let app = s.app().await;
+    let tenant_channel = "900000000000000002";
+    let actor = Actor::operator("ops");
+    let configure =
+        Command::Configure { channel: Some(discord_harness::chat(tenant_channel)), language: None, account_role: None };
+    let as_tenant = Actor { scope: orglink::app::Scope::Tenant("acme".parse().unwrap()), ..actor };
+    app.handle(&as_tenant, configure).unwrap();
+    let config = discord_harness::config(&discord.uri(), &"00".repeat(32));
+    let notifier = orglink::discord::notify::Notifier {
+        store: app.store().clone(),
+        http: Arc::new(orglink::discord::http_client(&config.discord)),
+        templates: orglink::templates::Templates::embedded(),
+        ops_channel: config.discord.ops_channel_id,
+        default_lang: orglink::domain::Lang::En,
+        clock: s.clock.clone(),
+    };
+    notifier.deliver_due().await.unwrap();
+    notifier.deliver_due().await.unwrap();
+    let posted: Vec<(String, String)> = discord
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.url.path().to_owned(), String::from_utf8_lossy(&r.body).to_string()))
+        .collect();
+    let linked =
+        |channel: &str| posted.iter().filter(|(p, body)| p.contains(channel) && body.contains("is linked")).count();
+    assert_eq!(linked(tenant_channel), 1, "{posted:?}");
+    assert_eq!(linked(discord_harness::OPS_CHANNEL), 1, "{posted:?}");
+    assert!(app.store().outbox().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -69,9 +69,7 @@ async fn main() {
     let account = "777700000001";
     let external_id = "CABENCHBENCHBENCHBENCH";
     let customer = Customer::new(account).await;
-    let arn = customer
-        .create_role("OrgLinkReadOnly", PLATFORM, Some(external_id_condition(external_id)), &["ReadOnlyAccess"])
-        .await;
+    let arn = customer.create_instructed_role(external_id).await;
     let keys = e.admin(PLATFORM, "orglink-bench").await;
     let request = VerifyRequest {
         account: account.parse().unwrap(),

@@ -123,14 +123,7 @@ async fn the_modal_verifies_the_pasted_arn() {
     h.interact(&link).await;
     let external_id = h.store.account(account.parse().unwrap()).unwrap().unwrap().external_id;
     let customer = Customer::new(account).await;
-    let arn = customer
-        .create_role(
-            "OrgLinkReadOnly",
-            PLATFORM,
-            Some(external_id_condition(external_id.as_str())),
-            &["ReadOnlyAccess"],
-        )
-        .await;
+    let arn = customer.create_instructed_role(external_id.as_str()).await;
     let mut submit = interaction("modal_submit_role_arn", GUILD_A, "en-US", ADMIN, &[]);
     submit["token"] = json!("token-modal");
     submit["data"]["custom_id"] = json!(format!("ol:arn:{account}"));

@@ -15,7 +15,7 @@ use orglink::app::{Actor, App, Command, Settings};
 use orglink::aws::organizations::Distributor;
 use orglink::aws::{Aws, RetryPolicy};
 use orglink::clock::ManualClock;
-use orglink::domain::{AccountKind, Event, HandshakeState, LinkState, NewAccount, SupportTier};
+use orglink::domain::{Event, HandshakeState, LinkState, SupportTier};
 use orglink::scheduler::Job;
 use orglink::store::Store;
 use tokio::sync::OnceCell;
@@ -64,26 +64,11 @@ impl Setup {
     async fn invited(&self, account: &str) -> Customer {
         let app = self.app().await;
         let ops = Actor::operator("ops");
-        let new = NewAccount {
-            id: account.parse().unwrap(),
-            tenant: "acme".parse().unwrap(),
-            customer: "Acme".parse().unwrap(),
-            root_email: None,
-            support_tier: SupportTier::Developer,
-            kind: AccountKind::Standalone,
-            price_book: None,
-        };
+        let new = harness::new_account(account, "acme", SupportTier::Developer);
         app.handle(&ops, Command::AddAccount(new)).unwrap();
         let external_id = app.store().account(account.parse().unwrap()).unwrap().unwrap().external_id;
         let customer = Customer::new(account).await;
-        let arn = customer
-            .create_role(
-                "OrgLinkReadOnly",
-                PLATFORM,
-                Some(external_id_condition(external_id.as_str())),
-                &["ReadOnlyAccess"],
-            )
-            .await;
+        let arn = customer.create_instructed_role(external_id.as_str()).await;
         let verify = Command::VerifyRole {
             account: account.parse().unwrap(),
             arn: Some(arn.parse().unwrap()),
@@ -239,26 +224,11 @@ async fn automatic_mode_invites_as_soon_as_the_role_is_verified() {
     s.settings.auto_send_invitations = true;
     let app = s.app().await;
     let ops = Actor::operator("ops");
-    let new = NewAccount {
-        id: "888800000006".parse().unwrap(),
-        tenant: "acme".parse().unwrap(),
-        customer: "Acme".parse().unwrap(),
-        root_email: None,
-        support_tier: SupportTier::Basic,
-        kind: AccountKind::Standalone,
-        price_book: None,
-    };
+    let new = harness::new_account("888800000006", "acme", SupportTier::Basic);
     app.handle(&ops, Command::AddAccount(new)).unwrap();
     let external_id = app.store().account("888800000006".parse().unwrap()).unwrap().unwrap().external_id;
     let customer = Customer::new("888800000006").await;
-    let arn = customer
-        .create_role(
-            "OrgLinkReadOnly",
-            PLATFORM,
-            Some(external_id_condition(external_id.as_str())),
-            &["ReadOnlyAccess"],
-        )
-        .await;
+    let arn = customer.create_instructed_role(external_id.as_str()).await;
     let verify = Command::VerifyRole {
         account: "888800000006".parse().unwrap(),
         arn: Some(arn.parse().unwrap()),

@@ -14,7 +14,7 @@ use orglink::app::{Actor, App, AppError, Command, Message, Reply, Settings, Tone
 use orglink::aws::organizations::Distributor;
 use orglink::aws::{Aws, RetryPolicy};
 use orglink::clock::SystemClock;
-use orglink::domain::{AccountKind, BlockReason, Event, HandshakeState, LinkState, NewAccount, SupportTier};
+use orglink::domain::{BlockReason, Event, HandshakeState, LinkState, SupportTier};
 use orglink::store::Store;
 use tokio::sync::OnceCell;
 
@@ -53,27 +53,12 @@ async fn platform() -> Platform {
 impl Platform {
     /// Registers `account` and verifies the role its owner created.
     async fn verified(&self, account: &str) -> Customer {
-        let new = NewAccount {
-            id: account.parse().unwrap(),
-            tenant: "acme".parse().unwrap(),
-            customer: "Acme".parse().unwrap(),
-            root_email: None,
-            support_tier: SupportTier::Basic,
-            kind: AccountKind::Standalone,
-            price_book: None,
-        };
+        let new = harness::new_account(account, "acme", SupportTier::Basic);
         let ops = Actor::operator("ops");
         self.app.handle(&ops, Command::AddAccount(new)).unwrap();
         let external_id = self.store.account(account.parse().unwrap()).unwrap().unwrap().external_id;
         let customer = Customer::new(account).await;
-        let arn = customer
-            .create_role(
-                "OrgLinkReadOnly",
-                PLATFORM,
-                Some(external_id_condition(external_id.as_str())),
-                &["ReadOnlyAccess"],
-            )
-            .await;
+        let arn = customer.create_instructed_role(external_id.as_str()).await;
         let verify = Command::VerifyRole {
             account: account.parse().unwrap(),
             arn: Some(arn.parse().unwrap()),
@@ -158,15 +143,7 @@ async fn an_account_in_another_organization_is_refused_with_the_reason() {
 #[tokio::test]
 async fn an_account_whose_role_is_not_verified_cannot_be_invited() {
     let p = platform().await;
-    let new = NewAccount {
-        id: "666600000005".parse().unwrap(),
-        tenant: "acme".parse().unwrap(),
-        customer: "Acme".parse().unwrap(),
-        root_email: None,
-        support_tier: SupportTier::Basic,
-        kind: AccountKind::Standalone,
-        price_book: None,
-    };
+    let new = harness::new_account("666600000005", "acme", SupportTier::Basic);
     p.app.handle(&Actor::operator("ops"), Command::AddAccount(new)).unwrap();
     let err = p.invite("666600000005").await.unwrap_err();
     assert!(matches!(err, AppError::User(UserError::CannotInvite { state: LinkState::Registered, .. })));

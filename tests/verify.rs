@@ -12,7 +12,7 @@ use aws_harness::*;
 use orglink::app::{Actor, App, AppError, Command, Settings, Tone, UserError, VerificationView};
 use orglink::aws::{Aws, RetryPolicy};
 use orglink::clock::SystemClock;
-use orglink::domain::{AccountKind, CheckName, LinkState, NewAccount, Outcome, Problem, SupportTier};
+use orglink::domain::{AccountKind, CheckName, LinkState, Outcome, Problem, SupportTier};
 use orglink::store::Store;
 
 struct Platform {
@@ -36,15 +36,7 @@ fn operator() -> Actor {
 
 impl Platform {
     fn register(&self, account: &str, tier: SupportTier) -> String {
-        let new = NewAccount {
-            id: account.parse().unwrap(),
-            tenant: "acme".parse().unwrap(),
-            customer: "Acme".parse().unwrap(),
-            root_email: None,
-            support_tier: tier,
-            kind: AccountKind::Standalone,
-            price_book: None,
-        };
+        let new = harness::new_account(account, "acme", tier);
         self.app.handle(&operator(), Command::AddAccount(new)).unwrap();
         self.store.account(account.parse().unwrap()).unwrap().unwrap().external_id.to_string()
     }
@@ -74,9 +66,7 @@ async fn the_role_the_instructions_describe_is_verified() {
     let p = platform().await;
     let external_id = p.register("111100000001", SupportTier::Developer);
     let customer = Customer::new("111100000001").await;
-    let arn = customer
-        .create_role("OrgLinkReadOnly", PLATFORM, Some(external_id_condition(&external_id)), &["ReadOnlyAccess"])
-        .await;
+    let arn = customer.create_instructed_role(&external_id).await;
     let view = p.verify("111100000001", &arn).await.unwrap();
     assert!(view.verified, "{:#?}", view.report);
     for name in [
@@ -127,9 +117,7 @@ async fn a_wrong_external_id_is_no_access_after_retries() {
     let p = platform().await;
     p.register("111100000003", SupportTier::Basic);
     let customer = Customer::new("111100000003").await;
-    let arn = customer
-        .create_role("OrgLinkReadOnly", PLATFORM, Some(external_id_condition("CAWRONGWRONGWRONG")), &["ReadOnlyAccess"])
-        .await;
+    let arn = customer.create_instructed_role("CAWRONGWRONGWRONG").await;
     let view = p.verify("111100000003", &arn).await.unwrap();
     assert!(!view.verified);
     assert_eq!(outcome(&view, CheckName::AssumeRole), Outcome::Failed { problem: Problem::AccessDenied });
@@ -184,9 +172,7 @@ async fn a_management_account_is_blocked_and_a_member_warned() {
     let external_id = p.register("111100000007", SupportTier::Basic);
     let customer = Customer::new("111100000007").await;
     customer.organizations.create_organization().send().await.unwrap();
-    let arn = customer
-        .create_role("OrgLinkReadOnly", PLATFORM, Some(external_id_condition(&external_id)), &["ReadOnlyAccess"])
-        .await;
+    let arn = customer.create_instructed_role(&external_id).await;
     let view = p.verify("111100000007", &arn).await.unwrap();
     assert!(!view.verified);
     assert_eq!(outcome(&view, CheckName::Organization), Outcome::Failed { problem: Problem::ManagementAccount });
@@ -219,9 +205,7 @@ async fn a_management_account_is_blocked_and_a_member_warned() {
         .send()
         .await
         .unwrap();
-    let arn = member
-        .create_role("OrgLinkReadOnly", PLATFORM, Some(external_id_condition(&external_id)), &["ReadOnlyAccess"])
-        .await;
+    let arn = member.create_instructed_role(&external_id).await;
     let view = p.verify("111100000008", &arn).await.unwrap();
     assert!(view.verified, "a member can be verified, with a warning");
     assert_eq!(
@@ -276,14 +260,7 @@ async fn the_cli_verifies_with_exit_codes_for_each_outcome() {
     assert!(err.contains("No Access") && err.contains("sts:ExternalId") && err.contains(external_id.as_str()), "{err}");
 
     // Pasted with stray spaces and a zero-width space: verified, exit 0.
-    let arn = customer
-        .create_role(
-            "OrgLinkReadOnly",
-            PLATFORM,
-            Some(external_id_condition(external_id.as_str())),
-            &["ReadOnlyAccess"],
-        )
-        .await;
+    let arn = customer.create_instructed_role(external_id.as_str()).await;
     let pasted = format!(" \u{200b}{arn}\u{a0}\n");
     let (code, out, err) = cli(dir.path(), &platform_keys, &["verify", "222200000001", &pasted, "--lang", "es"]);
     assert_eq!(code, 0, "{err}");

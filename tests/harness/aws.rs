@@ -159,6 +159,15 @@ impl Customer {
     }
 }
 
+impl Customer {
+    /// The role the instructions describe: `OrgLinkReadOnly`, trusting the
+    /// platform with the external ID, ReadOnlyAccess attached.
+    pub async fn create_instructed_role(&self, external_id: &str) -> String {
+        self.create_role("OrgLinkReadOnly", PLATFORM, Some(external_id_condition(external_id)), &["ReadOnlyAccess"])
+            .await
+    }
+}
+
 pub fn external_id_condition(external_id: &str) -> Value {
     json!({ "StringEquals": { "sts:ExternalId": external_id } })
 }

@@ -88,6 +88,19 @@ impl Orglink {
     }
 }
 
+/// What a reseller registers for `id`: customer "Acme", standalone.
+pub fn new_account(id: &str, tenant: &str, tier: SupportTier) -> NewAccount {
+    NewAccount {
+        id: id.parse().unwrap(),
+        tenant: tenant.parse().unwrap(),
+        customer: "Acme".parse().unwrap(),
+        root_email: None,
+        support_tier: tier,
+        kind: AccountKind::Standalone,
+        price_book: None,
+    }
+}
+
 /// A registered account with pinned values, for snapshots.
 pub fn sample_account(id: &str, tier: SupportTier) -> Account {
     let new = NewAccount {

@@ -243,24 +243,7 @@ async fn automatic_mode_invites_as_soon_as_the_role_is_verified() {
 async fn orglink_sweep_runs_the_jobs_once() {
     let dir = tempfile::tempdir().unwrap();
     let keys = distributor_keys().await;
-    let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &emulator().endpoint)
-            .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap(),
-            String::from_utf8(output.stdout).unwrap(),
-            String::from_utf8(output.stderr).unwrap(),
-        )
-    };
+    let run = |args: &[&str]| run_orglink(env!("CARGO_BIN_EXE_orglink"), dir.path(), keys, args);
     let (code, _, err) = run(&["sweep", "--job", "poll-everything"]);
     assert_eq!(code, 2);
     assert!(err.contains("poll_handshakes, remind_invitations, send_queued_invitations"), "{err}");

@@ -215,28 +215,8 @@ async fn a_management_account_is_blocked_and_a_member_warned() {
     assert_eq!(p.store.account("111100000008".parse().unwrap()).unwrap().unwrap().kind, AccountKind::Member);
 }
 
-/// `orglink verify` as an operator runs it: the SDK's own environment
-/// variables point it at the emulator.
 fn cli(data_dir: &std::path::Path, keys: &Keys, args: &[&str]) -> (i32, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
-        .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
-        .env("AWS_REGION", "us-east-1")
-        .env("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", PLATFORM)
-        .env("ORGLINK_AWS_VERIFY_RETRIES", "1")
-        .env("ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", "20")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    run_orglink(env!("CARGO_BIN_EXE_orglink"), data_dir, keys, args)
 }
 
 #[tokio::test]

@@ -168,6 +168,30 @@ impl Customer {
     }
 }
 
+/// Runs the `orglink` binary as an operator would, with the SDK's own
+/// environment variables pointing it at the emulator as `keys`' identity.
+pub fn run_orglink(bin: &str, data_dir: &std::path::Path, keys: &Keys, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(bin)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
+        .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
+        .env("AWS_REGION", "us-east-1")
+        .env("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", PLATFORM)
+        .env("ORGLINK_AWS_VERIFY_RETRIES", "1")
+        .env("ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", "20")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the orglink binary runs");
+    (
+        output.status.code().expect("orglink exits normally"),
+        String::from_utf8(output.stdout).expect("UTF-8"),
+        String::from_utf8(output.stderr).expect("UTF-8"),
+    )
+}
+
 pub fn external_id_condition(external_id: &str) -> Value {
     json!({ "StringEquals": { "sts:ExternalId": external_id } })
 }

@@ -38,6 +38,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("schedule.poll_handshakes", "ORGLINK_SCHEDULE_POLL_HANDSHAKES"),
     ("schedule.remind_invitations", "ORGLINK_SCHEDULE_REMIND_INVITATIONS"),
     ("schedule.send_queued_invitations", "ORGLINK_SCHEDULE_SEND_QUEUED_INVITATIONS"),
+    ("schedule.audit_support_plans", "ORGLINK_SCHEDULE_AUDIT_SUPPORT_PLANS"),
 ];
 
 /// Discord's REST API, unless configured otherwise.

@@ -20,16 +20,20 @@ pub enum Job {
     RemindInvitations,
     /// Sends invitations queued by AWS's daily quota.
     SendQueuedInvitations,
+    /// Warns about linked accounts without the right support plan group.
+    AuditSupportPlans,
 }
 
 impl Job {
-    pub const ALL: [Job; 3] = [Self::PollHandshakes, Self::RemindInvitations, Self::SendQueuedInvitations];
+    pub const ALL: [Job; 4] =
+        [Self::PollHandshakes, Self::RemindInvitations, Self::SendQueuedInvitations, Self::AuditSupportPlans];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::PollHandshakes => "poll_handshakes",
             Self::RemindInvitations => "remind_invitations",
             Self::SendQueuedInvitations => "send_queued_invitations",
+            Self::AuditSupportPlans => "audit_support_plans",
         }
     }
 
@@ -39,6 +43,7 @@ impl Job {
             Self::PollHandshakes => "0 */5 * * * *",
             Self::RemindInvitations => "0 0 * * * *",
             Self::SendQueuedInvitations => "0 */15 * * * *",
+            Self::AuditSupportPlans => "0 0 9 * * *",
         }
     }
 

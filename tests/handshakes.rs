@@ -160,7 +160,7 @@ async fn an_accepted_invitation_links_the_account_once_across_sweeps_and_restart
         .map(|r| (r.url.path().to_owned(), String::from_utf8_lossy(&r.body).to_string()))
         .collect();
     let linked =
-        |channel: &str| posted.iter().filter(|(p, body)| p.contains(channel) && body.contains("is linked")).count();
+        |channel: &str| posted.iter().filter(|(p, body)| p.contains(channel) && body.contains("is linked:")).count();
     assert_eq!(linked(tenant_channel), 1, "{posted:?}");
     assert_eq!(linked(discord_harness::OPS_CHANNEL), 1, "{posted:?}");
     assert!(app.store().outbox().unwrap().is_empty());
@@ -255,4 +255,40 @@ async fn orglink_sweep_runs_the_jobs_once() {
     let (code, out, _) = run(&["sweep", "--job", "poll_handshakes", "--lang", "es"]);
     assert_eq!(code, 0);
     assert!(out.contains("poll_handshakes: 0 seguidas") && !out.contains("remind"), "{out}");
+}
+
+#[tokio::test]
+async fn linked_accounts_without_the_right_support_plan_group_are_warned_until_fixed() {
+    let s = Setup::new().await;
+    let customer = s.invited("888800000007").await;
+    let handshake = s.handshake_id("888800000007").await;
+    customer.organizations.accept_handshake().handshake_id(&handshake).send().await.unwrap();
+    // On linking: at once, a warning (no group yet).
+    let (_, events) = s.sweep(Job::PollHandshakes, "888800000007").await;
+    assert_eq!(count(&events, "support_plan_attention"), 1);
+    assert_eq!(count(&events, "business_support_linked"), 0, "developer support");
+    // Each audit warns again while it is wrong.
+    let (warned, events) = s.sweep(Job::AuditSupportPlans, "888800000007").await;
+    assert_eq!(warned, 1);
+    assert_eq!(count(&events, "support_plan_attention"), 2);
+    let app = s.app().await;
+    let ops = Actor::operator("ops");
+    let set = |group: &str| Command::SetSupportPlan {
+        account: "888800000007".parse().unwrap(),
+        group: group.parse().unwrap(),
+    };
+    app.handle(&ops, set("business")).unwrap();
+    drop(app);
+    let (warned, events) = s.sweep(Job::AuditSupportPlans, "888800000007").await;
+    assert_eq!(warned, 1, "Business Support does not match Developer support");
+    match events.iter().rev().find(|e| e.code() == "support_plan_attention").unwrap() {
+        Event::SupportPlanAttention { group, expected, .. } => {
+            assert_eq!(*group, Some(orglink::domain::SupportPlanGroup::BusinessSupport));
+            assert_eq!(*expected, orglink::domain::SupportPlanGroup::Passthrough);
+        }
+        other => panic!("{other:?}"),
+    }
+    s.app().await.handle(&ops, set("passthrough")).unwrap();
+    let (warned, _) = s.sweep(Job::AuditSupportPlans, "888800000007").await;
+    assert_eq!(warned, 0, "fixed: the warnings stop");
 }

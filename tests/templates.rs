@@ -415,3 +415,56 @@ fn an_override_directory_replaces_one_template() {
         render(&Message::Status(view), Lang::Es)
     );
 }
+
+/// Every event that reaches a channel renders, for the tenant and for
+/// operations, in both languages.
+#[test]
+fn every_notification_renders_in_both_languages() {
+    use orglink::domain::{BlockReason, Event, SupportPlanGroup};
+    let account = harness::sample_account("123456789012", SupportTier::Business);
+    let id = account.id;
+    let at = harness::REGISTERED_AT + time::Duration::days(15);
+    let events = [
+        Event::AccountRegistered { account: id },
+        Event::RoleVerified { account: id },
+        Event::AccountBlocked { account: id, reason: BlockReason::ManagementAccount },
+        Event::InvitationSent { account: id, handshake_id: "h-exampleinvite01".into(), expires_at: at },
+        Event::AccountLinked { account: id },
+        Event::InvitationDeclined { account: id },
+        Event::InvitationCanceled { account: id },
+        Event::InvitationExpired { account: id },
+        Event::SupportPlanGroupSet { account: id, group: SupportPlanGroup::Passthrough, matches_tier: false },
+        Event::NotificationUndeliverable {
+            account: id,
+            undelivered: "account_linked".into(),
+            reason: "no_channel".into(),
+        },
+        Event::InvitationQueued { account: id },
+        Event::InvitationReminder { account: id, expires_at: at, days_left: 2 },
+        Event::SupportPlanAttention { account: id, group: None, expected: SupportPlanGroup::BusinessSupport },
+        Event::SupportPlanAttention {
+            account: id,
+            group: Some(SupportPlanGroup::Passthrough),
+            expected: SupportPlanGroup::BusinessSupport,
+        },
+        Event::BusinessSupportLinked { account: id },
+    ];
+    let t = Templates::embedded();
+    let view = AccountView::from(account);
+    for (i, event) in events.iter().enumerate() {
+        assert!(event.notifies(), "{event:?}");
+        for lang in Lang::ALL {
+            for for_ops in [false, true] {
+                let context = serde_json::json!({ "event": event, "account": view, "for_ops": for_ops });
+                let text = t
+                    .render(lang, &format!("notifications/{}.md", event.code()), context)
+                    .unwrap_or_else(|e| panic!("{event:?} {lang}: {e:#}"));
+                assert!(text.contains("123456789012"), "{text}");
+                assert!(!text.contains(view.account.external_id.as_str()), "channels never see the external ID");
+                if !for_ops {
+                    insta::assert_snapshot!(format!("notification_{i:02}_{}.{lang}", event.code()), text);
+                }
+            }
+        }
+    }
+}

@@ -38,6 +38,7 @@ impl App {
             Job::PollHandshakes => self.poll_handshakes().await?,
             Job::RemindInvitations => self.remind_invitations()?,
             Job::SendQueuedInvitations => self.send_queued_invitations().await?,
+            Job::AuditSupportPlans => self.audit_support_plans()?,
         };
         report.job = job.name();
         Ok(report)
@@ -128,6 +129,25 @@ impl App {
                     }])
                 })
                 .map_err(|e| anyhow::anyhow!("recording a reminder for {}: {e:?}", account.id))?;
+            report.changed += 1;
+        }
+        Ok(report)
+    }
+
+    /// Every linked account whose support plan group is missing or does not
+    /// match its tier gets a warning to its tenant, each run, until fixed.
+    fn audit_support_plans(&self) -> Result<JobReport, AppError> {
+        let linked: Vec<Account> =
+            self.store.all_accounts()?.into_iter().filter(|a| a.state == crate::domain::LinkState::Linked).collect();
+        let mut report = JobReport { tracked: linked.len(), ..JobReport::default() };
+        let actor = Self::system(Job::AuditSupportPlans);
+        let now = self.clock.now();
+        for account in linked.iter().filter(|a| a.support_plan_attention().is_some()) {
+            self.store
+                .update_account(account.id, &actor.id, "support_plan_audit", now, |a| {
+                    Ok::<_, ()>(a.support_plan_attention().into_iter().collect())
+                })
+                .map_err(|e| anyhow::anyhow!("recording the audit of {}: {e:?}", account.id))?;
             report.changed += 1;
         }
         Ok(report)

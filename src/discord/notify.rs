@@ -84,7 +84,9 @@ fn colour(event: &Event) -> Colour {
         | Event::InvitationCanceled { .. }
         | Event::InvitationExpired { .. }
         | Event::InvitationQueued { .. }
-        | Event::InvitationReminder { .. } => Colour::new(0xF1C40F),
+        | Event::InvitationReminder { .. }
+        | Event::SupportPlanAttention { .. }
+        | Event::BusinessSupportLinked { .. } => Colour::new(0xF1C40F),
         Event::AccountBlocked { .. } | Event::NotificationUndeliverable { .. } => Colour::new(0xE74C3C),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }

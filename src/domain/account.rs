@@ -228,7 +228,7 @@ impl Account {
             HandshakeState::Canceled => Some(Transition::InvitationCanceled),
             HandshakeState::Expired => Some(Transition::InvitationExpired),
         };
-        let events = match transition {
+        let mut events = match transition {
             Some(t) => self.apply(&t, now)?,
             None => vec![],
         };
@@ -236,6 +236,13 @@ impl Account {
             invitation.state = state;
         }
         self.updated_at = now;
+        if self.state == LinkState::Linked {
+            // Checked at once on linking, not only at the next audit.
+            events.extend(self.support_plan_attention());
+            if self.support_tier == SupportTier::Business {
+                events.push(Event::BusinessSupportLinked { account: self.id });
+            }
+        }
         Ok(events)
     }
 
@@ -253,6 +260,18 @@ impl Account {
         self.price_book = Some(choice);
         self.updated_at = now;
         vec![Event::PriceBookSet { account: self.id }]
+    }
+
+    /// The warning a linked account needs while its support plan group is
+    /// missing or wrong (negative margins); none otherwise.
+    pub fn support_plan_attention(&self) -> Option<Event> {
+        let expected = self.support_tier.required_group();
+        let fine = self.support_plan_group == Some(expected);
+        (self.state == LinkState::Linked && !fine).then_some(Event::SupportPlanAttention {
+            account: self.id,
+            group: self.support_plan_group,
+            expected,
+        })
     }
 
     /// Whether the recorded support plan group differs from what the tier
@@ -429,5 +448,26 @@ mod tests {
         let before = account.clone();
         assert!(account.rotate_external_id(ExternalId::generate(&ExternalIdPrefix::default()), now).is_err());
         assert_eq!(account, before);
+    }
+
+    #[test]
+    fn linking_a_business_account_tells_operations_and_checks_the_support_plan() {
+        let now = datetime!(2026-11-27 12:00 UTC);
+        let mut account = register(SupportTier::Business);
+        account.state = LinkState::Invited;
+        account.invitation = Some(Invitation {
+            handshake_id: "h-abcdefgh12".parse().unwrap(),
+            state: HandshakeState::Open,
+            requested_at: now,
+            expires_at: now + time::Duration::days(15),
+            note: None,
+            reminded: vec![],
+        });
+        let events = account.handshake_observed(HandshakeState::Accepted, now).unwrap();
+        let codes: Vec<&str> = events.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, ["account_linked", "support_plan_attention", "business_support_linked"]);
+        assert!(account.handshake_observed(HandshakeState::Accepted, now).unwrap().is_empty(), "seen twice: nothing");
+        account.set_support_plan_group(SupportPlanGroup::BusinessSupport, now);
+        assert_eq!(account.support_plan_attention(), None);
     }
 }

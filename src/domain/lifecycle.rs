@@ -180,6 +180,18 @@ pub enum Event {
     InvitationQueued {
         account: AccountId,
     },
+    /// A linked account has no support plan group, or the wrong one:
+    /// billing reports show negative margins until it is fixed.
+    SupportPlanAttention {
+        account: AccountId,
+        /// The group recorded, if any.
+        group: Option<SupportPlanGroup>,
+        expected: SupportPlanGroup,
+    },
+    /// A newly linked account has Business support: operations must know.
+    BusinessSupportLinked {
+        account: AccountId,
+    },
     /// An open invitation is close to its expiry.
     InvitationReminder {
         account: AccountId,
@@ -223,6 +235,8 @@ impl Event {
             Self::RoleRecorded { .. } => "role_recorded",
             Self::InvitationQueued { .. } => "invitation_queued",
             Self::InvitationReminder { .. } => "invitation_reminder",
+            Self::SupportPlanAttention { .. } => "support_plan_attention",
+            Self::BusinessSupportLinked { .. } => "business_support_linked",
             Self::NotificationUndeliverable { .. } => "notification_undeliverable",
         }
     }
@@ -244,6 +258,8 @@ impl Event {
             | Self::RoleRecorded { account }
             | Self::InvitationQueued { account }
             | Self::InvitationReminder { account, .. }
+            | Self::SupportPlanAttention { account, .. }
+            | Self::BusinessSupportLinked { account }
             | Self::NotificationUndeliverable { account, .. } => *account,
         }
     }
@@ -255,14 +271,17 @@ impl Event {
             Self::AccountRegistered { .. }
             | Self::RoleVerified { .. }
             | Self::InvitationSent { .. }
-            | Self::InvitationReminder { .. } => (true, false),
+            | Self::InvitationReminder { .. }
+            | Self::SupportPlanAttention { .. } => (true, false),
             Self::SupportPlanGroupSet { matches_tier, .. } => (!matches_tier, false),
             Self::AccountBlocked { .. }
             | Self::AccountLinked { .. }
             | Self::InvitationDeclined { .. }
             | Self::InvitationCanceled { .. }
             | Self::InvitationExpired { .. } => (true, true),
-            Self::NotificationUndeliverable { .. } | Self::InvitationQueued { .. } => (false, true),
+            Self::NotificationUndeliverable { .. }
+            | Self::InvitationQueued { .. }
+            | Self::BusinessSupportLinked { .. } => (false, true),
             Self::ExternalIdRotated { .. }
             | Self::RoleVerificationReset { .. }
             | Self::PriceBookSet { .. }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod discord;
 pub mod domain;
+pub mod freshdesk;
 pub mod scheduler;
 pub mod server;
 pub mod store;

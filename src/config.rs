@@ -390,10 +390,7 @@ impl Config {
         };
         if let Some(key) = raw_discord.public_key {
             let key = key.trim().to_owned();
-            let valid = hex::decode(&key)
-                .ok()
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                .is_some_and(|bytes| serenity::interactions_endpoint::Verifier::try_new(bytes).is_ok());
+            let valid = crate::discord::endpoint::verifier(&key).is_some();
             if !valid {
                 return Err(malformed("discord.public_key", Expected::PublicKey));
             }

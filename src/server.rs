@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serenity::interactions_endpoint::Verifier;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
@@ -131,9 +130,8 @@ pub async fn start(
 
     let mut http_addr = None;
     if let Some(key) = &discord_config.public_key {
-        let bytes: [u8; 32] =
-            hex::decode(key)?.try_into().map_err(|_| anyhow::anyhow!("the public key is 32 bytes"))?;
-        let verifier = Verifier::try_new(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let verifier =
+            endpoint::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;

@@ -1,59 +1,16 @@
 //! AWS Organizations invitations (handshakes) as orglink tracks them.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use super::{ParseError, quote_input, trim_pasted};
-
-/// A handshake ID: `h-` and 8 to 32 lowercase letters or digits.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HandshakeId(String);
-
-impl HandshakeId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for HandshakeId {
-    type Err = ParseError;
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let s = trim_pasted(input);
-        let valid = s.strip_prefix("h-").is_some_and(|rest| {
-            (8..=32).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-        if valid { Ok(Self(s.to_owned())) } else { Err(ParseError::HandshakeId { input: quote_input(input) }) }
-    }
-}
-
-impl TryFrom<String> for HandshakeId {
-    type Error = ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse()
-    }
-}
-
-impl From<HandshakeId> for String {
-    fn from(value: HandshakeId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for HandshakeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for HandshakeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HandshakeId({})", self.0)
-    }
-}
+string_newtype!(
+    /// A handshake ID: `h-` and 8 to 32 lowercase letters or digits.
+    HandshakeId,
+    |s| s.strip_prefix("h-").is_some_and(|rest| {
+        (8..=32).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    }),
+    HandshakeId
+);
 
 /// A handshake's state, as AWS names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

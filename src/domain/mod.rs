@@ -4,6 +4,55 @@
 //! parse is a [`ParseError`] that names the input and what was expected, and
 //! that the app turns into a localised message.
 
+/// A validated string type: trimmed of what pasting drags along, checked by
+/// `$valid`, refused as `ParseError::$error`.
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident, $valid:expr, $error:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::ParseError;
+            fn from_str(input: &str) -> Result<Self, Self::Err> {
+                let trimmed = $crate::domain::trim_pasted(input);
+                let valid: fn(&str) -> bool = $valid;
+                if valid(trimmed) {
+                    Ok(Self(trimmed.to_owned()))
+                } else {
+                    Err($crate::domain::ParseError::$error { input: $crate::domain::quote_input(input) })
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::domain::ParseError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                value.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 mod account;
 mod account_id;
 mod email;

@@ -1,59 +1,5 @@
 //! Free-form names typed by users, each with its own bounds.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-use super::{ParseError, quote_input, trim_pasted};
-
-macro_rules! string_newtype {
-    ($(#[$doc:meta])* $name:ident, $valid:expr, $error:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ParseError;
-            fn from_str(input: &str) -> Result<Self, Self::Err> {
-                let trimmed = trim_pasted(input);
-                let valid: fn(&str) -> bool = $valid;
-                if valid(trimmed) {
-                    Ok(Self(trimmed.to_owned()))
-                } else {
-                    Err(ParseError::$error { input: quote_input(input) })
-                }
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = ParseError;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> Self {
-                value.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
 /// Printable text of 1 to `max` characters, no control characters.
 fn printable(s: &str, max: usize) -> bool {
     let count = s.chars().count();

@@ -76,6 +76,13 @@ enum TopCommand {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Ask the distributor for help in a Freshdesk ticket (one per account
+    /// and reason). Exit 0 opened, 3 waiting for Freshdesk.
+    Ticket {
+        account_id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Run the scheduled jobs once (all, or the one named): poll_handshakes,
     /// remind_invitations, send_queued_invitations.
     Sweep {
@@ -144,6 +151,9 @@ impl TopCommand {
         Ok(match self {
             Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } => {
                 unreachable!("handled before app commands")
+            }
+            Self::Ticket { account_id, reason } => {
+                (Command::OpenTicket { account: account_id.parse()?, reason: reason.parse()? }, false)
             }
             Self::Invite { account_id, note } => (
                 Command::Invite { account: account_id.parse()?, note: note.as_deref().map(str::parse).transpose()? },
@@ -257,12 +267,12 @@ pub fn run_with(
         Ok(parsed) => parsed,
         Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
     };
-    let data_dir = cli.data_dir.unwrap_or(config.data_dir);
+    let data_dir = cli.data_dir.unwrap_or_else(|| config.data_dir.clone());
     let store = match Store::open(&data_dir) {
         Ok(store) => store,
         Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
     };
-    let app = App::new(store, config.settings, Arc::new(SystemClock));
+    let app = App::new(store, config.settings.clone(), Arc::new(SystemClock));
     let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     let slow = command.is_slow();
     let result = if slow {
@@ -270,7 +280,10 @@ pub fn run_with(
             Ok(runtime) => runtime.block_on(async {
                 let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
                 let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
-                let app = app.clone().with_aws(Aws::new(sdk, config.aws.retry)).with_distributor(distributor);
+                let mut app = app.clone().with_aws(Aws::new(sdk, config.aws.retry)).with_distributor(distributor);
+                if let Some(desk) = ticket_desk(&config, &templates) {
+                    app = app.with_ticket_desk(desk);
+                }
                 app.execute(&actor, command).await
             }),
             Err(e) => Err(AppError::Internal(e.into())),
@@ -389,9 +402,12 @@ fn sweep(
     let result = runtime.block_on(async {
         let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
         let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
-        let app = App::new(store.clone(), config.settings.clone(), Arc::new(SystemClock))
+        let mut app = App::new(store.clone(), config.settings.clone(), Arc::new(SystemClock))
             .with_aws(Aws::new(sdk, config.aws.retry))
             .with_distributor(distributor);
+        if let Some(desk) = ticket_desk(&config, templates) {
+            app = app.with_ticket_desk(desk);
+        }
         let mut reports = Vec::new();
         for job in jobs {
             reports.push(app.run_job(job).await?);
@@ -410,6 +426,14 @@ fn sweep(
         Err(AppError::User(e)) => report(io, templates, lang, &Reply::error(e), 2),
         Err(AppError::Internal(e)) => internal(io, templates, lang, &e),
     }
+}
+
+/// Freshdesk, when configured.
+pub fn ticket_desk(config: &Config, templates: &Templates) -> Option<crate::freshdesk::desk::TicketDesk> {
+    let freshdesk = config.freshdesk.clone()?;
+    crate::freshdesk::desk::TicketDesk::new(freshdesk, templates.clone(), std::time::Duration::from_secs(15))
+        .map_err(|e| tracing::error!(error = %e, "the Freshdesk client could not be built"))
+        .ok()
 }
 
 /// `doctor` found something to fix (it printed what).

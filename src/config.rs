@@ -39,6 +39,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ("schedule.remind_invitations", "ORGLINK_SCHEDULE_REMIND_INVITATIONS"),
     ("schedule.send_queued_invitations", "ORGLINK_SCHEDULE_SEND_QUEUED_INVITATIONS"),
     ("schedule.audit_support_plans", "ORGLINK_SCHEDULE_AUDIT_SUPPORT_PLANS"),
+    ("schedule.open_tickets", "ORGLINK_SCHEDULE_OPEN_TICKETS"),
+    ("freshdesk.base_url", "ORGLINK_FRESHDESK_BASE_URL"),
+    ("freshdesk.api_key", "ORGLINK_FRESHDESK_API_KEY"),
+    ("freshdesk.requester_email", "ORGLINK_FRESHDESK_REQUESTER_EMAIL"),
+    ("freshdesk.group_id", "ORGLINK_FRESHDESK_GROUP_ID"),
+    ("freshdesk.priority", "ORGLINK_FRESHDESK_PRIORITY"),
+    ("freshdesk.tags", "ORGLINK_FRESHDESK_TAGS"),
+    ("freshdesk.custom_fields", "ORGLINK_FRESHDESK_CUSTOM_FIELDS"),
+    ("freshdesk.language", "ORGLINK_FRESHDESK_LANGUAGE"),
 ];
 
 /// Discord's REST API, unless configured otherwise.
@@ -84,6 +93,24 @@ pub struct Config {
     pub aws: AwsConfig,
     /// The scheduled jobs and their cron expressions.
     pub schedule: crate::scheduler::Schedule,
+    /// Freshdesk, where orglink opens tickets (none: tickets wait).
+    pub freshdesk: Option<FreshdeskConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FreshdeskConfig {
+    pub base_url: String,
+    pub api_key: Secret,
+    /// The requester of the tickets orglink opens.
+    pub requester_email: crate::domain::Email,
+    pub group_id: Option<u64>,
+    /// 1 low, 2 medium, 3 high, 4 urgent.
+    pub priority: u8,
+    /// Added to every ticket, besides orglink's own.
+    pub tags: Vec<String>,
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    /// The language of the tickets' text.
+    pub language: Lang,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -139,6 +166,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("a socket address"),
             aws: AwsConfig::default(),
             schedule: crate::scheduler::Schedule::new(&BTreeMap::new()).expect("the default schedule parses"),
+            freshdesk: None,
         }
     }
 }
@@ -155,6 +183,9 @@ pub enum Expected {
     Region,
     Cron,
     Days,
+    Priority,
+    Json,
+    Complete,
 }
 
 /// Where a configured value came from, for error messages.
@@ -209,6 +240,21 @@ struct RawConfig {
     invitations: RawInvitations,
     #[serde(default)]
     schedule: BTreeMap<String, String>,
+    #[serde(default)]
+    freshdesk: RawFreshdesk,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreshdesk {
+    base_url: Option<String>,
+    api_key: Option<String>,
+    requester_email: Option<String>,
+    group_id: Option<Text>,
+    priority: Option<Text>,
+    tags: Option<Vec<String>>,
+    custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    language: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -338,6 +384,24 @@ impl Config {
                             .collect(),
                     )
                 }
+                "freshdesk.base_url" => raw.freshdesk.base_url = Some(value.clone()),
+                "freshdesk.api_key" => raw.freshdesk.api_key = Some(value.clone()),
+                "freshdesk.requester_email" => raw.freshdesk.requester_email = Some(value.clone()),
+                "freshdesk.group_id" => raw.freshdesk.group_id = text(),
+                "freshdesk.priority" => raw.freshdesk.priority = text(),
+                "freshdesk.tags" => {
+                    raw.freshdesk.tags =
+                        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                }
+                "freshdesk.custom_fields" => {
+                    raw.freshdesk.custom_fields =
+                        Some(serde_json::from_str(value).map_err(|_| ConfigError::Malformed {
+                            key: "freshdesk.custom_fields",
+                            origin: Origin::Env(var),
+                            expected: Expected::Json,
+                        })?)
+                }
+                "freshdesk.language" => raw.freshdesk.language = Some(value.clone()),
                 job if job.starts_with("schedule.") => {
                     raw.schedule.insert(job.trim_start_matches("schedule.").to_owned(), value.clone());
                 }
@@ -473,10 +537,63 @@ impl Config {
                 KEYS.iter().map(|(k, _)| *k).find(|k| k.strip_prefix("schedule.") == Some(e.job)).unwrap_or("schedule");
             malformed(key, Expected::Cron)
         })?;
+        let f = raw.freshdesk;
+        let freshdesk = match (f.base_url, f.api_key, f.requester_email) {
+            (None, None, None) => None,
+            (Some(url), Some(key), Some(email)) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+                    return Err(malformed("freshdesk.base_url", Expected::Url));
+                }
+                let priority = match f.priority {
+                    Some(p) => p
+                        .into_string()
+                        .trim()
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|p| (1..=4).contains(p))
+                        .ok_or_else(|| malformed("freshdesk.priority", Expected::Priority))?,
+                    None => 2,
+                };
+                let group_id = match f.group_id {
+                    Some(g) => Some(
+                        g.into_string()
+                            .trim()
+                            .parse::<u64>()
+                            .map_err(|_| malformed("freshdesk.group_id", Expected::Count))?,
+                    ),
+                    None => None,
+                };
+                Some(FreshdeskConfig {
+                    base_url: url,
+                    api_key: Secret::new(parsed("freshdesk.api_key", &key)?),
+                    requester_email: email.parse().map_err(|e| typed("freshdesk.requester_email", e))?,
+                    group_id,
+                    priority,
+                    tags: f.tags.unwrap_or_default(),
+                    custom_fields: f.custom_fields.unwrap_or_default(),
+                    language: match f.language {
+                        Some(l) => l.parse().map_err(|e| typed("freshdesk.language", e))?,
+                        None => language,
+                    },
+                })
+            }
+            // Half a Freshdesk configuration is a mistake worth naming.
+            (url, key, _) => {
+                let missing = if url.is_none() {
+                    "freshdesk.base_url"
+                } else if key.is_none() {
+                    "freshdesk.api_key"
+                } else {
+                    "freshdesk.requester_email"
+                };
+                return Err(malformed(missing, Expected::Complete));
+            }
+        };
         if let Some(arn) = raw.aws.management_role_arn {
             aws.management_role_arn = Some(arn.parse().map_err(|e| typed("aws.management_role_arn", e))?);
         }
-        Ok(Config { data_dir, templates_dir, language, settings, discord, listen, aws, schedule })
+        Ok(Config { data_dir, templates_dir, language, settings, discord, listen, aws, schedule, freshdesk })
     }
 
     /// The `ORGLINK_*` variables of the process environment.

@@ -22,11 +22,18 @@ pub enum Job {
     SendQueuedInvitations,
     /// Warns about linked accounts without the right support plan group.
     AuditSupportPlans,
+    /// Opens the Freshdesk tickets waiting to be opened.
+    OpenTickets,
 }
 
 impl Job {
-    pub const ALL: [Job; 4] =
-        [Self::PollHandshakes, Self::RemindInvitations, Self::SendQueuedInvitations, Self::AuditSupportPlans];
+    pub const ALL: [Job; 5] = [
+        Self::PollHandshakes,
+        Self::RemindInvitations,
+        Self::SendQueuedInvitations,
+        Self::AuditSupportPlans,
+        Self::OpenTickets,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -34,6 +41,7 @@ impl Job {
             Self::RemindInvitations => "remind_invitations",
             Self::SendQueuedInvitations => "send_queued_invitations",
             Self::AuditSupportPlans => "audit_support_plans",
+            Self::OpenTickets => "open_tickets",
         }
     }
 
@@ -44,6 +52,7 @@ impl Job {
             Self::RemindInvitations => "0 0 * * * *",
             Self::SendQueuedInvitations => "0 */15 * * * *",
             Self::AuditSupportPlans => "0 0 9 * * *",
+            Self::OpenTickets => "0 * * * * *",
         }
     }
 

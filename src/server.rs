@@ -87,6 +87,9 @@ pub async fn start(
     if let Some((aws, distributor)) = aws {
         app = app.with_aws(aws).with_distributor(distributor);
     }
+    if let Some(desk) = crate::cli::ticket_desk(&config, &templates) {
+        app = app.with_ticket_desk(desk);
+    }
     let ops = OpsSpace { guild: discord_config.ops_guild_id, role: discord_config.ops_role_id };
     let bot = Arc::new(Bot::new(app, templates.clone(), ops, config.language)?);
     let http = Arc::new(discord::http_client(discord_config));

@@ -190,6 +190,13 @@ fn every_message() -> Vec<(String, Message)> {
     add("invited", Message::Invited(Box::new(InvitedView { account: invited.clone().into(), adopted: false })));
     add("invited_adopted", Message::Invited(Box::new(InvitedView { account: invited.into(), adopted: true })));
     add("invitation_queued", Message::InvitationQueued(with_role.clone().into()));
+    for (name, url, existing) in [
+        ("ticket_opened", Some("https://d.freshdesk.com/a/tickets/9"), false),
+        ("ticket_existing", Some("https://d.freshdesk.com/a/tickets/9"), true),
+        ("ticket_waiting", None, false),
+    ] {
+        add(name, Message::Ticket(orglink::app::TicketView { account, url: url.map(str::to_owned), existing }));
+    }
     for reason in ["ALREADY_IN_AN_ORGANIZATION", "PAYMENT_INSTRUMENT_REQUIRED", "SOMETHING_NEW"] {
         let view = InviteRefusedView { account, reason: reason.into(), detail: None };
         add(&format!("invite_refused_{reason}"), Message::InviteRefused(view));
@@ -263,6 +270,7 @@ fn every_input_error_renders_in_both_languages() {
         ParseError::RoleDescription { input: "x".into() },
         ParseError::HandshakeId { input: "x".into() },
         ParseError::InvitationNote { input: "x".into() },
+        ParseError::TicketReason { input: "x".into() },
     ]
     .into_iter()
     .chain(RoleArnProblem::ALL.map(|problem| ParseError::RoleArn { input: "x".into(), problem }));
@@ -448,6 +456,20 @@ fn every_notification_renders_in_both_languages() {
             expected: SupportPlanGroup::BusinessSupport,
         },
         Event::BusinessSupportLinked { account: id },
+        Event::TicketOpened {
+            account: id,
+            ticket_id: 501,
+            url: "https://distributor.freshdesk.com/a/tickets/501".into(),
+            kind: "invitation_expired".into(),
+        },
+        Event::TicketOpened {
+            account: id,
+            ticket_id: 502,
+            url: "https://distributor.freshdesk.com/a/tickets/502".into(),
+            kind: "requested".into(),
+        },
+        Event::TicketWaiting { account: id, problem: "unreachable".into() },
+        Event::TicketWaiting { account: id, problem: "not_configured".into() },
     ];
     let t = Templates::embedded();
     let view = AccountView::from(account);

@@ -39,6 +39,7 @@ impl App {
             Job::RemindInvitations => self.remind_invitations()?,
             Job::SendQueuedInvitations => self.send_queued_invitations().await?,
             Job::AuditSupportPlans => self.audit_support_plans()?,
+            Job::OpenTickets => self.open_tickets().await?,
         };
         report.job = job.name();
         Ok(report)
@@ -132,6 +133,46 @@ impl App {
             report.changed += 1;
         }
         Ok(report)
+    }
+
+    /// Opens every ticket waiting to be opened; those Freshdesk does not
+    /// take stay, and operations hear of each once.
+    async fn open_tickets(&self) -> Result<JobReport, AppError> {
+        let requests = self.store.ticket_requests()?;
+        let mut report = JobReport { tracked: requests.len(), ..JobReport::default() };
+        for request in requests {
+            match self.open_ticket(&request, "job:open_tickets").await? {
+                Some(_) => report.changed += 1,
+                None => report.unchecked.push((request.account.to_string(), request.key.clone())),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Opens (or adopts) one requested ticket; `None` while Freshdesk cannot
+    /// take it.
+    pub(super) async fn open_ticket(
+        &self,
+        request: &crate::domain::TicketRequest,
+        actor: &str,
+    ) -> Result<Option<crate::domain::TicketRecord>, AppError> {
+        let now = self.clock.now();
+        let Some(desk) = &self.ticket_desk else {
+            self.store.ticket_waiting(request, "not_configured", actor, now)?;
+            return Ok(None);
+        };
+        let Some(account) = self.store.account(request.account)? else { return Ok(None) };
+        match desk.open(request, &account, now).await {
+            Ok(record) => {
+                self.store.ticket_opened(request, record.clone(), actor, now)?;
+                Ok(Some(record))
+            }
+            Err(e) => {
+                tracing::warn!(key = request.key, error = %e, "Freshdesk did not take the ticket; it waits");
+                self.store.ticket_waiting(request, crate::freshdesk::desk::problem_code(&e), actor, now)?;
+                Ok(None)
+            }
+        }
     }
 
     /// Every linked account whose support plan group is missing or does not

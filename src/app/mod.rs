@@ -16,7 +16,7 @@ pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
     AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, Offer,
-    READ_ONLY_POLICY_ARN, Rendered, Reply, SUPPORT_POLICY_ARN, TenantSettingsView, Tone, VerificationView,
+    READ_ONLY_POLICY_ARN, Rendered, Reply, SUPPORT_POLICY_ARN, TenantSettingsView, TicketView, Tone, VerificationView,
     trust_policy,
 };
 
@@ -26,8 +26,9 @@ use crate::clock::Clock;
 use crate::domain::{
     Account, AccountId, AccountKind, BlockReason, ChatId, Event, ExternalId, ExternalIdPrefix, Invitation,
     InvitationNote, Lang, LinkState, NewAccount, PriceBookChoice, QueuedInvitation, RoleArn, RoleDescription, RoleName,
-    SupportPlanGroup, TenantId, Transition,
+    SupportPlanGroup, TenantId, TicketReason, TicketRequest, Transition,
 };
+use crate::freshdesk::desk::TicketDesk;
 use crate::store::{AuditEntry, InsertConflict, Store, TenantAuditEntry, UpdateError};
 
 /// What the app needs to know of the configuration.
@@ -151,6 +152,11 @@ pub enum Command {
         account: AccountId,
         note: Option<InvitationNote>,
     },
+    /// Ask the distributor for help in a Freshdesk ticket.
+    OpenTicket {
+        account: AccountId,
+        reason: TicketReason,
+    },
 }
 
 impl Command {
@@ -168,6 +174,7 @@ impl Command {
             Self::Later { .. } => "later",
             Self::VerifyRole { .. } => "verify_role",
             Self::Invite { .. } => "invite",
+            Self::OpenTicket { .. } => "ticket",
         }
     }
 
@@ -175,7 +182,7 @@ impl Command {
     /// within 3 seconds, so such commands are deferred and followed up.
     pub fn is_slow(&self) -> bool {
         match self {
-            Self::VerifyRole { .. } | Self::Invite { .. } => true,
+            Self::VerifyRole { .. } | Self::Invite { .. } | Self::OpenTicket { .. } => true,
             Self::AddAccount(_)
             | Self::ListAccounts { .. }
             | Self::ShowAccount { .. }
@@ -199,7 +206,8 @@ impl Command {
             | Self::SetSupportPlan { .. }
             | Self::SetPriceBook { .. }
             | Self::Later { .. }
-            | Self::VerifyRole { .. } => Permission::AccountRole,
+            | Self::VerifyRole { .. }
+            | Self::OpenTicket { .. } => Permission::AccountRole,
             Self::Configure { .. } => Permission::ManageServer,
             Self::Invite { .. } => Permission::Ops,
         }
@@ -213,11 +221,12 @@ pub struct App {
     clock: Arc<dyn Clock>,
     aws: Option<Arc<Aws>>,
     distributor: Option<Arc<Distributor>>,
+    ticket_desk: Option<Arc<TicketDesk>>,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
-        Self { store, settings, clock, aws: None, distributor: None }
+        Self { store, settings, clock, aws: None, distributor: None, ticket_desk: None }
     }
 
     /// The app with AWS: role verification needs it.
@@ -232,6 +241,12 @@ impl App {
         self
     }
 
+    /// The app with Freshdesk: tickets are opened there.
+    pub fn with_ticket_desk(mut self, desk: TicketDesk) -> Self {
+        self.ticket_desk = Some(Arc::new(desk));
+        self
+    }
+
     /// Runs any command, waiting on AWS where it must.
     pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         self.authorize(actor, command.permission())?;
@@ -240,8 +255,31 @@ impl App {
                 self.verify_role(actor, account, arn, description).await
             }
             Command::Invite { account, note } => self.invite(actor, account, note).await,
+            Command::OpenTicket { account, reason } => self.request_ticket(actor, account, reason).await,
             other => self.handle(actor, other),
         }
+    }
+
+    /// One open ticket per account and reason: the existing one's link, or
+    /// a new one (which waits in the store if Freshdesk cannot take it).
+    async fn request_ticket(&self, actor: &Actor, id: AccountId, reason: TicketReason) -> Result<Reply, AppError> {
+        let account = self.load(actor, id)?;
+        let request = TicketRequest::requested(&account, reason.clone(), self.clock.now());
+        if let Some(existing) = account.tickets.iter().find(|t| t.key == request.key) {
+            let view = TicketView { account: id, url: Some(existing.url.clone()), existing: true };
+            return Ok(Reply::new(Tone::Info, vec![Message::Ticket(view)]));
+        }
+        self.update(actor, id, "ticket_requested", |a, _| {
+            Ok(vec![Event::TicketRequested { account: a.id, reason: reason.to_string() }])
+        })?;
+        let pending = self.store.ticket_requests()?.into_iter().find(|r| r.key == request.key);
+        let opened = match pending {
+            Some(request) => self.open_ticket(&request, &actor.id).await?,
+            None => None,
+        };
+        let view = TicketView { account: id, url: opened.map(|t| t.url), existing: false };
+        let tone = if view.url.is_some() { Tone::Success } else { Tone::Warning };
+        Ok(Reply::new(tone, vec![Message::Ticket(view)]))
     }
 
     async fn invite(&self, actor: &Actor, id: AccountId, note: Option<InvitationNote>) -> Result<Reply, AppError> {
@@ -448,7 +486,7 @@ impl App {
                 let view = TenantSettingsView { tenant: tenant.to_string(), settings };
                 Ok(Reply::new(Tone::Success, vec![Message::TenantSettings(view.clone())]).with_data(view))
             }
-            Command::VerifyRole { .. } | Command::Invite { .. } => {
+            Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS: run it with App::execute").into())
             }
             Command::Later { account } => {

@@ -196,6 +196,16 @@ pub struct InvitedView {
     pub adopted: bool,
 }
 
+/// A ticket asked for.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketView {
+    pub account: AccountId,
+    /// The ticket's address, once Freshdesk has it.
+    pub url: Option<String>,
+    /// The same request was made before: this is that ticket.
+    pub existing: bool,
+}
+
 /// Why AWS would not send an invitation.
 #[derive(Debug, Clone, Serialize)]
 pub struct InviteRefusedView {
@@ -272,6 +282,8 @@ pub enum Message {
     InvitationQueued(AccountView),
     /// AWS refused to send the invitation, and why.
     InviteRefused(InviteRefusedView),
+    /// A ticket: its link, or that it waits for Freshdesk.
+    Ticket(TicketView),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -305,6 +317,7 @@ impl Message {
             Self::Invited(_) => "invited.md",
             Self::InvitationQueued(_) => "invitation_queued.md",
             Self::InviteRefused(_) => "invite_refused.md",
+            Self::Ticket(_) => "ticket.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -347,6 +360,7 @@ impl Message {
             Self::Invited(v) => to_value(v),
             Self::InvitationQueued(v) => to_value(v),
             Self::InviteRefused(v) => to_value(v),
+            Self::Ticket(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
             Self::Internal => json!({}),
@@ -373,6 +387,7 @@ impl Message {
             | Self::Invited(_)
             | Self::InvitationQueued(_)
             | Self::InviteRefused(_)
+            | Self::Ticket(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
@@ -405,6 +420,7 @@ fn error_context(error: &UserError) -> Value {
                 ParseError::RoleDescription { input } => ("role_description", input, None),
                 ParseError::HandshakeId { input } => ("handshake_id", input, None),
                 ParseError::InvitationNote { input } => ("invitation_note", input, None),
+                ParseError::TicketReason { input } => ("ticket_reason", input, None),
             };
             json!({ "field": field, "input": input, "problem": problem })
         }

@@ -222,6 +222,9 @@ fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
             description: o.parsed("description")?,
         },
         SlashCommand::Invite => Command::Invite { account: o.required("account_id").parse()?, note: o.parsed("note")? },
+        SlashCommand::Ticket => {
+            Command::OpenTicket { account: o.required("account_id").parse()?, reason: o.required("reason").parse()? }
+        }
         SlashCommand::Config => {
             Command::Configure { channel: o.id("channel"), language: o.parsed("language")?, account_role: o.id("role") }
         }

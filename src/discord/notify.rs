@@ -86,12 +86,15 @@ fn colour(event: &Event) -> Colour {
         | Event::InvitationQueued { .. }
         | Event::InvitationReminder { .. }
         | Event::SupportPlanAttention { .. }
-        | Event::BusinessSupportLinked { .. } => Colour::new(0xF1C40F),
+        | Event::BusinessSupportLinked { .. }
+        | Event::TicketWaiting { .. } => Colour::new(0xF1C40F),
+        Event::TicketOpened { .. } => Colour::new(0x5865F2),
         Event::AccountBlocked { .. } | Event::NotificationUndeliverable { .. } => Colour::new(0xE74C3C),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }
         | Event::PriceBookSet { .. }
-        | Event::RoleRecorded { .. } => Colour::new(0x99AAB5),
+        | Event::RoleRecorded { .. }
+        | Event::TicketRequested { .. } => Colour::new(0x99AAB5),
     }
 }
 

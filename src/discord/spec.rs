@@ -25,6 +25,7 @@ pub enum SlashCommand {
     PriceBook,
     VerifyRole,
     Invite,
+    Ticket,
     Config,
 }
 
@@ -66,7 +67,7 @@ const fn account(required: bool) -> OptionSpec {
 }
 
 impl SlashCommand {
-    pub const ALL: [SlashCommand; 8] = [
+    pub const ALL: [SlashCommand; 9] = [
         Self::LinkAccount,
         Self::Instructions,
         Self::Status,
@@ -74,6 +75,7 @@ impl SlashCommand {
         Self::PriceBook,
         Self::VerifyRole,
         Self::Invite,
+        Self::Ticket,
         Self::Config,
     ];
 
@@ -87,6 +89,7 @@ impl SlashCommand {
             Self::PriceBook => "price-book",
             Self::VerifyRole => "verify-role",
             Self::Invite => "invite",
+            Self::Ticket => "ticket",
             Self::Config => "orglink-config",
         }
     }
@@ -115,6 +118,7 @@ impl SlashCommand {
             Self::PriceBook => vec![account(true), text("name", false, 100)],
             Self::VerifyRole => vec![account(true), text("role_arn", true, 2048), text("description", false, 1000)],
             Self::Invite => vec![text("account_id", true, 40), text("note", false, 1024)],
+            Self::Ticket => vec![account(true), text("reason", true, 500)],
             Self::Config => vec![
                 OptionSpec {
                     key: "channel",
@@ -140,7 +144,8 @@ impl SlashCommand {
             | Self::SupportPlan
             | Self::PriceBook
             | Self::VerifyRole
-            | Self::Invite => None,
+            | Self::Invite
+            | Self::Ticket => None,
         }
     }
 }

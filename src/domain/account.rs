@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::{
     AccountId, AccountKind, CustomerName, Email, Event, ExternalId, HandshakeState, IllegalTransition, Invitation,
     InvitationNote, LinkState, PriceBookName, RoleArn, RoleDescription, SupportPlanGroup, SupportTier, TenantId,
-    Transition, VerificationReport,
+    TicketRecord, Transition, VerificationReport,
 };
 
 /// The price book the platform bills the account with.
@@ -63,6 +63,9 @@ pub struct Account {
     /// An invitation waiting for the organization's daily quota.
     #[serde(default)]
     pub queued_invitation: Option<QueuedInvitation>,
+    /// Freshdesk tickets opened for the account.
+    #[serde(default)]
+    pub tickets: Vec<TicketRecord>,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -111,6 +114,7 @@ impl Account {
             price_book: new.price_book.map(PriceBookChoice::Custom),
             invitation: None,
             queued_invitation: None,
+            tickets: Vec::new(),
             registered_at: now,
             updated_at: now,
         };

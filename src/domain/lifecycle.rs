@@ -192,6 +192,25 @@ pub enum Event {
     BusinessSupportLinked {
         account: AccountId,
     },
+    /// A ticket was asked for (it is opened in Freshdesk afterwards).
+    TicketRequested {
+        account: AccountId,
+        reason: String,
+    },
+    /// The ticket is open in Freshdesk.
+    TicketOpened {
+        account: AccountId,
+        ticket_id: u64,
+        url: String,
+        /// `invitation_expired` or `requested`.
+        kind: String,
+    },
+    /// Freshdesk could not take a ticket (not configured, down, refused):
+    /// it waits; operations are told once.
+    TicketWaiting {
+        account: AccountId,
+        problem: String,
+    },
     /// An open invitation is close to its expiry.
     InvitationReminder {
         account: AccountId,
@@ -236,6 +255,9 @@ impl Event {
             Self::InvitationQueued { .. } => "invitation_queued",
             Self::InvitationReminder { .. } => "invitation_reminder",
             Self::SupportPlanAttention { .. } => "support_plan_attention",
+            Self::TicketRequested { .. } => "ticket_requested",
+            Self::TicketOpened { .. } => "ticket_opened",
+            Self::TicketWaiting { .. } => "ticket_waiting",
             Self::BusinessSupportLinked { .. } => "business_support_linked",
             Self::NotificationUndeliverable { .. } => "notification_undeliverable",
         }
@@ -260,6 +282,9 @@ impl Event {
             | Self::InvitationReminder { account, .. }
             | Self::SupportPlanAttention { account, .. }
             | Self::BusinessSupportLinked { account }
+            | Self::TicketRequested { account, .. }
+            | Self::TicketOpened { account, .. }
+            | Self::TicketWaiting { account, .. }
             | Self::NotificationUndeliverable { account, .. } => *account,
         }
     }
@@ -278,14 +303,17 @@ impl Event {
             | Self::AccountLinked { .. }
             | Self::InvitationDeclined { .. }
             | Self::InvitationCanceled { .. }
-            | Self::InvitationExpired { .. } => (true, true),
+            | Self::InvitationExpired { .. }
+            | Self::TicketOpened { .. } => (true, true),
             Self::NotificationUndeliverable { .. }
             | Self::InvitationQueued { .. }
-            | Self::BusinessSupportLinked { .. } => (false, true),
+            | Self::BusinessSupportLinked { .. }
+            | Self::TicketWaiting { .. } => (false, true),
             Self::ExternalIdRotated { .. }
             | Self::RoleVerificationReset { .. }
             | Self::PriceBookSet { .. }
-            | Self::RoleRecorded { .. } => (false, false),
+            | Self::RoleRecorded { .. }
+            | Self::TicketRequested { .. } => (false, false),
         };
         Audience { tenant, ops }
     }

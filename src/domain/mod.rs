@@ -63,6 +63,7 @@ mod names;
 mod role_arn;
 mod support;
 mod tenant;
+mod ticket;
 mod verification;
 
 pub use account::{
@@ -74,10 +75,11 @@ pub use email::Email;
 pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use invitation::{HandshakeId, HandshakeState, Invitation};
 pub use lifecycle::{Audience, BlockReason, Event, IllegalTransition, LinkState, Transition};
-pub use names::{CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId};
+pub use names::{CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId, TicketReason};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
 pub use support::{AccountKind, Lang, SupportPlanGroup, SupportTier};
 pub use tenant::{ChatId, TenantSettings};
+pub use ticket::{TicketKind, TicketRecord, TicketRequest};
 pub use verification::{Check, CheckName, Outcome, Problem, VerificationReport};
 
 /// A value typed by a user that could not be parsed. Each variant carries the
@@ -120,6 +122,8 @@ pub enum ParseError {
     HandshakeId { input: String },
     #[error("{input} is not a valid invitation note")]
     InvitationNote { input: String },
+    #[error("{input} is not a valid ticket reason")]
+    TicketReason { input: String },
 }
 
 /// Characters that pasting drags along and that nobody means to type.

@@ -51,6 +51,13 @@ string_newtype!(
     InvitationNote
 );
 
+string_newtype!(
+    /// Why a ticket is asked for (1–500 characters, no line breaks).
+    TicketReason,
+    |s| printable(s, 500),
+    TicketReason
+);
+
 impl Default for RoleName {
     fn default() -> Self {
         Self("OrgLinkReadOnly".to_owned())

@@ -2,6 +2,8 @@
 //! private notes, search by tag. Built from a base URL, so tests point it
 //! at a local recorder.
 
+pub mod desk;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 

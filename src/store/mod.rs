@@ -14,7 +14,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 use time::OffsetDateTime;
 
-use crate::domain::{Account, AccountId, Event, ExternalId, TenantId, TenantSettings};
+use crate::domain::{Account, AccountId, Event, ExternalId, TenantId, TenantSettings, TicketRecord, TicketRequest};
 
 /// Bumped whenever the stored encoding changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -134,6 +134,7 @@ pub struct Store {
     dead_letters: Tree,
     tenants: Tree,
     tenant_audit: Tree,
+    ticket_requests: Tree,
 }
 
 /// Aborts a transaction with `e`.
@@ -175,11 +176,29 @@ struct Tx<'a> {
     external_ids: &'a TransactionalTree,
     audit: &'a TransactionalTree,
     outbox: &'a TransactionalTree,
+    ticket_requests: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
     /// Writes the audit entry and the outbox items of a change.
     fn record(&self, account: &Account, entry: &AuditEntry) -> Result<(), ConflictableTransactionError<()>> {
+        // Tickets the events call for, requested in the same transaction;
+        // one per key, and none once opened.
+        for event in &entry.events {
+            let request = match event {
+                Event::InvitationExpired { .. } => TicketRequest::invitation_expired(account, entry.at),
+                Event::TicketRequested { reason, .. } => {
+                    reason.parse().ok().map(|reason| TicketRequest::requested(account, reason, entry.at))
+                }
+                _ => None,
+            };
+            if let Some(request) = request
+                && !account.tickets.iter().any(|t| t.key == request.key)
+                && self.ticket_requests.get(request.key.as_bytes())?.is_none()
+            {
+                self.ticket_requests.insert(request.key.as_bytes(), encode(&request))?;
+            }
+        }
         let seq = self.audit.generate_id()?;
         self.audit.insert(audit_key(account.id, seq), encode(entry))?;
         for event in entry.events.iter().filter(|e| e.notifies()) {
@@ -249,6 +268,7 @@ impl Store {
             dead_letters: db.open_tree("dead_letters")?,
             tenants: db.open_tree("tenants")?,
             tenant_audit: db.open_tree("tenant_audit")?,
+            ticket_requests: db.open_tree("ticket_requests")?,
             db,
         })
     }
@@ -407,6 +427,87 @@ impl Store {
         never_aborts(result)
     }
 
+    /// Tickets waiting to be opened, in key order.
+    pub fn ticket_requests(&self) -> Result<Vec<TicketRequest>, StoreError> {
+        self.ticket_requests.iter().values().map(|v| decode("ticket request", &v?)).collect()
+    }
+
+    /// Records that the ticket `request` asked for is open (created or
+    /// adopted): the request goes, the account keeps the ticket, and the
+    /// channels are told, in one transaction.
+    pub fn ticket_opened(
+        &self,
+        request: &TicketRequest,
+        ticket: TicketRecord,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let outcome = self.transaction(|tx| {
+            tx.ticket_requests.remove(request.key.as_bytes())?;
+            let Some(stored) = tx.accounts.get(request.account.as_bytes())? else { return Ok(()) };
+            let mut account: Account =
+                serde_json::from_slice(&stored).map_err(|_| ConflictableTransactionError::Abort(()))?;
+            if !account.tickets.iter().any(|t| t.key == ticket.key) {
+                account.tickets.push(ticket.clone());
+            }
+            account.updated_at = now;
+            tx.accounts.insert(request.account.as_bytes(), encode(&account))?;
+            let event = Event::TicketOpened {
+                account: account.id,
+                ticket_id: ticket.id,
+                url: ticket.url.clone(),
+                kind: ticket.kind.clone(),
+            };
+            let entry = AuditEntry {
+                at: now,
+                actor: actor.to_owned(),
+                account: account.id,
+                action: "ticket_opened".into(),
+                events: vec![event],
+            };
+            tx.record(&account, &entry)
+        })?;
+        outcome.map_err(|()| StoreError::Corrupt {
+            what: "account",
+            source: serde::de::Error::custom(format!("account {} could not be read", request.account)),
+        })
+    }
+
+    /// Records that Freshdesk could not take `request`: it stays, and
+    /// operations are told the first time only.
+    pub fn ticket_waiting(
+        &self,
+        request: &TicketRequest,
+        problem: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if request.ops_told {
+            return Ok(());
+        }
+        let outcome = self.transaction(|tx| {
+            let mut told = request.clone();
+            told.ops_told = true;
+            tx.ticket_requests.insert(request.key.as_bytes(), encode(&told))?;
+            let Some(stored) = tx.accounts.get(request.account.as_bytes())? else { return Ok(()) };
+            let account: Account =
+                serde_json::from_slice(&stored).map_err(|_| ConflictableTransactionError::Abort(()))?;
+            let event = Event::TicketWaiting { account: account.id, problem: problem.to_owned() };
+            let entry = AuditEntry {
+                at: now,
+                actor: actor.to_owned(),
+                account: account.id,
+                action: "ticket_waiting".into(),
+                events: vec![event],
+            };
+            tx.record(&account, &entry)
+        })?;
+        outcome.map_err(|()| StoreError::Corrupt {
+            what: "account",
+            source: serde::de::Error::custom(format!("account {} could not be read", request.account)),
+        })
+    }
+
     /// Every key and value of every tree, for tests and backups.
     pub fn export(&self) -> Result<Vec<Record>, StoreError> {
         let mut all = Vec::new();
@@ -424,11 +525,11 @@ impl Store {
         &self,
         f: impl Fn(&Tx<'_>) -> Result<T, ConflictableTransactionError<()>>,
     ) -> Result<Result<T, ()>, StoreError> {
-        let result = (&self.accounts, &self.by_tenant, &self.external_ids, &self.audit, &self.outbox).transaction(
-            |(accounts, by_tenant, external_ids, audit, outbox)| {
-                f(&Tx { accounts, by_tenant, external_ids, audit, outbox })
-            },
-        );
+        let trees =
+            (&self.accounts, &self.by_tenant, &self.external_ids, &self.audit, &self.outbox, &self.ticket_requests);
+        let result = trees.transaction(|(accounts, by_tenant, external_ids, audit, outbox, ticket_requests)| {
+            f(&Tx { accounts, by_tenant, external_ids, audit, outbox, ticket_requests })
+        });
         match result {
             Ok(v) => Ok(Ok(v)),
             Err(TransactionError::Abort(())) => Ok(Err(())),

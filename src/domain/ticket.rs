@@ -1,0 +1,95 @@
+//! Freshdesk tickets orglink opens: requested in the same transaction as
+//! the change that needs them, opened (or adopted) later, once.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Account, AccountId, HandshakeId, TenantId, TicketReason};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TicketKind {
+    /// The invitation expired: ask for a new one.
+    InvitationExpired {
+        handshake_id: HandshakeId,
+        #[serde(with = "time::serde::rfc3339")]
+        requested_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    /// Someone asked for help, with a reason.
+    Requested { reason: TicketReason },
+}
+
+impl TicketKind {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvitationExpired { .. } => "invitation_expired",
+            Self::Requested { .. } => "requested",
+        }
+    }
+}
+
+/// A ticket to open. Its key is sent as a tag: Freshdesk has no idempotency
+/// key, so a retry after a lost answer finds the ticket by it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRequest {
+    pub key: String,
+    pub account: AccountId,
+    pub tenant: TenantId,
+    pub kind: TicketKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    /// Operations were told Freshdesk could not take it (told once).
+    #[serde(default)]
+    pub ops_told: bool,
+}
+
+/// FNV-1a: stable across releases.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+}
+
+impl TicketRequest {
+    /// The ticket an expired invitation needs.
+    pub fn invitation_expired(account: &Account, now: OffsetDateTime) -> Option<Self> {
+        let invitation = account.invitation.as_ref()?;
+        Some(Self {
+            key: format!("orglink-invite-expired-{}", invitation.handshake_id),
+            account: account.id,
+            tenant: account.tenant.clone(),
+            kind: TicketKind::InvitationExpired {
+                handshake_id: invitation.handshake_id.clone(),
+                requested_at: invitation.requested_at,
+                expires_at: invitation.expires_at,
+            },
+            requested_at: now,
+            ops_told: false,
+        })
+    }
+
+    /// A ticket asked for: one per account and reason (case and spacing
+    /// aside).
+    pub fn requested(account: &Account, reason: TicketReason, now: OffsetDateTime) -> Self {
+        let normalized = reason.as_str().split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        Self {
+            key: format!("orglink-request-{}-{:016x}", account.id, fnv(&normalized)),
+            account: account.id,
+            tenant: account.tenant.clone(),
+            kind: TicketKind::Requested { reason },
+            requested_at: now,
+            ops_told: false,
+        }
+    }
+}
+
+/// A ticket opened (or adopted) for an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRecord {
+    pub key: String,
+    pub id: u64,
+    pub url: String,
+    pub kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: OffsetDateTime,
+}

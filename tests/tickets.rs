@@ -1,0 +1,238 @@
+//! Freshdesk tickets orglink opens, against a recorder answering like
+//! Freshdesk: requested with the change that needs them, opened exactly
+//! once whatever fails in between.
+
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orglink::app::{Actor, App, Command, Message, Settings, Tone};
+use orglink::clock::ManualClock;
+use orglink::config::{FreshdeskConfig, Secret};
+use orglink::domain::{Event, HandshakeState, Invitation, RoleRecord, SupportTier, Transition};
+use orglink::freshdesk::desk::TicketDesk;
+use orglink::scheduler::Job;
+use orglink::store::Store;
+use orglink::templates::Templates;
+use serde_json::{Value, json};
+use time::macros::datetime;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const NOW: time::OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
+const ACCOUNT: &str = "123456789012";
+
+fn desk(server: &MockServer) -> TicketDesk {
+    let config = FreshdeskConfig {
+        base_url: server.uri(),
+        api_key: Secret::new("fd-key"),
+        requester_email: "ops@distributor.example".parse().unwrap(),
+        group_id: Some(7),
+        priority: 3,
+        tags: vec!["aws-linking".into()],
+        custom_fields: serde_json::Map::new(),
+        language: orglink::domain::Lang::Es,
+    };
+    TicketDesk::new(config, Templates::embedded(), Duration::from_millis(300)).unwrap()
+}
+
+/// Freshdesk with no ticket yet: search and list empty, creation answers 201.
+async fn freshdesk() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/search/tickets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "results": [], "total": 0 })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/tickets"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 501, "status": 2, "tags": [] })))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn app(store: &Store, desk: Option<TicketDesk>) -> App {
+    let app = App::new(store.clone(), Settings::default(), Arc::new(ManualClock::new(NOW)));
+    match desk {
+        Some(desk) => app.with_ticket_desk(desk),
+        None => app,
+    }
+}
+
+/// An invited account whose invitation then expired.
+fn expired(store: &Store) {
+    app(store, None)
+        .handle(&Actor::operator("t"), Command::AddAccount(harness::new_account(ACCOUNT, "acme", SupportTier::Basic)))
+        .unwrap();
+    store
+        .update_account(ACCOUNT.parse().unwrap(), "t", "setup", NOW, |a| {
+            a.role = Some(RoleRecord {
+                arn: format!("arn:aws:iam::{ACCOUNT}:role/R").parse().unwrap(),
+                description: None,
+                recorded_at: NOW,
+                verified_at: Some(NOW),
+                report: None,
+            });
+            let mut events = a.apply(&Transition::RoleVerified, NOW)?;
+            events.extend(a.invitation_sent(
+                Invitation {
+                    handshake_id: "h-abcdefgh12".parse().unwrap(),
+                    state: HandshakeState::Open,
+                    requested_at: NOW - time::Duration::days(15),
+                    expires_at: NOW - time::Duration::hours(1),
+                    note: None,
+                    reminded: vec![],
+                },
+                NOW,
+            )?);
+            events.extend(a.handshake_observed(HandshakeState::Expired, NOW)?);
+            Ok::<_, orglink::domain::IllegalTransition>(events)
+        })
+        .unwrap();
+}
+
+async fn posted(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/api/v2/tickets")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+fn count(store: &Store, code: &str) -> usize {
+    store.outbox().unwrap().iter().filter(|i| i.event.code() == code).count()
+}
+
+#[tokio::test]
+async fn an_expired_invitation_opens_one_ticket_with_its_details() {
+    let store = Store::temporary().unwrap();
+    expired(&store);
+    assert_eq!(store.ticket_requests().unwrap().len(), 1, "requested with the expiry, in the same transaction");
+    let server = freshdesk().await;
+    let app = app(&store, Some(desk(&server)));
+    let report = app.run_job(Job::OpenTickets).await.unwrap();
+    assert_eq!((report.tracked, report.changed), (1, 1));
+    let again = app.run_job(Job::OpenTickets).await.unwrap();
+    assert_eq!(again.tracked, 0);
+
+    let sent = posted(&server).await;
+    assert_eq!(sent.len(), 1);
+    let ticket = &sent[0];
+    assert_eq!(ticket["tags"], json!(["orglink", "orglink-invite-expired-h-abcdefgh12", "aws-linking"]));
+    assert_eq!(ticket["email"], "ops@distributor.example");
+    assert_eq!(
+        (ticket["priority"].as_u64(), ticket["group_id"].as_u64(), ticket["status"].as_u64()),
+        (Some(3), Some(7), Some(2))
+    );
+    assert!(ticket["subject"].as_str().unwrap().contains("Se necesita una nueva invitación"), "{ticket}");
+    let body = ticket["description"].as_str().unwrap();
+    assert!(body.contains(ACCOUNT) && body.contains("h-abcdefgh12") && body.contains("acme"), "{body}");
+
+    let account = store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(account.tickets.len(), 1);
+    assert_eq!(account.tickets[0].url, format!("{}/a/tickets/501", server.uri()));
+    assert_eq!(count(&store, "ticket_opened"), 1, "the link goes to the tenant and operations");
+    assert_eq!(count(&store, "ticket_waiting"), 0);
+}
+
+#[tokio::test]
+async fn a_ticket_created_before_a_crash_is_adopted_not_created_twice() {
+    let store = Store::temporary().unwrap();
+    expired(&store);
+    // The POST landed, then orglink died before recording it: Freshdesk has
+    // the ticket (not yet in search), orglink still has the request.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/search/tickets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "results": [] })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            { "id": 77, "status": 2, "tags": ["orglink", "orglink-invite-expired-h-abcdefgh12"] }
+        ])))
+        .mount(&server)
+        .await;
+    let report = app(&store, Some(desk(&server))).run_job(Job::OpenTickets).await.unwrap();
+    assert_eq!(report.changed, 1);
+    assert!(posted(&server).await.is_empty(), "adopted, not created");
+    assert_eq!(store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap().tickets[0].id, 77);
+}
+
+#[tokio::test]
+async fn freshdesk_failing_then_back_gives_exactly_one_ticket_and_one_notice() {
+    let store = Store::temporary().unwrap();
+    expired(&store);
+    let server = freshdesk().await;
+    // 500 for the first 3 calls, then 429 (Retry-After) for the next 2.
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(2)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let app = app(&store, Some(desk(&server)));
+    let mut runs = 0;
+    while !store.ticket_requests().unwrap().is_empty() {
+        runs += 1;
+        assert!(runs <= 10, "the ticket never opened");
+        app.run_job(Job::OpenTickets).await.unwrap();
+    }
+    assert_eq!(runs, 6, "5 failed runs, then the ticket");
+    assert_eq!(posted(&server).await.iter().filter(|t| t["tags"].to_string().contains("orglink-invite")).count(), 1);
+    assert_eq!(store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap().tickets.len(), 1);
+    assert_eq!(count(&store, "ticket_waiting"), 1, "operations are told once");
+    assert_eq!(count(&store, "ticket_opened"), 1);
+    println!("fault injection: 500 x3, 429 x2 -> {runs} runs, 1 ticket, 1 notice to operations");
+}
+
+#[tokio::test]
+async fn without_freshdesk_tickets_wait_and_operations_hear_once() {
+    let store = Store::temporary().unwrap();
+    expired(&store);
+    let app = app(&store, None);
+    for _ in 0..3 {
+        app.run_job(Job::OpenTickets).await.unwrap();
+    }
+    assert_eq!(store.ticket_requests().unwrap().len(), 1, "nothing dropped");
+    assert_eq!(count(&store, "ticket_waiting"), 1);
+    match store.outbox().unwrap().iter().find(|i| i.event.code() == "ticket_waiting").map(|i| &i.event) {
+        Some(Event::TicketWaiting { problem, .. }) => assert_eq!(problem, "not_configured"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn one_open_ticket_per_account_and_reason() {
+    let store = Store::temporary().unwrap();
+    let server = freshdesk().await;
+    let app = app(&store, Some(desk(&server)));
+    let ops = Actor::operator("ops");
+    app.handle(&ops, Command::AddAccount(harness::new_account(ACCOUNT, "acme", SupportTier::Basic))).unwrap();
+    let ask = |reason: &str| Command::OpenTicket { account: ACCOUNT.parse().unwrap(), reason: reason.parse().unwrap() };
+    let first = app.execute(&ops, ask("The account must leave its old organization")).await.unwrap();
+    assert_eq!(first.tone, Tone::Success);
+    assert!(matches!(&first.messages[0], Message::Ticket(t) if t.url.is_some() && !t.existing));
+    let again = app.execute(&ops, ask("  the account must leave its OLD organization ")).await.unwrap();
+    assert!(matches!(&again.messages[0], Message::Ticket(t) if t.existing), "{again:?}");
+    app.execute(&ops, ask("Something else")).await.unwrap();
+    assert_eq!(posted(&server).await.len(), 2);
+    assert_eq!(store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap().tickets.len(), 2);
+}

@@ -77,7 +77,7 @@ enum TopCommand {
         note: Option<String>,
     },
     /// Ask the distributor for help in a Freshdesk ticket (one per account
-    /// and reason). Exit 0 opened, 3 waiting for Freshdesk.
+    /// and reason): opened now, or recorded until Freshdesk takes it.
     Ticket {
         account_id: String,
         #[arg(long)]

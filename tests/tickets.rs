@@ -236,3 +236,89 @@ async fn one_open_ticket_per_account_and_reason() {
     assert_eq!(posted(&server).await.len(), 2);
     assert_eq!(store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap().tickets.len(), 2);
 }
+
+#[tokio::test]
+async fn a_new_invitation_adds_a_note_to_the_expired_invitations_ticket() {
+    let store = Store::temporary().unwrap();
+    expired(&store);
+    let server = freshdesk().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/tickets/501/notes"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let app = app(&store, Some(desk(&server)));
+    app.run_job(Job::OpenTickets).await.unwrap();
+    // Operations send a new invitation.
+    store
+        .update_account(ACCOUNT.parse().unwrap(), "ops", "invite", NOW, |a| {
+            a.invitation_sent(
+                Invitation {
+                    handshake_id: "h-newinvite01".parse().unwrap(),
+                    state: HandshakeState::Open,
+                    requested_at: NOW,
+                    expires_at: NOW + time::Duration::days(15),
+                    note: None,
+                    reminded: vec![],
+                },
+                NOW,
+            )
+        })
+        .unwrap();
+    assert_eq!(store.ticket_requests().unwrap().len(), 1);
+    app.run_job(Job::OpenTickets).await.unwrap();
+    assert!(store.ticket_requests().unwrap().is_empty());
+    let note =
+        server.received_requests().await.unwrap().into_iter().find(|r| r.url.path().ends_with("/notes")).unwrap();
+    let body: Value = serde_json::from_slice(&note.body).unwrap();
+    assert_eq!(body["private"], true);
+    assert!(body["body"].as_str().unwrap().contains("h-newinvite01"), "{body}");
+    assert_eq!(store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap().tickets.len(), 1, "still one ticket");
+    assert_eq!(count(&store, "ticket_opened"), 1);
+}
+
+#[tokio::test]
+async fn orglink_ticket_from_the_command_line() {
+    let server = freshdesk().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], with_freshdesk: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"));
+        command.arg("--data-dir").arg(dir.path()).args(args);
+        if with_freshdesk {
+            command
+                .env("ORGLINK_FRESHDESK_BASE_URL", server.uri())
+                .env("ORGLINK_FRESHDESK_API_KEY", "fd-key-cli")
+                .env("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@distributor.example");
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, _, err) =
+        run(&["account", "add", ACCOUNT, "--tenant", "acme", "--customer", "Acme", "--support", "basic"], false);
+    assert_eq!(code, 0, "{err}");
+    // Without Freshdesk: recorded; it waits.
+    let (code, out, err) = run(&["ticket", ACCOUNT, "--reason", "Leaving the old organization"], false);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("waits for Freshdesk"), "{out}");
+    // With Freshdesk: the waiting request is the same one, now opened.
+    let (code, out, err) = run(&["ticket", ACCOUNT, "--reason", "leaving the old organization", "--lang", "es"], true);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("/a/tickets/501"), "{out}");
+    assert_eq!(posted(&server).await.len(), 1);
+    // Half a Freshdesk configuration names what is missing.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["account", "list"])
+        .env("ORGLINK_FRESHDESK_BASE_URL", server.uri())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("freshdesk.api_key") && !err.contains("fd-key-cli"), "{err}");
+}

@@ -163,6 +163,11 @@ impl App {
         };
         let Some(account) = self.store.account(request.account)? else { return Ok(None) };
         match desk.open(request, &account, now).await {
+            Ok(record) if matches!(request.kind, crate::domain::TicketKind::InvitationResent { .. }) => {
+                // A note on an existing ticket: nothing new to record or announce.
+                self.store.ticket_request_done(&request.key)?;
+                Ok(Some(record))
+            }
             Ok(record) => {
                 self.store.ticket_opened(request, record.clone(), actor, now)?;
                 Ok(Some(record))

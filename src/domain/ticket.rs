@@ -19,6 +19,14 @@ pub enum TicketKind {
     },
     /// Someone asked for help, with a reason.
     Requested { reason: TicketReason },
+    /// A new invitation went out after the one a ticket was opened for:
+    /// a private note on that ticket says so.
+    InvitationResent {
+        ticket_id: u64,
+        handshake_id: HandshakeId,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
 }
 
 impl TicketKind {
@@ -26,6 +34,7 @@ impl TicketKind {
         match self {
             Self::InvitationExpired { .. } => "invitation_expired",
             Self::Requested { .. } => "requested",
+            Self::InvitationResent { .. } => "invitation_resent",
         }
     }
 }
@@ -61,6 +70,25 @@ impl TicketRequest {
             kind: TicketKind::InvitationExpired {
                 handshake_id: invitation.handshake_id.clone(),
                 requested_at: invitation.requested_at,
+                expires_at: invitation.expires_at,
+            },
+            requested_at: now,
+            ops_told: false,
+        })
+    }
+
+    /// The note a ticket for an expired invitation gets when a new
+    /// invitation is sent.
+    pub fn invitation_resent(account: &Account, now: OffsetDateTime) -> Option<Self> {
+        let invitation = account.invitation.as_ref()?;
+        let ticket = account.tickets.iter().rev().find(|t| t.kind == "invitation_expired")?;
+        Some(Self {
+            key: format!("orglink-note-{}-{}", ticket.id, invitation.handshake_id),
+            account: account.id,
+            tenant: account.tenant.clone(),
+            kind: TicketKind::InvitationResent {
+                ticket_id: ticket.id,
+                handshake_id: invitation.handshake_id.clone(),
                 expires_at: invitation.expires_at,
             },
             requested_at: now,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Freshdesk, FreshdeskError, NewTicket, SOURCE_PORTAL, STATUS_OPEN, Ticket};
 use crate::config::FreshdeskConfig;
-use crate::domain::{Account, TicketRecord, TicketRequest};
+use crate::domain::{Account, TicketKind, TicketRecord, TicketRequest};
 use crate::templates::Templates;
 
 pub struct TicketDesk {
@@ -40,12 +40,27 @@ impl TicketDesk {
         account: &Account,
         now: time::OffsetDateTime,
     ) -> Result<TicketRecord, FreshdeskError> {
-        if let Some(ticket) = self.client.find_by_tag(&request.key).await? {
-            return Ok(self.record(request, &ticket, now));
-        }
         let lang = self.config.language;
         let kind = request.kind.code();
         let context = json!({ "request": request, "account": account });
+        if let TicketKind::InvitationResent { ticket_id, .. } = request.kind {
+            // A note: Freshdesk has no idempotency key for notes either; a
+            // second one after a lost answer says the same, which is harmless.
+            let body = self.templates.render(lang, "tickets/invitation_resent.html", &context).map_err(|e| {
+                FreshdeskError::Invalid { description: format!("the note template failed: {e}"), errors: vec![] }
+            })?;
+            self.client.add_private_note(ticket_id, &body).await?;
+            return Ok(TicketRecord {
+                key: request.key.clone(),
+                id: ticket_id,
+                url: self.client.ticket_url(ticket_id),
+                kind: kind.to_owned(),
+                opened_at: now,
+            });
+        }
+        if let Some(ticket) = self.client.find_by_tag(&request.key).await? {
+            return Ok(self.record(request, &ticket, now));
+        }
         let render = |name: String| {
             self.templates.render(lang, &name, &context).map_err(|e| FreshdeskError::Invalid {
                 description: format!("the ticket template {name} failed: {e}"),

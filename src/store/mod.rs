@@ -190,6 +190,7 @@ impl Tx<'_> {
                 Event::TicketRequested { reason, .. } => {
                     reason.parse().ok().map(|reason| TicketRequest::requested(account, reason, entry.at))
                 }
+                Event::InvitationSent { .. } => TicketRequest::invitation_resent(account, entry.at),
                 _ => None,
             };
             if let Some(request) = request
@@ -430,6 +431,12 @@ impl Store {
     /// Tickets waiting to be opened, in key order.
     pub fn ticket_requests(&self) -> Result<Vec<TicketRequest>, StoreError> {
         self.ticket_requests.iter().values().map(|v| decode("ticket request", &v?)).collect()
+    }
+
+    /// Forgets a request that needed no record (a note was added).
+    pub fn ticket_request_done(&self, key: &str) -> Result<(), StoreError> {
+        self.ticket_requests.remove(key.as_bytes())?;
+        Ok(())
     }
 
     /// Records that the ticket `request` asked for is open (created or

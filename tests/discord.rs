@@ -541,3 +541,35 @@ async fn invite_is_for_the_operations_team_only() {
     assert_eq!(h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().state, LinkState::Registered);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn ticket_is_recorded_and_waits_for_freshdesk() {
+    let h = Harness::start().await;
+    h.interact(&link(GUILD_A, "es-419", "123456789012")).await;
+    let mut ticket = command(
+        "ticket",
+        &[("account_id", "123456789012"), ("reason", "La cuenta debe salir de su organización")],
+        GUILD_A,
+        "es-419",
+        ADMIN,
+        &[],
+    );
+    ticket["token"] = json!("token-ticket");
+    assert_eq!(h.interact(&ticket).await["type"], 5, "deferred: it waits on Freshdesk");
+    let edit =
+        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-ticket/messages/@original")).await;
+    let body = String::from_utf8_lossy(&edit.body).to_string();
+    assert!(body.contains("espera a Freshdesk"), "{body}");
+    let requests = h.store.ticket_requests().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].key.starts_with("orglink-request-123456789012-"));
+    // Another tenant cannot ask for a ticket on it.
+    let mut other = command("ticket", &[("account_id", "123456789012"), ("reason", "x")], GUILD_B, "en-US", ADMIN, &[]);
+    other["token"] = json!("token-ticket-b");
+    h.interact(&other).await;
+    let edit =
+        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-ticket-b/messages/@original")).await;
+    assert!(String::from_utf8_lossy(&edit.body).contains("is not registered here"));
+    assert_eq!(h.store.ticket_requests().unwrap().len(), 1);
+    h.stop().await;
+}

@@ -59,7 +59,11 @@ async fn freshdesk() -> MockServer {
 }
 
 fn app(store: &Store, desk: Option<TicketDesk>) -> App {
-    let app = App::new(store.clone(), Settings::default(), Arc::new(ManualClock::new(NOW)));
+    app_with_clock(store, desk, Arc::new(ManualClock::new(NOW)))
+}
+
+fn app_with_clock(store: &Store, desk: Option<TicketDesk>, clock: Arc<ManualClock>) -> App {
+    let app = App::new(store.clone(), Settings::default(), clock);
     match desk {
         Some(desk) => app.with_ticket_desk(desk),
         None => app,
@@ -188,14 +192,25 @@ async fn freshdesk_failing_then_back_gives_exactly_one_ticket_and_one_notice() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let app = app(&store, Some(desk(&server)));
+    let clock = Arc::new(ManualClock::new(NOW));
+    let app = app_with_clock(&store, Some(desk(&server)), clock.clone());
     let mut runs = 0;
+    let mut waits = Vec::new();
     while !store.ticket_requests().unwrap().is_empty() {
         runs += 1;
         assert!(runs <= 10, "the ticket never opened");
         app.run_job(Job::OpenTickets).await.unwrap();
+        // Not tried again before its time: a run now does nothing.
+        if let Some(request) = store.ticket_requests().unwrap().first() {
+            let at = request.not_before.expect("a failed request waits");
+            waits.push((at - orglink::clock::Clock::now(&*clock)).whole_seconds());
+            assert_eq!(app.run_job(Job::OpenTickets).await.unwrap().tracked, 0);
+            clock.set(at);
+        }
     }
     assert_eq!(runs, 6, "5 failed runs, then the ticket");
+    // Backoff on 5xx (1, 2, 4 minutes), then Freshdesk's Retry-After (1 s).
+    assert_eq!(waits, [60, 120, 240, 1, 1]);
     assert_eq!(posted(&server).await.iter().filter(|t| t["tags"].to_string().contains("orglink-invite")).count(), 1);
     assert_eq!(store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap().tickets.len(), 1);
     assert_eq!(count(&store, "ticket_waiting"), 1, "operations are told once");

@@ -138,7 +138,8 @@ impl App {
     /// Opens every ticket waiting to be opened; those Freshdesk does not
     /// take stay, and operations hear of each once.
     async fn open_tickets(&self) -> Result<JobReport, AppError> {
-        let requests = self.store.ticket_requests()?;
+        let now = self.clock.now();
+        let requests: Vec<_> = self.store.ticket_requests()?.into_iter().filter(|r| r.due(now)).collect();
         let mut report = JobReport { tracked: requests.len(), ..JobReport::default() };
         for request in requests {
             match self.open_ticket(&request, "job:open_tickets").await? {
@@ -158,7 +159,7 @@ impl App {
     ) -> Result<Option<crate::domain::TicketRecord>, AppError> {
         let now = self.clock.now();
         let Some(desk) = &self.ticket_desk else {
-            self.store.ticket_waiting(request, "not_configured", actor, now)?;
+            self.store.ticket_waiting(request, None, "not_configured", actor, now)?;
             return Ok(None);
         };
         let Some(account) = self.store.account(request.account)? else { return Ok(None) };
@@ -174,7 +175,17 @@ impl App {
             }
             Err(e) => {
                 tracing::warn!(key = request.key, error = %e, "Freshdesk did not take the ticket; it waits");
-                self.store.ticket_waiting(request, crate::freshdesk::desk::problem_code(&e), actor, now)?;
+                let retry_after = match &e {
+                    crate::freshdesk::FreshdeskError::RateLimited { retry_after } => *retry_after,
+                    _ => None,
+                };
+                self.store.ticket_waiting(
+                    request,
+                    retry_after,
+                    crate::freshdesk::desk::problem_code(&e),
+                    actor,
+                    now,
+                )?;
                 Ok(None)
             }
         }

@@ -52,6 +52,28 @@ pub struct TicketRequest {
     /// Operations were told Freshdesk could not take it (told once).
     #[serde(default)]
     pub ops_told: bool,
+    /// Failed attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not to be tried before (backoff, or Freshdesk's Retry-After).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub not_before: Option<OffsetDateTime>,
+}
+
+impl TicketRequest {
+    /// Whether it may be tried at `now`.
+    pub fn due(&self, now: OffsetDateTime) -> bool {
+        self.not_before.is_none_or(|at| at <= now)
+    }
+
+    /// After a failed attempt: wait `retry_after` if Freshdesk said so, else
+    /// one minute doubling per attempt, at most an hour.
+    pub fn failed(&self, now: OffsetDateTime, retry_after: Option<std::time::Duration>) -> Self {
+        let backoff = time::Duration::minutes(1i64 << self.attempts.min(6)).min(time::Duration::hours(1));
+        let wait =
+            retry_after.map(|d| time::Duration::seconds(d.as_secs().try_into().unwrap_or(i64::MAX))).unwrap_or(backoff);
+        Self { attempts: self.attempts + 1, not_before: Some(now + wait), ops_told: true, ..self.clone() }
+    }
 }
 
 /// FNV-1a: stable across releases.
@@ -74,6 +96,8 @@ impl TicketRequest {
             },
             requested_at: now,
             ops_told: false,
+            attempts: 0,
+            not_before: None,
         })
     }
 
@@ -93,6 +117,8 @@ impl TicketRequest {
             },
             requested_at: now,
             ops_told: false,
+            attempts: 0,
+            not_before: None,
         })
     }
 
@@ -107,6 +133,8 @@ impl TicketRequest {
             kind: TicketKind::Requested { reason },
             requested_at: now,
             ops_told: false,
+            attempts: 0,
+            not_before: None,
         }
     }
 }

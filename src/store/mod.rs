@@ -485,17 +485,18 @@ impl Store {
     pub fn ticket_waiting(
         &self,
         request: &TicketRequest,
+        retry_after: Option<std::time::Duration>,
         problem: &str,
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let later = request.failed(now, retry_after);
         if request.ops_told {
+            self.ticket_requests.insert(request.key.as_bytes(), encode(&later))?;
             return Ok(());
         }
         let outcome = self.transaction(|tx| {
-            let mut told = request.clone();
-            told.ops_told = true;
-            tx.ticket_requests.insert(request.key.as_bytes(), encode(&told))?;
+            tx.ticket_requests.insert(request.key.as_bytes(), encode(&later))?;
             let Some(stored) = tx.accounts.get(request.account.as_bytes())? else { return Ok(()) };
             let account: Account =
                 serde_json::from_slice(&stored).map_err(|_| ConflictableTransactionError::Abort(()))?;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use orglink::domain::{Account, AccountId, AccountKind, ExternalId, ExternalIdPrefix, NewAccount, SupportTier};
@@ -114,8 +114,4 @@ pub fn sample_account(id: &str, tier: SupportTier) -> Account {
     };
     let external_id = ExternalId::from_entropy(&ExternalIdPrefix::default(), [7; 13]);
     Account::register(new, external_id, REGISTERED_AT).unwrap().0
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }

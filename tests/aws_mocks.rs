@@ -2,6 +2,8 @@
 //! layer with aws-smithy-mocks: a role that becomes assumable only after a
 //! few seconds, throttling, and policies spread over several pages.
 
+mod harness;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -197,9 +199,7 @@ mod organizations {
     use orglink::app::{Actor, App, Command, Message, Settings, Tone};
     use orglink::aws::organizations::Distributor;
     use orglink::clock::ManualClock;
-    use orglink::domain::{
-        AccountKind, Event, HandshakeState, Invitation, LinkState, NewAccount, RoleRecord, SupportTier, Transition,
-    };
+    use orglink::domain::{Event, LinkState, Transition};
     use orglink::scheduler::Job;
     use orglink::store::Store;
     use time::macros::datetime;
@@ -227,41 +227,8 @@ mod organizations {
 
     /// Account `i`, role verified, invited with handshake `h-000000000i`.
     fn invited(store: &Store, i: u64) {
-        let new = NewAccount {
-            id: format!("{:012}", i).parse().unwrap(),
-            tenant: "acme".parse().unwrap(),
-            customer: "Acme".parse().unwrap(),
-            root_email: None,
-            support_tier: SupportTier::Basic,
-            kind: AccountKind::Standalone,
-            price_book: None,
-        };
-        let plain = App::new(store.clone(), Settings::default(), Arc::new(ManualClock::new(NOW)));
-        plain.handle(&Actor::operator("t"), Command::AddAccount(new.clone())).unwrap();
-        store
-            .update_account(new.id, "t", "setup", NOW, |a| {
-                a.role = Some(RoleRecord {
-                    arn: format!("arn:aws:iam::{}:role/R", new.id).parse().unwrap(),
-                    description: None,
-                    recorded_at: NOW,
-                    verified_at: Some(NOW),
-                    report: None,
-                });
-                let mut events = a.apply(&Transition::RoleVerified, NOW)?;
-                events.extend(a.invitation_sent(
-                    Invitation {
-                        handshake_id: format!("h-{:010}", i).parse().unwrap(),
-                        state: HandshakeState::Open,
-                        requested_at: NOW,
-                        expires_at: NOW + time::Duration::days(14),
-                        note: None,
-                        reminded: vec![],
-                    },
-                    NOW,
-                )?);
-                Ok::<_, orglink::domain::IllegalTransition>(events)
-            })
-            .unwrap();
+        let (id, handshake) = (format!("{:012}", i), format!("h-{:010}", i));
+        crate::harness::invited(store, &id, &handshake, NOW, NOW + time::Duration::days(14));
     }
 
     #[tokio::test]

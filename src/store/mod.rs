@@ -449,39 +449,27 @@ impl Store {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let outcome = self.transaction(|tx| {
-            tx.ticket_requests.remove(request.key.as_bytes())?;
-            let Some(stored) = tx.accounts.get(request.account.as_bytes())? else { return Ok(()) };
-            let mut account: Account =
-                serde_json::from_slice(&stored).map_err(|_| ConflictableTransactionError::Abort(()))?;
+        let opened = |account: &mut Account| {
             if !account.tickets.iter().any(|t| t.key == ticket.key) {
                 account.tickets.push(ticket.clone());
             }
             account.updated_at = now;
-            tx.accounts.insert(request.account.as_bytes(), encode(&account))?;
-            let event = Event::TicketOpened {
+            Ok::<_, ()>(vec![Event::TicketOpened {
                 account: account.id,
                 ticket_id: ticket.id,
                 url: ticket.url.clone(),
                 kind: ticket.kind.clone(),
-            };
-            let entry = AuditEntry {
-                at: now,
-                actor: actor.to_owned(),
-                account: account.id,
-                action: "ticket_opened".into(),
-                events: vec![event],
-            };
-            tx.record(&account, &entry)
-        })?;
-        outcome.map_err(|()| StoreError::Corrupt {
-            what: "account",
-            source: serde::de::Error::custom(format!("account {} could not be read", request.account)),
-        })
+            }])
+        };
+        let forget = |requests: &TransactionalTree| {
+            requests.remove(request.key.as_bytes())?;
+            Ok(())
+        };
+        self.ticket_update(request, actor, "ticket_opened", now, opened, forget)
     }
 
-    /// Records that Freshdesk could not take `request`: it stays, and
-    /// operations are told the first time only.
+    /// Records that Freshdesk could not take `request`: it stays, waiting
+    /// for its next try, and operations are told the first time only.
     pub fn ticket_waiting(
         &self,
         request: &TicketRequest,
@@ -490,30 +478,38 @@ impl Store {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let later = request.failed(now, retry_after);
+        let later = encode(&request.failed(now, retry_after));
         if request.ops_told {
-            self.ticket_requests.insert(request.key.as_bytes(), encode(&later))?;
+            self.ticket_requests.insert(request.key.as_bytes(), later)?;
             return Ok(());
         }
-        let outcome = self.transaction(|tx| {
-            tx.ticket_requests.insert(request.key.as_bytes(), encode(&later))?;
-            let Some(stored) = tx.accounts.get(request.account.as_bytes())? else { return Ok(()) };
-            let account: Account =
-                serde_json::from_slice(&stored).map_err(|_| ConflictableTransactionError::Abort(()))?;
-            let event = Event::TicketWaiting { account: account.id, problem: problem.to_owned() };
-            let entry = AuditEntry {
-                at: now,
-                actor: actor.to_owned(),
-                account: account.id,
-                action: "ticket_waiting".into(),
-                events: vec![event],
-            };
-            tx.record(&account, &entry)
-        })?;
-        outcome.map_err(|()| StoreError::Corrupt {
-            what: "account",
-            source: serde::de::Error::custom(format!("account {} could not be read", request.account)),
-        })
+        let told = |account: &mut Account| {
+            Ok::<_, ()>(vec![Event::TicketWaiting { account: account.id, problem: problem.to_owned() }])
+        };
+        let reschedule = |requests: &TransactionalTree| {
+            requests.insert(request.key.as_bytes(), later.as_slice())?;
+            Ok(())
+        };
+        self.ticket_update(request, actor, "ticket_waiting", now, told, reschedule)
+    }
+
+    /// An account change about a ticket request, with the request's own
+    /// change, in one transaction. A request whose account is gone is
+    /// forgotten.
+    fn ticket_update(
+        &self,
+        request: &TicketRequest,
+        actor: &str,
+        action: &str,
+        now: OffsetDateTime,
+        change: impl Fn(&mut Account) -> Result<Vec<Event>, ()>,
+        also: impl Fn(&TransactionalTree) -> Result<(), ConflictableTransactionError<()>>,
+    ) -> Result<(), StoreError> {
+        match self.update_with(request.account, actor, action, now, change, also) {
+            Ok(_) | Err(UpdateError::Rejected(())) | Err(UpdateError::ExternalIdTaken) => Ok(()),
+            Err(UpdateError::NotFound) => self.ticket_request_done(&request.key),
+            Err(UpdateError::Store(e)) => Err(e),
+        }
     }
 
     /// Every key and value of every tree, for tests and backups.
@@ -591,6 +587,20 @@ impl Store {
         now: OffsetDateTime,
         change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
     ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
+        self.update_with(id, actor, action, now, change, |_| Ok(()))
+    }
+
+    /// [`Store::update_account`], with `also` writing to the ticket
+    /// requests in the same transaction.
+    fn update_with<E>(
+        &self,
+        id: AccountId,
+        actor: &str,
+        action: &str,
+        now: OffsetDateTime,
+        change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
+        also: impl Fn(&TransactionalTree) -> Result<(), ConflictableTransactionError<()>>,
+    ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
         enum Why<E> {
             NotFound,
             Rejected(E),
@@ -623,6 +633,7 @@ impl Store {
                 tx.external_ids.insert(account.external_id.as_str(), account.id.as_bytes())?;
             }
             tx.accounts.insert(id.as_bytes(), encode(&account))?;
+            also(tx.ticket_requests)?;
             let entry = AuditEntry {
                 at: now,
                 actor: actor.to_owned(),

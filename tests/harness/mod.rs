@@ -115,3 +115,41 @@ pub fn sample_account(id: &str, tier: SupportTier) -> Account {
     let external_id = ExternalId::from_entropy(&ExternalIdPrefix::default(), [7; 13]);
     Account::register(new, external_id, REGISTERED_AT).unwrap().0
 }
+
+/// Registers `id` (tenant acme, Basic support) with a verified role and an
+/// open invitation `handshake` sent at `sent`, expiring at `expires`.
+pub fn invited(store: &Store, id: &str, handshake: &str, sent: OffsetDateTime, expires: OffsetDateTime) {
+    use orglink::domain::{HandshakeState, Invitation, RoleRecord, Transition};
+    let app = orglink::app::App::new(
+        store.clone(),
+        orglink::app::Settings::default(),
+        std::sync::Arc::new(orglink::clock::ManualClock::new(sent)),
+    );
+    app.handle(
+        &orglink::app::Actor::operator("test"),
+        orglink::app::Command::AddAccount(new_account(id, "acme", SupportTier::Basic)),
+    )
+    .unwrap();
+    store
+        .update_account(id.parse().unwrap(), "test", "setup", sent, |a| {
+            a.role = Some(RoleRecord {
+                arn: format!("arn:aws:iam::{id}:role/R").parse().unwrap(),
+                description: None,
+                recorded_at: sent,
+                verified_at: Some(sent),
+                report: None,
+            });
+            let mut events = a.apply(&Transition::RoleVerified, sent)?;
+            let invitation = Invitation {
+                handshake_id: handshake.parse().unwrap(),
+                state: HandshakeState::Open,
+                requested_at: sent,
+                expires_at: expires,
+                note: None,
+                reminded: vec![],
+            };
+            events.extend(a.invitation_sent(invitation, sent)?);
+            Ok::<_, orglink::domain::IllegalTransition>(events)
+        })
+        .unwrap();
+}

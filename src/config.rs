@@ -17,6 +17,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("templates_dir", "ORGLINK_TEMPLATES_DIR"),
     ("language", "ORGLINK_LANGUAGE"),
     ("platform.cross_account_id", "ORGLINK_PLATFORM_CROSS_ACCOUNT_ID"),
+    ("platform.partition", "ORGLINK_PLATFORM_PARTITION"),
     ("external_id.prefix", "ORGLINK_EXTERNAL_ID_PREFIX"),
     ("instructions.role_name", "ORGLINK_INSTRUCTIONS_ROLE_NAME"),
     ("discord.token", "ORGLINK_DISCORD_TOKEN"),
@@ -35,11 +36,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ("aws.management_role_arn", "ORGLINK_AWS_MANAGEMENT_ROLE_ARN"),
     ("invitations.auto_send", "ORGLINK_INVITATIONS_AUTO_SEND"),
     ("invitations.reminder_days", "ORGLINK_INVITATIONS_REMINDER_DAYS"),
+    ("probe.enabled", "ORGLINK_PROBE_ENABLED"),
+    ("probe.schedule", "ORGLINK_PROBE_SCHEDULE"),
+    ("probe.assume_role_per_minute", "ORGLINK_PROBE_ASSUME_ROLE_PER_MINUTE"),
     ("schedule.poll_handshakes", "ORGLINK_SCHEDULE_POLL_HANDSHAKES"),
     ("schedule.remind_invitations", "ORGLINK_SCHEDULE_REMIND_INVITATIONS"),
     ("schedule.send_queued_invitations", "ORGLINK_SCHEDULE_SEND_QUEUED_INVITATIONS"),
     ("schedule.audit_support_plans", "ORGLINK_SCHEDULE_AUDIT_SUPPORT_PLANS"),
     ("schedule.open_tickets", "ORGLINK_SCHEDULE_OPEN_TICKETS"),
+    ("schedule.probe_roles", "ORGLINK_SCHEDULE_PROBE_ROLES"),
     ("freshdesk.base_url", "ORGLINK_FRESHDESK_BASE_URL"),
     ("freshdesk.api_key", "ORGLINK_FRESHDESK_API_KEY"),
     ("freshdesk.requester_email", "ORGLINK_FRESHDESK_REQUESTER_EMAIL"),
@@ -185,6 +190,8 @@ pub enum Expected {
     Days,
     Priority,
     Json,
+    Partition,
+    ProbeSchedule,
     Complete,
 }
 
@@ -239,9 +246,19 @@ struct RawConfig {
     #[serde(default)]
     invitations: RawInvitations,
     #[serde(default)]
+    probe: RawProbe,
+    #[serde(default)]
     schedule: BTreeMap<String, String>,
     #[serde(default)]
     freshdesk: RawFreshdesk,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    enabled: Option<Text>,
+    schedule: Option<String>,
+    assume_role_per_minute: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,6 +294,7 @@ struct RawAws {
 #[serde(deny_unknown_fields)]
 struct RawPlatform {
     cross_account_id: Option<String>,
+    partition: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -354,6 +372,7 @@ impl Config {
                 "templates_dir" => raw.templates_dir = Some(value.clone()),
                 "language" => raw.language = Some(value.clone()),
                 "platform.cross_account_id" => raw.platform.cross_account_id = Some(value.clone()),
+                "platform.partition" => raw.platform.partition = Some(value.clone()),
                 "external_id.prefix" => raw.external_id.prefix = Some(value.clone()),
                 "instructions.role_name" => raw.instructions.role_name = Some(value.clone()),
                 "discord.token" => d.token = Some(value.clone()),
@@ -384,6 +403,9 @@ impl Config {
                             .collect(),
                     )
                 }
+                "probe.enabled" => raw.probe.enabled = text(),
+                "probe.schedule" => raw.probe.schedule = Some(value.clone()),
+                "probe.assume_role_per_minute" => raw.probe.assume_role_per_minute = text(),
                 "freshdesk.base_url" => raw.freshdesk.base_url = Some(value.clone()),
                 "freshdesk.api_key" => raw.freshdesk.api_key = Some(value.clone()),
                 "freshdesk.requester_email" => raw.freshdesk.requester_email = Some(value.clone()),
@@ -523,6 +545,31 @@ impl Config {
             parsed.sort_unstable_by(|a, b| b.cmp(a));
             parsed.dedup();
             settings.reminder_days = parsed;
+        }
+        if let Some(v) = raw.platform.partition {
+            settings.partition = match v.trim() {
+                "aws" => crate::domain::Partition::Aws,
+                "aws-cn" => crate::domain::Partition::AwsCn,
+                "aws-us-gov" => crate::domain::Partition::AwsUsGov,
+                _ => return Err(malformed("platform.partition", Expected::Partition)),
+            };
+        }
+        if let Some(flag) = raw.probe.enabled {
+            settings.probe.enabled = match flag.into_string().trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(malformed("probe.enabled", Expected::Bool)),
+            };
+        }
+        if let Some(v) = raw.probe.schedule {
+            settings.probe.plan = v.parse().map_err(|_| malformed("probe.schedule", Expected::ProbeSchedule))?;
+        }
+        if let Some(v) = raw.probe.assume_role_per_minute {
+            let n = count("probe.assume_role_per_minute", v, 6_000)?;
+            if n < 2 {
+                return Err(malformed("probe.assume_role_per_minute", Expected::Count));
+            }
+            settings.probe.assume_role_per_minute = n as u32;
         }
         for job in raw.schedule.keys() {
             if crate::scheduler::Job::from_name(job).is_none() {

@@ -24,15 +24,18 @@ pub enum Job {
     AuditSupportPlans,
     /// Opens the Freshdesk tickets waiting to be opened.
     OpenTickets,
+    /// Looks for the roles not verified yet under the suggested name.
+    ProbeRoles,
 }
 
 impl Job {
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 6] = [
         Self::PollHandshakes,
         Self::RemindInvitations,
         Self::SendQueuedInvitations,
         Self::AuditSupportPlans,
         Self::OpenTickets,
+        Self::ProbeRoles,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Job {
             Self::SendQueuedInvitations => "send_queued_invitations",
             Self::AuditSupportPlans => "audit_support_plans",
             Self::OpenTickets => "open_tickets",
+            Self::ProbeRoles => "probe_roles",
         }
     }
 
@@ -53,6 +57,9 @@ impl Job {
             Self::SendQueuedInvitations => "0 */15 * * * *",
             Self::AuditSupportPlans => "0 0 9 * * *",
             Self::OpenTickets => "0 * * * * *",
+            // Every minute: the probe plan and the rate ceiling decide which
+            // accounts are probed in each run.
+            Self::ProbeRoles => "30 * * * * *",
         }
     }
 

@@ -23,7 +23,8 @@ fn cross_account() -> AccountId {
 }
 
 fn instructions(tier: SupportTier) -> InstructionsView {
-    InstructionsView::new(&harness::sample_account("123456789012", tier), cross_account(), Default::default())
+    let settings = orglink::app::Settings { cross_account_id: cross_account(), ..Default::default() };
+    InstructionsView::new(&harness::sample_account("123456789012", tier), &settings)
 }
 
 fn render(message: &Message, lang: Lang) -> String {
@@ -472,8 +473,26 @@ fn every_notification_renders_in_both_languages() {
         Event::TicketWaiting { account: id, problem: "not_configured".into() },
     ];
     let t = Templates::embedded();
-    let view = AccountView::from(account);
-    for (i, event) in events.iter().enumerate() {
+    let probed = |report| {
+        let mut account = account.clone();
+        let arn = format!("arn:aws:iam::{id}:role/OrgLinkReadOnly").parse().unwrap();
+        let plan = orglink::domain::ProbePlan::default();
+        let events = account.probe_observed(&plan, arn, report, at).unwrap();
+        (events.into_iter().find(|e| e.notifies()).unwrap(), AccountView::from(account))
+    };
+    let mut with_views: Vec<(Event, AccountView)> =
+        events.iter().map(|e| (e.clone(), AccountView::from(account.clone()))).collect();
+    with_views.push(probed(harness::verification_report(id, &[])));
+    with_views.push(probed(harness::verification_report(
+        id,
+        &[
+            (CheckName::ExternalIdRequired, Problem::ExternalIdNotRequired),
+            (CheckName::ReadOnlyAccess, Problem::PolicyMissing),
+        ],
+    )));
+    assert_eq!(with_views[with_views.len() - 2].0.code(), "role_found");
+    assert_eq!(with_views[with_views.len() - 1].0.code(), "role_needs_fixing");
+    for (i, (event, view)) in with_views.iter().enumerate() {
         assert!(event.notifies(), "{event:?}");
         for lang in Lang::ALL {
             for for_ops in [false, true] {

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::{Actor, App, AppError, Command, Rights, Scope};
-use crate::domain::{Account, Event, HandshakeState};
+use crate::aws::VerifyRequest;
+use crate::domain::{Account, Event, HandshakeState, LinkState};
 use crate::scheduler::Job;
 
 /// What one run of a job did.
@@ -21,6 +22,8 @@ pub struct JobReport {
     pub aws_calls: u32,
     /// Accounts that could not be checked this time, with why.
     pub unchecked: Vec<(String, String)>,
+    /// Accounts left for a later run (the AssumeRole ceiling was reached).
+    pub deferred: usize,
 }
 
 impl App {
@@ -40,6 +43,7 @@ impl App {
             Job::SendQueuedInvitations => self.send_queued_invitations().await?,
             Job::AuditSupportPlans => self.audit_support_plans()?,
             Job::OpenTickets => self.open_tickets().await?,
+            Job::ProbeRoles => self.probe_roles().await?,
         };
         report.job = job.name();
         Ok(report)
@@ -105,6 +109,79 @@ impl App {
                 .update_account(account.id, &actor.id, "handshake_observed", now, |a| a.handshake_observed(state, now))
                 .map_err(|e| anyhow::anyhow!("recording handshake state of {}: {e:?}", account.id))?;
             report.changed += 1;
+        }
+        Ok(report)
+    }
+
+    /// Looks for the role of every account not verified yet, under the
+    /// suggested name (or the ARN pasted), most overdue first, as long as
+    /// the AssumeRole ceiling allows; the rest wait for the next run.
+    async fn probe_roles(&self) -> Result<JobReport, AppError> {
+        let probe = &self.settings.probe;
+        if !probe.enabled {
+            return Ok(JobReport::default());
+        }
+        let now = self.clock.now();
+        let mut due: Vec<(time::OffsetDateTime, Account)> = self
+            .store
+            .all_accounts()?
+            .into_iter()
+            .filter_map(|a| Some((a.probe_due(&probe.plan)?, a)))
+            .filter(|(at, _)| *at <= now)
+            .collect();
+        due.sort_by_key(|(at, a)| (*at, a.id));
+        let mut report = JobReport { tracked: due.len(), ..JobReport::default() };
+        if due.is_empty() {
+            return Ok(report);
+        }
+        let Some(aws) = &self.aws else {
+            return Err(anyhow::anyhow!("looking for roles needs AWS").into());
+        };
+        let actor = Self::system(Job::ProbeRoles);
+        let total = due.len();
+        for (done, (_, account)) in due.into_iter().enumerate() {
+            let now = self.clock.now();
+            // A probe makes at most two AssumeRole calls.
+            if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now) < 2 {
+                report.deferred = total - done;
+                break;
+            }
+            let arn = account.probe_target(self.settings.partition, &self.settings.role_name);
+            let request = VerifyRequest {
+                account: account.id,
+                arn: arn.clone(),
+                external_id: account.external_id.clone(),
+                tier: account.support_tier,
+            };
+            let checked = aws.probe(&request).await;
+            let calls = checked.assume_role_calls();
+            self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).record(now, calls);
+            report.aws_calls += calls;
+            let (updated, events) = self
+                .store
+                .update_account_quietly(account.id, &actor.id, "probe", now, |a| {
+                    // Changed while AWS was asked (a pasted ARN, a rotated
+                    // external ID): this probe's answer no longer applies.
+                    let target = a.probe_target(self.settings.partition, &self.settings.role_name);
+                    if a.state != LinkState::Registered || a.external_id != request.external_id || target != arn {
+                        return Ok(vec![]);
+                    }
+                    a.probe_observed(&probe.plan, arn.clone(), checked.clone(), now)
+                })
+                .map_err(|e| anyhow::anyhow!("recording the probe of {}: {e:?}", account.id))?;
+            if !events.is_empty() {
+                report.changed += 1;
+            }
+            if events.iter().any(|e| matches!(e, Event::RoleFound { .. }))
+                && self.settings.auto_send_invitations
+                && updated.state == LinkState::RoleVerified
+            {
+                for message in self.auto_invite(updated.id).await {
+                    if let super::Message::Error(e) = message {
+                        report.unchecked.push((updated.id.to_string(), format!("invitation: {e}")));
+                    }
+                }
+            }
         }
         Ok(report)
     }

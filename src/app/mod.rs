@@ -6,6 +6,7 @@
 
 mod error;
 mod jobs;
+mod rate;
 mod reply;
 
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use crate::aws::{Aws, VerifyRequest};
 use crate::clock::Clock;
 use crate::domain::{
     Account, AccountId, AccountKind, BlockReason, ChatId, Event, ExternalId, ExternalIdPrefix, Invitation,
-    InvitationNote, Lang, LinkState, NewAccount, PriceBookChoice, QueuedInvitation, RoleArn, RoleDescription, RoleName,
-    SupportPlanGroup, TenantId, TicketReason, TicketRequest, Transition,
+    InvitationNote, Lang, LinkState, NewAccount, Partition, PriceBookChoice, ProbePlan, QueuedInvitation, RoleArn,
+    RoleDescription, RoleName, SupportPlanGroup, TenantId, TicketReason, TicketRequest, Transition,
 };
 use crate::freshdesk::desk::TicketDesk;
 use crate::store::{AuditEntry, InsertConflict, Store, TenantAuditEntry, UpdateError};
@@ -43,6 +44,26 @@ pub struct Settings {
     pub reminder_days: Vec<u32>,
     /// Send the invitation as soon as the role is verified.
     pub auto_send_invitations: bool,
+    /// The AWS partition of the platform and of the roles it looks for.
+    pub partition: Partition,
+    /// Looking for roles under the suggested name (zero-paste verification).
+    pub probe: ProbeSettings,
+}
+
+/// How orglink looks for customers' roles by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSettings {
+    pub enabled: bool,
+    pub plan: ProbePlan,
+    /// At most this many AssumeRole calls in any minute, all probes
+    /// together (STS allows hundreds per second).
+    pub assume_role_per_minute: u32,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self { enabled: true, plan: ProbePlan::default(), assume_role_per_minute: 120 }
+    }
 }
 
 impl Default for Settings {
@@ -53,6 +74,8 @@ impl Default for Settings {
             role_name: RoleName::default(),
             reminder_days: vec![7, 2],
             auto_send_invitations: false,
+            partition: Partition::Aws,
+            probe: ProbeSettings::default(),
         }
     }
 }
@@ -222,11 +245,14 @@ pub struct App {
     aws: Option<Arc<Aws>>,
     distributor: Option<Arc<Distributor>>,
     ticket_desk: Option<Arc<TicketDesk>>,
+    /// The probes' AssumeRole calls of the last minute, against the ceiling.
+    probe_calls: Arc<std::sync::Mutex<rate::RateWindow>>,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
-        Self { store, settings, clock, aws: None, distributor: None, ticket_desk: None }
+        let probe_calls = Arc::new(std::sync::Mutex::new(rate::RateWindow::new(settings.probe.assume_role_per_minute)));
+        Self { store, settings, clock, aws: None, distributor: None, ticket_desk: None, probe_calls }
     }
 
     /// The app with AWS: role verification needs it.
@@ -407,22 +433,24 @@ impl App {
         let mut reply =
             Reply::new(tone, vec![Message::Verification(Box::new(view.clone()))]).with_data(view).with_offers(offers);
         if invite_now {
-            // Automatic mode: the invitation follows, under the same rules.
-            let system = Actor {
-                id: "auto:invite".into(),
-                scope: Scope::Ops,
-                rights: Rights { ops: true, ..Rights::default() },
-            };
-            match Box::pin(self.invite(&system, id, None)).await {
-                Ok(invited) => reply.messages.extend(invited.messages),
-                Err(AppError::User(e)) => reply.messages.push(Message::Error(e)),
-                Err(AppError::Internal(e)) => {
-                    tracing::error!(error = format!("{e:#}"), "the automatic invitation failed");
-                    reply.messages.push(Message::Internal);
-                }
-            }
+            reply.messages.extend(self.auto_invite(id).await);
         }
         Ok(reply)
+    }
+
+    /// Automatic mode: the invitation follows a verification, under the
+    /// same rules as one sent by operations.
+    async fn auto_invite(&self, id: AccountId) -> Vec<Message> {
+        let system =
+            Actor { id: "auto:invite".into(), scope: Scope::Ops, rights: Rights { ops: true, ..Rights::default() } };
+        match Box::pin(self.invite(&system, id, None)).await {
+            Ok(invited) => invited.messages,
+            Err(AppError::User(e)) => vec![Message::Error(e)],
+            Err(AppError::Internal(e)) => {
+                tracing::error!(error = format!("{e:#}"), "the automatic invitation failed");
+                vec![Message::Internal]
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -444,7 +472,15 @@ impl App {
             }
             Command::RotateExternalId { account } => self.rotate_external_id(actor, account),
             Command::Instructions { account, format } => {
-                let account = self.load(actor, account)?;
+                let mut account = self.load(actor, account)?;
+                if self.settings.probe.enabled && account.state == LinkState::Registered {
+                    // The role may appear soon: look for it often again.
+                    let plan = &self.settings.probe.plan;
+                    (account, _) = self.update(actor, account.id, "instructions_shown", |a, now| {
+                        a.restart_probe(plan, now);
+                        Ok(vec![])
+                    })?;
+                }
                 let view = self.instructions(&account);
                 let message = match format {
                     InstructionsFormat::Text => Message::Instructions(view),
@@ -516,8 +552,11 @@ impl App {
         // it ever happens rather than fail.
         for _ in 0..8 {
             let external_id = ExternalId::generate(&self.settings.external_id_prefix);
-            let (account, events) = Account::register(new.clone(), external_id, now)
+            let (mut account, events) = Account::register(new.clone(), external_id, now)
                 .map_err(|_| UserError::ManagementAccount { account: id })?;
+            if self.settings.probe.enabled {
+                account.restart_probe(&self.settings.probe.plan, now);
+            }
             let entry =
                 AuditEntry { at: now, actor: actor.id.clone(), account: id, action: "account_add".into(), events };
             match self.store.insert_account(&account, &entry).context("storing a new account")? {
@@ -565,11 +604,15 @@ impl App {
             let external_id = ExternalId::generate(&self.settings.external_id_prefix);
             let result = self.update(actor, account, "rotate_external_id", |a, now| {
                 let state = a.state;
-                a.rotate_external_id(external_id.clone(), now).map_err(|_| UserError::NotNow {
+                let events = a.rotate_external_id(external_id.clone(), now).map_err(|_| UserError::NotNow {
                     account,
                     state,
                     action: Action::RotateExternalId,
-                })
+                })?;
+                if self.settings.probe.enabled {
+                    a.restart_probe(&self.settings.probe.plan, now);
+                }
+                Ok(events)
             });
             match result {
                 Ok((account, _)) => {
@@ -638,7 +681,7 @@ impl App {
     }
 
     fn instructions(&self, account: &Account) -> InstructionsView {
-        InstructionsView::new(account, self.settings.cross_account_id, self.settings.role_name.clone())
+        InstructionsView::new(account, &self.settings)
     }
 
     /// The account, if the actor may see it. Another tenant's account is

@@ -144,13 +144,17 @@ pub struct InstructionsView {
     /// The trust policy the role needs, as pretty JSON.
     pub trust_policy: String,
     pub role_arn: String,
+    /// orglink looks for the role under the suggested name: nothing to paste.
+    pub probing: bool,
 }
 
 pub const READ_ONLY_POLICY_ARN: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 pub const SUPPORT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
 
 impl InstructionsView {
-    pub fn new(account: &Account, cross_account_id: AccountId, role_name: RoleName) -> Self {
+    pub fn new(account: &Account, settings: &super::Settings) -> Self {
+        let cross_account_id = settings.cross_account_id;
+        let role_name = settings.role_name.clone();
         let business = account.support_tier == SupportTier::Business;
         let mut managed_policy_arns = vec![READ_ONLY_POLICY_ARN];
         if business {
@@ -162,7 +166,8 @@ impl InstructionsView {
             support_tier: account.support_tier,
             business,
             cross_account_id,
-            role_arn: format!("arn:aws:iam::{}:role/{}", account.id, role_name),
+            role_arn: crate::domain::RoleArn::new(settings.partition, account.id, role_name.clone()).to_string(),
+            probing: settings.probe.enabled,
             trust_policy: serde_json::to_string_pretty(&trust_policy(cross_account_id, &account.external_id))
                 .expect("JSON serialises"),
             external_id: account.external_id.clone(),

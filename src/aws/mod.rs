@@ -143,8 +143,12 @@ impl Aws {
     /// AssumeRole with the external ID, retrying `AccessDenied` (a new role
     /// takes seconds to become assumable). Returns the credentials or the
     /// problem, and the number of attempts.
-    async fn assume(&self, request: &VerifyRequest) -> (Result<aws_sdk_sts::types::Credentials, Problem>, u32) {
-        let mut delay = self.retry.first_delay;
+    async fn assume(
+        &self,
+        request: &VerifyRequest,
+        retry: RetryPolicy,
+    ) -> (Result<aws_sdk_sts::types::Credentials, Problem>, u32) {
+        let mut delay = retry.first_delay;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -167,7 +171,7 @@ impl Aws {
                     if !denied {
                         return (Err(unavailable(aws_sdk_sts::error::DisplayErrorContext(&e))), attempts);
                     }
-                    if attempts > self.retry.retries {
+                    if attempts > retry.retries {
                         return (Err(Problem::AccessDenied), attempts);
                     }
                     tracing::debug!(attempts, ?delay, "the role is not assumable (yet); retrying");
@@ -181,8 +185,19 @@ impl Aws {
     /// Runs every check. Once AssumeRole succeeds, the other checks run
     /// concurrently with the role's credentials.
     pub async fn verify(&self, request: &VerifyRequest) -> VerificationReport {
+        self.check(request, self.retry).await
+    }
+
+    /// The same checks, for a role that may not exist yet: one AssumeRole
+    /// attempt, since the next probe comes anyway. Makes at most two
+    /// AssumeRole calls (with and without the external ID).
+    pub async fn probe(&self, request: &VerifyRequest) -> VerificationReport {
+        self.check(request, RetryPolicy { retries: 0, ..self.retry }).await
+    }
+
+    async fn check(&self, request: &VerifyRequest, retry: RetryPolicy) -> VerificationReport {
         let started = Instant::now();
-        let (assumed, attempts) = self.assume(request).await;
+        let (assumed, attempts) = self.assume(request, retry).await;
         let mut checks = Vec::with_capacity(CheckName::ALL.len());
         let mut detected_kind = None;
         match assumed {

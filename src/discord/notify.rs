@@ -77,7 +77,7 @@ fn nonce(key: &str) -> String {
 
 fn colour(event: &Event) -> Colour {
     match event {
-        Event::RoleVerified { .. } | Event::AccountLinked { .. } => Colour::new(0x2ECC71),
+        Event::RoleVerified { .. } | Event::RoleFound { .. } | Event::AccountLinked { .. } => Colour::new(0x2ECC71),
         Event::AccountRegistered { .. } | Event::InvitationSent { .. } => Colour::new(0x5865F2),
         Event::SupportPlanGroupSet { .. }
         | Event::InvitationDeclined { .. }
@@ -87,6 +87,7 @@ fn colour(event: &Event) -> Colour {
         | Event::InvitationReminder { .. }
         | Event::SupportPlanAttention { .. }
         | Event::BusinessSupportLinked { .. }
+        | Event::RoleNeedsFixing { .. }
         | Event::TicketWaiting { .. } => Colour::new(0xF1C40F),
         Event::TicketOpened { .. } => Colour::new(0x5865F2),
         Event::AccountBlocked { .. } | Event::NotificationUndeliverable { .. } => Colour::new(0xE74C3C),

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use super::{
     AccountId, AccountKind, CustomerName, Email, Event, ExternalId, HandshakeState, IllegalTransition, Invitation,
-    InvitationNote, LinkState, PriceBookName, RoleArn, RoleDescription, SupportPlanGroup, SupportTier, TenantId,
-    TicketRecord, Transition, VerificationReport,
+    InvitationNote, LinkState, Partition, PriceBookName, ProbeOutcome, ProbePlan, ProbeRecord, ProbeResult, RoleArn,
+    RoleDescription, SupportPlanGroup, SupportTier, TenantId, TicketRecord, Transition, VerificationReport,
 };
 
 /// The price book the platform bills the account with.
@@ -66,6 +66,10 @@ pub struct Account {
     /// Freshdesk tickets opened for the account.
     #[serde(default)]
     pub tickets: Vec<TicketRecord>,
+    /// The search for the role under the suggested name (none yet: it
+    /// starts from the registration).
+    #[serde(default)]
+    pub probe: Option<ProbeRecord>,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -115,6 +119,7 @@ impl Account {
             invitation: None,
             queued_invitation: None,
             tickets: Vec::new(),
+            probe: None,
             registered_at: now,
             updated_at: now,
         };
@@ -247,6 +252,72 @@ impl Account {
                 events.push(Event::BusinessSupportLinked { account: self.id });
             }
         }
+        Ok(events)
+    }
+
+    /// When the role is next probed for; `None` while it is not looked for
+    /// (verified, invited, blocked... or the window has passed).
+    pub fn probe_due(&self, plan: &ProbePlan) -> Option<OffsetDateTime> {
+        if self.state != LinkState::Registered {
+            return None;
+        }
+        match &self.probe {
+            Some(probe) => probe.next_at,
+            None => plan.first(self.registered_at, self.id),
+        }
+    }
+
+    /// Probing (re)starts from `now`: the instructions were just shown, so
+    /// the role may appear soon.
+    pub fn restart_probe(&mut self, plan: &ProbePlan, now: OffsetDateTime) {
+        if self.state == LinkState::Registered {
+            self.probe = Some(ProbeRecord::started(plan, self.id, now, self.probe.as_ref()));
+        }
+    }
+
+    /// The role a probe tries: a recorded (pasted) ARN takes precedence;
+    /// else the name the instructions suggest.
+    pub fn probe_target(&self, partition: Partition, suggested: &super::RoleName) -> RoleArn {
+        match &self.role {
+            Some(role) => role.arn.clone(),
+            None => RoleArn::new(partition, self.id, suggested.clone()),
+        }
+    }
+
+    /// Records a probe of `arn` made at `at`. A role found is recorded with
+    /// its report exactly as a pasted one (verified: [`Event::RoleFound`]);
+    /// its problems are told once per set; the next probe is planned.
+    pub fn probe_observed(
+        &mut self,
+        plan: &ProbePlan,
+        arn: RoleArn,
+        report: VerificationReport,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Event>, IllegalTransition> {
+        let outcome = ProbeOutcome::of(&report);
+        let mut record =
+            self.probe.clone().unwrap_or_else(|| ProbeRecord::started(plan, self.id, self.registered_at, None));
+        let mut events = Vec::new();
+        if outcome.found() {
+            events = self.apply_verification(arn, None, report, at)?;
+            for event in &mut events {
+                if let Event::RoleVerified { account } = event {
+                    *event = Event::RoleFound { account: *account };
+                }
+            }
+            let blocked = matches!(self.state, LinkState::Blocked { .. });
+            if let ProbeOutcome::Problems { checks } = &outcome
+                && !blocked
+                && *checks != record.told
+            {
+                events.push(Event::RoleNeedsFixing { account: self.id, checks: checks.clone() });
+                record.told = checks.clone();
+            }
+        }
+        record.probes += 1;
+        record.last = Some(ProbeResult { at, outcome });
+        record.next_at = if self.state == LinkState::Registered { plan.after(record.since, at) } else { None };
+        self.probe = Some(record);
         Ok(events)
     }
 

@@ -143,6 +143,17 @@ pub enum Event {
     RoleVerificationReset {
         account: AccountId,
     },
+    /// The probe found the role under the suggested name and every check
+    /// passed: nothing to paste.
+    RoleFound {
+        account: AccountId,
+    },
+    /// The probe found the role, but these required checks fail: the tenant
+    /// is told what to fix, once per set of problems.
+    RoleNeedsFixing {
+        account: AccountId,
+        checks: Vec<super::CheckName>,
+    },
     AccountBlocked {
         account: AccountId,
         reason: BlockReason,
@@ -243,6 +254,8 @@ impl Event {
             Self::ExternalIdRotated { .. } => "external_id_rotated",
             Self::RoleVerified { .. } => "role_verified",
             Self::RoleVerificationReset { .. } => "role_verification_reset",
+            Self::RoleFound { .. } => "role_found",
+            Self::RoleNeedsFixing { .. } => "role_needs_fixing",
             Self::AccountBlocked { .. } => "account_blocked",
             Self::InvitationSent { .. } => "invitation_sent",
             Self::AccountLinked { .. } => "account_linked",
@@ -269,6 +282,8 @@ impl Event {
             | Self::ExternalIdRotated { account }
             | Self::RoleVerified { account }
             | Self::RoleVerificationReset { account }
+            | Self::RoleFound { account }
+            | Self::RoleNeedsFixing { account, .. }
             | Self::AccountBlocked { account, .. }
             | Self::InvitationSent { account, .. }
             | Self::AccountLinked { account }
@@ -295,6 +310,8 @@ impl Event {
         let (tenant, ops) = match self {
             Self::AccountRegistered { .. }
             | Self::RoleVerified { .. }
+            | Self::RoleFound { .. }
+            | Self::RoleNeedsFixing { .. }
             | Self::InvitationSent { .. }
             | Self::InvitationReminder { .. }
             | Self::SupportPlanAttention { .. } => (true, false),

@@ -111,6 +111,12 @@ impl VerificationReport {
         self.checks.iter().find(|c| c.name == name).map(|c| &c.outcome)
     }
 
+    /// The `sts:AssumeRole` calls the check made: every attempt with the
+    /// external ID, and the one without it once the role was assumed.
+    pub fn assume_role_calls(&self) -> u32 {
+        self.attempts + u32::from(self.outcome(CheckName::AssumeRole) == Some(&Outcome::Passed))
+    }
+
     /// The account is a management account: it cannot be invited.
     pub fn management_account(&self) -> bool {
         self.detected_kind == Some(AccountKind::Management)

@@ -169,6 +169,23 @@ fn audit_key(account: AccountId, seq: u64) -> Vec<u8> {
     key
 }
 
+/// Whether an account change gets an audit entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    Always,
+    /// Only when it caused events.
+    WhenEvents,
+}
+
+/// Who changes an account, why and when, for its audit entry.
+#[derive(Debug, Clone, Copy)]
+struct By<'a> {
+    actor: &'a str,
+    action: &'a str,
+    at: OffsetDateTime,
+    audit: Audit,
+}
+
 /// The trees one account change touches.
 struct Tx<'a> {
     accounts: &'a TransactionalTree,
@@ -505,7 +522,8 @@ impl Store {
         change: impl Fn(&mut Account) -> Result<Vec<Event>, ()>,
         also: impl Fn(&TransactionalTree) -> Result<(), ConflictableTransactionError<()>>,
     ) -> Result<(), StoreError> {
-        match self.update_with(request.account, actor, action, now, change, also) {
+        let by = By { actor, action, at: now, audit: Audit::Always };
+        match self.update_with(request.account, by, change, also) {
             Ok(_) | Err(UpdateError::Rejected(())) | Err(UpdateError::ExternalIdTaken) => Ok(()),
             Err(UpdateError::NotFound) => self.ticket_request_done(&request.key),
             Err(UpdateError::Store(e)) => Err(e),
@@ -587,7 +605,20 @@ impl Store {
         now: OffsetDateTime,
         change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
     ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
-        self.update_with(id, actor, action, now, change, |_| Ok(()))
+        self.update_with(id, By { actor, action, at: now, audit: Audit::Always }, change, |_| Ok(()))
+    }
+
+    /// [`Store::update_account`] for bookkeeping that happens often (a probe
+    /// that found nothing): audited only when the change caused events.
+    pub fn update_account_quietly<E>(
+        &self,
+        id: AccountId,
+        actor: &str,
+        action: &str,
+        now: OffsetDateTime,
+        change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
+    ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
+        self.update_with(id, By { actor, action, at: now, audit: Audit::WhenEvents }, change, |_| Ok(()))
     }
 
     /// [`Store::update_account`], with `also` writing to the ticket
@@ -595,9 +626,7 @@ impl Store {
     fn update_with<E>(
         &self,
         id: AccountId,
-        actor: &str,
-        action: &str,
-        now: OffsetDateTime,
+        by: By<'_>,
         change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
         also: impl Fn(&TransactionalTree) -> Result<(), ConflictableTransactionError<()>>,
     ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
@@ -635,13 +664,15 @@ impl Store {
             tx.accounts.insert(id.as_bytes(), encode(&account))?;
             also(tx.ticket_requests)?;
             let entry = AuditEntry {
-                at: now,
-                actor: actor.to_owned(),
+                at: by.at,
+                actor: by.actor.to_owned(),
                 account: id,
-                action: action.to_owned(),
+                action: by.action.to_owned(),
                 events: events.clone(),
             };
-            tx.record(&account, &entry)?;
+            if by.audit == Audit::Always || !events.is_empty() {
+                tx.record(&account, &entry)?;
+            }
             Ok((account, events))
         })?;
         match outcome {

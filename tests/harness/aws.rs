@@ -195,3 +195,49 @@ pub fn run_orglink(bin: &str, data_dir: &std::path::Path, keys: &Keys, args: &[&
 pub fn external_id_condition(external_id: &str) -> Value {
     json!({ "StringEquals": { "sts:ExternalId": external_id } })
 }
+
+/// Counts the `sts:AssumeRole` requests orglink's STS client puts on the
+/// wire (each attempt), read from the request bodies as they leave.
+#[derive(Debug, Clone, Default)]
+pub struct AssumeRoleCounter(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl AssumeRoleCounter {
+    /// The requests counted since the last call.
+    pub fn take(&self) -> u32 {
+        self.0.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_sts::config::Intercept for AssumeRoleCounter {
+    fn name(&self) -> &'static str {
+        "AssumeRoleCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_sts::config::RuntimeComponents,
+        _: &mut aws_sdk_sts::config::ConfigBag,
+    ) -> Result<(), aws_sdk_sts::error::BoxError> {
+        let body = context.request().body().bytes().unwrap_or_default();
+        if body.windows(18).any(|w| w == b"Action=AssumeRole&") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// orglink's AWS side as `keys`, with its AssumeRole requests counted.
+pub fn counted_aws(keys: &Keys, retry: orglink::aws::RetryPolicy) -> (orglink::aws::Aws, AssumeRoleCounter) {
+    let config = emulator().sdk_config(keys);
+    let counter = AssumeRoleCounter::default();
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&config).interceptor(counter.clone()).build(),
+    );
+    let session: orglink::aws::SessionFactory = std::sync::Arc::new(|c: &SdkConfig| orglink::aws::Session {
+        sts: aws_sdk_sts::Client::new(c),
+        iam: aws_sdk_iam::Client::new(c),
+        organizations: aws_sdk_organizations::Client::new(c),
+    });
+    (orglink::aws::Aws::with_clients(config, sts, session, retry), counter)
+}

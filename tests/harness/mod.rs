@@ -153,3 +153,27 @@ pub fn invited(store: &Store, id: &str, handshake: &str, sent: OffsetDateTime, e
         })
         .unwrap();
 }
+
+/// A report of the role of `account` in which `failed` checks failed with
+/// their problems and every other check passed.
+pub fn verification_report(
+    account: AccountId,
+    failed: &[(orglink::domain::CheckName, orglink::domain::Problem)],
+) -> orglink::domain::VerificationReport {
+    use orglink::domain::{Check, CheckName, Outcome};
+    let checks = CheckName::ALL
+        .into_iter()
+        .map(|name| match failed.iter().find(|(n, _)| *n == name) {
+            Some((_, problem)) => Check { name, outcome: Outcome::Failed { problem: problem.clone() } },
+            None => Check { name, outcome: Outcome::Passed },
+        })
+        .collect();
+    orglink::domain::VerificationReport {
+        account,
+        checks,
+        detected_kind: Some(AccountKind::Standalone),
+        attempts: 1,
+        checked_at: REGISTERED_AT,
+        duration_ms: 42,
+    }
+}

@@ -326,3 +326,38 @@ async fn the_assume_role_ceiling_holds_with_a_thousand_pending_accounts() {
     assert!(per_minute.iter().all(|n| *n >= ceiling - 1), "{per_minute:?}");
     assert_eq!(probed.len(), 1000, "every account probed within 30 minutes");
 }
+
+#[tokio::test]
+async fn when_sts_cannot_be_reached_the_run_stops_and_nothing_is_lost() {
+    let p = platform().await;
+    for n in 1..=5 {
+        p.register(&format!("22220000010{n}"));
+    }
+    // orglink's AWS side pointed at a port where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let keys = emulator().admin(PLATFORM, "orglink-down").await;
+    let config = emulator().sdk_config(&keys).into_builder().endpoint_url(format!("http://{closed}")).build();
+    let down = App::new(
+        p.store.clone(),
+        Settings { cross_account_id: PLATFORM.parse().unwrap(), ..Settings::default() },
+        p.clock.clone(),
+    )
+    .with_aws(orglink::aws::Aws::new(config, RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) }));
+    p.clock.advance(Span::minutes(2));
+    let report = down.run_job(Job::ProbeRoles).await.unwrap();
+    assert_eq!(report.tracked, 5);
+    assert_eq!(report.unchecked.len(), 1, "{report:?}");
+    assert_eq!(report.deferred, 4, "the others wait for the next run");
+    let unavailable: Vec<_> = (1..=5)
+        .map(|n| p.account(&format!("22220000010{n}")))
+        .filter(|a| a.probe.as_ref().unwrap().last.as_ref().is_some_and(|l| l.outcome == ProbeOutcome::Unavailable))
+        .collect();
+    assert_eq!(unavailable.len(), 1);
+    assert!(p.store.outbox().unwrap().iter().all(|i| i.event.code() == "account_registered"), "nobody is told");
+
+    // AWS is back: the next run probes them all.
+    p.clock.advance(Span::minutes(2));
+    let report = p.probe().await;
+    assert_eq!((report.tracked, report.unchecked.len(), report.deferred), (5, 0, 0), "{report:?}");
+    assert_eq!(p.counter.take(), 5);
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Actor, App, AppError, Command, Rights, Scope};
 use crate::aws::VerifyRequest;
-use crate::domain::{Account, Event, HandshakeState, LinkState};
+use crate::domain::{Account, CheckName, Event, HandshakeState, LinkState, Outcome, Problem};
 use crate::scheduler::Job;
 
 /// What one run of a job did.
@@ -171,6 +171,15 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("recording the probe of {}: {e:?}", account.id))?;
             if !events.is_empty() {
                 report.changed += 1;
+            }
+            if let Some(Outcome::Failed { problem: Problem::Unavailable { detail } }) =
+                checked.outcome(CheckName::AssumeRole)
+            {
+                // STS itself cannot be reached: the others wait for the
+                // next run rather than each wait out the SDK's timeouts.
+                report.unchecked.push((account.id.to_string(), detail.clone()));
+                report.deferred = total - done - 1;
+                break;
             }
             if events.iter().any(|e| matches!(e, Event::RoleFound { .. }))
                 && self.settings.auto_send_invitations

@@ -84,7 +84,8 @@ enum TopCommand {
         reason: String,
     },
     /// Run the scheduled jobs once (all, or the one named): poll_handshakes,
-    /// remind_invitations, send_queued_invitations.
+    /// remind_invitations, send_queued_invitations, audit_support_plans,
+    /// open_tickets, probe_roles.
     Sweep {
         #[arg(long, value_name = "NAME")]
         job: Option<String>,

@@ -125,7 +125,7 @@ fn main() {
         }
         let running =
             orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock), None).await.unwrap();
-        let url = format!("http://{}/interactions", running.http_addr.unwrap());
+        let url = format!("http://{}/interactions", running.http_addr);
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 
         let total = RATE * seconds;

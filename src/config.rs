@@ -30,6 +30,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("discord.command_guild_ids", "ORGLINK_DISCORD_COMMAND_GUILD_IDS"),
     ("discord.register_commands_on_start", "ORGLINK_DISCORD_REGISTER_COMMANDS_ON_START"),
     ("http.listen", "ORGLINK_HTTP_LISTEN"),
+    ("http.health_job_intervals", "ORGLINK_HTTP_HEALTH_JOB_INTERVALS"),
     ("aws.region", "ORGLINK_AWS_REGION"),
     ("aws.verify_retries", "ORGLINK_AWS_VERIFY_RETRIES"),
     ("aws.verify_retry_delay_ms", "ORGLINK_AWS_VERIFY_RETRY_DELAY_MS"),
@@ -93,8 +94,11 @@ pub struct Config {
     pub language: Lang,
     pub settings: Settings,
     pub discord: DiscordConfig,
-    /// Where `orglink serve` listens for HTTP (interactions, health).
+    /// Where `orglink serve` listens for HTTP (interactions, health, metrics).
     pub listen: std::net::SocketAddr,
+    /// `/healthz` fails when a job has not succeeded for this many of its
+    /// intervals.
+    pub health_job_intervals: u32,
     pub aws: AwsConfig,
     /// The scheduled jobs and their cron expressions.
     pub schedule: crate::scheduler::Schedule,
@@ -169,6 +173,7 @@ impl Default for Config {
             settings: Settings::default(),
             discord: DiscordConfig::default(),
             listen: "127.0.0.1:8080".parse().expect("a socket address"),
+            health_job_intervals: 3,
             aws: AwsConfig::default(),
             schedule: crate::scheduler::Schedule::new(&BTreeMap::new()).expect("the default schedule parses"),
             freshdesk: None,
@@ -192,6 +197,7 @@ pub enum Expected {
     Json,
     Partition,
     ProbeSchedule,
+    Intervals,
     Complete,
 }
 
@@ -327,6 +333,7 @@ struct RawDiscord {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     listen: Option<String>,
+    health_job_intervals: Option<Text>,
 }
 
 /// A value written as a string, a number or a boolean: IDs and flags are
@@ -389,6 +396,7 @@ impl Config {
                 }
                 "discord.register_commands_on_start" => d.register_commands_on_start = text(),
                 "http.listen" => raw.http.listen = Some(value.clone()),
+                "http.health_job_intervals" => raw.http.health_job_intervals = text(),
                 "aws.region" => raw.aws.region = Some(value.clone()),
                 "aws.verify_retries" => raw.aws.verify_retries = text(),
                 "aws.verify_retry_delay_ms" => raw.aws.verify_retry_delay_ms = text(),
@@ -505,6 +513,16 @@ impl Config {
             Some(v) => v.trim().parse().map_err(|_| malformed("http.listen", Expected::SocketAddr))?,
             None => defaults.listen,
         };
+        let mut health_job_intervals = defaults.health_job_intervals;
+        if let Some(v) = raw.http.health_job_intervals {
+            health_job_intervals = v
+                .into_string()
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (2..=100).contains(n))
+                .ok_or_else(|| malformed("http.health_job_intervals", Expected::Intervals))?;
+        }
         let mut aws = AwsConfig::default();
         if let Some(region) = raw.aws.region {
             let region = region.trim().to_owned();
@@ -640,7 +658,18 @@ impl Config {
         if let Some(arn) = raw.aws.management_role_arn {
             aws.management_role_arn = Some(arn.parse().map_err(|e| typed("aws.management_role_arn", e))?);
         }
-        Ok(Config { data_dir, templates_dir, language, settings, discord, listen, aws, schedule, freshdesk })
+        Ok(Config {
+            data_dir,
+            templates_dir,
+            language,
+            settings,
+            discord,
+            listen,
+            health_job_intervals,
+            aws,
+            schedule,
+            freshdesk,
+        })
     }
 
     /// The `ORGLINK_*` variables of the process environment.

@@ -132,7 +132,9 @@ pub async fn run(app: App, schedule: Schedule, clock: Arc<dyn Clock>, shutdown: 
         }
         let span = tracing::info_span!("job", job = job.name());
         let _entered = span.enter();
-        match app.run_job(job).await {
+        let result = app.run_job(job).await;
+        app.metrics().job_run(job, result.is_ok(), clock.now());
+        match result {
             Ok(report) => tracing::info!(?report, "job done"),
             Err(e) => tracing::error!(error = format!("{e:?}"), "job failed"),
         }

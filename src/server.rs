@@ -31,8 +31,8 @@ pub enum ServeError {
 
 /// A running server.
 pub struct Running {
-    /// Where the HTTP endpoint listens, if it runs.
-    pub http_addr: Option<SocketAddr>,
+    /// Where the HTTP endpoint (health, metrics, interactions) listens.
+    pub http_addr: SocketAddr,
     pub bot: Arc<Bot>,
     tasks: Vec<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -131,20 +131,27 @@ pub async fn start(
     let scheduler = crate::scheduler::run(bot.app().clone(), config.schedule.clone(), clock.clone(), stopped());
     tasks.push(tokio::spawn(scheduler));
 
-    let mut http_addr = None;
-    if let Some(key) = &discord_config.public_key {
-        let verifier =
-            endpoint::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
-        http_addr = Some(listener.local_addr()?);
+    let verifier = match &discord_config.public_key {
+        Some(key) => {
+            Some(endpoint::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?)
+        }
+        None => None,
+    };
+    // Health and metrics are served whichever transports run.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let http_addr = listener.local_addr()?;
+    {
+        let interactions = verifier.is_some();
         let router = endpoint::router(endpoint::Endpoint {
             bot: bot.clone(),
             verifier,
             http,
             clock,
             gateway: discord_config.token.is_some(),
+            schedule: config.schedule.clone(),
+            health_job_intervals: config.health_job_intervals,
         });
         let shutdown = stopped();
         tasks.push(tokio::spawn(async move {
@@ -152,7 +159,7 @@ pub async fn start(
                 tracing::error!(error = %e, "the HTTP server stopped");
             }
         }));
-        tracing::info!(addr = %http_addr.expect("bound"), "serving Discord interactions over HTTP");
+        tracing::info!(addr = %http_addr, interactions, "serving HTTP: /healthz, /metrics and, with interactions, /interactions");
     }
     Ok(Running { http_addr, bot, tasks, stop })
 }

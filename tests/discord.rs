@@ -505,6 +505,69 @@ async fn healthz_reports_the_store_and_transports() {
     h.stop().await;
 }
 
+/// The value of the sample `name` (with its labels, as exposed) in a
+/// Prometheus text page.
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_commands_interactions_and_what_waits() {
+    let h = Harness::start().await;
+    h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
+    h.interact(&command("status", &[("account_id", "123456789012")], GUILD_A, "en-US", ADMIN, &[])).await;
+    h.interact(&command("status", &[("account_id", "999999999999")], GUILD_A, "en-US", ADMIN, &[])).await;
+    let response = reqwest::get(h.url("/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let page = response.text().await.unwrap();
+    assert_eq!(sample(&page, r#"orglink_commands_total{command="account_add",outcome="ok"}"#), Some(1.0), "{page}");
+    assert_eq!(sample(&page, r#"orglink_commands_total{command="account_show",outcome="ok"}"#), Some(1.0));
+    assert_eq!(sample(&page, r#"orglink_commands_total{command="account_show",outcome="user_error"}"#), Some(1.0));
+    assert_eq!(sample(&page, r#"orglink_interaction_duration_seconds_count{kind="command"}"#), Some(3.0));
+    assert_eq!(sample(&page, r#"orglink_accounts{state="registered"}"#), Some(1.0));
+    // The registration notice is in the outbox until delivered (or not, by now).
+    let pending = sample(&page, "orglink_outbox_pending").unwrap();
+    assert_eq!(pending, h.store.outbox().unwrap().len() as f64);
+    assert!(sample(&page, "orglink_outbox_oldest_pending_age_seconds").is_some());
+    assert!(page.ends_with("# EOF\n"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_fails_when_a_job_has_not_succeeded_for_three_intervals() {
+    use orglink::clock::{Clock as _, ManualClock};
+    use std::sync::Arc;
+    // A second past a minute: the scheduler's first job is 29 s of real time
+    // away, so no job runs during the test.
+    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-26 12:00:01 UTC)));
+    let h = Harness::start_with(clock.clone()).await;
+    let healthz = || async { reqwest::get(h.url("/healthz")).await.unwrap() };
+    assert_eq!(healthz().await.status(), 200);
+    // open_tickets runs every minute; this clock never lets it run.
+    clock.advance(time::Duration::minutes(5));
+    let response = healthz().await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "failing");
+    let stale: Vec<&str> = body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["stale"] == true)
+        .map(|j| j["job"].as_str().unwrap())
+        .collect();
+    assert!(stale.contains(&"open_tickets"), "{body}");
+    assert!(!stale.contains(&"audit_support_plans"), "a daily job has a day");
+    // A success of each makes it healthy again.
+    let app = h.running.as_ref().unwrap().bot.app();
+    for job in orglink::scheduler::Job::ALL {
+        app.metrics().job_run(job, true, clock.now());
+    }
+    assert_eq!(healthz().await.status(), 200);
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn serve_without_any_transport_names_both_keys() {
     let dir = tempfile::tempdir().unwrap();

@@ -105,6 +105,19 @@ async fn verify_role_is_deferred_then_followed_up_with_each_check() {
         h.store.account(account.parse().unwrap()).unwrap().unwrap().state,
         orglink::domain::LinkState::RoleVerified
     );
+
+    // Every AWS call was counted by operation and outcome: two checks, each
+    // with AssumeRole with and without the external ID.
+    let page = reqwest::get(h.url("/metrics")).await.unwrap().text().await.unwrap();
+    let count = |labels: &str| {
+        page.lines()
+            .find_map(|l| l.strip_prefix(&format!("orglink_aws_calls_total{{{labels}}} "))?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let ok = r#"service="STS",operation="AssumeRole",outcome="ok""#;
+    let refused = r#"service="STS",operation="AssumeRole",outcome="client_error""#;
+    assert_eq!((count(ok), count(refused)), (3.0, 1.0), "{page}");
+    assert_eq!(count(r#"service="IAM",operation="ListAttachedRolePolicies",outcome="ok""#), 2.0, "{page}");
     h.stop().await;
 }
 

@@ -193,6 +193,11 @@ async fn freshdesk_failing_then_back_gives_exactly_one_ticket_and_one_notice() {
     assert_eq!(store.account(ACCOUNT.parse().unwrap()).unwrap().unwrap().tickets.len(), 1);
     assert_eq!(count(&store, "ticket_waiting"), 1, "operations are told once");
     assert_eq!(count(&store, "ticket_opened"), 1);
+    let page = app.metrics().render(&store, NOW).unwrap();
+    for (outcome, calls) in [("server_error", 3), ("rate_limited", 2)] {
+        let line = format!("orglink_freshdesk_calls_total{{outcome=\"{outcome}\"}} {calls}");
+        assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
+    }
     println!("fault injection: 500 x3, 429 x2 -> {runs} runs, 1 ticket, 1 notice to operations");
 }
 

@@ -247,29 +247,37 @@ pub struct App {
     ticket_desk: Option<Arc<TicketDesk>>,
     /// The probes' AssumeRole calls of the last minute, against the ceiling.
     probe_calls: Arc<std::sync::Mutex<rate::RateWindow>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
         let probe_calls = Arc::new(std::sync::Mutex::new(rate::RateWindow::new(settings.probe.assume_role_per_minute)));
-        Self { store, settings, clock, aws: None, distributor: None, ticket_desk: None, probe_calls }
+        let metrics = Arc::new(crate::metrics::Metrics::new(clock.now()));
+        Self { store, settings, clock, aws: None, distributor: None, ticket_desk: None, probe_calls, metrics }
+    }
+
+    /// What this app counts, for `GET /metrics`; its AWS and Freshdesk
+    /// clients count there too.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// The app with AWS: role verification needs it.
     pub fn with_aws(mut self, aws: Aws) -> Self {
-        self.aws = Some(Arc::new(aws));
+        self.aws = Some(Arc::new(aws.with_metrics(self.metrics.clone())));
         self
     }
 
     /// The app with the distributor's AWS Organizations: invitations need it.
     pub fn with_distributor(mut self, distributor: Distributor) -> Self {
-        self.distributor = Some(Arc::new(distributor));
+        self.distributor = Some(Arc::new(distributor.with_metrics(self.metrics.clone())));
         self
     }
 
     /// The app with Freshdesk: tickets are opened there.
     pub fn with_ticket_desk(mut self, desk: TicketDesk) -> Self {
-        self.ticket_desk = Some(Arc::new(desk));
+        self.ticket_desk = Some(Arc::new(desk.with_metrics(self.metrics.clone())));
         self
     }
 

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::domain::{
     AccountId, AccountKind, Check, CheckName, ExternalId, Outcome, Problem, RoleArn, SupportTier, VerificationReport,
 };
+use crate::metrics::Metrics;
 
 /// The AWS managed policies the checks look for.
 pub const READ_ONLY_ACCESS: &str = "ReadOnlyAccess";
@@ -76,6 +77,58 @@ pub async fn load_sdk_config(region: Option<String>) -> SdkConfig {
     loader.load().await
 }
 
+/// Counts each AWS operation (after the SDK's own retries) by service,
+/// operation and outcome.
+#[derive(Debug, Clone)]
+pub(crate) struct CountCalls(Arc<Metrics>);
+
+impl aws_sdk_sts::config::Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "orglink-metrics"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &aws_sdk_sts::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _: &aws_sdk_sts::config::RuntimeComponents,
+        cfg: &mut aws_sdk_sts::config::ConfigBag,
+    ) -> Result<(), aws_sdk_sts::error::BoxError> {
+        let metadata = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>();
+        let (service, operation) = metadata.map_or(("unknown", "unknown"), |m| (m.service(), m.name()));
+        let status = context.response().map(|r| r.status().as_u16());
+        self.0.aws_call(service, operation, crate::metrics::http_outcome(status));
+        Ok(())
+    }
+}
+
+/// A client of any AWS service whose calls are counted in `metrics`.
+pub(crate) fn counted<C: CountedClient>(client: &C, metrics: Arc<Metrics>) -> C {
+    client.with_interceptor(CountCalls(metrics))
+}
+
+/// The SDK clients orglink counts the calls of.
+pub(crate) trait CountedClient {
+    fn with_interceptor(&self, interceptor: CountCalls) -> Self;
+}
+
+impl CountedClient for aws_sdk_sts::Client {
+    fn with_interceptor(&self, interceptor: CountCalls) -> Self {
+        Self::from_conf(self.config().to_builder().interceptor(interceptor).build())
+    }
+}
+
+impl CountedClient for aws_sdk_iam::Client {
+    fn with_interceptor(&self, interceptor: CountCalls) -> Self {
+        Self::from_conf(self.config().to_builder().interceptor(interceptor).build())
+    }
+}
+
+impl CountedClient for aws_sdk_organizations::Client {
+    fn with_interceptor(&self, interceptor: CountCalls) -> Self {
+        Self::from_conf(self.config().to_builder().interceptor(interceptor).build())
+    }
+}
+
 /// An AWS error's code, for errors the SDK does not model (AccessDenied).
 fn code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
     error.code()
@@ -116,6 +169,22 @@ impl Aws {
         retry: RetryPolicy,
     ) -> Self {
         Self { base, sts, session, retry }
+    }
+
+    /// Counts every AWS call, orglink's own and those made with a customer
+    /// role's credentials, in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.sts = counted(&self.sts, metrics.clone());
+        let session = self.session.clone();
+        self.session = Arc::new(move |config: &SdkConfig| {
+            let s = session(config);
+            Session {
+                sts: counted(&s.sts, metrics.clone()),
+                iam: counted(&s.iam, metrics.clone()),
+                organizations: counted(&s.organizations, metrics.clone()),
+            }
+        });
+        self
     }
 
     /// The account of orglink's own credentials.

@@ -85,6 +85,11 @@ impl Distributor {
         Self { client }
     }
 
+    /// Counts every Organizations call in `metrics`.
+    pub fn with_metrics(self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        Self { client: super::counted(&self.client, metrics) }
+    }
+
     /// `InviteAccountToOrganization` for `account`, with `note` shown to
     /// the owner.
     pub async fn invite(&self, account: AccountId, note: Option<&str>) -> Result<HandshakeInfo, InviteError> {

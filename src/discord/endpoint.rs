@@ -1,5 +1,5 @@
-//! The HTTP transport: `POST /interactions` (signed by Discord) and
-//! `GET /healthz`.
+//! The HTTP side: `POST /interactions` (signed by Discord, when a public key
+//! is configured), `GET /healthz` and `GET /metrics`.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use serenity::interactions_endpoint::Verifier;
 
 use super::Bot;
 use crate::clock::Clock;
+use crate::scheduler::Schedule;
 
 /// How old a signed request may be before it is refused as a replay.
 pub const MAX_REQUEST_AGE_SECS: i64 = 300;
@@ -30,19 +31,24 @@ pub fn verifier(public_key_hex: &str) -> Option<Verifier> {
 #[derive(Clone)]
 pub struct Endpoint {
     pub bot: Arc<Bot>,
-    pub verifier: Verifier,
+    /// The application's key: without one, no `/interactions`.
+    pub verifier: Option<Verifier>,
     pub http: Arc<Http>,
     pub clock: Arc<dyn Clock>,
     /// Whether the gateway transport runs too (reported by `/healthz`).
     pub gateway: bool,
+    /// The jobs `/healthz` watches, and how many of its intervals a job may
+    /// go without succeeding.
+    pub schedule: Schedule,
+    pub health_job_intervals: u32,
 }
 
 pub fn router(endpoint: Endpoint) -> Router {
-    Router::new()
-        .route("/interactions", post(interactions))
-        .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(endpoint)
+    let mut router = Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics));
+    if endpoint.verifier.is_some() {
+        router = router.route("/interactions", post(interactions));
+    }
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(endpoint)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -55,7 +61,10 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
     else {
         return (StatusCode::UNAUTHORIZED, "missing signature").into_response();
     };
-    if endpoint.verifier.verify(signature, timestamp, &body).is_err() {
+    let Some(verifier) = &endpoint.verifier else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if verifier.verify(signature, timestamp, &body).is_err() {
         return (StatusCode::UNAUTHORIZED, "invalid signature").into_response();
     }
     // The Verifier checks the signature, not the age: refuse replays.
@@ -90,13 +99,39 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
     Json(response.immediate).into_response()
 }
 
+/// Fails (503) when the store cannot be written, or a scheduled job has not
+/// succeeded for longer than `health_job_intervals` of its schedule.
 async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
-    let store = endpoint.bot.app().store().health_check();
+    let app = endpoint.bot.app();
+    let store = app.store().health_check();
+    let jobs = app.metrics().job_health(&endpoint.schedule, endpoint.clock.now(), endpoint.health_job_intervals);
+    let healthy = store.is_ok() && jobs.iter().all(|j| !j.stale);
     let body = serde_json::json!({
-        "status": if store.is_ok() { "ok" } else { "failing" },
+        "status": if healthy { "ok" } else { "failing" },
         "store": match &store { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
-        "transports": { "http": true, "gateway": endpoint.gateway },
+        "jobs": jobs,
+        "transports": { "http": endpoint.verifier.is_some(), "gateway": endpoint.gateway },
     });
-    let status = if store.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
+}
+
+/// Prometheus's scrape, in the OpenMetrics text format.
+async fn metrics(State(endpoint): State<Endpoint>) -> axum::response::Response {
+    let app = endpoint.bot.app().clone();
+    let now = endpoint.clock.now();
+    match tokio::task::spawn_blocking(move || app.metrics().render(app.store(), now)).await {
+        Ok(Ok(text)) => {
+            ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+                .into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = format!("{e:#}"), "rendering the metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

@@ -79,7 +79,21 @@ impl Bot {
     /// The response to `interaction`: what to answer now, and what to send
     /// after.
     pub fn respond(self: &Arc<Self>, interaction: &Interaction) -> Response {
+        let started = std::time::Instant::now();
         let incoming = inbound::parse(interaction, &self.ops);
+        let kind = match &incoming.request {
+            Ok(Request::Ping) => "ping",
+            Ok(Request::Run { .. }) => "command",
+            Ok(Request::SuggestAccounts { .. }) => "autocomplete",
+            Ok(Request::OpenRoleModal { .. }) => "component",
+            Err(_) => "invalid",
+        };
+        let response = self.respond_to(incoming);
+        self.app.metrics().interaction(kind, started.elapsed().as_secs_f64());
+        response
+    }
+
+    fn respond_to(self: &Arc<Self>, incoming: inbound::Incoming) -> Response {
         let tenant = incoming.sender.as_ref().map(|s| s.tenant.to_string()).unwrap_or_default();
         let span = tracing::info_span!("interaction", tenant = %tenant, command = tracing::field::Empty);
         let _entered = span.enter();
@@ -99,15 +113,17 @@ impl Bot {
                     // Answer within Discord's 3 seconds; the result follows.
                     let (bot, actor) = (self.clone(), sender.actor.clone());
                     let work = async move {
+                        let name = command.name();
                         let outcome = bot.app.execute(&actor, command).await;
-                        let reply = bot.outcome(outcome);
+                        let reply = bot.outcome(name, outcome);
                         let rendered = bot.render(&reply, lang);
                         outbound::edit(&rendered.0, rendered.1, bot.ui(lang))
                     }
                     .instrument(span.clone());
                     return outbound::deferred(FollowUp::Later(Box::pin(work)));
                 }
-                let reply = self.outcome(self.app.handle(&sender.actor, command));
+                let name = command.name();
+                let reply = self.outcome(name, self.app.handle(&sender.actor, command));
                 self.reply(&reply, lang)
             }
             Request::SuggestAccounts { partial } => {
@@ -131,7 +147,14 @@ impl Bot {
 
     /// The reply to show for a command's outcome; our own failures are
     /// logged and answered with an apology.
-    fn outcome(&self, outcome: Result<Reply, AppError>) -> Reply {
+    fn outcome(&self, command: &'static str, outcome: Result<Reply, AppError>) -> Reply {
+        use crate::metrics::CommandOutcome;
+        let counted = match &outcome {
+            Ok(_) => CommandOutcome::Ok,
+            Err(AppError::User(_)) => CommandOutcome::UserError,
+            Err(AppError::Internal(_)) => CommandOutcome::InternalError,
+        };
+        self.app.metrics().command(command, counted);
         match outcome {
             Ok(reply) => {
                 self.changed.notify_one();

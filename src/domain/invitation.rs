@@ -37,6 +37,18 @@ impl HandshakeState {
         })
     }
 
+    /// The state as a label: `open`, `accepted`...
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Open => "open",
+            Self::Canceled => "canceled",
+            Self::Accepted => "accepted",
+            Self::Declined => "declined",
+            Self::Expired => "expired",
+        }
+    }
+
     /// Still waiting for the account owner.
     pub fn is_open(self) -> bool {
         matches!(self, Self::Requested | Self::Open)

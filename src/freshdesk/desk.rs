@@ -22,6 +22,12 @@ impl TicketDesk {
         Ok(Self { client: Freshdesk::new(&config.base_url, config.api_key.clone(), timeout)?, config, templates })
     }
 
+    /// Counts every Freshdesk call in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.client = self.client.with_metrics(metrics);
+        self
+    }
+
     fn record(&self, request: &TicketRequest, ticket: &Ticket, now: time::OffsetDateTime) -> TicketRecord {
         TicketRecord {
             key: request.key.clone(),

@@ -104,6 +104,7 @@ pub struct Freshdesk {
     api_key: Secret,
     /// `X-RateLimit-Remaining` of the last answer (-1: not seen yet).
     remaining: AtomicI64,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Freshdesk {
@@ -114,7 +115,19 @@ impl Freshdesk {
             .user_agent(concat!("orglink/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FreshdeskError::Network(e.to_string()))?;
-        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), api_key, remaining: AtomicI64::new(-1) })
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            remaining: AtomicI64::new(-1),
+            metrics: None,
+        })
+    }
+
+    /// Counts every call in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The agent-facing address of a ticket.
@@ -135,7 +148,11 @@ impl Freshdesk {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, FreshdeskError> {
-        let response = request.send().await.map_err(|e| {
+        let response = request.send().await;
+        if let Some(metrics) = &self.metrics {
+            metrics.freshdesk_call(crate::metrics::http_outcome(response.as_ref().ok().map(|r| r.status().as_u16())));
+        }
+        let response = response.map_err(|e| {
             if e.is_timeout() { FreshdeskError::Timeout } else { FreshdeskError::Network(without_url(&e)) }
         })?;
         if let Some(n) = response

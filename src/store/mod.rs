@@ -14,7 +14,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 use time::OffsetDateTime;
 
-use crate::domain::{Account, AccountId, Event, ExternalId, TenantId, TenantSettings, TicketRecord, TicketRequest};
+use crate::domain::{
+    Account, AccountId, Event, ExternalId, HandshakeState, LinkState, TenantId, TenantSettings, TicketRecord,
+    TicketRequest,
+};
 
 /// Bumped whenever the stored encoding changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -327,6 +330,29 @@ impl Store {
     /// Every account, in account ID order.
     pub fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.accounts.iter().values().map(|v| decode("account", &v?)).collect()
+    }
+
+    /// Every account's link state and latest handshake state, read without
+    /// decoding the rest of the record (for metrics).
+    pub fn account_states(&self) -> Result<Vec<(LinkState, Option<HandshakeState>)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Handshake {
+            state: HandshakeState,
+        }
+        #[derive(serde::Deserialize)]
+        struct States {
+            state: LinkState,
+            #[serde(default)]
+            invitation: Option<Handshake>,
+        }
+        self.accounts
+            .iter()
+            .values()
+            .map(|v| {
+                let s: States = decode("account", &v?)?;
+                Ok((s.state, s.invitation.map(|i| i.state)))
+            })
+            .collect()
     }
 
     /// An account's audit log, oldest first.

@@ -102,7 +102,7 @@ impl Harness {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.running.as_ref().unwrap().http_addr.unwrap())
+        format!("http://{}{path}", self.running.as_ref().unwrap().http_addr)
     }
 
     /// Posts `body` signed as Discord signs it, stamped `age_secs` ago.

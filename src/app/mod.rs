@@ -201,6 +201,23 @@ impl Command {
         }
     }
 
+    /// The account it is about, if one (for log spans).
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Self::AddAccount(new) => Some(new.id),
+            Self::ShowAccount { account }
+            | Self::RotateExternalId { account }
+            | Self::Instructions { account, .. }
+            | Self::SetSupportPlan { account, .. }
+            | Self::SetPriceBook { account, .. }
+            | Self::Later { account }
+            | Self::VerifyRole { account, .. }
+            | Self::Invite { account, .. }
+            | Self::OpenTicket { account, .. } => Some(*account),
+            Self::ListAccounts { .. } | Self::Configure { .. } => None,
+        }
+    }
+
     /// Whether it waits on AWS or Freshdesk: Discord must be answered
     /// within 3 seconds, so such commands are deferred and followed up.
     pub fn is_slow(&self) -> bool {

@@ -95,7 +95,12 @@ impl Bot {
 
     fn respond_to(self: &Arc<Self>, incoming: inbound::Incoming) -> Response {
         let tenant = incoming.sender.as_ref().map(|s| s.tenant.to_string()).unwrap_or_default();
-        let span = tracing::info_span!("interaction", tenant = %tenant, command = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "interaction",
+            tenant = %tenant,
+            command = tracing::field::Empty,
+            account = tracing::field::Empty
+        );
         let _entered = span.enter();
         let request = match incoming.request.clone() {
             Ok(request) => request,
@@ -108,6 +113,9 @@ impl Bot {
             Request::Ping => Response::now(CreateInteractionResponse::Pong),
             Request::Run { command, lang } => {
                 span.record("command", command.name());
+                if let Some(account) = command.account() {
+                    span.record("account", account.as_str());
+                }
                 let lang = self.lang(&incoming, lang);
                 if command.is_slow() {
                     // Answer within Discord's 3 seconds; the result follows.

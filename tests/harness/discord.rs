@@ -81,6 +81,15 @@ impl Harness {
         clock: Arc<dyn Clock>,
         aws: Option<(orglink::aws::Aws, orglink::aws::organizations::Distributor)>,
     ) -> Self {
+        Self::start_configured(clock, aws, |_| {}).await
+    }
+
+    /// With AWS, and the configuration changed by `adjust` before start.
+    pub async fn start_configured(
+        clock: Arc<dyn Clock>,
+        aws: Option<(orglink::aws::Aws, orglink::aws::organizations::Distributor)>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let discord = MockServer::start().await;
         // Follow-ups (edits of the original response) and channel messages.
         Mock::given(method("PATCH"))
@@ -95,6 +104,7 @@ impl Harness {
         if aws.is_some() {
             config.settings.cross_account_id = "123456789012".parse().unwrap();
         }
+        adjust(&mut config);
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("data")).unwrap();
         let running = server::start(config.clone(), Templates::embedded(), store.clone(), clock, aws).await.unwrap();

@@ -220,8 +220,10 @@ pub struct Io<'a> {
 
 /// Runs the command line `args` with the process environment.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    // Not locked for the whole run: `serve` logs to stderr from every
+    // thread, and a lock held here would stop the first one that logs.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     let code = run_with(args, &Config::process_env(), &mut Io { out: &mut out, err: &mut err });
     ExitCode::from(code)
 }

@@ -1,0 +1,382 @@
+//! Crash safety: the real `orglink serve` process is killed with SIGKILL at
+//! random moments while a scripted scenario runs against it (registrations,
+//! verifications, invitations, handshakes accepted, a ticket), and
+//! restarted each time. Afterwards every expected notification reached its
+//! channel exactly once (Discord drops a message whose enforced nonce it
+//! has seen, and so does its stand-in here), the ticket exists once in
+//! Freshdesk, and every account is where the scenario left it.
+//!
+//! `ORGLINK_CRASH_ACCOUNTS=N` for a longer run (default 24).
+
+#[path = "harness/aws.rs"]
+mod aws_harness;
+#[path = "harness/discord.rs"]
+mod discord_harness;
+mod harness;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_harness::*;
+use discord_harness::*;
+use ed25519_dalek::{Signer, SigningKey};
+use orglink::domain::LinkState;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const TENANT_CHANNEL: &str = "900000000000000777";
+
+/// Freshdesk with memory: tickets created are found again by tag.
+#[derive(Clone, Default)]
+struct Freshdesk(Arc<Mutex<Vec<Value>>>);
+
+impl Respond for Freshdesk {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut tickets = self.0.lock().unwrap();
+        let path = request.url.path();
+        match (request.method.as_str(), path) {
+            ("POST", "/api/v2/tickets") => {
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                let ticket = json!({
+                    "id": 1000 + tickets.len(),
+                    "subject": body["subject"],
+                    "status": 2,
+                    "tags": body["tags"],
+                });
+                tickets.push(ticket.clone());
+                ResponseTemplate::new(201).set_body_json(ticket)
+            }
+            ("GET", "/api/v2/search/tickets") => {
+                let query = request.url.query_pairs().find(|(k, _)| k == "query").map(|(_, v)| v.into_owned());
+                let tag = query.as_deref().and_then(|q| q.split("tag:'").nth(1)?.split('\'').next()).unwrap_or("");
+                let results: Vec<&Value> =
+                    tickets.iter().filter(|t| t["tags"].as_array().unwrap().iter().any(|x| x == tag)).collect();
+                ResponseTemplate::new(200).set_body_json(json!({ "results": results, "total": results.len() }))
+            }
+            ("GET", "/api/v2/tickets") => ResponseTemplate::new(200).set_body_json(Value::Array(tickets.clone())),
+            ("POST", p) if p.ends_with("/notes") => ResponseTemplate::new(201).set_body_json(json!({ "id": 1 })),
+            _ => ResponseTemplate::new(404),
+        }
+    }
+}
+
+/// The `orglink serve` process, started again after each kill.
+struct Server {
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_orglink"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("orglink serve starts");
+        self.child = Some(child);
+    }
+
+    /// Waits until the HTTP endpoint answers.
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("http://127.0.0.1:{}/healthz", self.port)).await.is_err() {
+            assert!(Instant::now() < deadline, "orglink serve did not come up; see {}", self.log.display());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    /// A failing test leaves no server behind.
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    signing: SigningKey,
+    port: u16,
+    discord: Arc<MockServer>,
+    tokens: AtomicU32,
+}
+
+impl Client {
+    /// Posts `interaction` signed until the server answers 200.
+    async fn post(&self, interaction: &Value) -> Value {
+        let body = serde_json::to_vec(interaction).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            assert!(Instant::now() < deadline, "no answer to {interaction}");
+            let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+            let signature = self.signing.sign(&[timestamp.as_bytes(), &body].concat());
+            let sent = self
+                .http
+                .post(format!("http://127.0.0.1:{}/interactions", self.port))
+                .header("X-Signature-Ed25519", hex::encode(signature.to_bytes()))
+                .header("X-Signature-Timestamp", timestamp)
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            // Refused connections, cut answers and 5xx while the process
+            // dies or starts: try again.
+            if let Ok(response) = sent
+                && response.status() == 200
+                && let Ok(value) = response.json::<Value>().await
+            {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs a command; a deferred one is run again until its follow-up
+    /// arrives (the process may die before sending it). Returns the text.
+    async fn run(&self, mut interaction: Value) -> String {
+        loop {
+            let token = format!("crash-token-{}", self.tokens.fetch_add(1, Ordering::SeqCst));
+            interaction["token"] = json!(token);
+            let response = self.post(&interaction).await;
+            if response["type"] != 5 {
+                return text(&response["data"]);
+            }
+            let path = format!("/api/v10/webhooks/{APPLICATION_ID}/{token}/messages/@original");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                let requests = self.discord.received_requests().await.unwrap_or_default();
+                if let Some(edit) = requests.iter().rev().find(|r| r.method.as_str() == "PATCH" && r.url.path() == path)
+                {
+                    return text(&serde_json::from_slice(&edit.body).unwrap());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+fn text(data: &Value) -> String {
+    data["embeds"].as_array().map_or(String::new(), |embeds| {
+        embeds.iter().filter_map(|e| e["description"].as_str()).collect::<Vec<_>>().join("\n")
+    })
+}
+
+/// The channel messages Discord shows: one per enforced nonce.
+async fn shown(discord: &MockServer) -> BTreeMap<String, (String, String)> {
+    let mut by_nonce = BTreeMap::new();
+    for r in discord.received_requests().await.unwrap_or_default() {
+        let Some(channel) = r.url.path().strip_prefix("/api/v10/channels/").and_then(|p| p.strip_suffix("/messages"))
+        else {
+            continue;
+        };
+        if r.method.as_str() != "POST" {
+            continue;
+        }
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["enforce_nonce"], true);
+        let nonce = body["nonce"].as_str().unwrap().to_owned();
+        by_nonce.entry(nonce).or_insert_with(|| (channel.to_owned(), text(&body)));
+    }
+    by_nonce
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
+    let accounts: usize = std::env::var("ORGLINK_CRASH_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let e = emulator();
+    let keys = e.admin(PLATFORM, "orglink-crash").await;
+    aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await.unwrap();
+
+    let discord = Arc::new(MockServer::start().await);
+    for (verb, pattern) in
+        [("PATCH", r"^/api/v10/webhooks/.+/messages/@original$"), ("POST", r"^/api/v10/channels/\d+/messages$")]
+    {
+        Mock::given(method(verb))
+            .and(path_regex(pattern))
+            .respond_with(ResponseTemplate::new(200).set_body_json(message_json(TENANT_CHANNEL)))
+            .mount(&discord)
+            .await;
+    }
+    let freshdesk_server = MockServer::start().await;
+    let freshdesk = Freshdesk::default();
+    Mock::given(wiremock::matchers::any()).respond_with(freshdesk.clone()).mount(&freshdesk_server).await;
+
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    let signing = SigningKey::from_bytes(&seed);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let env: Vec<(String, String)> = [
+        ("ORGLINK_DATA_DIR", data_dir.to_str().unwrap()),
+        ("ORGLINK_HTTP_LISTEN", &format!("127.0.0.1:{port}")),
+        ("ORGLINK_LOG", "info"),
+        ("ORGLINK_DISCORD_TOKEN", TOKEN),
+        ("ORGLINK_DISCORD_APPLICATION_ID", APPLICATION_ID),
+        ("ORGLINK_DISCORD_PUBLIC_KEY", &hex::encode(signing.verifying_key().to_bytes())),
+        ("ORGLINK_DISCORD_API_BASE_URL", &discord.uri()),
+        ("ORGLINK_DISCORD_OPS_GUILD_ID", OPS_GUILD),
+        ("ORGLINK_DISCORD_OPS_ROLE_ID", OPS_ROLE),
+        ("ORGLINK_DISCORD_OPS_CHANNEL_ID", OPS_CHANNEL),
+        ("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", PLATFORM),
+        ("ORGLINK_AWS_VERIFY_RETRIES", "1"),
+        ("ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", "20"),
+        ("ORGLINK_PROBE_ENABLED", "false"),
+        ("ORGLINK_SCHEDULE_POLL_HANDSHAKES", "* * * * * *"),
+        ("ORGLINK_SCHEDULE_OPEN_TICKETS", "* * * * * *"),
+        ("ORGLINK_FRESHDESK_BASE_URL", &freshdesk_server.uri()),
+        ("ORGLINK_FRESHDESK_API_KEY", "fd-crash-key"),
+        ("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@distributor.example"),
+        ("AWS_ENDPOINT_URL", &e.endpoint),
+        ("AWS_ACCESS_KEY_ID", &keys.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut server = Server { child: None, env, port, log: dir.path().join("serve.log") };
+    server.spawn();
+    server.ready().await;
+
+    // The killer: SIGKILL a random 50–650 ms after each start (ready or
+    // not: opening the store and starting up are crash points too), start
+    // again.
+    let stop = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(AtomicU32::new(0));
+    let killer = {
+        let (stop, kills) = (stop.clone(), kills.clone());
+        tokio::spawn(async move {
+            let mut rng = u64::from_le_bytes(seed[..8].try_into().unwrap()) | 1;
+            while !stop.load(Ordering::SeqCst) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                tokio::time::sleep(Duration::from_millis(50 + rng % 600)).await;
+                server.kill();
+                kills.fetch_add(1, Ordering::SeqCst);
+                server.spawn();
+            }
+            server.ready().await;
+            server
+        })
+    };
+
+    let client =
+        Client { http: reqwest::Client::new(), signing, port, discord: discord.clone(), tokens: AtomicU32::new(0) };
+    let mut config = command("orglink-config", &[], GUILD_A, "en-US", ADMIN, &[]);
+    config["data"]["options"] = json!([{ "name": "channel", "type": 7, "value": TENANT_CHANNEL }]);
+    client.run(config).await;
+    let ids: Vec<String> = (1..=accounts).map(|n| format!("6666{n:08}")).collect();
+    let ticketed = ids.last().unwrap().clone();
+    for id in &ids {
+        let link = command(
+            "link-account",
+            &[("account_id", id), ("customer", "Crash Test"), ("support_tier", "developer")],
+            GUILD_A,
+            "en-US",
+            ADMIN,
+            &[],
+        );
+        client.run(link).await;
+        let shown = client.run(command("instructions", &[("account_id", id)], GUILD_A, "en-US", ADMIN, &[])).await;
+        let external_id = shown.split("enter exactly `").nth(1).and_then(|s| s.split('`').next()).unwrap().to_owned();
+        let customer = Customer::new(id).await;
+        let arn = customer.create_instructed_role(&external_id).await;
+        let verify = command("verify-role", &[("account_id", id), ("role_arn", &arn)], GUILD_A, "en-US", ADMIN, &[]);
+        let verified = client.run(verify).await;
+        assert!(verified.contains("Verified"), "{verified}");
+        if *id == ticketed {
+            let ticket = command(
+                "ticket",
+                &[("account_id", id), ("reason", "help leaving an organization")],
+                GUILD_A,
+                "en-US",
+                ADMIN,
+                &[],
+            );
+            client.run(ticket).await;
+            continue;
+        }
+        let invite = command("invite", &[("account_id", id)], OPS_GUILD, "en-US", ADMIN, &[OPS_ROLE]);
+        client.run(invite).await;
+        let handshakes = customer.organizations.list_handshakes_for_account().send().await.unwrap();
+        let open: Vec<_> =
+            handshakes.handshakes().iter().filter(|h| h.state().is_some_and(|s| s.as_str() == "OPEN")).collect();
+        assert_eq!(open.len(), 1, "one invitation for {id}, however often /invite ran");
+        customer.organizations.accept_handshake().handshake_id(open[0].id().unwrap()).send().await.unwrap();
+    }
+
+    // What each channel must show, once each: per linked account, on the
+    // tenant's channel: registered, role verified, invitation sent, linked,
+    // support plan missing; on the operations channel: linked. The ticketed
+    // account: registered, verified, ticket opened (and ticket opened to ops).
+    let linked = ids.len() - 1;
+    let expected_tenant = linked * 5 + 3;
+    let expected_ops = linked + 1;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let messages = shown(&discord).await;
+        let tenant = messages.values().filter(|(c, _)| c == TENANT_CHANNEL).count();
+        let ops = messages.values().filter(|(c, _)| c == OPS_CHANNEL).count();
+        if tenant >= expected_tenant && ops >= expected_ops {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {}s: tenant {tenant}/{expected_tenant}, ops {ops}/{expected_ops}",
+            120
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut server = killer.await.unwrap();
+    // A last moment for anything in flight, then the final state.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    let kills = kills.load(Ordering::SeqCst);
+
+    let messages = shown(&discord).await;
+    let texts: Vec<&(String, String)> = messages.values().collect();
+    let distinct: BTreeSet<&(String, String)> = texts.iter().copied().collect();
+    assert_eq!(distinct.len(), texts.len(), "the same message under two nonces: {texts:#?}");
+    assert_eq!(texts.iter().filter(|(c, _)| c == TENANT_CHANNEL).count(), expected_tenant, "{texts:#?}");
+    assert_eq!(texts.iter().filter(|(c, _)| c == OPS_CHANNEL).count(), expected_ops, "{texts:#?}");
+    let tickets = freshdesk.0.lock().unwrap().clone();
+    assert_eq!(tickets.len(), 1, "one ticket: {tickets:#?}");
+
+    let store = orglink::store::Store::open(&data_dir).unwrap();
+    for id in &ids {
+        let account = store.account(id.parse().unwrap()).unwrap().unwrap();
+        if *id == ticketed {
+            assert_eq!(account.state, LinkState::RoleVerified, "{id}");
+            assert_eq!(account.tickets.len(), 1, "{id}");
+        } else {
+            assert_eq!(account.state, LinkState::Linked, "{id}");
+        }
+    }
+    assert!(store.outbox().unwrap().is_empty(), "nothing left undelivered");
+    assert!(store.ticket_requests().unwrap().is_empty(), "no ticket left waiting");
+    assert!(store.dead_letters().unwrap().is_empty(), "no dead letters");
+    println!("crash loop: {kills} kills survived, {} messages shown, {} ticket", texts.len(), tickets.len());
+    assert!(kills >= 20, "the scenario outlived only {kills} kills");
+}

@@ -385,18 +385,19 @@ impl Store {
                 delivered.insert(item.dedupe_key.as_bytes(), at.as_slice())?;
                 Ok(())
             });
-        never_aborts(result)
+        self.durable(never_aborts(result))
     }
 
     /// Remembers that the delivery under `key` went out.
     pub fn mark_delivered(&self, key: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.delivered.insert(key.as_bytes(), encode(&at.unix_timestamp()))?;
+        self.durable(self.delivered.insert(key.as_bytes(), encode(&at.unix_timestamp())).map_err(Into::into))?;
         Ok(())
     }
 
     /// Whether the store can be written now.
     pub fn health_check(&self) -> Result<(), StoreError> {
-        self.db.insert(b"health_check", &OffsetDateTime::now_utc().unix_timestamp().to_be_bytes())?;
+        let now = OffsetDateTime::now_utc().unix_timestamp().to_be_bytes();
+        self.durable(self.db.insert(b"health_check", &now).map_err(Into::into))?;
         Ok(())
     }
 
@@ -411,7 +412,7 @@ impl Store {
         item.attempts += 1;
         item.next_attempt_at = Some(next_attempt_at);
         item.last_error = Some(error.to_owned());
-        self.outbox.insert(item.id.to_be_bytes(), encode(&item))?;
+        self.durable(self.outbox.insert(item.id.to_be_bytes(), encode(&item)).map_err(Into::into))?;
         Ok(())
     }
 
@@ -445,7 +446,7 @@ impl Store {
                 }
                 Ok(())
             });
-        never_aborts(result)
+        self.durable(never_aborts(result))
     }
 
     /// Items that could not be delivered, oldest first.
@@ -468,7 +469,7 @@ impl Store {
                 audit.insert(key, encode(entry))?;
                 Ok(())
             });
-        never_aborts(result)
+        self.durable(never_aborts(result))
     }
 
     /// Tickets waiting to be opened, in key order.
@@ -478,7 +479,7 @@ impl Store {
 
     /// Forgets a request that needed no record (a note was added).
     pub fn ticket_request_done(&self, key: &str) -> Result<(), StoreError> {
-        self.ticket_requests.remove(key.as_bytes())?;
+        self.durable(self.ticket_requests.remove(key.as_bytes()).map_err(Into::into))?;
         Ok(())
     }
 
@@ -523,7 +524,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let later = encode(&request.failed(now, retry_after));
         if request.ops_told {
-            self.ticket_requests.insert(request.key.as_bytes(), later)?;
+            self.durable(self.ticket_requests.insert(request.key.as_bytes(), later).map_err(Into::into))?;
             return Ok(());
         }
         let told = |account: &mut Account| {
@@ -579,10 +580,19 @@ impl Store {
             f(&Tx { accounts, by_tenant, external_ids, audit, outbox, ticket_requests })
         });
         match result {
-            Ok(v) => Ok(Ok(v)),
+            Ok(v) => self.durable(Ok(Ok(v))),
             Err(TransactionError::Abort(())) => Ok(Err(())),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
+    }
+
+    /// A write is on disk before anyone is told it happened: sled keeps
+    /// writes in memory for up to half a second, which a crash would lose
+    /// after the user saw "Verified".
+    fn durable<T>(&self, written: Result<T, StoreError>) -> Result<T, StoreError> {
+        let value = written?;
+        self.db.flush()?;
+        Ok(value)
     }
 
     /// Stores a new account with its audit entry and outbox items, unless the

@@ -110,6 +110,7 @@ pub async fn start(
             ops_channel: discord_config.ops_channel_id,
             default_lang: config.language,
             clock: clock.clone(),
+            timeout: discord::notify::DISCORD_TIMEOUT,
         };
         tasks.push(tokio::spawn(notifier.run(bot.changed.clone(), DELIVERY_INTERVAL, stopped())));
         let (bot, gateway_config) = (bot.clone(), discord_config.clone());

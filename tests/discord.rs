@@ -305,6 +305,45 @@ async fn buttons_modal_and_attachments_round_trip() {
 }
 
 #[tokio::test]
+async fn forged_buttons_and_modals_cannot_reach_another_tenants_account() {
+    let h = Harness::start().await;
+    h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
+    let before = h.store.export().unwrap();
+    let external_id = h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
+    // Tenant B crafts every button orglink makes, naming A's account.
+    for action in ["cfn", "cli", "role", "later", "check", "arn"] {
+        let token = format!("token-forged-{action}");
+        let mut forged = if action == "arn" {
+            let mut submit = interaction("modal_submit_role_arn", GUILD_B, "en-US", ADMIN, &[]);
+            submit["data"]["components"][0]["components"][0]["value"] = json!("arn:aws:iam::123456789012:role/R");
+            submit
+        } else {
+            interaction("component_button", GUILD_B, "en-US", ADMIN, &[])
+        };
+        forged["token"] = json!(token);
+        forged["data"]["custom_id"] = json!(format!("ol:{action}:123456789012"));
+        let response = h.interact(&forged).await;
+        let shown = if response["type"] == 5 {
+            let path = format!("/api/v10/webhooks/{APPLICATION_ID}/{token}/messages/@original");
+            String::from_utf8_lossy(&wait_for(&h, "PATCH", &path).await.body).into_owned()
+        } else {
+            response.to_string()
+        };
+        assert!(shown.contains("is not registered here"), "{action}: {shown}");
+        assert!(!shown.contains(external_id.as_str()), "{action}: A's external ID leaked");
+    }
+    // Custom IDs orglink never makes are refused as unknown.
+    for custom_id in ["ol:check:123456789012:x", "ol:drop:123456789012", "check:123456789012", "ol:check:1234"] {
+        let mut forged = interaction("component_button", GUILD_B, "en-US", ADMIN, &[]);
+        forged["data"]["custom_id"] = json!(custom_id);
+        let text = description(&h.interact(&forged).await);
+        assert!(!text.is_empty() && !text.contains("123456789012"), "{custom_id}: {text}");
+    }
+    assert_eq!(h.store.export().unwrap(), before, "nothing changed");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn long_replies_are_attached_as_a_file() {
     let h = Harness::start().await;
     // Enough accounts that the list outgrows one message's 6,000 characters.

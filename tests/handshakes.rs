@@ -149,6 +149,7 @@ async fn an_accepted_invitation_links_the_account_once_across_sweeps_and_restart
         ops_channel: config.discord.ops_channel_id,
         default_lang: orglink::domain::Lang::En,
         clock: s.clock.clone(),
+        timeout: orglink::discord::notify::DISCORD_TIMEOUT,
     };
     notifier.deliver_due().await.unwrap();
     notifier.deliver_due().await.unwrap();

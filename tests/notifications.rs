@@ -42,6 +42,7 @@ async fn setup() -> Setup {
         ops_channel: config.discord.ops_channel_id,
         default_lang: Lang::En,
         clock: clock.clone(),
+        timeout: orglink::discord::notify::DISCORD_TIMEOUT,
     };
     Setup { discord, store, app, clock, notifier }
 }
@@ -223,4 +224,128 @@ async fn events_for_both_audiences_are_posted_once_to_each() {
     assert!(embed_text(&tenant[1]).contains("is linked"));
     assert_eq!(ops.len(), 2, "one failed attempt, one success");
     assert!(embed_text(&ops[1]).contains(GUILD_A), "operations see the tenant");
+}
+
+/// A local address where nothing listens: connection refused.
+fn closed_port() -> String {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() {
+    use orglink::config::{FreshdeskConfig, Secret};
+    use orglink::freshdesk::desk::TicketDesk;
+    use orglink::scheduler::Job;
+    use std::time::Duration;
+
+    let mut s = setup().await;
+    s.notifier.timeout = Duration::from_millis(300);
+    configure(&s, None);
+    register(&s, "123456789012");
+    register(&s, "123456789013");
+    let freshdesk = MockServer::start().await;
+    let desk = |base_url: &str| {
+        let config = FreshdeskConfig {
+            base_url: base_url.to_owned(),
+            api_key: Secret::new("fd-key"),
+            requester_email: "ops@distributor.example".parse().unwrap(),
+            group_id: None,
+            priority: 2,
+            tags: vec![],
+            custom_fields: serde_json::Map::new(),
+            language: Lang::En,
+        };
+        TicketDesk::new(config, Templates::embedded(), Duration::from_millis(300)).unwrap()
+    };
+    // orglink with AWS refusing connections and Freshdesk as `url` says.
+    let app = |url: &str| {
+        let aws_config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(closed_port())
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"),
+            ))
+            .build();
+        let retry = orglink::aws::RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) };
+        App::new(s.store.clone(), Settings::default(), s.clock.clone())
+            .with_aws(orglink::aws::Aws::new(aws_config, retry))
+            .with_ticket_desk(desk(url))
+    };
+    let ticket = Command::OpenTicket { account: "123456789012".parse().unwrap(), reason: "help".parse().unwrap() };
+    app(&freshdesk.uri()).execute(&admin(GUILD_A), ticket).await.unwrap();
+
+    // The outage: each service fails in each way, one after the other.
+    let discord_down = [
+        ResponseTemplate::new(503),
+        ResponseTemplate::new(200).set_body_json(message_json(TENANT_CHANNEL)).set_delay(Duration::from_secs(2)),
+    ];
+    let freshdesk_down = [ResponseTemplate::new(500), ResponseTemplate::new(201).set_delay(Duration::from_secs(2))];
+    for (discord, desk_answer) in discord_down.into_iter().zip(freshdesk_down) {
+        s.discord.reset().await;
+        freshdesk.reset().await;
+        Mock::given(method("POST")).respond_with(discord).mount(&s.discord).await;
+        Mock::given(wiremock::matchers::any()).respond_with(desk_answer).mount(&freshdesk).await;
+        s.clock.advance(time::Duration::hours(1));
+        let report = s.notifier.deliver_due().await.unwrap();
+        assert_eq!((report.delivered, report.undeliverable), (0, 0), "{report:?}");
+        let app = app(&freshdesk.uri());
+        assert_eq!(app.run_job(Job::OpenTickets).await.unwrap().changed, 0);
+        // The other jobs go on: AWS refuses, the rest have nothing to fix.
+        let probed = app.run_job(Job::ProbeRoles).await.unwrap();
+        assert_eq!(probed.unchecked.len(), 1, "{probed:?}");
+        app.run_job(Job::AuditSupportPlans).await.unwrap();
+        app.run_job(Job::RemindInvitations).await.unwrap();
+    }
+    // Connection refused, for Discord and Freshdesk alike.
+    let refused = Notifier {
+        http: Arc::new(orglink::discord::http_client(&config(&closed_port(), &"00".repeat(32)).discord)),
+        store: s.store.clone(),
+        templates: Templates::embedded(),
+        ops_channel: s.notifier.ops_channel,
+        default_lang: Lang::En,
+        clock: s.clock.clone(),
+        timeout: Duration::from_millis(300),
+    };
+    s.clock.advance(time::Duration::hours(1));
+    assert_eq!(refused.deliver_due().await.unwrap().delivered, 0);
+    assert_eq!(app(&closed_port()).run_job(Job::OpenTickets).await.unwrap().changed, 0);
+    assert!(s.store.dead_letters().unwrap().is_empty(), "an outage is not a reason to give up");
+
+    // Back: everything arrives once.
+    s.discord.reset().await;
+    freshdesk.reset().await;
+    answer(&s, TENANT_CHANNEL, 200, u64::MAX).await;
+    answer(&s, OPS_CHANNEL, 200, u64::MAX).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/search/tickets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "results": [] })))
+        .mount(&freshdesk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&freshdesk)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({ "id": 77, "tags": [] })))
+        .mount(&freshdesk)
+        .await;
+    for _ in 0..3 {
+        s.clock.advance(time::Duration::hours(1));
+        app(&freshdesk.uri()).run_job(Job::OpenTickets).await.unwrap();
+        s.notifier.deliver_due().await.unwrap();
+    }
+    assert!(s.store.outbox().unwrap().is_empty(), "{:?}", s.store.outbox().unwrap());
+    assert!(s.store.ticket_requests().unwrap().is_empty());
+    let created = freshdesk.received_requests().await.unwrap();
+    assert_eq!(created.iter().filter(|r| r.method.as_str() == "POST").count(), 1, "one ticket");
+    // Tenant: two registrations, the ticket opened. Operations: Freshdesk
+    // was down (told once), the ticket opened. One message per nonce.
+    for (channel, expected) in [(TENANT_CHANNEL, 3), (OPS_CHANNEL, 2)] {
+        let nonces: std::collections::BTreeSet<String> =
+            posted(&s, channel).await.iter().map(|m| m["nonce"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(nonces.len(), expected, "{channel}");
+    }
 }

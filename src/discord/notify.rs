@@ -39,7 +39,12 @@ pub struct Notifier {
     pub ops_channel: Option<ChatId>,
     pub default_lang: Lang,
     pub clock: Arc<dyn Clock>,
+    /// How long one message may take before it counts as not delivered.
+    pub timeout: StdDuration,
 }
+
+/// How long Discord may take to answer a message, unless told otherwise.
+pub const DISCORD_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Destination {
@@ -173,9 +178,13 @@ impl Notifier {
                 .embed(CreateEmbed::new().description(text).colour(colour(&item.event)))
                 .nonce(Nonce::String(nonce(&key)))
                 .enforce_nonce(true);
-            match ChannelId::new(channel.get()).send_message(&self.http, message).await {
-                Ok(_) => self.store.mark_delivered(&key, self.clock.now()).map_err(store_error)?,
-                Err(e) => return Err(classify(&e)),
+            // A Discord that does not answer must not hold up the others.
+            match tokio::time::timeout(self.timeout, ChannelId::new(channel.get()).send_message(&self.http, message))
+                .await
+            {
+                Ok(Ok(_)) => self.store.mark_delivered(&key, self.clock.now()).map_err(store_error)?,
+                Ok(Err(e)) => return Err(classify(&e)),
+                Err(_) => return Err(Failure::Transient(format!("no answer from Discord within {:?}", self.timeout))),
             }
         }
         Ok(())

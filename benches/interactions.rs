@@ -199,6 +199,22 @@ fn main() {
             ms(pct(&max_latencies, 99.0)),
             ms(*max_latencies.last().unwrap())
         );
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let peak = status.lines().find(|l| l.starts_with("VmHWM:")).map_or("unknown", |l| l["VmHWM:".len()..].trim());
+        println!("peak RSS (server and load generator in one process): {peak}");
+        // For scripts/bench.sh's table.
+        println!(
+            "summary | interactions at {RATE} req/s: throughput, p50 / p99 | {:.0} req/s, {} / {} |",
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            ms(pct(&latencies, 50.0)),
+            ms(pct(&latencies, 99.0))
+        );
+        println!(
+            "summary | interactions flat out (8 connections): throughput, p99 | {:.0} req/s, {} |",
+            max_latencies.len() as f64 / flat_elapsed.as_secs_f64(),
+            ms(pct(&max_latencies, 99.0))
+        );
+        println!("summary | peak RSS under load (server and client) | {peak} |");
         running.stop().await;
     });
 }

@@ -100,4 +100,12 @@ async fn main() {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: unknown");
     println!("peak RSS of the orglink process (fakecloud not included): {}", peak.trim_start_matches("VmHWM:").trim());
+    // For scripts/bench.sh's table.
+    if let Some((elapsed, report)) = sweeps.last() {
+        println!(
+            "summary | poll job at {count} handshakes: AWS calls, time | {}, {:.1} s |",
+            report.aws_calls,
+            elapsed.as_secs_f64()
+        );
+    }
 }

@@ -78,6 +78,16 @@ fn main() {
     println!("| read all {count} accounts | {} |", fmt(list_all));
     println!("| store on disk | {:.1} MiB ({} bytes per account) |", disk as f64 / 1048576.0, disk / count as u64);
     println!("| peak RSS | {} |", peak_rss().unwrap_or_else(|| "unknown".into()));
+    // For scripts/bench.sh's table.
+    println!("summary | registrations per second ({count} accounts) | {:.0} |", count as f64 / total.as_secs_f64());
+    println!("summary | registration p50 / p99 | {} / {} |", fmt(pct(&latencies, 50.0)), fmt(pct(&latencies, 99.0)));
+    println!(
+        "summary | list one tenant at {count} accounts, p50 / p99 | {} / {} |",
+        fmt(pct(&list_latencies, 50.0)),
+        fmt(pct(&list_latencies, 99.0))
+    );
+    println!("summary | store bytes per account | {} |", disk / count as u64);
+    println!("summary | peak RSS, registry of {count} accounts | {} |", peak_rss().unwrap_or_else(|| "unknown".into()));
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {

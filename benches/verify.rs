@@ -119,4 +119,11 @@ async fn main() {
     println!("| verify with delays: median of 5 | {} |", ms(pct(&delayed_runs, 50.0)));
     println!("| if the 4 checks after AssumeRole ran one after another | ≥ {} |", ms(DELAY * 5));
     println!("| AssumeRole + the slowest check (concurrent) | ≈ {} |", ms(DELAY * 2));
+    // For scripts/bench.sh's table.
+    println!(
+        "summary | role verification (6 checks, emulator), p50 / p99 | {} / {} |",
+        ms(pct(&latencies, 50.0)),
+        ms(pct(&latencies, 99.0))
+    );
+    println!("summary | role verification, every AWS call 200 ms late, median | {} |", ms(pct(&delayed_runs, 50.0)));
 }

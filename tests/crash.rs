@@ -200,64 +200,130 @@ async fn shown(discord: &MockServer) -> BTreeMap<String, (String, String)> {
     by_nonce
 }
 
+/// Everything `orglink serve` talks to, and how to start it.
+struct World {
+    discord: Arc<MockServer>,
+    freshdesk: Freshdesk,
+    _freshdesk_server: MockServer,
+    signing: SigningKey,
+    seed: [u8; 32],
+    port: u16,
+    data_dir: std::path::PathBuf,
+    server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let e = emulator();
+        let keys = e.admin(PLATFORM, "orglink-crash").await;
+        // One organization per emulator: a second test finds it made.
+        let _ = aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await;
+
+        let discord = Arc::new(MockServer::start().await);
+        for (verb, pattern) in
+            [("PATCH", r"^/api/v10/webhooks/.+/messages/@original$"), ("POST", r"^/api/v10/channels/\d+/messages$")]
+        {
+            Mock::given(method(verb))
+                .and(path_regex(pattern))
+                .respond_with(ResponseTemplate::new(200).set_body_json(message_json(TENANT_CHANNEL)))
+                .mount(&discord)
+                .await;
+        }
+        let freshdesk_server = MockServer::start().await;
+        let freshdesk = Freshdesk::default();
+        Mock::given(wiremock::matchers::any()).respond_with(freshdesk.clone()).mount(&freshdesk_server).await;
+
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        let signing = SigningKey::from_bytes(&seed);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let env: Vec<(String, String)> = [
+            ("ORGLINK_DATA_DIR", data_dir.to_str().unwrap()),
+            ("ORGLINK_HTTP_LISTEN", &format!("127.0.0.1:{port}")),
+            ("ORGLINK_LOG", "info"),
+            ("ORGLINK_DISCORD_TOKEN", TOKEN),
+            ("ORGLINK_DISCORD_APPLICATION_ID", APPLICATION_ID),
+            ("ORGLINK_DISCORD_PUBLIC_KEY", &hex::encode(signing.verifying_key().to_bytes())),
+            ("ORGLINK_DISCORD_API_BASE_URL", &discord.uri()),
+            ("ORGLINK_DISCORD_OPS_GUILD_ID", OPS_GUILD),
+            ("ORGLINK_DISCORD_OPS_ROLE_ID", OPS_ROLE),
+            ("ORGLINK_DISCORD_OPS_CHANNEL_ID", OPS_CHANNEL),
+            ("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", PLATFORM),
+            ("ORGLINK_AWS_VERIFY_RETRIES", "1"),
+            ("ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", "20"),
+            ("ORGLINK_PROBE_ENABLED", "false"),
+            ("ORGLINK_SCHEDULE_POLL_HANDSHAKES", "* * * * * *"),
+            ("ORGLINK_SCHEDULE_OPEN_TICKETS", "* * * * * *"),
+            ("ORGLINK_FRESHDESK_BASE_URL", &freshdesk_server.uri()),
+            ("ORGLINK_FRESHDESK_API_KEY", "fd-crash-key"),
+            ("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@distributor.example"),
+            ("AWS_ENDPOINT_URL", &e.endpoint),
+            ("AWS_ACCESS_KEY_ID", &keys.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let server = Server { child: None, env, port, log: dir.path().join("serve.log") };
+        Self {
+            discord,
+            freshdesk,
+            _freshdesk_server: freshdesk_server,
+            signing,
+            seed,
+            port,
+            data_dir,
+            server,
+            _dir: dir,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_what_it_started_and_exits_0() {
+    let World { discord, signing, port, data_dir, mut server, _dir, .. } = World::new().await;
+    server.spawn();
+    server.ready().await;
+    let client = Client { http: reqwest::Client::new(), signing, port, discord, tokens: AtomicU32::new(0) };
+    let link = command(
+        "link-account",
+        &[("account_id", "777700000001"), ("customer", "Term"), ("support_tier", "basic")],
+        GUILD_A,
+        "en-US",
+        ADMIN,
+        &[],
+    );
+    client.run(link).await;
+    let mut child = server.child.take().unwrap();
+    let started = Instant::now();
+    let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(25), "still running 25 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "see {}", server.log.display());
+    // Stopped: it no longer answers; what it stored is on disk.
+    assert!(reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err());
+    let store = orglink::store::Store::open(&data_dir).unwrap();
+    assert!(store.account("777700000001".parse().unwrap()).unwrap().is_some());
+    println!("SIGTERM to exit: {} ms", started.elapsed().as_millis());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     let setting = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let accounts = setting("ORGLINK_CRASH_ACCOUNTS", 24);
     let min_kills = setting("ORGLINK_CRASH_KILLS", 40) as u32;
-    let e = emulator();
-    let keys = e.admin(PLATFORM, "orglink-crash").await;
-    aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await.unwrap();
-
-    let discord = Arc::new(MockServer::start().await);
-    for (verb, pattern) in
-        [("PATCH", r"^/api/v10/webhooks/.+/messages/@original$"), ("POST", r"^/api/v10/channels/\d+/messages$")]
-    {
-        Mock::given(method(verb))
-            .and(path_regex(pattern))
-            .respond_with(ResponseTemplate::new(200).set_body_json(message_json(TENANT_CHANNEL)))
-            .mount(&discord)
-            .await;
-    }
-    let freshdesk_server = MockServer::start().await;
-    let freshdesk = Freshdesk::default();
-    Mock::given(wiremock::matchers::any()).respond_with(freshdesk.clone()).mount(&freshdesk_server).await;
-
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).unwrap();
-    let signing = SigningKey::from_bytes(&seed);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let env: Vec<(String, String)> = [
-        ("ORGLINK_DATA_DIR", data_dir.to_str().unwrap()),
-        ("ORGLINK_HTTP_LISTEN", &format!("127.0.0.1:{port}")),
-        ("ORGLINK_LOG", "info"),
-        ("ORGLINK_DISCORD_TOKEN", TOKEN),
-        ("ORGLINK_DISCORD_APPLICATION_ID", APPLICATION_ID),
-        ("ORGLINK_DISCORD_PUBLIC_KEY", &hex::encode(signing.verifying_key().to_bytes())),
-        ("ORGLINK_DISCORD_API_BASE_URL", &discord.uri()),
-        ("ORGLINK_DISCORD_OPS_GUILD_ID", OPS_GUILD),
-        ("ORGLINK_DISCORD_OPS_ROLE_ID", OPS_ROLE),
-        ("ORGLINK_DISCORD_OPS_CHANNEL_ID", OPS_CHANNEL),
-        ("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", PLATFORM),
-        ("ORGLINK_AWS_VERIFY_RETRIES", "1"),
-        ("ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", "20"),
-        ("ORGLINK_PROBE_ENABLED", "false"),
-        ("ORGLINK_SCHEDULE_POLL_HANDSHAKES", "* * * * * *"),
-        ("ORGLINK_SCHEDULE_OPEN_TICKETS", "* * * * * *"),
-        ("ORGLINK_FRESHDESK_BASE_URL", &freshdesk_server.uri()),
-        ("ORGLINK_FRESHDESK_API_KEY", "fd-crash-key"),
-        ("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@distributor.example"),
-        ("AWS_ENDPOINT_URL", &e.endpoint),
-        ("AWS_ACCESS_KEY_ID", &keys.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key),
-        ("AWS_REGION", "us-east-1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let mut server = Server { child: None, env, port, log: dir.path().join("serve.log") };
+    let World { discord, freshdesk, _freshdesk_server: _kept, signing, seed, port, data_dir, mut server, _dir } =
+        World::new().await;
     server.spawn();
     server.ready().await;
 

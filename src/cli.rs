@@ -220,6 +220,13 @@ pub struct Io<'a> {
 
 /// Runs the command line `args` with the process environment.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    // Whatever orglink writes (the store, its logs' files) is its owner's
+    // only.
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     // Not locked for the whole run: `serve` logs to stderr from every
     // thread, and a lock held here would stop the first one that logs.
     let mut out = std::io::stdout();

@@ -105,7 +105,13 @@ pub struct Metrics {
     /// When this process started, and each job's last success: for health.
     started: OffsetDateTime,
     last_success: Mutex<BTreeMap<Job, OffsetDateTime>>,
+    /// When the account gauges were last counted: every record is read for
+    /// them, so at most once per [`ACCOUNT_GAUGES_EVERY`].
+    accounts_counted: Mutex<Option<OffsetDateTime>>,
 }
+
+/// How often a scrape may count the accounts and handshakes anew.
+pub const ACCOUNT_GAUGES_EVERY: time::Duration = time::Duration::seconds(60);
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -180,6 +186,7 @@ impl Metrics {
             accounts,
             started,
             last_success: Mutex::new(BTreeMap::new()),
+            accounts_counted: Mutex::new(None),
         }
     }
 
@@ -237,14 +244,19 @@ impl Metrics {
         self.outbox_oldest_age.set(oldest.map_or(0, |at| (now - at).whole_seconds().max(0)));
         self.dead_letters.set(store.dead_letters()?.len() as i64);
         self.tickets_waiting.set(store.ticket_requests()?.len() as i64);
-        self.handshakes.clear();
-        self.accounts.clear();
-        for (state, handshake) in store.account_states()? {
-            self.accounts.get_or_create(&StateLabels { state: state.code() }).inc();
-            if let Some(handshake) = handshake {
-                self.handshakes.get_or_create(&StateLabels { state: handshake.code() }).inc();
+        let mut counted = self.accounts_counted.lock().unwrap_or_else(|e| e.into_inner());
+        if counted.is_none_or(|at| now - at >= ACCOUNT_GAUGES_EVERY) {
+            self.handshakes.clear();
+            self.accounts.clear();
+            for (state, handshake) in store.account_states()? {
+                self.accounts.get_or_create(&StateLabels { state: state.code() }).inc();
+                if let Some(handshake) = handshake {
+                    self.handshakes.get_or_create(&StateLabels { state: handshake.code() }).inc();
+                }
             }
+            *counted = Some(now);
         }
+        drop(counted);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)

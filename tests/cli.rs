@@ -301,6 +301,22 @@ fn the_data_directory_is_owner_only() {
     add(&o, "123456789012", &[]);
     let mode = std::fs::metadata(o.data_dir()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
+    // And everything in it, including what sled wrote as the process ended.
+    fn walk(dir: &std::path::Path, found: &mut Vec<(std::path::PathBuf, u32)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            found.push((path.clone(), std::fs::metadata(&path).unwrap().permissions().mode()));
+            if path.is_dir() {
+                walk(&path, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&o.data_dir(), &mut found);
+    assert!(!found.is_empty());
+    for (path, mode) in found {
+        assert_eq!(mode & 0o077, 0, "{} is {:o}", path.display(), mode & 0o777);
+    }
 }
 
 #[test]

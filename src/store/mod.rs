@@ -249,7 +249,11 @@ impl Store {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
             match sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open() {
-                Ok(db) => return Self::from_db(db),
+                Ok(db) => {
+                    let store = Self::from_db(db)?;
+                    owner_only(dir).map_err(|source| StoreError::Directory { path: dir.to_owned(), source })?;
+                    return Ok(store);
+                }
                 Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
                     if std::time::Instant::now() >= deadline {
                         return Err(StoreError::Locked { path: dir.to_owned() });
@@ -738,6 +742,26 @@ fn is_lock_conflict(e: &std::io::Error) -> bool {
 }
 
 /// Creates `dir` if needed and makes it readable by its owner only.
+/// Makes what sled wrote in `dir` readable by its owner only: customer
+/// records, external IDs and the outbox are nobody else's business.
+fn owner_only(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let (path, kind) = (entry.path(), entry.file_type()?);
+            if kind.is_dir() {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
+                owner_only(&path)?;
+            } else if kind.is_file() {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn prepare_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     #[cfg(unix)]

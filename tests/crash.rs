@@ -451,5 +451,7 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     assert!(store.outbox().unwrap().is_empty(), "nothing left undelivered");
     assert!(store.ticket_requests().unwrap().is_empty(), "no ticket left waiting");
     assert!(store.dead_letters().unwrap().is_empty(), "no dead letters");
+    let kept = store.export().unwrap().into_iter().filter(|(tree, _, _)| tree.as_slice() == b"delivered").count();
+    assert_eq!(kept, 0, "no delivery records outlive their messages");
     println!("crash loop: {kills} kills survived, {} messages shown, {} ticket", texts.len(), tickets.len());
 }

@@ -103,6 +103,11 @@ async fn posted(s: &Setup, channel: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The partial-delivery records the store holds.
+fn delivered_keys(s: &Setup) -> usize {
+    s.store.export().unwrap().iter().filter(|(tree, _, _)| tree.as_slice() == b"delivered").count()
+}
+
 fn embed_text(message: &Value) -> &str {
     message["embeds"][0]["description"].as_str().unwrap()
 }
@@ -215,9 +220,12 @@ async fn events_for_both_audiences_are_posted_once_to_each() {
     // Operations fails once: the tenant's part is not sent twice.
     answer(&s, OPS_CHANNEL, 500, 1).await;
     assert_eq!(s.notifier.deliver_due().await.unwrap().retried, 1);
+    // The tenant got it; the retry must not send it there again.
+    assert_eq!(delivered_keys(&s), 1);
     s.clock.advance(time::Duration::minutes(1));
     answer(&s, OPS_CHANNEL, 200, u64::MAX).await;
     assert_eq!(s.notifier.deliver_due().await.unwrap().delivered, 1);
+    assert_eq!(delivered_keys(&s), 0, "delivered: nothing is kept per message");
     let tenant = posted(&s, TENANT_CHANNEL).await;
     let ops = posted(&s, OPS_CHANNEL).await;
     assert_eq!(tenant.len(), 2, "registration and link, each once");

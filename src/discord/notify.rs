@@ -104,6 +104,16 @@ fn colour(event: &Event) -> Colour {
     }
 }
 
+/// The key that records `item` delivered to `destination`: kept while the
+/// item is pending, so a retry skips the destinations it reached.
+fn delivery_key(item: &OutboxItem, destination: Destination) -> String {
+    format!("{}#{:?}", item.dedupe_key, destination)
+}
+
+fn delivery_keys(item: &OutboxItem) -> [String; 2] {
+    [delivery_key(item, Destination::Tenant), delivery_key(item, Destination::Ops)]
+}
+
 impl Notifier {
     /// Delivers every item that is due now.
     pub async fn deliver_due(&self) -> anyhow::Result<DeliveryReport> {
@@ -113,7 +123,7 @@ impl Notifier {
             let _entered = span.enter();
             match self.deliver(&item).await {
                 Ok(()) => {
-                    self.store.outbox_delivered(&item, self.clock.now())?;
+                    self.store.outbox_delivered(&item, &delivery_keys(&item))?;
                     report.delivered += 1;
                 }
                 Err(Failure::Transient(error)) => {
@@ -133,7 +143,7 @@ impl Notifier {
                             reason: reason.to_owned(),
                         }),
                     };
-                    self.store.outbox_dead(&item, reason, self.clock.now(), notice)?;
+                    self.store.outbox_dead(&item, &delivery_keys(&item), reason, self.clock.now(), notice)?;
                     report.undeliverable += 1;
                 }
             }
@@ -153,7 +163,7 @@ impl Notifier {
             if !wanted {
                 continue;
             }
-            let key = format!("{}#{:?}", item.dedupe_key, destination);
+            let key = delivery_key(item, destination);
             if self.store.was_delivered(&key).map_err(store_error)? {
                 continue;
             }

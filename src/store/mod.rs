@@ -379,14 +379,16 @@ impl Store {
         Ok(self.delivered.contains_key(dedupe_key)?)
     }
 
-    /// Marks an outbox item delivered: it leaves the outbox and its key is
-    /// remembered, in one transaction.
-    pub fn outbox_delivered(&self, item: &OutboxItem, at: OffsetDateTime) -> Result<(), StoreError> {
-        let at = encode(&at.unix_timestamp());
+    /// Marks an outbox item delivered: it leaves the outbox, and the keys
+    /// of its partial deliveries (`keys`), needed only while it was
+    /// pending, go with it, in one transaction. Nothing grows per message.
+    pub fn outbox_delivered(&self, item: &OutboxItem, keys: &[String]) -> Result<(), StoreError> {
         let result: Result<(), TransactionError<()>> =
             (&self.outbox, &self.delivered).transaction(|(outbox, delivered)| {
                 outbox.remove(&item.id.to_be_bytes())?;
-                delivered.insert(item.dedupe_key.as_bytes(), at.as_slice())?;
+                for key in keys {
+                    delivered.remove(key.as_bytes())?;
+                }
                 Ok(())
             });
         self.durable(never_aborts(result))
@@ -425,14 +427,18 @@ impl Store {
     pub fn outbox_dead(
         &self,
         item: &OutboxItem,
+        keys: &[String],
         reason: &str,
         at: OffsetDateTime,
         notice: Option<Event>,
     ) -> Result<(), StoreError> {
         let dead = encode(&DeadLetter { item: item.clone(), reason: reason.to_owned(), at });
         let result: Result<(), TransactionError<()>> =
-            (&self.outbox, &self.dead_letters).transaction(|(outbox, dead_letters)| {
+            (&self.outbox, &self.dead_letters, &self.delivered).transaction(|(outbox, dead_letters, delivered)| {
                 outbox.remove(&item.id.to_be_bytes())?;
+                for key in keys {
+                    delivered.remove(key.as_bytes())?;
+                }
                 dead_letters.insert(&item.id.to_be_bytes(), dead.as_slice())?;
                 if let Some(event) = &notice {
                     let id = outbox.generate_id()?;

@@ -223,15 +223,20 @@ pub async fn send_followup(http: Arc<Http>, token: String, followup: Option<Foll
     };
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=6 {
-        match edit.clone().execute(&http, &token).await {
-            Ok(_) => return,
-            Err(e) if attempt < 6 => {
-                tracing::debug!(error = %e, attempt, "follow-up not accepted yet");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            Err(e) => tracing::error!(error = %e, "the follow-up of an interaction could not be sent"),
+        // A Discord that does not answer counts as a failed attempt.
+        let sent = tokio::time::timeout(notify::DISCORD_TIMEOUT, edit.clone().execute(&http, &token)).await;
+        let error = match sent {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {:?}", notify::DISCORD_TIMEOUT),
+        };
+        if attempt == 6 {
+            tracing::error!(error, "the follow-up of an interaction could not be sent");
+            return;
         }
+        tracing::debug!(error, attempt, "follow-up not accepted yet");
+        tokio::time::sleep(delay).await;
+        delay *= 2;
     }
 }
 

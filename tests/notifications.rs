@@ -357,3 +357,32 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
         assert_eq!(nonces.len(), expected, "{channel}");
     }
 }
+
+#[tokio::test]
+async fn what_waited_for_a_channel_is_posted_once_one_is_set() {
+    let s = setup().await;
+    answer(&s, OPS_CHANNEL, 200, u64::MAX).await;
+    answer(&s, TENANT_CHANNEL, 200, u64::MAX).await;
+    // Registered before the server chose a channel: it cannot be posted.
+    register(&s, "123456789012");
+    s.notifier.deliver_due().await.unwrap();
+    s.notifier.deliver_due().await.unwrap();
+    assert_eq!(s.store.dead_letters().unwrap().len(), 1);
+    assert!(posted(&s, TENANT_CHANNEL).await.is_empty());
+
+    // The channel is set: the reply says what will follow, and it does.
+    let command = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
+    let reply = s.app.handle(&admin(GUILD_A), command).unwrap();
+    assert_eq!(reply.data.as_ref().unwrap()["replayed"], 1);
+    let text = reply.messages[0].render(&Templates::embedded(), Lang::En).unwrap().text;
+    assert!(text.contains("1 notification that waited for a channel"), "{text}");
+    assert!(s.store.dead_letters().unwrap().is_empty());
+    assert_eq!(s.notifier.deliver_due().await.unwrap().delivered, 1);
+    let tenant = posted(&s, TENANT_CHANNEL).await;
+    assert_eq!(tenant.len(), 1);
+    assert!(embed_text(&tenant[0]).contains("was registered"), "{}", embed_text(&tenant[0]));
+    // Setting it again replays nothing more.
+    let again = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
+    assert_eq!(s.app.handle(&admin(GUILD_A), again).unwrap().data.unwrap()["replayed"], 0);
+    assert!(s.store.outbox().unwrap().is_empty());
+}

@@ -215,6 +215,7 @@ fn every_message() -> Vec<(String, Message)> {
         Message::TenantSettings(TenantSettingsView {
             tenant: "900000000000000001".into(),
             settings: Default::default(),
+            replayed: 0,
         }),
     );
     add(
@@ -226,6 +227,7 @@ fn every_message() -> Vec<(String, Message)> {
                 language: Some(Lang::Es),
                 account_role: Some("910000000000000001".parse().unwrap()),
             },
+            replayed: 2,
         }),
     );
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));

@@ -533,6 +533,7 @@ impl App {
                     return Err(anyhow::anyhow!("tenant settings are changed from the tenant's server").into());
                 };
                 let mut settings = self.store.tenant_settings(tenant)?;
+                let mut replayed = 0;
                 if channel.is_some() || language.is_some() || account_role.is_some() {
                     settings.channel = channel.or(settings.channel);
                     settings.language = language.or(settings.language);
@@ -543,8 +544,12 @@ impl App {
                         tenant: tenant.clone(),
                         settings: settings.clone(),
                     })?;
+                    if channel.is_some() {
+                        // What waited for a channel goes to this one.
+                        replayed = self.store.requeue_dead_letters(tenant, crate::store::NO_CHANNEL)?;
+                    }
                 }
-                let view = TenantSettingsView { tenant: tenant.to_string(), settings };
+                let view = TenantSettingsView { tenant: tenant.to_string(), settings, replayed };
                 Ok(Reply::new(Tone::Success, vec![Message::TenantSettings(view.clone())]).with_data(view))
             }
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {

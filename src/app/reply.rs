@@ -254,6 +254,8 @@ pub struct TenantSettingsView {
     pub tenant: String,
     #[serde(flatten)]
     pub settings: TenantSettings,
+    /// Notifications that waited for a channel and now go to the new one.
+    pub replayed: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -172,7 +172,7 @@ impl Notifier {
                 Destination::Ops => (self.ops_channel, self.default_lang),
             };
             let Some(channel) = channel else {
-                return Err(Failure::Permanent("no_channel"));
+                return Err(Failure::Permanent(crate::store::NO_CHANNEL));
             };
             let context = serde_json::json!({
                 "event": item.event,

@@ -19,6 +19,10 @@ use crate::domain::{
     TicketRequest,
 };
 
+/// Why a notification died when its tenant had no channel yet: setting one
+/// brings it back.
+pub const NO_CHANNEL: &str = "no_channel";
+
 /// Bumped whenever the stored encoding changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -455,6 +459,35 @@ impl Store {
                     outbox.insert(&id.to_be_bytes(), encode(&notice))?;
                 }
                 Ok(())
+            });
+        self.durable(never_aborts(result))
+    }
+
+    /// Puts back in the outbox `tenant`'s notifications that died for
+    /// `reason` (its channel was missing, and is set now), as new; returns
+    /// how many.
+    pub fn requeue_dead_letters(&self, tenant: &TenantId, reason: &str) -> Result<usize, StoreError> {
+        let waiting: Vec<DeadLetter> = self
+            .dead_letters()?
+            .into_iter()
+            .filter(|d| d.item.tenant == *tenant && d.reason == reason && d.item.event.audience().tenant)
+            .collect();
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let result: Result<usize, TransactionError<()>> =
+            (&self.outbox, &self.dead_letters).transaction(|(outbox, dead_letters)| {
+                let mut moved = 0;
+                for dead in &waiting {
+                    let id = dead.item.id.to_be_bytes();
+                    if dead_letters.remove(&id)?.is_some() {
+                        let item =
+                            OutboxItem { attempts: 0, next_attempt_at: None, last_error: None, ..dead.item.clone() };
+                        outbox.insert(&id, encode(&item))?;
+                        moved += 1;
+                    }
+                }
+                Ok(moved)
             });
         self.durable(never_aborts(result))
     }

@@ -5,8 +5,7 @@
 mod harness;
 
 use orglink::app::{
-    AccountSummary, AccountView, Action, InstructionsView, ListView, Message, Permission, READ_ONLY_POLICY_ARN,
-    SUPPORT_POLICY_ARN, TenantSettingsView, UserError,
+    AccountSummary, AccountView, Action, InstructionsView, ListView, Message, Permission, TenantSettingsView, UserError,
 };
 use orglink::app::{InviteRefusedView, InvitedView, VerificationView};
 use orglink::domain::Lang;
@@ -23,9 +22,26 @@ fn cross_account() -> AccountId {
 }
 
 fn instructions(tier: SupportTier) -> InstructionsView {
-    let settings = orglink::app::Settings { cross_account_id: cross_account(), ..Default::default() };
+    instructions_in(tier, orglink::domain::Partition::Aws)
+}
+
+fn instructions_in(tier: SupportTier, partition: orglink::domain::Partition) -> InstructionsView {
+    let settings = orglink::app::Settings { cross_account_id: cross_account(), partition, ..Default::default() };
     InstructionsView::new(&harness::sample_account("123456789012", tier), &settings)
 }
+
+/// What the instructions must create: the tier's managed policies, in the
+/// platform's partition.
+fn expected_policies(tier: SupportTier, partition: orglink::domain::Partition) -> Vec<String> {
+    let mut names = vec!["ReadOnlyAccess"];
+    if tier == SupportTier::Business {
+        names.push("AWSSupportAccess");
+    }
+    names.into_iter().map(|n| format!("arn:{}:iam::aws:policy/{n}", partition.as_str())).collect()
+}
+
+const PARTITIONS: [orglink::domain::Partition; 3] =
+    [orglink::domain::Partition::Aws, orglink::domain::Partition::AwsCn, orglink::domain::Partition::AwsUsGov];
 
 fn render(message: &Message, lang: Lang) -> String {
     message.render(&Templates::embedded(), lang).unwrap_or_else(|e| panic!("{message:?} in {lang}: {e:#}")).text
@@ -308,8 +324,9 @@ fn every_state_reads_well_in_status_and_not_now() {
 /// the account needs.
 #[test]
 fn cloudformation_template_creates_the_role_with_the_external_id_condition() {
-    for tier in SupportTier::ALL {
-        let view = instructions(tier);
+    for (tier, partition) in SupportTier::ALL.into_iter().flat_map(|t| PARTITIONS.map(|p| (t, p))) {
+        let view = instructions_in(tier, partition);
+        assert!(view.role_arn.starts_with(&format!("arn:{}:iam::123456789012:role/", partition.as_str())));
         for lang in Lang::ALL {
             let yaml = render(&Message::CloudFormation(view.clone()), lang);
             let doc: Value = serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
@@ -323,11 +340,7 @@ fn cloudformation_template_creates_the_role_with_the_external_id_condition() {
                 .iter()
                 .map(|v| v.as_str().unwrap())
                 .collect();
-            if tier == SupportTier::Business {
-                assert_eq!(policies, [READ_ONLY_POLICY_ARN, SUPPORT_POLICY_ARN]);
-            } else {
-                assert_eq!(policies, [READ_ONLY_POLICY_ARN]);
-            }
+            assert_eq!(policies, expected_policies(tier, partition));
             assert_eq!(
                 doc["Outputs"]["RoleArn"]["Value"]["Fn::GetAtt"],
                 serde_json::json!(["PlatformReadOnlyRole", "Arn"])
@@ -343,7 +356,8 @@ fn assert_trust_policy(policy: &Value, view: &InstructionsView) {
     let s = &statements[0];
     assert_eq!(s["Effect"], "Allow");
     assert_eq!(s["Action"], "sts:AssumeRole");
-    assert_eq!(s["Principal"]["AWS"], format!("arn:aws:iam::{}:root", view.cross_account_id));
+    let partition = view.role_arn.split(':').nth(1).unwrap();
+    assert_eq!(s["Principal"]["AWS"], format!("arn:{partition}:iam::{}:root", view.cross_account_id));
     assert_eq!(s["Condition"]["StringEquals"]["sts:ExternalId"], view.external_id.as_str());
     assert_eq!(s["Condition"].as_object().unwrap().len(), 1, "no other condition (no MFA)");
 }
@@ -352,8 +366,8 @@ fn assert_trust_policy(policy: &Value, view: &InstructionsView) {
 /// they attach exactly the policies the tier needs.
 #[test]
 fn aws_cli_commands_create_the_same_role() {
-    for tier in SupportTier::ALL {
-        let view = instructions(tier);
+    for (tier, partition) in SupportTier::ALL.into_iter().flat_map(|t| PARTITIONS.map(|p| (t, p))) {
+        let view = instructions_in(tier, partition);
         for lang in Lang::ALL {
             let script = render(&Message::AwsCli(view.clone()), lang);
             let policy = script
@@ -370,12 +384,7 @@ fn aws_cli_commands_create_the_same_role() {
             assert!(!description.is_empty() && commands[0].matches('\'').count() == 2, "{}", commands[0]);
             let attached: Vec<&str> =
                 commands.iter().filter_map(|c| c.split_once("--policy-arn ").map(|(_, arn)| arn)).collect();
-            let expected: &[&str] = if tier == SupportTier::Business {
-                &[READ_ONLY_POLICY_ARN, SUPPORT_POLICY_ARN]
-            } else {
-                &[READ_ONLY_POLICY_ARN]
-            };
-            assert_eq!(attached, expected);
+            assert_eq!(attached, expected_policies(tier, partition));
             assert_eq!(
                 commands.last().unwrap(),
                 &"aws iam get-role --role-name OrgLinkReadOnly --query Role.Arn --output text"

@@ -16,9 +16,8 @@ use anyhow::Context as _;
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
-    AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, Offer,
-    READ_ONLY_POLICY_ARN, Rendered, Reply, SUPPORT_POLICY_ARN, TenantSettingsView, TicketView, Tone, VerificationView,
-    trust_policy,
+    AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, Offer, Rendered,
+    Reply, TenantSettingsView, TicketView, Tone, VerificationView, managed_policy_arn, trust_policy,
 };
 
 use crate::aws::organizations::{Distributor, InviteError};

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::error::UserError;
 use crate::domain::{
-    Account, AccountId, ChecklistEntry, ExternalId, Lang, ParseError, RoleName, SupportPlanGroup, SupportTier,
-    TenantSettings, VerificationReport,
+    Account, AccountId, ChecklistEntry, ExternalId, Lang, ParseError, Partition, RoleName, SupportPlanGroup,
+    SupportTier, TenantSettings, VerificationReport,
 };
 use crate::templates::Templates;
 
@@ -138,9 +138,9 @@ pub struct InstructionsView {
     pub cross_account_id: AccountId,
     pub external_id: ExternalId,
     pub role_name: RoleName,
-    pub read_only_policy_arn: &'static str,
-    pub support_policy_arn: &'static str,
-    pub managed_policy_arns: Vec<&'static str>,
+    pub read_only_policy_arn: String,
+    pub support_policy_arn: String,
+    pub managed_policy_arns: Vec<String>,
     /// The trust policy the role needs, as pretty JSON.
     pub trust_policy: String,
     pub role_arn: String,
@@ -148,17 +148,22 @@ pub struct InstructionsView {
     pub probing: bool,
 }
 
-pub const READ_ONLY_POLICY_ARN: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
-pub const SUPPORT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
+/// The ARN of the AWS managed policy `name` in `partition`.
+pub fn managed_policy_arn(partition: Partition, name: &str) -> String {
+    format!("arn:{}:iam::aws:policy/{name}", partition.as_str())
+}
 
 impl InstructionsView {
     pub fn new(account: &Account, settings: &super::Settings) -> Self {
         let cross_account_id = settings.cross_account_id;
         let role_name = settings.role_name.clone();
         let business = account.support_tier == SupportTier::Business;
-        let mut managed_policy_arns = vec![READ_ONLY_POLICY_ARN];
+        let partition = settings.partition;
+        let read_only_policy_arn = managed_policy_arn(partition, crate::aws::READ_ONLY_ACCESS);
+        let support_policy_arn = managed_policy_arn(partition, crate::aws::SUPPORT_ACCESS);
+        let mut managed_policy_arns = vec![read_only_policy_arn.clone()];
         if business {
-            managed_policy_arns.push(SUPPORT_POLICY_ARN);
+            managed_policy_arns.push(support_policy_arn.clone());
         }
         Self {
             account_id: account.id,
@@ -166,14 +171,18 @@ impl InstructionsView {
             support_tier: account.support_tier,
             business,
             cross_account_id,
-            role_arn: crate::domain::RoleArn::new(settings.partition, account.id, role_name.clone()).to_string(),
+            role_arn: crate::domain::RoleArn::new(partition, account.id, role_name.clone()).to_string(),
             probing: settings.probe.enabled,
-            trust_policy: serde_json::to_string_pretty(&trust_policy(cross_account_id, &account.external_id))
-                .expect("JSON serialises"),
+            trust_policy: serde_json::to_string_pretty(&trust_policy(
+                partition,
+                cross_account_id,
+                &account.external_id,
+            ))
+            .expect("JSON serialises"),
             external_id: account.external_id.clone(),
             role_name,
-            read_only_policy_arn: READ_ONLY_POLICY_ARN,
-            support_policy_arn: SUPPORT_POLICY_ARN,
+            read_only_policy_arn,
+            support_policy_arn,
             managed_policy_arns,
         }
     }
@@ -181,12 +190,12 @@ impl InstructionsView {
 
 /// The trust policy a customer's role needs: the platform's account may
 /// assume it, only with this account's external ID.
-pub fn trust_policy(cross_account_id: AccountId, external_id: &ExternalId) -> Value {
+pub fn trust_policy(partition: Partition, cross_account_id: AccountId, external_id: &ExternalId) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
-            "Principal": { "AWS": format!("arn:aws:iam::{cross_account_id}:root") },
+            "Principal": { "AWS": format!("arn:{}:iam::{cross_account_id}:root", partition.as_str()) },
             "Action": "sts:AssumeRole",
             "Condition": { "StringEquals": { "sts:ExternalId": external_id.as_str() } }
         }]

@@ -143,25 +143,23 @@ pub async fn start(
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let http_addr = listener.local_addr()?;
-    {
-        let interactions = verifier.is_some();
-        let router = endpoint::router(endpoint::Endpoint {
-            bot: bot.clone(),
-            verifier,
-            http,
-            clock,
-            gateway: discord_config.token.is_some(),
-            schedule: config.schedule.clone(),
-            health_job_intervals: config.health_job_intervals,
-        });
-        let shutdown = stopped();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-                tracing::error!(error = %e, "the HTTP server stopped");
-            }
-        }));
-        tracing::info!(addr = %http_addr, interactions, "serving HTTP: /healthz, /metrics and, with interactions, /interactions");
-    }
+    let interactions = verifier.is_some();
+    let router = endpoint::router(endpoint::Endpoint {
+        bot: bot.clone(),
+        verifier,
+        http,
+        clock,
+        gateway: discord_config.token.is_some(),
+        schedule: config.schedule.clone(),
+        health_job_intervals: config.health_job_intervals,
+    });
+    let shutdown = stopped();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "the HTTP server stopped");
+        }
+    }));
+    tracing::info!(addr = %http_addr, interactions, "serving HTTP: /healthz, /metrics and, with interactions, /interactions");
     Ok(Running { http_addr, bot, tasks, stop })
 }
 

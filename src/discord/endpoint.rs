@@ -103,12 +103,21 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
 /// succeeded for longer than `health_job_intervals` of its schedule.
 async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
     let app = endpoint.bot.app();
-    let store = app.store().health_check();
+    // The check writes and flushes to disk: not on the async threads.
+    let store = match tokio::task::spawn_blocking({
+        let store = app.store().clone();
+        move || store.health_check().map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(result) => result,
+        Err(e) => Err(e.to_string()),
+    };
     let jobs = app.metrics().job_health(&endpoint.schedule, endpoint.clock.now(), endpoint.health_job_intervals);
     let healthy = store.is_ok() && jobs.iter().all(|j| !j.stale);
     let body = serde_json::json!({
         "status": if healthy { "ok" } else { "failing" },
-        "store": match &store { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
+        "store": match &store { Ok(()) => "ok", Err(e) => e.as_str() },
         "jobs": jobs,
         "transports": { "http": endpoint.verifier.is_some(), "gateway": endpoint.gateway },
     });

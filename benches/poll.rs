@@ -18,7 +18,7 @@ use orglink::aws::organizations::{Distributor, handshake_info};
 use orglink::clock::SystemClock;
 use orglink::domain::{AccountKind, Invitation, NewAccount, RoleRecord, SupportTier, Transition};
 use orglink::scheduler::Job;
-use orglink::store::Store;
+use orglink::store::{By, Store};
 
 #[tokio::main]
 async fn main() {
@@ -51,30 +51,29 @@ async fn main() {
         };
         app.handle(&ops, Command::AddAccount(new)).unwrap();
         let now = time::OffsetDateTime::now_utc();
-        store
-            .update_account(id.parse().unwrap(), "bench", "setup", now, |a| {
-                a.role = Some(RoleRecord {
-                    arn: format!("arn:aws:iam::{id}:role/R").parse().unwrap(),
-                    description: None,
-                    recorded_at: now,
-                    verified_at: Some(now),
-                    report: None,
-                });
-                let mut events = a.apply(&Transition::RoleVerified, now)?;
-                events.extend(a.invitation_sent(
-                    Invitation {
-                        handshake_id: handshake.id.clone(),
-                        state: handshake.state,
-                        requested_at: handshake.requested_at,
-                        expires_at: handshake.expires_at,
-                        note: None,
-                        reminded: vec![],
-                    },
-                    now,
-                )?);
-                Ok::<_, orglink::domain::IllegalTransition>(events)
-            })
-            .unwrap();
+        app.update_account(id.parse().unwrap(), By::new("bench", "setup", now), &[], |a| {
+            a.role = Some(RoleRecord {
+                arn: format!("arn:aws:iam::{id}:role/R").parse().unwrap(),
+                description: None,
+                recorded_at: now,
+                verified_at: Some(now),
+                report: None,
+            });
+            let mut events = a.apply(&Transition::RoleVerified, now)?;
+            events.extend(a.invitation_sent(
+                Invitation {
+                    handshake_id: handshake.id.clone(),
+                    state: handshake.state,
+                    requested_at: handshake.requested_at,
+                    expires_at: handshake.expires_at,
+                    note: None,
+                    reminded: vec![],
+                },
+                now,
+            )?);
+            Ok::<_, orglink::domain::IllegalTransition>(events)
+        })
+        .unwrap();
     }
     let setup = started.elapsed();
 

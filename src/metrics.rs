@@ -96,6 +96,7 @@ pub struct Metrics {
     freshdesk_calls: Family<OutcomeLabels, Counter>,
     job_runs: Family<JobOutcomeLabels, Counter>,
     job_last_success: Family<JobLabels, Gauge>,
+    job_records_read: Family<JobLabels, Counter>,
     outbox_pending: Gauge,
     outbox_oldest_age: Gauge,
     dead_letters: Gauge,
@@ -154,6 +155,12 @@ impl Metrics {
             "When each scheduled job last succeeded (Unix time)",
             job_last_success.clone(),
         );
+        let job_records_read = Family::default();
+        registry.register(
+            "job_records_read",
+            "Records scheduled jobs read from the store: only those due, by job",
+            job_records_read.clone(),
+        );
         let outbox_pending = Gauge::default();
         registry.register("outbox_pending", "Notifications waiting to be delivered", outbox_pending.clone());
         let outbox_oldest_age = Gauge::default();
@@ -178,6 +185,7 @@ impl Metrics {
             freshdesk_calls,
             job_runs,
             job_last_success,
+            job_records_read,
             outbox_pending,
             outbox_oldest_age,
             dead_letters,
@@ -205,6 +213,16 @@ impl Metrics {
 
     pub fn freshdesk_call(&self, outcome: &'static str) {
         self.freshdesk_calls.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// A job read `records` due records from the store.
+    pub fn job_records_read(&self, job: &'static str, records: usize) {
+        self.job_records_read.get_or_create(&JobLabels { job }).inc_by(records as u64);
+    }
+
+    /// Records read so far by `job` (for benchmarks and tests).
+    pub fn job_records_read_total(&self, job: &'static str) -> u64 {
+        self.job_records_read.get_or_create(&JobLabels { job }).get()
     }
 
     pub fn job_run(&self, job: Job, ok: bool, at: OffsetDateTime) {

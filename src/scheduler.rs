@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::clock::Clock;
@@ -60,6 +61,20 @@ impl Job {
             // Every minute: the probe plan and the rate ceiling decide which
             // accounts are probed in each run.
             Self::ProbeRoles => "30 * * * * *",
+        }
+    }
+
+    /// The due index the job reads: it looks at the accounts due for it,
+    /// never the whole registry. Tickets wait in their own queue.
+    pub fn due(self) -> Option<crate::domain::DueJob> {
+        use crate::domain::DueJob;
+        match self {
+            Self::PollHandshakes => Some(DueJob::Poll),
+            Self::RemindInvitations => Some(DueJob::Remind),
+            Self::SendQueuedInvitations => Some(DueJob::SendQueued),
+            Self::AuditSupportPlans => Some(DueJob::Audit),
+            Self::ProbeRoles => Some(DueJob::Probe),
+            Self::OpenTickets => None,
         }
     }
 
@@ -131,8 +146,8 @@ pub async fn run(app: App, schedule: Schedule, clock: Arc<dyn Clock>, shutdown: 
             _ = &mut shutdown => return,
         }
         let span = tracing::info_span!("job", job = job.name());
+        let result = app.run_job(job).instrument(span.clone()).await;
         let _entered = span.enter();
-        let result = app.run_job(job).await;
         app.metrics().job_run(job, result.is_ok(), clock.now());
         match result {
             Ok(report) => tracing::info!(?report, "job done"),

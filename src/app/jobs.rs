@@ -1,14 +1,15 @@
 //! The scheduled jobs, as app code: what `orglink sweep` and the scheduler
-//! run.
+//! run. Each reads only the accounts the due index says are due.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{Actor, App, AppError, Command, Rights, Scope};
+use super::{Actor, App, AppError, Command, Message};
 use crate::aws::VerifyRequest;
 use crate::domain::{Account, CheckName, Event, HandshakeState, LinkState, Outcome, Problem};
 use crate::scheduler::Job;
+use crate::store::{Audit, By};
 
 /// What one run of a job did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -27,21 +28,12 @@ pub struct JobReport {
 }
 
 impl App {
-    /// The actor scheduled work runs as.
-    fn system(job: Job) -> Actor {
-        Actor {
-            id: format!("job:{}", job.name()),
-            scope: Scope::Ops,
-            rights: Rights { manage_server: true, roles: Vec::new(), ops: true },
-        }
-    }
-
     pub async fn run_job(&self, job: Job) -> Result<JobReport, AppError> {
         let mut report = match job {
             Job::PollHandshakes => self.poll_handshakes().await?,
-            Job::RemindInvitations => self.remind_invitations()?,
+            Job::RemindInvitations => self.off_thread(|app| app.remind_invitations()).await?,
             Job::SendQueuedInvitations => self.send_queued_invitations().await?,
-            Job::AuditSupportPlans => self.audit_support_plans()?,
+            Job::AuditSupportPlans => self.off_thread(|app| app.audit_support_plans()).await?,
             Job::OpenTickets => self.open_tickets().await?,
             Job::ProbeRoles => self.probe_roles().await?,
         };
@@ -49,13 +41,43 @@ impl App {
         Ok(report)
     }
 
-    fn open_invitations(&self) -> Result<Vec<Account>, AppError> {
-        Ok(self
-            .store
-            .all_accounts()?
-            .into_iter()
-            .filter(|a| a.invitation.as_ref().is_some_and(|i| i.state.is_open()))
-            .collect())
+    /// The accounts `job` must look at now.
+    fn due_for(&self, job: Job) -> Result<Vec<Account>, AppError> {
+        Ok(self.due_at_most(job, usize::MAX)?.accounts)
+    }
+
+    /// At most `limit` of the accounts `job` must look at now, most overdue
+    /// first, and how many are due in all.
+    fn due_at_most(&self, job: Job, limit: usize) -> Result<crate::store::DueAccounts, AppError> {
+        let due = job.due().ok_or_else(|| anyhow::anyhow!("{} reads no due index", job.name()))?;
+        self.due_accounts(job, due, limit)
+    }
+
+    /// [`App::job_change`] off the async threads.
+    async fn job_change_off_thread(
+        &self,
+        job: Job,
+        id: crate::domain::AccountId,
+        action: &'static str,
+        audit: Audit,
+        change: impl Fn(&mut Account) -> Result<Vec<Event>, crate::domain::IllegalTransition> + Send + 'static,
+    ) -> Result<(Account, Vec<Event>), AppError> {
+        self.off_thread(move |app| app.job_change(job, id, action, audit, change)).await
+    }
+
+    /// Records a change a job made to an account.
+    fn job_change<E: std::fmt::Debug>(
+        &self,
+        job: Job,
+        id: crate::domain::AccountId,
+        action: &str,
+        audit: Audit,
+        change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
+    ) -> Result<(Account, Vec<Event>), AppError> {
+        let actor = format!("job:{}", job.name());
+        let by = By { actor: &actor, action, at: self.clock.now(), audit };
+        self.update_account(id, by, &[], change)
+            .map_err(|e| anyhow::anyhow!("recording {action} of {id}: {e:?}").into())
     }
 
     /// One `ListHandshakesForOrganization` (every page) for all tracked
@@ -64,7 +86,11 @@ impl App {
     /// invitation leaves it as it was (never marked expired) and the sweep
     /// goes on.
     async fn poll_handshakes(&self) -> Result<JobReport, AppError> {
-        let tracked = self.open_invitations()?;
+        let tracked: Vec<Account> = self
+            .due_for(Job::PollHandshakes)?
+            .into_iter()
+            .filter(|a| a.invitation.as_ref().is_some_and(|i| i.state.is_open()))
+            .collect();
         let mut report = JobReport { tracked: tracked.len(), ..JobReport::default() };
         if tracked.is_empty() {
             return Ok(report);
@@ -83,11 +109,10 @@ impl App {
                 HashMap::new()
             }
         };
-        let actor = Self::system(Job::PollHandshakes);
         let now = self.clock.now();
         for account in tracked {
             let invitation = account.invitation.as_ref().expect("tracked accounts have one");
-            let state = match listed.get(invitation.handshake_id.as_str()) {
+            let reported = match listed.get(invitation.handshake_id.as_str()) {
                 Some(state) => *state,
                 None => {
                     report.aws_calls += 1;
@@ -100,14 +125,18 @@ impl App {
                     }
                 }
             };
-            // Still open on AWS's side after its own expiry: expired.
-            let state = if state.is_open() && now > invitation.expires_at { HandshakeState::Expired } else { state };
+            let state = invitation.observed(reported, now);
             if state == invitation.state {
                 continue;
             }
-            self.store
-                .update_account(account.id, &actor.id, "handshake_observed", now, |a| a.handshake_observed(state, now))
-                .map_err(|e| anyhow::anyhow!("recording handshake state of {}: {e:?}", account.id))?;
+            self.job_change_off_thread(
+                Job::PollHandshakes,
+                account.id,
+                "handshake_observed",
+                Audit::Always,
+                move |a| a.handshake_observed(state, now),
+            )
+            .await?;
             report.changed += 1;
         }
         Ok(report)
@@ -122,28 +151,31 @@ impl App {
             return Ok(JobReport::default());
         }
         let now = self.clock.now();
-        let mut due: Vec<(time::OffsetDateTime, Account)> = self
-            .store
-            .all_accounts()?
+        // Only as many as the AssumeRole ceiling lets this run probe (two
+        // calls each) are read; the others are counted and wait.
+        let room = self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now) as usize / 2;
+        let found = self.due_at_most(Job::ProbeRoles, room)?;
+        let mut due: Vec<(time::OffsetDateTime, Account)> = found
+            .accounts
             .into_iter()
             .filter_map(|a| Some((a.probe_due(&probe.plan)?, a)))
             .filter(|(at, _)| *at <= now)
             .collect();
         due.sort_by_key(|(at, a)| (*at, a.id));
-        let mut report = JobReport { tracked: due.len(), ..JobReport::default() };
+        let waiting = found.total.saturating_sub(room);
+        let mut report = JobReport { tracked: due.len() + waiting, deferred: waiting, ..JobReport::default() };
         if due.is_empty() {
             return Ok(report);
         }
         let Some(aws) = &self.aws else {
             return Err(anyhow::anyhow!("looking for roles needs AWS").into());
         };
-        let actor = Self::system(Job::ProbeRoles);
         let total = due.len();
         for (done, (_, account)) in due.into_iter().enumerate() {
             let now = self.clock.now();
             // A probe makes at most two AssumeRole calls.
             if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now) < 2 {
-                report.deferred = total - done;
+                report.deferred = waiting + total - done;
                 break;
             }
             let arn = account.probe_target(self.settings.partition, &self.settings.role_name);
@@ -157,18 +189,20 @@ impl App {
             let calls = checked.assume_role_calls();
             self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).record(now, calls);
             report.aws_calls += calls;
+            let (partition, role_name, plan) =
+                (self.settings.partition, self.settings.role_name.clone(), probe.plan.clone());
+            let (external_id, observed) = (request.external_id.clone(), checked.clone());
             let (updated, events) = self
-                .store
-                .update_account_quietly(account.id, &actor.id, "probe", now, |a| {
+                .job_change_off_thread(Job::ProbeRoles, account.id, "probe", Audit::WhenEvents, move |a| {
                     // Changed while AWS was asked (a pasted ARN, a rotated
                     // external ID): this probe's answer no longer applies.
-                    let target = a.probe_target(self.settings.partition, &self.settings.role_name);
-                    if a.state != LinkState::Registered || a.external_id != request.external_id || target != arn {
+                    let target = a.probe_target(partition, &role_name);
+                    if a.state != LinkState::Registered || a.external_id != external_id || target != arn {
                         return Ok(vec![]);
                     }
-                    a.probe_observed(&probe.plan, arn.clone(), checked.clone(), now)
+                    a.probe_observed(&plan, arn.clone(), observed.clone(), now)
                 })
-                .map_err(|e| anyhow::anyhow!("recording the probe of {}: {e:?}", account.id))?;
+                .await?;
             if !events.is_empty() {
                 report.changed += 1;
             }
@@ -178,7 +212,7 @@ impl App {
                 // STS itself cannot be reached: the others wait for the
                 // next run rather than each wait out the SDK's timeouts.
                 report.unchecked.push((account.id.to_string(), detail.clone()));
-                report.deferred = total - done - 1;
+                report.deferred = waiting + total - done - 1;
                 break;
             }
             if events.iter().any(|e| matches!(e, Event::RoleFound { .. }))
@@ -186,7 +220,7 @@ impl App {
                 && updated.state == LinkState::RoleVerified
             {
                 for message in self.auto_invite(updated.id).await {
-                    if let super::Message::Error(e) = message {
+                    if let Message::Error(e) = message {
                         report.unchecked.push((updated.id.to_string(), format!("invitation: {e}")));
                     }
                 }
@@ -197,26 +231,19 @@ impl App {
 
     /// Reminds the tenant once per threshold before an invitation expires.
     fn remind_invitations(&self) -> Result<JobReport, AppError> {
-        let tracked = self.open_invitations()?;
+        let tracked = self.due_for(Job::RemindInvitations)?;
         let mut report = JobReport { tracked: tracked.len(), ..JobReport::default() };
-        let thresholds = self.settings.reminder_days.clone();
+        let thresholds = &self.settings.reminder_days;
         let now = self.clock.now();
-        let actor = Self::system(Job::RemindInvitations);
-        for account in tracked {
-            let invitation = account.invitation.as_ref().expect("tracked accounts have one");
-            let Some(threshold) = invitation.reminder_due(now, &thresholds) else { continue };
-            self.store
-                .update_account(account.id, &actor.id, "invitation_reminder", now, |a| {
-                    let invitation = a.invitation.as_mut().expect("still invited");
-                    invitation.mark_reminded(threshold, &thresholds);
-                    Ok::<_, ()>(vec![Event::InvitationReminder {
-                        account: a.id,
-                        expires_at: invitation.expires_at,
-                        days_left: (invitation.expires_at - now).whole_days().max(0),
-                    }])
-                })
-                .map_err(|e| anyhow::anyhow!("recording a reminder for {}: {e:?}", account.id))?;
-            report.changed += 1;
+        let reminder_due = |a: &Account| a.invitation.as_ref().and_then(|i| i.reminder_due(now, thresholds));
+        for account in tracked.iter().filter(|a| reminder_due(a).is_some()) {
+            let (_, events) =
+                self.job_change(Job::RemindInvitations, account.id, "invitation_reminder", Audit::WhenEvents, |a| {
+                    Ok::<_, ()>(a.remind(now, thresholds))
+                })?;
+            if !events.is_empty() {
+                report.changed += 1;
+            }
         }
         Ok(report)
     }
@@ -226,6 +253,7 @@ impl App {
     async fn open_tickets(&self) -> Result<JobReport, AppError> {
         let now = self.clock.now();
         let requests: Vec<_> = self.store.ticket_requests()?.into_iter().filter(|r| r.due(now)).collect();
+        self.metrics.job_records_read(Job::OpenTickets.name(), requests.len());
         let mut report = JobReport { tracked: requests.len(), ..JobReport::default() };
         for request in requests {
             match self.open_ticket(&request, "job:open_tickets").await? {
@@ -236,61 +264,15 @@ impl App {
         Ok(report)
     }
 
-    /// Opens (or adopts) one requested ticket; `None` while Freshdesk cannot
-    /// take it.
-    pub(super) async fn open_ticket(
-        &self,
-        request: &crate::domain::TicketRequest,
-        actor: &str,
-    ) -> Result<Option<crate::domain::TicketRecord>, AppError> {
-        let now = self.clock.now();
-        let Some(desk) = &self.ticket_desk else {
-            self.store.ticket_waiting(request, None, "not_configured", actor, now)?;
-            return Ok(None);
-        };
-        let Some(account) = self.store.account(request.account)? else { return Ok(None) };
-        match desk.open(request, &account, now).await {
-            Ok(record) if matches!(request.kind, crate::domain::TicketKind::InvitationResent { .. }) => {
-                // A note on an existing ticket: nothing new to record or announce.
-                self.store.ticket_request_done(&request.key)?;
-                Ok(Some(record))
-            }
-            Ok(record) => {
-                self.store.ticket_opened(request, record.clone(), actor, now)?;
-                Ok(Some(record))
-            }
-            Err(e) => {
-                tracing::warn!(key = request.key, error = %e, "Freshdesk did not take the ticket; it waits");
-                let retry_after = match &e {
-                    crate::freshdesk::FreshdeskError::RateLimited { retry_after } => *retry_after,
-                    _ => None,
-                };
-                self.store.ticket_waiting(
-                    request,
-                    retry_after,
-                    crate::freshdesk::desk::problem_code(&e),
-                    actor,
-                    now,
-                )?;
-                Ok(None)
-            }
-        }
-    }
-
     /// Every linked account whose support plan group is missing or does not
     /// match its tier gets a warning to its tenant, each run, until fixed.
     fn audit_support_plans(&self) -> Result<JobReport, AppError> {
-        let linked: Vec<Account> =
-            self.store.all_accounts()?.into_iter().filter(|a| a.state == crate::domain::LinkState::Linked).collect();
-        let mut report = JobReport { tracked: linked.len(), ..JobReport::default() };
-        let actor = Self::system(Job::AuditSupportPlans);
-        let now = self.clock.now();
-        for account in linked.iter().filter(|a| a.support_plan_attention().is_some()) {
-            self.store
-                .update_account(account.id, &actor.id, "support_plan_audit", now, |a| {
-                    Ok::<_, ()>(a.support_plan_attention().into_iter().collect())
-                })
-                .map_err(|e| anyhow::anyhow!("recording the audit of {}: {e:?}", account.id))?;
+        let flagged = self.due_for(Job::AuditSupportPlans)?;
+        let mut report = JobReport { tracked: flagged.len(), ..JobReport::default() };
+        for account in flagged.iter().filter(|a| a.support_plan_attention().is_some()) {
+            self.job_change(Job::AuditSupportPlans, account.id, "support_plan_audit", Audit::Always, |a| {
+                Ok::<_, ()>(a.support_plan_attention().into_iter().collect())
+            })?;
             report.changed += 1;
         }
         Ok(report)
@@ -299,12 +281,11 @@ impl App {
     /// Sends the invitations AWS's daily quota held back; those it still
     /// holds back stay queued.
     async fn send_queued_invitations(&self) -> Result<JobReport, AppError> {
-        let queued: Vec<Account> =
-            self.store.all_accounts()?.into_iter().filter(|a| a.queued_invitation.is_some()).collect();
+        let queued = self.due_for(Job::SendQueuedInvitations)?;
         let mut report = JobReport { tracked: queued.len(), ..JobReport::default() };
-        for account in queued {
+        for account in queued.into_iter().filter(|a| a.queued_invitation.is_some()) {
             let note = account.queued_invitation.as_ref().and_then(|q| q.note.clone());
-            let actor = Self::system(Job::SendQueuedInvitations);
+            let actor = Actor::system(format!("job:{}", Job::SendQueuedInvitations.name()));
             report.aws_calls += 1;
             match self.execute(&actor, Command::Invite { account: account.id, note }).await {
                 Ok(reply) => {

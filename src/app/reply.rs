@@ -1,25 +1,19 @@
 //! What handlers answer: typed messages, rendered by the front end in the
 //! user's language from `templates/<lang>/`.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::UserError;
 use crate::domain::{
-    Account, AccountId, ChecklistEntry, ExternalId, Lang, ParseError, Partition, RoleName, SupportPlanGroup,
+    Account, AccountId, ChecklistEntry, Event, ExternalId, Lang, ParseError, Partition, RoleName, SupportPlanGroup,
     SupportTier, TenantSettings, VerificationReport,
 };
 use crate::templates::Templates;
 
-/// How the reply should look (Discord embed colours, CLI exit codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tone {
-    Success,
-    Info,
-    Warning,
-    Error,
-}
+pub use crate::domain::Tone;
 
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -267,6 +261,15 @@ pub struct TenantSettingsView {
     pub replayed: usize,
 }
 
+/// A notification for a channel: the event, the account as it is now, and
+/// whether operations read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationView {
+    pub event: Event,
+    pub account: AccountView,
+    pub for_ops: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ListView {
     pub tenant: Option<String>,
@@ -300,6 +303,8 @@ pub enum Message {
     InviteRefused(InviteRefusedView),
     /// A ticket: its link, or that it waits for Freshdesk.
     Ticket(TicketView),
+    /// An event a channel hears of (`notifications/<event>.md`).
+    Notification(Box<NotificationView>),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -315,8 +320,8 @@ pub struct Rendered {
 
 impl Message {
     /// The template that renders this message.
-    pub fn template(&self) -> &'static str {
-        match self {
+    pub fn template(&self) -> Cow<'static, str> {
+        let name = match self {
             Self::Registered(_) => "registered.md",
             Self::MemberAccountWarning(_) => "member_account_warning.md",
             Self::Instructions(_) => "instructions.md",
@@ -349,7 +354,9 @@ impl Message {
                 UserError::CannotInvite { .. } => "errors/cannot_invite.md",
             },
             Self::Internal => "errors/internal.md",
-        }
+            Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
+        };
+        Cow::Borrowed(name)
     }
 
     /// The file name a document is attached under.
@@ -377,6 +384,7 @@ impl Message {
             Self::InvitationQueued(v) => to_value(v),
             Self::InviteRefused(v) => to_value(v),
             Self::Ticket(v) => to_value(v),
+            Self::Notification(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
             Self::Internal => json!({}),
@@ -404,13 +412,14 @@ impl Message {
             | Self::InvitationQueued(_)
             | Self::InviteRefused(_)
             | Self::Ticket(_)
+            | Self::Notification(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
     }
 
     pub fn render(&self, templates: &Templates, lang: Lang) -> Result<Rendered, minijinja::Error> {
-        Ok(Rendered { text: templates.render(lang, self.template(), self.context())?, filename: self.filename() })
+        Ok(Rendered { text: templates.render(lang, &self.template(), self.context())?, filename: self.filename() })
     }
 }
 

@@ -7,7 +7,7 @@ use aws_sdk_organizations::operation::invite_account_to_organization::InviteAcco
 use aws_sdk_organizations::types::{ActionType, Handshake, HandshakeFilter, HandshakeParty, HandshakePartyType};
 use time::OffsetDateTime;
 
-use crate::domain::{AccountId, HandshakeId, HandshakeState, RoleArn};
+use crate::domain::{AccountId, ConstraintReason, HandshakeId, HandshakeState, RoleArn};
 
 /// A handshake as AWS reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct HandshakeInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InviteError {
     /// `HandshakeConstraintViolationException` with its reason.
-    Constraint { reason: String },
+    Constraint { reason: ConstraintReason },
     /// An open invitation for the account exists already.
     Duplicate,
     /// AWS could not be asked, or refused orglink itself.
@@ -107,7 +107,9 @@ impl Distributor {
                 .ok_or_else(|| InviteError::Unavailable { detail: "AWS returned no usable handshake".into() }),
             Err(e) => Err(match e.as_service_error() {
                 Some(InviteAccountToOrganizationError::HandshakeConstraintViolationException(v)) => {
-                    InviteError::Constraint { reason: v.reason().map(|r| r.as_str().to_owned()).unwrap_or_default() }
+                    InviteError::Constraint {
+                        reason: ConstraintReason::from_aws(v.reason().map_or("", |r| r.as_str())),
+                    }
                 }
                 Some(InviteAccountToOrganizationError::DuplicateHandshakeException(_)) => InviteError::Duplicate,
                 Some(other) if other.code() == Some("DuplicateHandshakeException") => InviteError::Duplicate,

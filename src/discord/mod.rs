@@ -184,7 +184,7 @@ impl Bot {
             match message.render(&self.templates, lang) {
                 Ok(r) => rendered.push((r.text, r.filename)),
                 Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), template = message.template(), "rendering failed");
+                    tracing::error!(error = format!("{e:#}"), template = %message.template(), "rendering failed");
                     let apology = Message::Internal.render(&self.templates, lang).map(|r| r.text).unwrap_or_default();
                     return (Reply::error(UserError::UnknownInteraction), vec![(apology, None)]);
                 }

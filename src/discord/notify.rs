@@ -10,12 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use serenity::all::{ChannelId, Colour, CreateEmbed, CreateMessage, Http, HttpError, Nonce};
+use serenity::all::{ChannelId, CreateEmbed, CreateMessage, Http, HttpError, Nonce};
 use time::Duration;
 
-use crate::app::AccountView;
+use super::outbound;
+use crate::app::{AccountView, Message, NotificationView};
 use crate::clock::Clock;
-use crate::domain::{ChatId, Event, Lang};
+use crate::domain::{ChatId, Lang, effects};
 use crate::store::{OutboxItem, Store};
 use crate::templates::Templates;
 
@@ -80,30 +81,6 @@ fn nonce(key: &str) -> String {
     format!("ol{hash:016x}")
 }
 
-fn colour(event: &Event) -> Colour {
-    match event {
-        Event::RoleVerified { .. } | Event::RoleFound { .. } | Event::AccountLinked { .. } => Colour::new(0x2ECC71),
-        Event::AccountRegistered { .. } | Event::InvitationSent { .. } => Colour::new(0x5865F2),
-        Event::SupportPlanGroupSet { .. }
-        | Event::InvitationDeclined { .. }
-        | Event::InvitationCanceled { .. }
-        | Event::InvitationExpired { .. }
-        | Event::InvitationQueued { .. }
-        | Event::InvitationReminder { .. }
-        | Event::SupportPlanAttention { .. }
-        | Event::BusinessSupportLinked { .. }
-        | Event::RoleNeedsFixing { .. }
-        | Event::TicketWaiting { .. } => Colour::new(0xF1C40F),
-        Event::TicketOpened { .. } => Colour::new(0x5865F2),
-        Event::AccountBlocked { .. } | Event::NotificationUndeliverable { .. } => Colour::new(0xE74C3C),
-        Event::ExternalIdRotated { .. }
-        | Event::RoleVerificationReset { .. }
-        | Event::PriceBookSet { .. }
-        | Event::RoleRecorded { .. }
-        | Event::TicketRequested { .. } => Colour::new(0x99AAB5),
-    }
-}
-
 /// The key that records `item` delivered to `destination`: kept while the
 /// item is pending, so a retry skips the destinations it reached.
 fn delivery_key(item: &OutboxItem, destination: Destination) -> String {
@@ -123,27 +100,22 @@ impl Notifier {
             let _entered = span.enter();
             match self.deliver(&item).await {
                 Ok(()) => {
-                    self.store.outbox_delivered(&item, &delivery_keys(&item))?;
+                    let (done, keys) = (item.clone(), delivery_keys(&item));
+                    self.write(move |store| store.outbox_delivered(&done, &keys)).await?;
                     report.delivered += 1;
                 }
                 Err(Failure::Transient(error)) => {
                     let next = self.clock.now() + backoff(item.attempts);
                     tracing::warn!(%error, attempts = item.attempts + 1, "notification not delivered; will retry");
-                    self.store.outbox_retry_later(&item, next, &error)?;
+                    let failed = item.clone();
+                    self.write(move |store| store.outbox_retry_later(&failed, next, &error)).await?;
                     report.retried += 1;
                 }
                 Err(Failure::Permanent(reason)) => {
                     tracing::error!(reason, "notification undeliverable; reported to operations");
-                    let notice = match item.event {
-                        // Operations' own notices have nowhere else to go.
-                        Event::NotificationUndeliverable { .. } => None,
-                        ref event => Some(Event::NotificationUndeliverable {
-                            account: event.account(),
-                            undelivered: event.code().to_owned(),
-                            reason: reason.to_owned(),
-                        }),
-                    };
-                    self.store.outbox_dead(&item, &delivery_keys(&item), reason, self.clock.now(), notice)?;
+                    let notice = effects::undeliverable(&item.event, reason);
+                    let (dead, keys, at) = (item.clone(), delivery_keys(&item), self.clock.now());
+                    self.write(move |store| store.outbox_dead(&dead, &keys, reason, at, notice)).await?;
                     report.undeliverable += 1;
                 }
             }
@@ -151,12 +123,24 @@ impl Notifier {
         Ok(report)
     }
 
+    /// Runs a store write off the async threads (it waits for the disk).
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, crate::store::StoreError> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(result) => result,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
         let Some(account) = self.store.account(item.event.account()).map_err(store_error)? else {
             return Err(Failure::Permanent("rejected"));
         };
-        let audience = item.event.audience();
+        let audience = item.audience;
         let settings = self.store.tenant_settings(&item.tenant).map_err(store_error)?;
         let view = AccountView::from(account);
         for (wanted, destination) in [(audience.tenant, Destination::Tenant), (audience.ops, Destination::Ops)] {
@@ -172,27 +156,29 @@ impl Notifier {
                 Destination::Ops => (self.ops_channel, self.default_lang),
             };
             let Some(channel) = channel else {
-                return Err(Failure::Permanent(crate::store::NO_CHANNEL));
+                return Err(Failure::Permanent(effects::NO_CHANNEL));
             };
-            let context = serde_json::json!({
-                "event": item.event,
-                "account": view,
-                "for_ops": destination == Destination::Ops,
-            });
-            let template = format!("notifications/{}.md", item.event.code());
-            let text = self.templates.render(lang, &template, context).map_err(|e| {
-                tracing::error!(error = format!("{e:#}"), template, "rendering a notification failed");
+            let message = Message::Notification(Box::new(NotificationView {
+                event: item.event.clone(),
+                account: view.clone(),
+                for_ops: destination == Destination::Ops,
+            }));
+            let text = message.render(&self.templates, lang).map_err(|e| {
+                tracing::error!(error = format!("{e:#}"), template = %message.template(), "rendering a notification failed");
                 Failure::Permanent("rejected")
             })?;
             let message = CreateMessage::new()
-                .embed(CreateEmbed::new().description(text).colour(colour(&item.event)))
+                .embed(CreateEmbed::new().description(text.text).colour(outbound::colour(item.tone)))
                 .nonce(Nonce::String(nonce(&key)))
                 .enforce_nonce(true);
             // A Discord that does not answer must not hold up the others.
             match tokio::time::timeout(self.timeout, ChannelId::new(channel.get()).send_message(&self.http, message))
                 .await
             {
-                Ok(Ok(_)) => self.store.mark_delivered(&key, self.clock.now()).map_err(store_error)?,
+                Ok(Ok(_)) => {
+                    let at = self.clock.now();
+                    self.write(move |store| store.mark_delivered(&key, at)).await.map_err(store_error)?
+                }
                 Ok(Err(e)) => return Err(classify(&e)),
                 Err(_) => return Err(Failure::Transient(format!("no answer from Discord within {:?}", self.timeout))),
             }

@@ -63,7 +63,8 @@ impl Ui {
     }
 }
 
-fn colour(tone: Tone) -> Colour {
+/// Each tone's colour, for replies and notifications alike.
+pub fn colour(tone: Tone) -> Colour {
     match tone {
         Tone::Success => Colour::new(0x2ECC71),
         Tone::Warning => Colour::new(0xF1C40F),

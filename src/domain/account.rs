@@ -19,6 +19,14 @@ pub enum PriceBookChoice {
     Custom(PriceBookName),
 }
 
+impl PriceBookChoice {
+    /// A custom price book by name, or the provider's default when none is
+    /// given: how every front end reads the choice.
+    pub fn from_name(name: Option<&str>) -> Result<Self, super::ParseError> {
+        name.map_or(Ok(Self::Default), |name| Ok(Self::Custom(name.parse()?)))
+    }
+}
+
 /// An invitation AWS would not send yet (the organization's daily quota).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedInvitation {
@@ -253,6 +261,43 @@ impl Account {
             }
         }
         Ok(events)
+    }
+
+    /// Records the ticket a request opened (or adopted): the account keeps
+    /// it, once, and the channels hear of it.
+    pub fn ticket_opened(&mut self, ticket: TicketRecord, now: OffsetDateTime) -> Vec<Event> {
+        if !self.tickets.iter().any(|t| t.key == ticket.key) {
+            self.tickets.push(ticket.clone());
+        }
+        self.updated_at = now;
+        vec![Event::TicketOpened { account: self.id, ticket_id: ticket.id, url: ticket.url, kind: ticket.kind }]
+    }
+
+    /// The reminder due at `now` before the invitation expires, once per
+    /// threshold (days before expiry); a late run sends only the most
+    /// urgent one.
+    pub fn remind(&mut self, now: OffsetDateTime, thresholds: &[u32]) -> Vec<Event> {
+        let Some(invitation) = self.invitation.as_mut() else { return vec![] };
+        let Some(threshold) = invitation.reminder_due(now, thresholds) else { return vec![] };
+        invitation.mark_reminded(threshold, thresholds);
+        vec![Event::InvitationReminder {
+            account: self.id,
+            expires_at: invitation.expires_at,
+            days_left: (invitation.expires_at - now).whole_days().max(0),
+        }]
+    }
+
+    /// Whether operations may send the invitation now: the role is
+    /// verified, and no invitation is open or accepted.
+    pub fn ready_to_invite(&self) -> bool {
+        let role_verified = self.role.as_ref().is_some_and(|r| r.verified_at.is_some());
+        match self.state {
+            LinkState::RoleVerified => true,
+            LinkState::InvitationExpired | LinkState::InvitationDeclined | LinkState::InvitationCanceled => {
+                role_verified
+            }
+            LinkState::Registered | LinkState::Invited | LinkState::Linked | LinkState::Blocked { .. } => false,
+        }
     }
 
     /// When the role is next probed for; `None` while it is not looked for

@@ -55,6 +55,83 @@ impl HandshakeState {
     }
 }
 
+/// Why AWS would not send an invitation (`HandshakeConstraintViolation`).
+/// Reasons AWS adds after this release keep their name in `Other`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConstraintReason {
+    AccountNumberLimitExceeded,
+    AlreadyInAnOrganization,
+    HandshakeRateLimitExceeded,
+    InviteDisabledDuringEnableAllFeatures,
+    LegacyPermissionsStillInUse,
+    ManagementAccountEmailNotVerified,
+    ManagementAccountPaymentInstrumentRequired,
+    OrganizationAlreadyHasAllFeatures,
+    OrganizationFromDifferentSellerOfRecord,
+    OrganizationIsAlreadyPendingAllFeaturesMigration,
+    OrganizationMembershipChangeRateLimitExceeded,
+    PastDueInvoice,
+    PaymentInstrumentRequired,
+    ResponsibilityTransferAlreadyExists,
+    SourceAndTargetCannotMatch,
+    TargetAccountValidationFailure,
+    UnusedPrepaymentBalance,
+    Other(String),
+}
+
+impl ConstraintReason {
+    const KNOWN: [Self; 17] = [
+        Self::AccountNumberLimitExceeded,
+        Self::AlreadyInAnOrganization,
+        Self::HandshakeRateLimitExceeded,
+        Self::InviteDisabledDuringEnableAllFeatures,
+        Self::LegacyPermissionsStillInUse,
+        Self::ManagementAccountEmailNotVerified,
+        Self::ManagementAccountPaymentInstrumentRequired,
+        Self::OrganizationAlreadyHasAllFeatures,
+        Self::OrganizationFromDifferentSellerOfRecord,
+        Self::OrganizationIsAlreadyPendingAllFeaturesMigration,
+        Self::OrganizationMembershipChangeRateLimitExceeded,
+        Self::PastDueInvoice,
+        Self::PaymentInstrumentRequired,
+        Self::ResponsibilityTransferAlreadyExists,
+        Self::SourceAndTargetCannotMatch,
+        Self::TargetAccountValidationFailure,
+        Self::UnusedPrepaymentBalance,
+    ];
+
+    /// The reason as AWS names it.
+    pub fn from_aws(reason: &str) -> Self {
+        Self::KNOWN.into_iter().find(|known| known.code() == reason).unwrap_or_else(|| Self::Other(reason.to_owned()))
+    }
+
+    /// AWS's name for it (the templates' key).
+    pub fn code(&self) -> &str {
+        match self {
+            Self::AccountNumberLimitExceeded => "ACCOUNT_NUMBER_LIMIT_EXCEEDED",
+            Self::AlreadyInAnOrganization => "ALREADY_IN_AN_ORGANIZATION",
+            Self::HandshakeRateLimitExceeded => "HANDSHAKE_RATE_LIMIT_EXCEEDED",
+            Self::InviteDisabledDuringEnableAllFeatures => "INVITE_DISABLED_DURING_ENABLE_ALL_FEATURES",
+            Self::LegacyPermissionsStillInUse => "LEGACY_PERMISSIONS_STILL_IN_USE",
+            Self::ManagementAccountEmailNotVerified => "MANAGEMENT_ACCOUNT_EMAIL_NOT_VERIFIED",
+            Self::ManagementAccountPaymentInstrumentRequired => "MANAGEMENT_ACCOUNT_PAYMENT_INSTRUMENT_REQUIRED",
+            Self::OrganizationAlreadyHasAllFeatures => "ORGANIZATION_ALREADY_HAS_ALL_FEATURES",
+            Self::OrganizationFromDifferentSellerOfRecord => "ORGANIZATION_FROM_DIFFERENT_SELLER_OF_RECORD",
+            Self::OrganizationIsAlreadyPendingAllFeaturesMigration => {
+                "ORGANIZATION_IS_ALREADY_PENDING_ALL_FEATURES_MIGRATION"
+            }
+            Self::OrganizationMembershipChangeRateLimitExceeded => "ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED",
+            Self::PastDueInvoice => "PAST_DUE_INVOICE",
+            Self::PaymentInstrumentRequired => "PAYMENT_INSTRUMENT_REQUIRED",
+            Self::ResponsibilityTransferAlreadyExists => "RESPONSIBILITY_TRANSFER_ALREADY_EXISTS",
+            Self::SourceAndTargetCannotMatch => "SOURCE_AND_TARGET_CANNOT_MATCH",
+            Self::TargetAccountValidationFailure => "TARGET_ACCOUNT_VALIDATION_FAILURE",
+            Self::UnusedPrepaymentBalance => "UNUSED_PREPAYMENT_BALANCE",
+            Self::Other(reason) => reason,
+        }
+    }
+}
+
 /// The invitation orglink sent (or adopted) for an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invitation {
@@ -96,6 +173,12 @@ impl Invitation {
     pub fn overdue(&self, now: OffsetDateTime) -> bool {
         self.state.is_open() && now > self.expires_at
     }
+
+    /// The state to record when AWS reports `reported` at `now`: still open
+    /// after its own expiry means expired, whatever AWS's clock says.
+    pub fn observed(&self, reported: HandshakeState, now: OffsetDateTime) -> HandshakeState {
+        if reported.is_open() && now > self.expires_at { HandshakeState::Expired } else { reported }
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +196,17 @@ mod tests {
             note: None,
             reminded: vec![],
         }
+    }
+
+    #[test]
+    fn constraint_reasons_round_trip_and_keep_unknown_ones() {
+        for known in ConstraintReason::KNOWN {
+            assert_eq!(ConstraintReason::from_aws(known.code()), known);
+        }
+        assert_eq!(ConstraintReason::from_aws("ALREADY_IN_AN_ORGANIZATION"), ConstraintReason::AlreadyInAnOrganization);
+        let new = ConstraintReason::from_aws("SOMETHING_AWS_ADDED");
+        assert_eq!(new, ConstraintReason::Other("SOMETHING_AWS_ADDED".into()));
+        assert_eq!(new.code(), "SOMETHING_AWS_ADDED");
     }
 
     #[test]
@@ -140,6 +234,17 @@ mod tests {
         assert_eq!(late.reminder_due(datetime!(2026-11-15 00:00 UTC), &thresholds), Some(2), "the most urgent");
         late.mark_reminded(2, &thresholds);
         assert_eq!(late.reminder_due(datetime!(2026-11-15 06:00 UTC), &thresholds), None, "7 is not sent after 2");
+    }
+
+    #[test]
+    fn open_past_its_expiry_is_observed_expired() {
+        let i = invitation();
+        let before = datetime!(2026-11-15 23:59 UTC);
+        let after = datetime!(2026-11-16 00:01 UTC);
+        assert_eq!(i.observed(HandshakeState::Open, before), HandshakeState::Open);
+        assert_eq!(i.observed(HandshakeState::Open, after), HandshakeState::Expired);
+        assert_eq!(i.observed(HandshakeState::Requested, after), HandshakeState::Expired);
+        assert_eq!(i.observed(HandshakeState::Accepted, after), HandshakeState::Accepted);
     }
 
     #[test]

@@ -238,15 +238,6 @@ pub enum Event {
     },
 }
 
-/// Who must hear of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Audience {
-    /// The tenant's notification channel.
-    pub tenant: bool,
-    /// The distributor's operations channel.
-    pub ops: bool,
-}
-
 impl Event {
     pub fn code(&self) -> &'static str {
         match self {
@@ -304,42 +295,15 @@ impl Event {
         }
     }
 
-    /// Who must hear of this event; nobody for those kept in the audit log
-    /// only.
-    pub fn audience(&self) -> Audience {
-        let (tenant, ops) = match self {
-            Self::AccountRegistered { .. }
-            | Self::RoleVerified { .. }
-            | Self::RoleFound { .. }
-            | Self::RoleNeedsFixing { .. }
-            | Self::InvitationSent { .. }
-            | Self::InvitationReminder { .. }
-            | Self::SupportPlanAttention { .. } => (true, false),
-            Self::SupportPlanGroupSet { matches_tier, .. } => (!matches_tier, false),
-            Self::AccountBlocked { .. }
-            | Self::AccountLinked { .. }
-            | Self::InvitationDeclined { .. }
-            | Self::InvitationCanceled { .. }
-            | Self::InvitationExpired { .. }
-            | Self::TicketOpened { .. } => (true, true),
-            Self::NotificationUndeliverable { .. }
-            | Self::InvitationQueued { .. }
-            | Self::BusinessSupportLinked { .. }
-            | Self::TicketWaiting { .. } => (false, true),
-            Self::ExternalIdRotated { .. }
-            | Self::RoleVerificationReset { .. }
-            | Self::PriceBookSet { .. }
-            | Self::RoleRecorded { .. }
-            | Self::TicketRequested { .. } => (false, false),
-        };
-        Audience { tenant, ops }
+    /// Who must hear of this event (decided in [`super::effects`]).
+    pub fn audience(&self) -> super::Audience {
+        super::effects::notice(self).map_or(super::Audience::NOBODY, |n| n.audience)
     }
 
     /// Whether a channel must hear of this event (it then goes to the
     /// outbox); the rest are kept in the audit log only.
     pub fn notifies(&self) -> bool {
-        let audience = self.audience();
-        audience.tenant || audience.ops
+        super::effects::notice(self).is_some()
     }
 }
 

@@ -55,6 +55,8 @@ macro_rules! string_newtype {
 
 mod account;
 mod account_id;
+mod due;
+pub mod effects;
 mod email;
 mod external_id;
 mod invitation;
@@ -72,10 +74,12 @@ pub use account::{
     QueuedInvitation, Responsible, RoleRecord,
 };
 pub use account_id::AccountId;
+pub use due::{DueJob, DuePlan};
+pub use effects::{Audience, Effects, Notice, TicketEffect, Tone};
 pub use email::Email;
 pub use external_id::{ExternalId, ExternalIdPrefix};
-pub use invitation::{HandshakeId, HandshakeState, Invitation};
-pub use lifecycle::{Audience, BlockReason, Event, IllegalTransition, LinkState, Transition};
+pub use invitation::{ConstraintReason, HandshakeId, HandshakeState, Invitation};
+pub use lifecycle::{BlockReason, Event, IllegalTransition, LinkState, Transition};
 pub use names::{CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId, TicketReason};
 pub use probe::{BadProbePlan, ProbeOutcome, ProbePhase, ProbePlan, ProbeRecord, ProbeResult};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Account, AccountId, HandshakeId, TenantId, TicketReason};
+use super::{Account, AccountId, Event, HandshakeId, TenantId, TicketReason};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -73,6 +73,32 @@ impl TicketRequest {
         let wait =
             retry_after.map(|d| time::Duration::seconds(d.as_secs().try_into().unwrap_or(i64::MAX))).unwrap_or(backoff);
         Self { attempts: self.attempts + 1, not_before: Some(now + wait), ops_told: true, ..self.clone() }
+    }
+
+    /// Freshdesk could not take it (`problem` names why): the request as it
+    /// waits for its next try, and what operations hear, the first time
+    /// only.
+    pub fn wait(
+        &self,
+        now: OffsetDateTime,
+        retry_after: Option<std::time::Duration>,
+        problem: &str,
+    ) -> (Self, Vec<Event>) {
+        let told = if self.ops_told {
+            vec![]
+        } else {
+            vec![Event::TicketWaiting { account: self.account, problem: problem.to_owned() }]
+        };
+        (self.failed(now, retry_after), told)
+    }
+
+    /// Whether serving it records a ticket on the account (and tells the
+    /// channels); a note on an existing ticket records nothing new.
+    pub fn records_ticket(&self) -> bool {
+        match self.kind {
+            TicketKind::InvitationExpired { .. } | TicketKind::Requested { .. } => true,
+            TicketKind::InvitationResent { .. } => false,
+        }
     }
 }
 

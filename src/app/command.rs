@@ -1,0 +1,173 @@
+//! The commands every front end builds: a typed enum, with what each needs
+//! and how it is named, in exhaustive matches.
+
+use super::Permission;
+use crate::domain::{
+    AccountId, ChatId, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn, RoleDescription,
+    SupportPlanGroup, TenantId, TicketReason,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstructionsFormat {
+    /// Step-by-step text for the AWS console.
+    #[default]
+    Text,
+    /// A CloudFormation template that creates the role.
+    CloudFormation,
+    /// AWS CLI commands that create the role.
+    Cli,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    AddAccount(NewAccount),
+    ListAccounts {
+        tenant: Option<TenantId>,
+    },
+    ShowAccount {
+        account: AccountId,
+    },
+    RotateExternalId {
+        account: AccountId,
+    },
+    Instructions {
+        account: AccountId,
+        format: InstructionsFormat,
+    },
+    SetSupportPlan {
+        account: AccountId,
+        group: SupportPlanGroup,
+    },
+    SetPriceBook {
+        account: AccountId,
+        price_book: PriceBookChoice,
+    },
+    /// A tenant's settings; `None` leaves a setting as it is.
+    Configure {
+        channel: Option<ChatId>,
+        language: Option<Lang>,
+        account_role: Option<ChatId>,
+    },
+    /// "Later" on the instructions: how to find them again.
+    Later {
+        account: AccountId,
+    },
+    /// Check the customer's role against AWS; without an ARN, the role
+    /// recorded last.
+    VerifyRole {
+        account: AccountId,
+        arn: Option<RoleArn>,
+        description: Option<RoleDescription>,
+    },
+    /// Operations: send the AWS Organizations invitation.
+    Invite {
+        account: AccountId,
+        note: Option<InvitationNote>,
+    },
+    /// Ask the distributor for help in a Freshdesk ticket.
+    OpenTicket {
+        account: AccountId,
+        reason: TicketReason,
+    },
+}
+
+impl Command {
+    /// A stable name for logs and the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AddAccount(_) => "account_add",
+            Self::ListAccounts { .. } => "account_list",
+            Self::ShowAccount { .. } => "account_show",
+            Self::RotateExternalId { .. } => "account_rotate_external_id",
+            Self::Instructions { .. } => "instructions",
+            Self::SetSupportPlan { .. } => "support_plan",
+            Self::SetPriceBook { .. } => "price_book",
+            Self::Configure { .. } => "configure",
+            Self::Later { .. } => "later",
+            Self::VerifyRole { .. } => "verify_role",
+            Self::Invite { .. } => "invite",
+            Self::OpenTicket { .. } => "ticket",
+        }
+    }
+
+    /// The account it is about, if one (for log spans).
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Self::AddAccount(new) => Some(new.id),
+            Self::ShowAccount { account }
+            | Self::RotateExternalId { account }
+            | Self::Instructions { account, .. }
+            | Self::SetSupportPlan { account, .. }
+            | Self::SetPriceBook { account, .. }
+            | Self::Later { account }
+            | Self::VerifyRole { account, .. }
+            | Self::Invite { account, .. }
+            | Self::OpenTicket { account, .. } => Some(*account),
+            Self::ListAccounts { .. } | Self::Configure { .. } => None,
+        }
+    }
+
+    /// Whether it waits on AWS or Freshdesk: Discord must be answered
+    /// within 3 seconds, so such commands are deferred and followed up.
+    pub fn is_slow(&self) -> bool {
+        match self {
+            Self::VerifyRole { .. } | Self::Invite { .. } | Self::OpenTicket { .. } => true,
+            Self::AddAccount(_)
+            | Self::ListAccounts { .. }
+            | Self::ShowAccount { .. }
+            | Self::RotateExternalId { .. }
+            | Self::Instructions { .. }
+            | Self::SetSupportPlan { .. }
+            | Self::SetPriceBook { .. }
+            | Self::Configure { .. }
+            | Self::Later { .. } => false,
+        }
+    }
+
+    /// What the actor needs to run it.
+    pub fn permission(&self) -> Permission {
+        match self {
+            Self::AddAccount(_)
+            | Self::ListAccounts { .. }
+            | Self::ShowAccount { .. }
+            | Self::RotateExternalId { .. }
+            | Self::Instructions { .. }
+            | Self::SetSupportPlan { .. }
+            | Self::SetPriceBook { .. }
+            | Self::Later { .. }
+            | Self::VerifyRole { .. }
+            | Self::OpenTicket { .. } => Permission::AccountRole,
+            Self::Configure { .. } => Permission::ManageServer,
+            Self::Invite { .. } => Permission::Ops,
+        }
+    }
+}
+
+impl std::str::FromStr for InstructionsFormat {
+    type Err = ParseError;
+
+    /// `text`, `cloudformation` or `cli`, as both front ends offer them.
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        match crate::domain::trim_pasted(input).to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "cloudformation" => Ok(Self::CloudFormation),
+            "cli" => Ok(Self::Cli),
+            _ => Err(ParseError::Format { input: crate::domain::quote_input(input) }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_from_their_names_only() {
+        assert_eq!("text".parse(), Ok(InstructionsFormat::Text));
+        assert_eq!(" CloudFormation ".parse(), Ok(InstructionsFormat::CloudFormation));
+        assert_eq!("cli".parse(), Ok(InstructionsFormat::Cli));
+        for bad in ["", "yaml", "terraform", "cli\u{202e}"] {
+            assert!(matches!(bad.parse::<InstructionsFormat>(), Err(ParseError::Format { .. })), "{bad:?}");
+        }
+    }
+}

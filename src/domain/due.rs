@@ -1,0 +1,168 @@
+//! When an account next needs each scheduled job. The store keeps these
+//! times as an index, written in the same transaction as the account, so a
+//! job reads only the accounts that are due, not the whole registry.
+
+use time::{Duration, OffsetDateTime};
+
+use super::{Account, ProbePlan};
+
+/// The jobs that work account by account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DueJob {
+    /// Looking for the role under the suggested name: at the probe plan's
+    /// next time.
+    Probe,
+    /// Reminding the tenant before the invitation expires: when the next
+    /// threshold not yet reminded passes.
+    Remind,
+    /// Asking AWS about an open invitation: every run while it is open
+    /// (and marking it expired once past its expiry).
+    Poll,
+    /// Warning about the support plan group: every run while a linked
+    /// account's group is missing or wrong.
+    Audit,
+    /// Sending an invitation AWS's daily quota held back: every run while
+    /// it waits.
+    SendQueued,
+}
+
+impl DueJob {
+    pub const ALL: [DueJob; 5] = [Self::Probe, Self::Remind, Self::Poll, Self::Audit, Self::SendQueued];
+
+    /// Its byte in the store's index keys: stable across releases.
+    pub fn tag(self) -> u8 {
+        match self {
+            Self::Probe => 1,
+            Self::Remind => 2,
+            Self::Poll => 3,
+            Self::Audit => 4,
+            Self::SendQueued => 5,
+        }
+    }
+
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|j| j.tag() == tag)
+    }
+}
+
+/// What the due times depend on besides the account: the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct DuePlan<'a> {
+    /// The probe plan, when probing is on.
+    pub probe: Option<&'a ProbePlan>,
+    /// Days before an invitation's expiry when the tenant is reminded.
+    pub reminder_days: &'a [u32],
+}
+
+impl Account {
+    /// When each job next needs this account; a job that does not need it
+    /// is absent. "Every run while..." jobs are due from the registration
+    /// on, so their index entry does not move with each change.
+    pub fn due(&self, plan: &DuePlan<'_>) -> Vec<(DueJob, OffsetDateTime)> {
+        let mut due = Vec::new();
+        if let Some(at) = plan.probe.and_then(|p| self.probe_due(p)) {
+            due.push((DueJob::Probe, at));
+        }
+        if let Some(invitation) = self.invitation.as_ref().filter(|i| i.state.is_open()) {
+            let next_threshold = plan.reminder_days.iter().copied().filter(|t| !invitation.reminded.contains(t)).max();
+            if let Some(days) = next_threshold {
+                let at = invitation.expires_at - Duration::days(i64::from(days));
+                if at < invitation.expires_at {
+                    due.push((DueJob::Remind, at));
+                }
+            }
+            due.push((DueJob::Poll, self.registered_at));
+        }
+        if self.support_plan_attention().is_some() {
+            due.push((DueJob::Audit, self.registered_at));
+        }
+        if self.queued_invitation.is_some() {
+            due.push((DueJob::SendQueued, self.registered_at));
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        AccountKind, ExternalId, ExternalIdPrefix, HandshakeState, Invitation, LinkState, NewAccount, QueuedInvitation,
+        SupportPlanGroup, SupportTier,
+    };
+    use time::macros::datetime;
+
+    const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
+
+    fn account() -> Account {
+        let new = NewAccount {
+            id: "123456789012".parse().unwrap(),
+            tenant: "acme".parse().unwrap(),
+            customer: "Acme".parse().unwrap(),
+            root_email: None,
+            support_tier: SupportTier::Business,
+            kind: AccountKind::Standalone,
+            price_book: None,
+        };
+        Account::register(new, ExternalId::generate(&ExternalIdPrefix::default()), AT).unwrap().0
+    }
+
+    fn jobs(account: &Account, plan: &DuePlan<'_>) -> Vec<DueJob> {
+        account.due(plan).into_iter().map(|(j, _)| j).collect()
+    }
+
+    #[test]
+    fn tags_are_distinct_and_round_trip() {
+        for job in DueJob::ALL {
+            assert_eq!(DueJob::from_tag(job.tag()), Some(job));
+        }
+        assert_eq!(DueJob::from_tag(0), None);
+    }
+
+    #[test]
+    fn a_new_account_is_probed_on_the_plan_only_when_probing_is_on() {
+        let plan = ProbePlan::default();
+        let account = account();
+        let on = DuePlan { probe: Some(&plan), reminder_days: &[7, 2] };
+        assert_eq!(account.due(&on), vec![(DueJob::Probe, account.probe_due(&plan).unwrap())]);
+        assert!(account.due(&DuePlan { probe: None, reminder_days: &[7, 2] }).is_empty());
+    }
+
+    #[test]
+    fn an_open_invitation_is_polled_and_reminded_at_each_threshold() {
+        let plan = DuePlan { probe: None, reminder_days: &[7, 2] };
+        let mut account = account();
+        account.state = LinkState::Invited;
+        let expires_at = AT + Duration::days(15);
+        account.invitation = Some(Invitation {
+            handshake_id: "h-abcdefgh12".parse().unwrap(),
+            state: HandshakeState::Open,
+            requested_at: AT,
+            expires_at,
+            note: None,
+            reminded: vec![],
+        });
+        assert_eq!(
+            account.due(&plan),
+            vec![(DueJob::Remind, expires_at - Duration::days(7)), (DueJob::Poll, account.registered_at)]
+        );
+        account.invitation.as_mut().unwrap().mark_reminded(7, &[7, 2]);
+        assert_eq!(account.due(&plan)[0], (DueJob::Remind, expires_at - Duration::days(2)));
+        account.invitation.as_mut().unwrap().mark_reminded(2, &[7, 2]);
+        assert_eq!(jobs(&account, &plan), vec![DueJob::Poll]);
+
+        account.invitation.as_mut().unwrap().state = HandshakeState::Accepted;
+        account.state = LinkState::Linked;
+        assert_eq!(jobs(&account, &plan), vec![DueJob::Audit], "linked without a support plan group");
+        account.support_plan_group = Some(SupportPlanGroup::BusinessSupport);
+        assert!(account.due(&plan).is_empty());
+    }
+
+    #[test]
+    fn a_queued_invitation_is_due_every_run() {
+        let plan = DuePlan { probe: None, reminder_days: &[] };
+        let mut account = account();
+        account.queued_invitation = Some(QueuedInvitation { note: None, queued_at: AT, by: "ops".into() });
+        assert_eq!(jobs(&account, &plan), vec![DueJob::SendQueued]);
+    }
+}

@@ -1,0 +1,189 @@
+//! Notifications waiting to be delivered, the deliveries of their parts,
+//! and the dead letters that could not be delivered.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::TransactionError;
+use time::OffsetDateTime;
+
+use super::{Store, StoreError, codec, never_aborts, read};
+use crate::domain::{Account, Audience, Event, Notice, TenantId, Tone};
+
+/// A notice waiting to be delivered to its audience's channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub id: u64,
+    /// Delivery happens at most once per key.
+    pub dedupe_key: String,
+    pub tenant: TenantId,
+    pub event: Event,
+    pub audience: Audience,
+    pub tone: Tone,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
+    /// Not to be tried before this instant (after a failure).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+}
+
+impl OutboxItem {
+    /// `notice` about `account`, as item `id` of the outbox.
+    pub fn new(id: u64, account: &Account, notice: Notice, at: OffsetDateTime) -> Self {
+        Self::for_tenant(id, format!("{}:{}:{id}", notice.event.code(), account.id), account.tenant.clone(), notice, at)
+    }
+
+    fn for_tenant(id: u64, dedupe_key: String, tenant: TenantId, notice: Notice, at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            dedupe_key,
+            tenant,
+            event: notice.event,
+            audience: notice.audience,
+            tone: notice.tone,
+            created_at: at,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+        }
+    }
+
+    pub fn notice(&self) -> Notice {
+        Notice { event: self.event.clone(), audience: self.audience, tone: self.tone }
+    }
+}
+
+/// An outbox item that could not be delivered, kept for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub item: OutboxItem,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Store {
+    /// Outbox items not yet delivered, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        self.outbox
+            .iter()
+            .map(|e| {
+                let (k, v) = e?;
+                read("outbox item", &k, &v)
+            })
+            .collect()
+    }
+
+    /// Outbox items due at `now`, oldest first.
+    pub fn outbox_due(&self, now: OffsetDateTime) -> Result<Vec<OutboxItem>, StoreError> {
+        Ok(self.outbox()?.into_iter().filter(|i| i.next_attempt_at.is_none_or(|at| at <= now)).collect())
+    }
+
+    /// Whether the delivery under `key` went out already.
+    pub fn was_delivered(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.delivered.contains_key(key)?)
+    }
+
+    /// Marks an outbox item delivered: it leaves the outbox, and the keys
+    /// of its partial deliveries (`keys`), needed only while it was
+    /// pending, go with it, in one transaction. Nothing grows per message.
+    pub fn outbox_delivered(&self, item: &OutboxItem, keys: &[String]) -> Result<(), StoreError> {
+        let result: Result<(), TransactionError<()>> =
+            (&self.outbox, &self.delivered).transaction(|(outbox, delivered)| {
+                outbox.remove(&item.id.to_be_bytes())?;
+                for key in keys {
+                    delivered.remove(key.as_bytes())?;
+                }
+                Ok(())
+            });
+        self.durable(never_aborts(result))
+    }
+
+    /// Remembers that the delivery under `key` went out.
+    pub fn mark_delivered(&self, key: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        let at = codec::encode(&at.unix_timestamp());
+        self.durable(self.delivered.insert(key.as_bytes(), at).map_err(Into::into))?;
+        Ok(())
+    }
+
+    /// Records a failed attempt; the item stays for a later try.
+    pub fn outbox_retry_later(
+        &self,
+        item: &OutboxItem,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = item.clone();
+        item.attempts += 1;
+        item.next_attempt_at = Some(next_attempt_at);
+        item.last_error = Some(error.to_owned());
+        self.durable(self.outbox.insert(item.id.to_be_bytes(), codec::encode(&item)).map_err(Into::into))?;
+        Ok(())
+    }
+
+    /// Moves an undeliverable item out of the outbox, with why, and queues
+    /// `notice` (for operators) in the same transaction.
+    pub fn outbox_dead(
+        &self,
+        item: &OutboxItem,
+        keys: &[String],
+        reason: &str,
+        at: OffsetDateTime,
+        notice: Option<Notice>,
+    ) -> Result<(), StoreError> {
+        let dead = codec::encode(&DeadLetter { item: item.clone(), reason: reason.to_owned(), at });
+        let result: Result<(), TransactionError<()>> =
+            (&self.outbox, &self.dead_letters, &self.delivered).transaction(|(outbox, dead_letters, delivered)| {
+                outbox.remove(&item.id.to_be_bytes())?;
+                for key in keys {
+                    delivered.remove(key.as_bytes())?;
+                }
+                dead_letters.insert(&item.id.to_be_bytes(), dead.as_slice())?;
+                if let Some(notice) = &notice {
+                    let id = outbox.generate_id()?;
+                    let dedupe_key = format!("{}:{}", notice.event.code(), item.dedupe_key);
+                    let notice = OutboxItem::for_tenant(id, dedupe_key, item.tenant.clone(), notice.clone(), at);
+                    outbox.insert(&id.to_be_bytes(), codec::encode(&notice))?;
+                }
+                Ok(())
+            });
+        self.durable(never_aborts(result))
+    }
+
+    /// Puts the dead letters `which` picks back in the outbox, as new;
+    /// returns how many.
+    pub fn requeue_dead_letters(&self, which: impl Fn(&DeadLetter) -> bool) -> Result<usize, StoreError> {
+        let waiting: Vec<DeadLetter> = self.dead_letters()?.into_iter().filter(|d| which(d)).collect();
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let result: Result<usize, TransactionError<()>> =
+            (&self.outbox, &self.dead_letters).transaction(|(outbox, dead_letters)| {
+                let mut moved = 0;
+                for dead in &waiting {
+                    let id = dead.item.id.to_be_bytes();
+                    if dead_letters.remove(&id)?.is_some() {
+                        let item =
+                            OutboxItem { attempts: 0, next_attempt_at: None, last_error: None, ..dead.item.clone() };
+                        outbox.insert(&id, codec::encode(&item))?;
+                        moved += 1;
+                    }
+                }
+                Ok(moved)
+            });
+        self.durable(never_aborts(result))
+    }
+
+    /// Items that could not be delivered, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letters
+            .iter()
+            .map(|e| {
+                let (k, v) = e?;
+                read("dead letter", &k, &v)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,264 @@
+//! The store writes what it is given, whole or not at all: against a real
+//! sled in a temporary directory.
+
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::*;
+use crate::domain::{
+    Account, AccountKind, Audience, DueJob, Effects, Event, ExternalId, ExternalIdPrefix, NewAccount, Notice,
+    SupportTier, TicketEffect, TicketReason, TicketRequest, Tone,
+};
+use crate::domain::{Check, CheckName, Outcome, Problem, VerificationReport};
+
+const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
+
+fn account(id: &str, tenant: &str) -> Account {
+    let new = NewAccount {
+        id: id.parse().unwrap(),
+        tenant: tenant.parse().unwrap(),
+        customer: "Acme".parse().unwrap(),
+        root_email: None,
+        support_tier: SupportTier::Basic,
+        kind: AccountKind::Standalone,
+        price_book: None,
+    };
+    Account::register(new, ExternalId::generate(&ExternalIdPrefix::default()), AT).unwrap().0
+}
+
+fn by() -> By<'static> {
+    By::new("test", "add", AT)
+}
+
+fn notice(event: Event) -> Notice {
+    Notice { event, audience: Audience::TENANT, tone: Tone::Info }
+}
+
+fn registered(account: &Account, due: Vec<(DueJob, OffsetDateTime)>) -> Change {
+    let event = Event::AccountRegistered { account: account.id };
+    Change { events: vec![event.clone()], effects: Effects { notices: vec![notice(event)], tickets: vec![] }, due }
+}
+
+#[test]
+fn a_change_lands_exactly_as_given() {
+    let store = Store::temporary().unwrap();
+    let a = account("123456789012", "acme");
+    let request = TicketRequest::requested(&a, "help".parse::<TicketReason>().unwrap(), AT);
+    let mut change = registered(&a, vec![(DueJob::Probe, AT)]);
+    change.effects.tickets.push(TicketEffect::Request(request.clone()));
+    store.insert_account(&a, &by(), &change).unwrap().unwrap();
+
+    assert_eq!(store.account(a.id).unwrap(), Some(a.clone()));
+    assert_eq!(store.tenant_accounts(&"acme".parse().unwrap()).unwrap(), vec![a.clone()]);
+    assert_eq!(store.account_with_external_id(&a.external_id).unwrap(), Some(a.id));
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].notice(), change.effects.notices[0]);
+    assert!(outbox[0].dedupe_key.starts_with("account_registered:123456789012:"));
+    assert_eq!(store.ticket_requests().unwrap(), vec![request]);
+    let audit = store.audit_log(a.id).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!((audit[0].actor.as_str(), audit[0].action.as_str()), ("test", "add"));
+    assert_eq!(audit[0].events, change.events);
+
+    // Nothing the change did not say: no notice, no ticket, no due time.
+    let b = account("210987654321", "acme");
+    store.insert_account(&b, &by(), &Change::default()).unwrap().unwrap();
+    assert_eq!(store.outbox().unwrap().len(), 1);
+    assert_eq!(store.ticket_requests().unwrap().len(), 1);
+    assert!(store.due_accounts(DueJob::Probe, AT, usize::MAX).unwrap().accounts.iter().all(|x| x.id == a.id));
+}
+
+#[test]
+fn a_requested_ticket_is_kept_once_and_retries_and_removals_apply() {
+    let store = Store::temporary().unwrap();
+    let a = account("123456789012", "acme");
+    store.insert_account(&a, &by(), &Change::default()).unwrap().unwrap();
+    let request = TicketRequest::requested(&a, "help".parse::<TicketReason>().unwrap(), AT);
+    let waiting = request.failed(AT, None);
+    let with = |tickets: Vec<TicketEffect>| {
+        move |_: &mut Account| {
+            Ok::<_, ()>(Change { effects: Effects { notices: vec![], tickets: tickets.clone() }, ..Change::default() })
+        }
+    };
+
+    store.update_account(a.id, &by(), with(vec![TicketEffect::Request(request.clone())])).unwrap();
+    store.update_account(a.id, &by(), with(vec![TicketEffect::Retry(waiting.clone())])).unwrap();
+    // Requested again while it waits: the waiting one stays as it is.
+    store.update_account(a.id, &by(), with(vec![TicketEffect::Request(request.clone())])).unwrap();
+    assert_eq!(store.ticket_requests().unwrap(), vec![waiting]);
+    store.update_account(a.id, &by(), with(vec![TicketEffect::Done { key: request.key.clone() }])).unwrap();
+    assert!(store.ticket_requests().unwrap().is_empty());
+}
+
+#[test]
+fn registrations_conflict_by_account_and_external_id() {
+    let store = Store::temporary().unwrap();
+    let a = account("123456789012", "acme");
+    store.insert_account(&a, &by(), &Change::default()).unwrap().unwrap();
+    let again = account("123456789012", "acme");
+    assert_eq!(
+        store.insert_account(&again, &by(), &Change::default()).unwrap(),
+        Err(InsertConflict::AccountExists { same_tenant: true })
+    );
+    let elsewhere = account("123456789012", "other");
+    assert_eq!(
+        store.insert_account(&elsewhere, &by(), &Change::default()).unwrap(),
+        Err(InsertConflict::AccountExists { same_tenant: false })
+    );
+    let mut same_id = account("210987654321", "acme");
+    same_id.external_id = a.external_id.clone();
+    assert_eq!(
+        store.insert_account(&same_id, &by(), &Change::default()).unwrap(),
+        Err(InsertConflict::ExternalIdTaken)
+    );
+    assert_eq!(store.all_accounts().unwrap(), vec![a]);
+}
+
+#[test]
+fn a_refused_or_clashing_update_changes_nothing() {
+    let store = Store::temporary().unwrap();
+    let a = account("123456789012", "acme");
+    let b = account("210987654321", "acme");
+    store.insert_account(&a, &by(), &registered(&a, vec![(DueJob::Probe, AT)])).unwrap().unwrap();
+    store.insert_account(&b, &by(), &Change::default()).unwrap().unwrap();
+    let before = store.export().unwrap();
+
+    let refused = store.update_account(a.id, &by(), |x| {
+        x.customer = "Changed".parse().unwrap();
+        Err::<Change, _>("no")
+    });
+    assert!(matches!(refused, Err(UpdateError::Rejected("no"))));
+    let clash = store.update_account(a.id, &by(), |x| {
+        x.external_id = b.external_id.clone();
+        Ok::<_, ()>(registered(x, vec![]))
+    });
+    assert!(matches!(clash, Err(UpdateError::ExternalIdTaken)));
+    let missing = store.update_account("999999999999".parse().unwrap(), &by(), |_| Ok::<_, ()>(Change::default()));
+    assert!(matches!(missing, Err(UpdateError::NotFound)));
+    assert_eq!(store.export().unwrap(), before);
+}
+
+#[test]
+fn the_due_index_follows_each_change_and_is_read_up_to_now() {
+    let store = Store::temporary().unwrap();
+    let minute = time::Duration::MINUTE;
+    let ids = ["100000000001", "100000000002", "100000000003"];
+    for (i, id) in ids.iter().enumerate() {
+        let a = account(id, "acme");
+        let due = vec![(DueJob::Probe, AT + minute * i as i32), (DueJob::Poll, AT)];
+        store.insert_account(&a, &by(), &Change { due, ..Change::default() }).unwrap().unwrap();
+    }
+    let due_ids = |job, at, limit| {
+        let due = store.due_accounts(job, at, limit).unwrap();
+        (due.accounts.iter().map(|a| a.id.to_string()).collect::<Vec<_>>(), due.total)
+    };
+    assert_eq!(due_ids(DueJob::Probe, AT + minute, usize::MAX), (vec![ids[0].into(), ids[1].into()], 2));
+    assert_eq!(due_ids(DueJob::Probe, AT + minute * 5, 1), (vec![ids[0].into()], 3), "most overdue first");
+    assert_eq!(due_ids(DueJob::Remind, AT + minute * 5, usize::MAX), (vec![], 0));
+
+    // The first account is probed: its next probe is later; it is no longer polled.
+    let first = ids[0].parse().unwrap();
+    store
+        .update_account(first, &by(), |_| {
+            Ok::<_, ()>(Change { due: vec![(DueJob::Probe, AT + minute * 10)], ..Change::default() })
+        })
+        .unwrap();
+    assert_eq!(due_ids(DueJob::Probe, AT + minute * 5, usize::MAX).0, vec![ids[1].to_string(), ids[2].to_string()]);
+    assert_eq!(due_ids(DueJob::Poll, AT, usize::MAX).1, 2);
+
+    // A new plan: every account's due times again.
+    let count = store.reindex_due("plan b", |_| vec![(DueJob::Audit, AT)]).unwrap();
+    assert_eq!(count, 3);
+    assert_eq!(store.due_plan().unwrap().as_deref(), Some("plan b"));
+    assert_eq!(due_ids(DueJob::Probe, AT + minute * 60, usize::MAX).1, 0);
+    assert_eq!(due_ids(DueJob::Audit, AT, usize::MAX).1, 3);
+}
+
+#[test]
+fn a_corrupt_record_is_a_typed_error_naming_it() {
+    let store = Store::temporary().unwrap();
+    store.accounts.insert(b"123456789012", &b"\xc1 not a record"[..]).unwrap();
+    match store.account("123456789012".parse().unwrap()) {
+        Err(StoreError::Corrupt { what: "account", key, .. }) => assert_eq!(key, "123456789012"),
+        other => panic!("{other:?}"),
+    }
+    let update = store.update_account("123456789012".parse().unwrap(), &by(), |_| Ok::<_, ()>(Change::default()));
+    assert!(matches!(update, Err(UpdateError::Store(StoreError::Corrupt { what: "account", .. }))));
+}
+
+#[test]
+fn a_version_1_store_is_migrated_at_open_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = account("123456789012", "acme");
+    {
+        // What orglink 0.1 with schema 1 wrote: JSON values.
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(SCHEMA_KEY, &1u32.to_be_bytes()).unwrap();
+        db.open_tree("accounts").unwrap().insert(a.id.as_bytes(), serde_json::to_vec(&a).unwrap()).unwrap();
+        let outbox = serde_json::json!({
+            "id": 7, "dedupe_key": "account_registered:123456789012:1", "tenant": "acme",
+            "event": { "event": "account_registered", "account": "123456789012" },
+            "created_at": "2026-12-01T12:00:00Z"
+        });
+        db.open_tree("outbox").unwrap().insert(7u64.to_be_bytes(), serde_json::to_vec(&outbox).unwrap()).unwrap();
+        let entry =
+            AuditEntry { at: AT, actor: "cli:ops".into(), account: a.id, action: "account_add".into(), events: vec![] };
+        db.open_tree("audit")
+            .unwrap()
+            .insert(b"123456789012\0\0\0\0\0\0\0\x01", serde_json::to_vec(&entry).unwrap())
+            .unwrap();
+        db.open_tree("delivered").unwrap().insert(b"k", b"1764590400").unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.account(a.id).unwrap(), Some(a.clone()));
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox[0].event, Event::AccountRegistered { account: a.id });
+    assert_eq!((outbox[0].audience, outbox[0].tone), (Audience::TENANT, Tone::Info), "decided as today");
+    assert_eq!(store.audit_log(a.id).unwrap()[0].actor, "cli:ops");
+    assert_eq!(store.due_plan().unwrap(), None, "the app rebuilds the due index");
+    drop(store);
+
+    // Opening again finds version 2 and leaves it as it is.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.account(a.id).unwrap(), Some(a));
+    store.db.insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
+    drop(store);
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaMismatch { found: 99, expected: 2 })));
+}
+
+#[test]
+fn every_stored_type_round_trips_through_the_codec() {
+    let a = account("123456789012", "acme");
+    let item =
+        OutboxItem::new(1, &a, notice(Event::InvitationReminder { account: a.id, expires_at: AT, days_left: 2 }), AT);
+    let back: OutboxItem = codec::decode(&codec::encode(&item)).unwrap();
+    assert_eq!(back, item);
+    let dead = DeadLetter { item, reason: "no_channel".into(), at: AT };
+    assert_eq!(codec::decode::<DeadLetter>(&codec::encode(&dead)).unwrap(), dead);
+    let request = TicketRequest::requested(&a, "help".parse::<TicketReason>().unwrap(), AT);
+    assert_eq!(codec::decode::<TicketRequest>(&codec::encode(&request)).unwrap(), request);
+    // An account with a role checked: tagged enums and flattened fields.
+    let mut checked = a.clone();
+    let report = VerificationReport {
+        account: a.id,
+        checks: vec![
+            Check { name: CheckName::AssumeRole, outcome: Outcome::Passed },
+            Check {
+                name: CheckName::CallerIdentity,
+                outcome: Outcome::Failed { problem: Problem::WrongAccount { reported: "1".into() } },
+            },
+            Check { name: CheckName::SupportAccess, outcome: Outcome::Warning { problem: Problem::PolicyMissing } },
+        ],
+        detected_kind: Some(AccountKind::Member),
+        attempts: 2,
+        checked_at: AT,
+        duration_ms: 12,
+    };
+    let arn: crate::domain::RoleArn = "arn:aws:iam::123456789012:role/R".parse().unwrap();
+    checked.apply_verification(arn, None, report, AT).unwrap();
+    assert_eq!(codec::decode::<Account>(&codec::encode(&checked)).unwrap(), checked);
+    // The account is much smaller than its JSON.
+    assert!(codec::encode(&a).len() * 2 < serde_json::to_vec(&a).unwrap().len(), "{}", codec::encode(&a).len());
+}

@@ -1,10 +1,16 @@
 //! Load benchmark of the HTTP interactions endpoint on loopback: signed
 //! `/status` and `/link-account` interactions, half each, first at a fixed
-//! 200 requests per second, then as fast as 8 connections go.
+//! 200 requests per second, then at the same rate while a scheduled job
+//! writes 1,000 accounts over and over (its writes run off the async
+//! threads), then as fast as 8 connections go.
 //!
 //! `cargo bench --bench interactions` (set `ORGLINK_BENCH_SECONDS` for
-//! another length of the fixed-rate phase; default 15 s). The load
-//! generator runs in the same process, on the same 2 cores.
+//! another length of each fixed-rate phase; default 15 s). The load
+//! generator runs in the same process, on the same 2 cores. Prints a table
+//! and writes `target/bench/interactions.json`.
+
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +19,9 @@ use ed25519_dalek::{Signer, SigningKey};
 use orglink::app::{Actor, App, Command, Rights, Scope};
 use orglink::clock::SystemClock;
 use orglink::config::{Config, DiscordConfig};
-use orglink::domain::{NewAccount, SupportTier};
-use orglink::store::Store;
+use orglink::domain::{LinkState, NewAccount, SupportTier};
+use orglink::scheduler::Job;
+use orglink::store::{By, Store};
 use orglink::templates::Templates;
 use serde_json::{Value, json};
 
@@ -80,6 +87,32 @@ async fn send(client: &reqwest::Client, url: &str, request: &Signed) -> Duration
     started.elapsed()
 }
 
+/// Sends `requests[range]` at [`RATE`] per second, each on its own task;
+/// the latencies, sorted, and the time it took.
+async fn fixed_rate(
+    client: &reqwest::Client,
+    url: &str,
+    requests: &Arc<Vec<Signed>>,
+    range: std::ops::Range<usize>,
+) -> (Vec<Duration>, Duration) {
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(range.len());
+    for i in range {
+        ticker.tick().await;
+        let (client, url, requests) = (client.clone(), url.to_owned(), requests.clone());
+        tasks.push(tokio::spawn(async move { send(&client, &url, &requests[i]).await }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        latencies.push(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    (latencies, elapsed)
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p / 100.0).round() as usize]
 }
@@ -123,36 +156,61 @@ fn main() {
             };
             app.handle(&actor, Command::AddAccount(new)).unwrap();
         }
+        // 1,000 linked accounts without a support plan group: the audit job
+        // warns (writes) each of them on every run.
+        for i in 0..1000u64 {
+            let id = format!("{:012}", 200_000_000_000 + i).parse().unwrap();
+            let new = NewAccount {
+                id,
+                tenant: GUILD.parse().unwrap(),
+                customer: format!("Linked {i}").parse().unwrap(),
+                root_email: None,
+                support_tier: SupportTier::Business,
+                kind: Default::default(),
+                price_book: None,
+            };
+            app.handle(&actor, Command::AddAccount(new)).unwrap();
+            let now = time::OffsetDateTime::now_utc();
+            app.update_account(id, By::new("bench", "setup", now), &[], |a| {
+                a.state = LinkState::Linked;
+                Ok::<_, ()>(vec![])
+            })
+            .unwrap();
+        }
         let running =
             orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock), None).await.unwrap();
         let url = format!("http://{}/interactions", running.http_addr);
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 
         let total = RATE * seconds;
-        let requests: Arc<Vec<Signed>> = Arc::new((0..total + 60_000).map(|i| sign(&key, body(i))).collect());
+        let requests: Arc<Vec<Signed>> = Arc::new((0..2 * total + 60_000).map(|i| sign(&key, body(i))).collect());
         for request in requests.iter().take(200) {
             send(&client, &url, request).await; // warm-up
         }
 
         // Fixed rate: one request every 5 ms, each on its own task.
-        let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let started = Instant::now();
-        let mut tasks = Vec::with_capacity(total as usize);
-        for i in 200..200 + total as usize {
-            ticker.tick().await;
-            let (client, url, requests) = (client.clone(), url.clone(), requests.clone());
-            tasks.push(tokio::spawn(async move { send(&client, &url, &requests[i]).await }));
-        }
-        let mut latencies = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            latencies.push(task.await.unwrap());
-        }
-        let elapsed = started.elapsed();
-        latencies.sort();
+        let total = total as usize;
+        let (latencies, elapsed) = fixed_rate(&client, &url, &requests, 200..200 + total).await;
+
+        // The same rate while the audit job writes its 1,000 accounts, run
+        // after run, on the same runtime (as serve's scheduler runs it).
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let job = {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut written = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    written += app.run_job(Job::AuditSupportPlans).await.unwrap().changed;
+                }
+                written
+            })
+        };
+        let (busy, busy_elapsed) = fixed_rate(&client, &url, &requests, 200 + total..200 + 2 * total).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let written = job.await.unwrap();
 
         // As fast as 8 connections go, for 5 seconds.
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(200 + total as usize));
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(200 + 2 * total));
         let deadline = Instant::now() + Duration::from_secs(5);
         let workers: Vec<_> = (0..8)
             .map(|_| {
@@ -191,6 +249,15 @@ fn main() {
             ms(*latencies.last().unwrap())
         );
         println!(
+            "| fixed {RATE} req/s while the audit job wrote {written} accounts | {} | {:.0} req/s | {} | {} | {} | {} |",
+            busy.len(),
+            busy.len() as f64 / busy_elapsed.as_secs_f64(),
+            ms(pct(&busy, 50.0)),
+            ms(pct(&busy, 90.0)),
+            ms(pct(&busy, 99.0)),
+            ms(*busy.last().unwrap())
+        );
+        println!(
             "| 8 connections, as fast as possible | {} | {:.0} req/s | {} | {} | {} | {} |",
             max_latencies.len(),
             max_latencies.len() as f64 / flat_elapsed.as_secs_f64(),
@@ -214,7 +281,26 @@ fn main() {
             max_latencies.len() as f64 / flat_elapsed.as_secs_f64(),
             ms(pct(&max_latencies, 99.0))
         );
+        println!(
+            "summary | interactions at {RATE} req/s while a job writes accounts: p99 (alone) | {} ({}) |",
+            ms(pct(&busy, 99.0)),
+            ms(pct(&latencies, 99.0))
+        );
         println!("summary | peak RSS under load (server and client) | {peak} |");
+        let mut figures = figures::Figures::new("interactions");
+        figures.set("rate_per_second", RATE as f64);
+        figures.set("fixed_requests", latencies.len() as f64);
+        figures.seconds("fixed_p50_seconds", pct(&latencies, 50.0));
+        figures.seconds("fixed_p99_seconds", pct(&latencies, 99.0));
+        figures.seconds("fixed_max_seconds", *latencies.last().unwrap());
+        figures.set("with_job_accounts_written", written as f64);
+        figures.seconds("with_job_p50_seconds", pct(&busy, 50.0));
+        figures.seconds("with_job_p99_seconds", pct(&busy, 99.0));
+        figures.seconds("with_job_max_seconds", *busy.last().unwrap());
+        figures.set("flat_out_requests_per_second", max_latencies.len() as f64 / flat_elapsed.as_secs_f64());
+        figures.seconds("flat_out_p99_seconds", pct(&max_latencies, 99.0));
+        figures.set("peak_rss_bytes", figures::peak_rss_bytes().unwrap_or_default() as f64);
+        figures.write();
         running.stop().await;
     });
 }

@@ -52,11 +52,11 @@ impl App {
                     .await?;
                 }
                 let view = InviteRefusedView { account: id, reason: reason.code().to_owned(), detail: None };
-                return Ok(Reply::new(Tone::Error, vec![Message::InviteRefused(view)]));
+                return Ok(Reply::new(Tone::Error, vec![Message::InviteRefused(view)]).refused());
             }
             Err(InviteError::Unavailable { detail }) => {
                 let view = InviteRefusedView { account: id, reason: "unavailable".into(), detail: Some(detail) };
-                return Ok(Reply::new(Tone::Error, vec![Message::InviteRefused(view)]));
+                return Ok(Reply::new(Tone::Error, vec![Message::InviteRefused(view)]).refused());
             }
         };
         let invitation = Invitation {

@@ -29,7 +29,7 @@ pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
     AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, NotificationView,
-    Offer, Rendered, Reply, TenantSettingsView, TicketView, Tone, VerificationView, managed_policy_arn, trust_policy,
+    Offer, Rendered, Reply, TenantSettingsView, TicketView, Tone, Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;

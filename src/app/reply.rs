@@ -8,16 +8,27 @@ use serde_json::{Value, json};
 
 use super::error::UserError;
 use crate::domain::{
-    Account, AccountId, ChecklistEntry, Event, ExternalId, Lang, ParseError, Partition, RoleName, SupportPlanGroup,
-    SupportTier, TenantSettings, VerificationReport,
+    Account, AccountId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError, Partition, RoleName,
+    SupportPlanGroup, SupportTier, TenantSettings, VerificationReport,
 };
 use crate::templates::Templates;
 
 pub use crate::domain::Tone;
 
+/// Whether a command did what it was asked to: a role that is not
+/// verified, or an invitation AWS refused, ran without error but is
+/// `Refused` (the CLI exits 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verdict {
+    #[default]
+    Done,
+    Refused,
+}
+
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub tone: Tone,
+    pub verdict: Verdict,
     pub messages: Vec<Message>,
     /// The machine-readable answer of read commands (`--json`).
     pub data: Option<Value>,
@@ -49,7 +60,13 @@ impl Offer {
 
 impl Reply {
     pub fn new(tone: Tone, messages: Vec<Message>) -> Self {
-        Self { tone, messages, data: None, offers: Vec::new() }
+        Self { tone, verdict: Verdict::Done, messages, data: None, offers: Vec::new() }
+    }
+
+    /// The command ran, and the answer is no.
+    pub fn refused(mut self) -> Self {
+        self.verdict = Verdict::Refused;
+        self
     }
 
     pub fn with_offers(mut self, offers: Vec<Offer>) -> Self {
@@ -142,23 +159,15 @@ pub struct InstructionsView {
     pub probing: bool,
 }
 
-/// The ARN of the AWS managed policy `name` in `partition`.
-pub fn managed_policy_arn(partition: Partition, name: &str) -> String {
-    format!("arn:{}:iam::aws:policy/{name}", partition.as_str())
-}
-
 impl InstructionsView {
     pub fn new(account: &Account, settings: &super::Settings) -> Self {
         let cross_account_id = settings.cross_account_id;
         let role_name = settings.role_name.clone();
         let business = account.support_tier == SupportTier::Business;
         let partition = settings.partition;
-        let read_only_policy_arn = managed_policy_arn(partition, crate::aws::READ_ONLY_ACCESS);
-        let support_policy_arn = managed_policy_arn(partition, crate::aws::SUPPORT_ACCESS);
-        let mut managed_policy_arns = vec![read_only_policy_arn.clone()];
-        if business {
-            managed_policy_arns.push(support_policy_arn.clone());
-        }
+        let read_only_policy_arn = ManagedPolicy::ReadOnlyAccess.arn(partition);
+        let support_policy_arn = ManagedPolicy::SupportAccess.arn(partition);
+        let managed_policy_arns = account.support_tier.managed_policies().iter().map(|p| p.arn(partition)).collect();
         Self {
             account_id: account.id,
             customer: account.customer.to_string(),

@@ -61,6 +61,9 @@ impl App {
         let offers = if verified { vec![] } else { vec![Offer::CheckNow(id)] };
         let mut reply =
             Reply::new(tone, vec![Message::Verification(Box::new(view.clone()))]).with_data(view).with_offers(offers);
+        if !verified {
+            reply = reply.refused();
+        }
         if invite_now {
             reply.messages.extend(self.auto_invite(id).await);
         }

@@ -16,13 +16,14 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AccountId, AccountKind, Check, CheckName, ExternalId, Outcome, Problem, RoleArn, SupportTier, VerificationReport,
+    AccountId, AccountKind, Check, CheckName, ExternalId, ManagedPolicy, Outcome, Problem, RoleArn, SupportTier,
+    VerificationReport,
 };
 use crate::metrics::Metrics;
 
 /// The AWS managed policies the checks look for.
-pub const READ_ONLY_ACCESS: &str = "ReadOnlyAccess";
-pub const SUPPORT_ACCESS: &str = "AWSSupportAccess";
+pub const READ_ONLY_ACCESS: &str = ManagedPolicy::ReadOnlyAccess.name();
+pub const SUPPORT_ACCESS: &str = ManagedPolicy::SupportAccess.name();
 
 /// How the verification retries a role that is not assumable yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,18 +348,19 @@ impl Aws {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;
-        let partition = request.arn.partition().as_str();
-        let managed = |name: &str| format!("arn:{partition}:iam::aws:policy/{name}");
-        let support_wanted = request.tier == SupportTier::Business;
+        let partition = request.arn.partition();
+        let support_wanted = request.tier.managed_policies().contains(&ManagedPolicy::SupportAccess);
         match pages {
             Ok(policies) => {
-                let has = |name: &str| policies.iter().any(|p| p.policy_arn() == Some(managed(name).as_str()));
-                let read_only = if has(READ_ONLY_ACCESS) {
+                let has = |policy: ManagedPolicy| {
+                    policies.iter().any(|p| p.policy_arn() == Some(policy.arn(partition).as_str()))
+                };
+                let read_only = if has(ManagedPolicy::ReadOnlyAccess) {
                     Outcome::Passed
                 } else {
                     Outcome::Failed { problem: Problem::PolicyMissing }
                 };
-                let support = match (support_wanted, has(SUPPORT_ACCESS)) {
+                let support = match (support_wanted, has(ManagedPolicy::SupportAccess)) {
                     (false, _) => Outcome::NotApplicable,
                     (true, true) => Outcome::Passed,
                     (true, false) => Outcome::Warning { problem: Problem::PolicyMissing },

@@ -194,12 +194,7 @@ fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
         }),
         SlashCommand::Instructions => {
             lang = o.parsed::<Lang>("language")?;
-            let format = match o.string("format") {
-                None | Some("text") => InstructionsFormat::Text,
-                Some("cloudformation") => InstructionsFormat::CloudFormation,
-                Some("cli") => InstructionsFormat::Cli,
-                Some(other) => return Err(ParseError::Format { input: crate::domain::quote_input(other) }.into()),
-            };
+            let format = o.parsed::<InstructionsFormat>("format")?.unwrap_or_default();
             Command::Instructions { account: o.required("account_id").parse()?, format }
         }
         SlashCommand::Status => match o.parsed::<AccountId>("account_id")? {
@@ -211,10 +206,7 @@ fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
         }
         SlashCommand::PriceBook => Command::SetPriceBook {
             account: o.required("account_id").parse()?,
-            price_book: match o.parsed("name")? {
-                Some(name) => PriceBookChoice::Custom(name),
-                None => PriceBookChoice::Default,
-            },
+            price_book: PriceBookChoice::from_name(o.string("name"))?,
         },
         SlashCommand::VerifyRole => Command::VerifyRole {
             account: o.required("account_id").parse()?,

@@ -83,7 +83,7 @@ pub use lifecycle::{BlockReason, Event, IllegalTransition, LinkState, Transition
 pub use names::{CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId, TicketReason};
 pub use probe::{BadProbePlan, ProbeOutcome, ProbePhase, ProbePlan, ProbeRecord, ProbeResult};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
-pub use support::{AccountKind, Lang, SupportPlanGroup, SupportTier};
+pub use support::{AccountKind, Lang, ManagedPolicy, SupportPlanGroup, SupportTier};
 pub use tenant::{ChatId, TenantSettings};
 pub use ticket::{TicketKind, TicketRecord, TicketRequest};
 pub use verification::{Check, CheckName, Outcome, Problem, VerificationReport};

@@ -42,6 +42,39 @@ impl SupportTier {
             Self::Basic => "basic",
         }
     }
+
+    /// The AWS managed policies the customer's role has for this tier:
+    /// ReadOnlyAccess always; AWSSupportAccess for Business support, so
+    /// that the platform can manage its cases (optional: a warning, not a
+    /// failure, when missing).
+    pub fn managed_policies(self) -> &'static [ManagedPolicy] {
+        match self {
+            Self::Business => &[ManagedPolicy::ReadOnlyAccess, ManagedPolicy::SupportAccess],
+            Self::Developer | Self::Basic => &[ManagedPolicy::ReadOnlyAccess],
+        }
+    }
+}
+
+/// An AWS managed policy the customer's role has attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManagedPolicy {
+    ReadOnlyAccess,
+    SupportAccess,
+}
+
+impl ManagedPolicy {
+    /// Its name in IAM.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ReadOnlyAccess => "ReadOnlyAccess",
+            Self::SupportAccess => "AWSSupportAccess",
+        }
+    }
+
+    /// Its ARN in `partition`.
+    pub fn arn(self, partition: super::Partition) -> String {
+        format!("arn:{}:iam::aws:policy/{}", partition.as_str(), self.name())
+    }
 }
 
 impl FromStr for SupportTier {
@@ -187,6 +220,16 @@ mod tests {
         assert_eq!(SupportTier::Business.required_group(), SupportPlanGroup::BusinessSupport);
         assert_eq!(SupportTier::Developer.required_group(), SupportPlanGroup::Passthrough);
         assert_eq!(SupportTier::Basic.required_group(), SupportPlanGroup::Passthrough);
+    }
+
+    #[test]
+    fn each_tier_has_its_managed_policies() {
+        use ManagedPolicy::*;
+        assert_eq!(SupportTier::Business.managed_policies(), [ReadOnlyAccess, SupportAccess]);
+        assert_eq!(SupportTier::Developer.managed_policies(), [ReadOnlyAccess]);
+        assert_eq!(SupportTier::Basic.managed_policies(), [ReadOnlyAccess]);
+        assert_eq!(ReadOnlyAccess.arn(super::super::Partition::Aws), "arn:aws:iam::aws:policy/ReadOnlyAccess");
+        assert_eq!(SupportAccess.arn(super::super::Partition::AwsCn), "arn:aws-cn:iam::aws:policy/AWSSupportAccess");
     }
 
     #[test]

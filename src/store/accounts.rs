@@ -252,6 +252,18 @@ impl Store {
     /// Runs `f` over the account trees in one transaction, flushed to disk
     /// when it commits.
     fn account_tx<T, E>(&self, f: impl Fn(&Tx<'_>) -> TxResult<T, E>) -> Result<Result<T, Abort<E>>, StoreError> {
+        match self.account_tx_unflushed(f)? {
+            Ok(value) => self.durable(Ok(Ok(value))),
+            Err(why) => Ok(Err(why)),
+        }
+    }
+
+    /// [`Store::account_tx`] without the flush, for work that flushes once
+    /// at its end.
+    fn account_tx_unflushed<T, E>(
+        &self,
+        f: impl Fn(&Tx<'_>) -> TxResult<T, E>,
+    ) -> Result<Result<T, Abort<E>>, StoreError> {
         let trees = (
             &self.accounts,
             &self.by_tenant,
@@ -265,7 +277,7 @@ impl Store {
             f(&Tx { accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests })
         });
         match result {
-            Ok(v) => self.durable(Ok(Ok(v))),
+            Ok(v) => Ok(Ok(v)),
             Err(TransactionError::Abort(why)) => Ok(Err(why)),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
@@ -328,23 +340,28 @@ impl Store {
     /// Replaces the due times of every account with what `due_of` says,
     /// for a new plan (the configuration changed, or after a migration);
     /// `plan` is remembered, so [`Store::due_plan`] tells whether it is
-    /// needed.
+    /// needed. Each account is rewritten in a transaction of its own, so a
+    /// change made meanwhile is never undone; one flush at the end.
     pub fn reindex_due(
         &self,
         plan: &str,
         due_of: impl Fn(&Account) -> Vec<(DueJob, OffsetDateTime)>,
     ) -> Result<usize, StoreError> {
-        self.due.clear()?;
         let mut count = 0;
-        for entry in self.accounts.iter() {
-            let (key, bytes) = entry?;
-            let stored: Stored = read("account", &key, &bytes)?;
-            let due = due_entries(&due_of(&stored.account));
-            for (tag, at) in &due {
-                self.due.insert(due_key(*tag, *at, stored.account.id), &[])?;
+        for key in self.accounts.iter().keys() {
+            let key = key?;
+            let id = AccountId::from_bytes(&key).ok_or_else(|| corrupt_key("account key", &key))?;
+            let rewritten = self.account_tx_unflushed::<_, ()>(|tx| {
+                let Some(stored) = tx.stored(id)? else { return Ok(false) };
+                tx.write(Some(&stored), &stored.account, &due_of(&stored.account))?;
+                Ok(true)
+            })?;
+            match rewritten {
+                Ok(true) => count += 1,
+                Ok(false) => {}
+                Err(Abort::Corrupt(e)) => return Err(e),
+                Err(_) => unreachable!("a reindex neither rejects nor changes external IDs"),
             }
-            self.accounts.insert(key, codec::encode(&StoredRef { account: &stored.account, due: &due }))?;
-            count += 1;
         }
         self.db.insert(DUE_PLAN_KEY, plan.as_bytes())?;
         self.durable(Ok(count))

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::accounts::StoredRef;
 use super::{AuditEntry, DeadLetter, OutboxItem, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, TenantAuditEntry};
-use super::{codec, show_key};
+use super::{DecodeError, codec, show_key};
 use crate::domain::{Account, Event, TenantId, TenantSettings, TicketRequest, effects};
 
 /// An outbox item as version 1 stored it: the event alone; who hears of it
@@ -38,15 +38,13 @@ struct OutboxItemV1 {
 }
 
 impl OutboxItemV1 {
-    fn upgrade(self) -> OutboxItem {
-        // What the domain decides for the event today; an event nobody
-        // hears of any more still reaches operations rather than vanish.
-        let notice = effects::notice(&self.event).unwrap_or(crate::domain::Notice {
-            event: self.event.clone(),
-            audience: crate::domain::Audience::OPS,
-            tone: crate::domain::Tone::Info,
-        });
-        OutboxItem {
+    /// The item with who hears of it and how, as the domain decides for
+    /// its event (version 1 queued only events someone hears of, and each
+    /// still is).
+    fn upgrade(self) -> Result<OutboxItem, DecodeError> {
+        let notice = effects::notice(&self.event)
+            .ok_or_else(|| DecodeError::new(format!("nobody hears of a queued {} any more", self.event.code())))?;
+        Ok(OutboxItem {
             id: self.id,
             dedupe_key: self.dedupe_key,
             tenant: self.tenant,
@@ -57,7 +55,7 @@ impl OutboxItemV1 {
             attempts: self.attempts,
             next_attempt_at: self.next_attempt_at,
             last_error: self.last_error,
-        }
+        })
     }
 }
 
@@ -72,16 +70,18 @@ struct DeadLetterV1 {
 pub(super) fn run(store: &Store, from: u32) -> Result<(), StoreError> {
     tracing::info!(from, to = SCHEMA_VERSION, "migrating the store");
     debug_assert_eq!(from, 1, "version 1 is the only older one");
-    rewrite(&store.accounts, "account", |account: Account| codec::encode(&StoredRef { account: &account, due: &[] }))?;
-    rewrite(&store.audit, "audit entry", |e: AuditEntry| codec::encode(&e))?;
-    rewrite(&store.outbox, "outbox item", |i: OutboxItemV1| codec::encode(&i.upgrade()))?;
-    rewrite(&store.dead_letters, "dead letter", |d: DeadLetterV1| {
-        codec::encode(&DeadLetter { item: d.item.upgrade(), reason: d.reason, at: d.at })
+    rewrite(&store.accounts, "account", |account: Account| {
+        Ok(codec::encode(&StoredRef { account: &account, due: &[] }))
     })?;
-    rewrite(&store.delivered, "delivery", |at: i64| codec::encode(&at))?;
-    rewrite(&store.tenants, "tenant", |s: TenantSettings| codec::encode(&s))?;
-    rewrite(&store.tenant_audit, "tenant audit entry", |e: TenantAuditEntry| codec::encode(&e))?;
-    rewrite(&store.ticket_requests, "ticket request", |r: TicketRequest| codec::encode(&r))?;
+    rewrite(&store.audit, "audit entry", |e: AuditEntry| Ok(codec::encode(&e)))?;
+    rewrite(&store.outbox, "outbox item", |i: OutboxItemV1| Ok(codec::encode(&i.upgrade()?)))?;
+    rewrite(&store.dead_letters, "dead letter", |d: DeadLetterV1| {
+        Ok(codec::encode(&DeadLetter { item: d.item.upgrade()?, reason: d.reason, at: d.at }))
+    })?;
+    rewrite(&store.delivered, "delivery", |at: i64| Ok(codec::encode(&at)))?;
+    rewrite(&store.tenants, "tenant", |s: TenantSettings| Ok(codec::encode(&s)))?;
+    rewrite(&store.tenant_audit, "tenant audit entry", |e: TenantAuditEntry| Ok(codec::encode(&e)))?;
+    rewrite(&store.ticket_requests, "ticket request", |r: TicketRequest| Ok(codec::encode(&r)))?;
     store.due.clear()?;
     store.db.remove(super::accounts::DUE_PLAN_KEY)?;
     store.db.flush()?;
@@ -94,7 +94,7 @@ pub(super) fn run(store: &Store, from: u32) -> Result<(), StoreError> {
 fn rewrite<T: DeserializeOwned>(
     tree: &sled::Tree,
     what: &'static str,
-    upgrade: impl Fn(T) -> Vec<u8>,
+    upgrade: impl Fn(T) -> Result<Vec<u8>, DecodeError>,
 ) -> Result<(), StoreError> {
     const BATCH: usize = 10_000;
     let mut batch = sled::Batch::default();
@@ -103,7 +103,8 @@ fn rewrite<T: DeserializeOwned>(
         let (key, value) = entry?;
         match codec::legacy_json::<T>(&value) {
             Ok(old) => {
-                batch.insert(key, upgrade(old));
+                let new = upgrade(old).map_err(|source| StoreError::Corrupt { what, key: show_key(&key), source })?;
+                batch.insert(key, new);
                 pending += 1;
             }
             // Rewritten by a migration that stopped part-way.

@@ -1,9 +1,9 @@
 //! A benchmark's figures, machine-readable: `target/bench/<name>.json`,
 //! flat keys, numbers in base units (seconds, bytes, counts).
 
-
 // Each benchmark uses part of it.
 #![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

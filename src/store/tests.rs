@@ -262,3 +262,75 @@ fn every_stored_type_round_trips_through_the_codec() {
     // The account is much smaller than its JSON.
     assert!(codec::encode(&a).len() * 2 < serde_json::to_vec(&a).unwrap().len(), "{}", codec::encode(&a).len());
 }
+
+#[test]
+fn tenant_indexes_do_not_bleed_into_each_other() {
+    let store = Store::temporary().unwrap();
+    for (id, tenant) in
+        [("000000000001", "acme"), ("000000000002", "acme2"), ("000000000003", "acm"), ("000000000004", "acme")]
+    {
+        store.insert_account(&account(id, tenant), &by(), &Change::default()).unwrap().unwrap();
+    }
+    let ids = |t: &str| -> Vec<String> {
+        store.tenant_accounts(&t.parse().unwrap()).unwrap().into_iter().map(|a| a.id.to_string()).collect()
+    };
+    assert_eq!(ids("acme"), ["000000000001", "000000000004"]);
+    assert_eq!(ids("acme2"), ["000000000002"]);
+    assert_eq!(ids("acm"), ["000000000003"]);
+    assert!(ids("ac").is_empty());
+    assert_eq!(store.all_accounts().unwrap().len(), 4);
+}
+
+#[test]
+fn a_domain_change_lands_with_its_audit_entry_and_a_refused_one_not_at_all() {
+    use crate::domain::{LinkState, Transition};
+    let store = Store::temporary().unwrap();
+    let a = account("123456789012", "acme");
+    store.insert_account(&a, &by(), &registered(&a, vec![])).unwrap().unwrap();
+    let before = store.export().unwrap();
+    let result = store.update_account(a.id, &by(), |x| {
+        x.apply(&Transition::InvitationAccepted, AT).map(|events| Change { events, ..Change::default() })
+    });
+    assert!(matches!(result, Err(UpdateError::Rejected(_))));
+    assert_eq!(store.export().unwrap(), before);
+
+    let (updated, change) = store
+        .update_account(a.id, &By::new("ops", "verify", AT), |x| {
+            let events = x.apply(&Transition::RoleVerified, AT)?;
+            let notices = events.iter().map(|e| notice(e.clone())).collect();
+            Ok::<_, crate::domain::IllegalTransition>(Change {
+                events,
+                effects: Effects { notices, tickets: vec![] },
+                due: vec![],
+            })
+        })
+        .unwrap();
+    assert_eq!(updated.state, LinkState::RoleVerified);
+    assert_eq!(change.events, vec![Event::RoleVerified { account: a.id }]);
+    assert_eq!(store.audit_log(a.id).unwrap().len(), 2);
+    assert_eq!(store.outbox().unwrap().len(), 2);
+}
+
+#[test]
+fn data_survives_reopening_and_foreign_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = account("123456789012", "acme");
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_account(&a, &by(), &registered(&a, vec![(DueJob::Probe, AT)])).unwrap().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.account(a.id).unwrap(), Some(a));
+    assert_eq!(store.outbox().unwrap().len(), 1);
+    assert_eq!(store.due_accounts(DueJob::Probe, AT, usize::MAX).unwrap().total, 1);
+    drop(store);
+
+    // A directory of sled data that orglink did not write.
+    let foreign = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(foreign.path()).unwrap();
+        db.insert(b"something", b"else").unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(Store::open(foreign.path()), Err(StoreError::UnknownData)));
+}

@@ -124,7 +124,7 @@ impl std::fmt::Debug for Metrics {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobHealth {
     pub job: &'static str,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::domain::instant::option")]
     pub last_success: Option<OffsetDateTime>,
     pub stale: bool,
 }

@@ -31,7 +31,7 @@ impl PriceBookChoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedInvitation {
     pub note: Option<InvitationNote>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub queued_at: OffsetDateTime,
     /// Who asked for it.
     pub by: String,
@@ -42,9 +42,9 @@ pub struct QueuedInvitation {
 pub struct RoleRecord {
     pub arn: RoleArn,
     pub description: Option<RoleDescription>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub recorded_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(with = "crate::domain::instant::option", default)]
     pub verified_at: Option<OffsetDateTime>,
     /// The last check of this role.
     #[serde(default)]
@@ -78,9 +78,9 @@ pub struct Account {
     /// starts from the registration).
     #[serde(default)]
     pub probe: Option<ProbeRecord>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub registered_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub updated_at: OffsetDateTime,
 }
 

@@ -137,10 +137,10 @@ impl ConstraintReason {
 pub struct Invitation {
     pub handshake_id: HandshakeId,
     pub state: HandshakeState,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub requested_at: OffsetDateTime,
     /// As AWS gave it: never assumed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub expires_at: OffsetDateTime,
     pub note: Option<String>,
     /// Reminder thresholds (days before expiry) already sent.

@@ -101,7 +101,7 @@ pub enum Transition {
     /// An AWS Organizations invitation (handshake) was sent.
     InvitationSent {
         handshake_id: String,
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::domain::instant")]
         expires_at: OffsetDateTime,
     },
     InvitationAccepted,
@@ -161,7 +161,7 @@ pub enum Event {
     InvitationSent {
         account: AccountId,
         handshake_id: String,
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::domain::instant")]
         expires_at: OffsetDateTime,
     },
     AccountLinked {
@@ -225,7 +225,7 @@ pub enum Event {
     /// An open invitation is close to its expiry.
     InvitationReminder {
         account: AccountId,
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::domain::instant")]
         expires_at: OffsetDateTime,
         days_left: i64,
     },

@@ -59,6 +59,7 @@ mod due;
 pub mod effects;
 mod email;
 mod external_id;
+pub mod instant;
 mod invitation;
 mod lifecycle;
 mod names;

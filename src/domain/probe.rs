@@ -175,7 +175,7 @@ impl ProbeOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub at: OffsetDateTime,
     #[serde(flatten)]
     pub outcome: ProbeOutcome,
@@ -185,10 +185,10 @@ pub struct ProbeResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeRecord {
     /// Probing (re)started here: registration, or the instructions shown.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub since: OffsetDateTime,
     /// The next probe; `None` once probing has stopped.
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::domain::instant::option")]
     pub next_at: Option<OffsetDateTime>,
     pub last: Option<ProbeResult>,
     /// Probes made.

@@ -12,9 +12,9 @@ pub enum TicketKind {
     /// The invitation expired: ask for a new one.
     InvitationExpired {
         handshake_id: HandshakeId,
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::domain::instant")]
         requested_at: OffsetDateTime,
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::domain::instant")]
         expires_at: OffsetDateTime,
     },
     /// Someone asked for help, with a reason.
@@ -24,7 +24,7 @@ pub enum TicketKind {
     InvitationResent {
         ticket_id: u64,
         handshake_id: HandshakeId,
-        #[serde(with = "time::serde::rfc3339")]
+        #[serde(with = "crate::domain::instant")]
         expires_at: OffsetDateTime,
     },
 }
@@ -47,7 +47,7 @@ pub struct TicketRequest {
     pub account: AccountId,
     pub tenant: TenantId,
     pub kind: TicketKind,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub requested_at: OffsetDateTime,
     /// Operations were told Freshdesk could not take it (told once).
     #[serde(default)]
@@ -56,7 +56,7 @@ pub struct TicketRequest {
     #[serde(default)]
     pub attempts: u32,
     /// Not to be tried before (backoff, or Freshdesk's Retry-After).
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(with = "crate::domain::instant::option", default)]
     pub not_before: Option<OffsetDateTime>,
 }
 
@@ -172,6 +172,6 @@ pub struct TicketRecord {
     pub id: u64,
     pub url: String,
     pub kind: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub opened_at: OffsetDateTime,
 }

@@ -92,7 +92,7 @@ pub struct VerificationReport {
     pub detected_kind: Option<AccountKind>,
     /// AssumeRole attempts made (retries of a fresh role included).
     pub attempts: u32,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub checked_at: OffsetDateTime,
     pub duration_ms: u64,
 }

@@ -9,7 +9,7 @@ use crate::domain::{AccountId, Event};
 /// Who changed what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub at: OffsetDateTime,
     pub actor: String,
     pub account: AccountId,

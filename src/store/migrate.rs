@@ -27,11 +27,11 @@ struct OutboxItemV1 {
     dedupe_key: String,
     tenant: TenantId,
     event: Event,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     created_at: OffsetDateTime,
     #[serde(default)]
     attempts: u32,
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(with = "crate::domain::instant::option", default)]
     next_attempt_at: Option<OffsetDateTime>,
     #[serde(default)]
     last_error: Option<String>,
@@ -63,7 +63,7 @@ impl OutboxItemV1 {
 struct DeadLetterV1 {
     item: OutboxItemV1,
     reason: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     at: OffsetDateTime,
 }
 

@@ -19,12 +19,12 @@ pub struct OutboxItem {
     pub event: Event,
     pub audience: Audience,
     pub tone: Tone,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub created_at: OffsetDateTime,
     /// Failed delivery attempts so far.
     pub attempts: u32,
     /// Not to be tried before this instant (after a failure).
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::domain::instant::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
     pub last_error: Option<String>,
 }
@@ -60,7 +60,7 @@ impl OutboxItem {
 pub struct DeadLetter {
     pub item: OutboxItem,
     pub reason: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub at: OffsetDateTime,
 }
 

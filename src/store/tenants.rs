@@ -12,7 +12,7 @@ use crate::domain::{TenantId, TenantSettings};
 /// A change of a tenant's settings, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantAuditEntry {
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::instant")]
     pub at: OffsetDateTime,
     pub actor: String,
     pub tenant: TenantId,

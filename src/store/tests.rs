@@ -220,6 +220,10 @@ fn a_version_1_store_is_migrated_at_open_and_a_newer_one_refused() {
     assert_eq!(store.due_plan().unwrap(), None, "the app rebuilds the due index");
     drop(store);
 
+    // sled's segment size is the one the store was created with.
+    assert_eq!(segment_size(dir.path()), 512 * 1024);
+    assert_eq!(segment_size(&dir.path().join("new")), SEGMENT_BYTES);
+
     // Opening again finds version 2 and leaves it as it is.
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.account(a.id).unwrap(), Some(a));
@@ -257,8 +261,15 @@ fn every_stored_type_round_trips_through_the_codec() {
         duration_ms: 12,
     };
     let arn: crate::domain::RoleArn = "arn:aws:iam::123456789012:role/R".parse().unwrap();
-    checked.apply_verification(arn, None, report, AT).unwrap();
+    checked.apply_verification(arn.clone(), None, report.clone(), AT).unwrap();
     assert_eq!(codec::decode::<Account>(&codec::encode(&checked)).unwrap(), checked);
+    // A probe's result: an instant beside a flattened outcome.
+    let mut probed = a.clone();
+    let plan = crate::domain::ProbePlan::default();
+    probed.restart_probe(&plan, AT);
+    probed.probe_observed(&plan, arn, report, AT).unwrap();
+    assert!(probed.probe.as_ref().unwrap().last.is_some());
+    assert_eq!(codec::decode::<Account>(&codec::encode(&probed)).unwrap(), probed);
     // The account is much smaller than its JSON.
     assert!(codec::encode(&a).len() * 2 < serde_json::to_vec(&a).unwrap().len(), "{}", codec::encode(&a).len());
 }

@@ -12,15 +12,14 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, Tone, UserError};
-use crate::aws::Aws;
-use crate::aws::organizations::Distributor;
+use crate::app::{Actor, AppError, Command, InstructionsFormat, Message, Reply, Tone, UserError};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
 use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
+use crate::wiring;
 
 /// orglink: link customers' AWS accounts into the distributor's AWS Organization.
 #[derive(Debug, Parser)]
@@ -282,26 +281,21 @@ pub fn run_with(
         Ok(store) => store,
         Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
     };
-    let app = App::new(store, config.settings.clone(), Arc::new(SystemClock));
     let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     let slow = command.is_slow();
     let result = if slow {
         match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async {
-                let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
-                let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
-                let mut app = app.clone().with_aws(Aws::new(sdk, config.aws.retry)).with_distributor(distributor);
-                if let Some(desk) = ticket_desk(&config, &templates) {
-                    app = app.with_ticket_desk(desk);
-                }
+                let aws = wiring::aws_clients(&config).await;
+                let app = wiring::app(&config, &templates, store.clone(), Arc::new(SystemClock), Some(aws));
                 app.execute(&actor, command).await
             }),
             Err(e) => Err(AppError::Internal(e.into())),
         }
     } else {
-        app.handle(&actor, command)
+        wiring::app(&config, &templates, store.clone(), Arc::new(SystemClock), None).handle(&actor, command)
     };
-    if let Err(e) = app.store().flush() {
+    if let Err(e) = store.flush() {
         return internal(io, &templates, lang, &anyhow::Error::new(e));
     }
     // A role that is not verified is an answer, not a failure: exit 3.
@@ -410,14 +404,8 @@ fn sweep(
         Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
     };
     let result = runtime.block_on(async {
-        let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
-        let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
-        let mut app = App::new(store.clone(), config.settings.clone(), Arc::new(SystemClock))
-            .with_aws(Aws::new(sdk, config.aws.retry))
-            .with_distributor(distributor);
-        if let Some(desk) = ticket_desk(&config, templates) {
-            app = app.with_ticket_desk(desk);
-        }
+        let aws = wiring::aws_clients(&config).await;
+        let app = wiring::app(&config, templates, store.clone(), Arc::new(SystemClock), Some(aws));
         let mut reports = Vec::new();
         for job in jobs {
             reports.push(app.run_job(job).await?);
@@ -438,14 +426,6 @@ fn sweep(
     }
 }
 
-/// Freshdesk, when configured.
-pub fn ticket_desk(config: &Config, templates: &Templates) -> Option<crate::freshdesk::desk::TicketDesk> {
-    let freshdesk = config.freshdesk.clone()?;
-    crate::freshdesk::desk::TicketDesk::new(freshdesk, templates.clone(), std::time::Duration::from_secs(15))
-        .map_err(|e| tracing::error!(error = %e, "the Freshdesk client could not be built"))
-        .ok()
-}
-
 /// `doctor` found something to fix (it printed what).
 #[derive(Debug, thiserror::Error)]
 #[error("doctor found problems")]
@@ -462,7 +442,7 @@ async fn doctor(
         Ok(store) => store.health_check().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
         Err(e) => e.to_string(),
     };
-    let aws = Aws::from_environment(config.aws.region.clone(), config.aws.retry).await;
+    let (aws, _) = wiring::aws_clients(config).await;
     let identity = aws.own_account().await.map_err(|e| format!("{e:#}"));
     let cross = config.settings.cross_account_id.to_string();
     let d = &config.discord;

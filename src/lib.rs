@@ -16,3 +16,4 @@ pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod templates;
+pub mod wiring;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::task::JoinHandle;
 
-use crate::app::App;
 use crate::aws::Aws;
 use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
@@ -16,6 +15,7 @@ use crate::config::Config;
 use crate::discord::{self, Bot, OpsSpace, endpoint, notify::Notifier};
 use crate::store::Store;
 use crate::templates::Templates;
+use crate::wiring;
 
 /// How often pending notifications are retried when nothing wakes the loop.
 const DELIVERY_INTERVAL: Duration = Duration::from_secs(5);
@@ -67,7 +67,8 @@ pub async fn register_commands(config: &Config, templates: &Templates) -> anyhow
     Ok(payload.len())
 }
 
-/// Starts every configured transport and the notification loop.
+/// Starts every configured transport and the notification loop, with the
+/// app [`wiring::app`] builds (`aws`: orglink's AWS clients, if any).
 pub async fn start(
     config: Config,
     templates: Templates,
@@ -83,13 +84,7 @@ pub async fn start(
         let count = register_commands(&config, &templates).await?;
         tracing::info!(count, "slash commands registered");
     }
-    let mut app = App::new(store.clone(), config.settings.clone(), clock.clone());
-    if let Some((aws, distributor)) = aws {
-        app = app.with_aws(aws).with_distributor(distributor);
-    }
-    if let Some(desk) = crate::cli::ticket_desk(&config, &templates) {
-        app = app.with_ticket_desk(desk);
-    }
+    let app = wiring::app(&config, &templates, store.clone(), clock.clone(), aws);
     let ops = OpsSpace { guild: discord_config.ops_guild_id, role: discord_config.ops_role_id };
     let bot = Arc::new(Bot::new(app, templates.clone(), ops, config.language)?);
     let http = Arc::new(discord::http_client(discord_config));
@@ -167,10 +162,8 @@ pub async fn start(
 /// the running tasks.
 pub async fn serve(config: Config, templates: Templates, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let flush_store = store.clone();
-    let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
-    let aws = Aws::new(sdk.clone(), config.aws.retry);
+    let (aws, distributor) = wiring::aws_clients(&config).await;
     check_identity(&aws, config.settings.cross_account_id).await;
-    let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
     let running = start(config, templates, store, clock, Some((aws, distributor))).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");

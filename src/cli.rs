@@ -431,24 +431,38 @@ fn sweep(
 #[error("doctor found problems")]
 struct DoctorFound;
 
-/// The health of the configuration, the store and the AWS identity, as text.
+/// The health of the configuration, the store and the AWS identity, as text,
+/// judged by [`Health::healthy`](crate::health::Health::healthy).
 async fn doctor(
     config: &Config,
     data_dir: &std::path::Path,
     templates: &Templates,
     lang: Lang,
 ) -> anyhow::Result<(String, bool)> {
+    use crate::health::{Health, Identity, has_transport};
     let store = match Store::open(data_dir) {
-        Ok(store) => store.health_check().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
-        Err(e) => e.to_string(),
+        Ok(store) => store.health_check().map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     };
     let (aws, _) = wiring::aws_clients(config).await;
     let identity = aws.own_account().await.map_err(|e| format!("{e:#}"));
     let cross = config.settings.cross_account_id.to_string();
     let d = &config.discord;
+    let health = Health {
+        store: store.clone(),
+        transport: has_transport(d),
+        identity: Some(Identity::of(identity.clone(), config.settings.cross_account_id)),
+        stale_jobs: 0,
+    };
+    // Every key set by the file or the environment; a secret as `[redacted]`.
+    let sources: Vec<serde_json::Value> = config
+        .sources
+        .iter()
+        .map(|s| serde_json::json!({ "key": s.key, "value": s.shown, "origin": s.origin.to_string() }))
+        .collect();
     let context = serde_json::json!({
         "data_dir": data_dir.display().to_string(),
-        "store": store,
+        "store": match &store { Ok(()) => "ok", Err(e) => e.as_str() },
         "templates": crate::templates::names(Lang::En).len(),
         "templates_dir": config.templates_dir.as_ref().map(|p| p.display().to_string()),
         "token": d.token.is_some(),
@@ -459,10 +473,9 @@ async fn doctor(
         "aws_account": identity.as_ref().ok(),
         "aws_error": identity.as_ref().err(),
         "cross_account_id": cross,
+        "sources": sources,
     });
-    let healthy =
-        store == "ok" && identity.as_deref() == Ok(cross.as_str()) && (d.token.is_some() || d.public_key.is_some());
-    Ok((templates.render(lang, "doctor.md", context)?, healthy))
+    Ok((templates.render(lang, "doctor.md", context)?, health.healthy()))
 }
 
 /// Logs to stderr: `ORGLINK_LOG` filters (default `info`), and

@@ -11,6 +11,7 @@ pub mod config;
 pub mod discord;
 pub mod domain;
 pub mod freshdesk;
+pub mod health;
 pub mod metrics;
 pub mod scheduler;
 pub mod server;

@@ -13,6 +13,7 @@ use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::discord::{self, Bot, OpsSpace, endpoint, notify::Notifier};
+use crate::health::{self, Identity};
 use crate::store::Store;
 use crate::templates::Templates;
 use crate::wiring;
@@ -77,7 +78,7 @@ pub async fn start(
     aws: Option<(Aws, Distributor)>,
 ) -> anyhow::Result<Running> {
     let discord_config = &config.discord;
-    if discord_config.token.is_none() && discord_config.public_key.is_none() {
+    if !health::has_transport(discord_config) {
         return Err(ServeError::NoTransport.into());
     }
     if discord_config.register_commands_on_start {
@@ -173,18 +174,19 @@ pub async fn serve(config: Config, templates: Templates, store: Store, clock: Ar
 }
 
 /// Customer roles trust the platform's cross-account ID: orglink must run as
-/// that account, or every verification fails. Said at start-up.
+/// that account, or every verification fails ([`Identity`], as `doctor`
+/// judges it). Said at start-up.
 async fn check_identity(aws: &Aws, cross_account_id: crate::domain::AccountId) {
-    match aws.own_account().await {
-        Ok(account) if account == cross_account_id.as_str() => {
-            tracing::info!(%account, "AWS identity is the platform's cross-account ID")
+    match Identity::of(aws.own_account().await.map_err(|e| format!("{e:#}")), cross_account_id) {
+        Identity::Platform => {
+            tracing::info!(account = %cross_account_id, "AWS identity is the platform's cross-account ID")
         }
-        Ok(account) => tracing::warn!(
+        Identity::Other(account) => tracing::warn!(
             %account,
             expected = %cross_account_id,
             "orglink's AWS identity is not the platform's cross-account ID: customer roles trust that account, so verifications will fail"
         ),
-        Err(e) => tracing::warn!(error = format!("{e:#}"), "orglink's AWS identity could not be read"),
+        Identity::Unknown(error) => tracing::warn!(error, "orglink's AWS identity could not be read"),
     }
 }
 

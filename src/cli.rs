@@ -12,15 +12,14 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{Actor, App, AppError, Command, InstructionsFormat, Message, Reply, Tone, UserError};
-use crate::aws::Aws;
-use crate::aws::organizations::Distributor;
+use crate::app::{Actor, AppError, Command, Message, Reply, UserError, Verdict};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
 use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
+use crate::wiring;
 
 /// orglink: link customers' AWS accounts into the distributor's AWS Organization.
 #[derive(Debug, Parser)]
@@ -190,22 +189,14 @@ impl TopCommand {
                 (Command::RotateExternalId { account: account_id.parse()? }, false)
             }
             Self::Instructions { account_id, format } => {
-                let format = match format.as_deref().map(str::trim) {
-                    None | Some("text") => InstructionsFormat::Text,
-                    Some("cloudformation") => InstructionsFormat::CloudFormation,
-                    Some("cli") => InstructionsFormat::Cli,
-                    Some(other) => return Err(ParseError::Format { input: crate::domain::quote_input(other) }),
-                };
+                let format = format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
                 (Command::Instructions { account: account_id.parse()?, format }, false)
             }
             Self::SupportPlan { account_id, group } => {
                 (Command::SetSupportPlan { account: account_id.parse()?, group: group.parse()? }, false)
             }
             Self::PriceBook { account_id, name, default: _ } => {
-                let price_book = match name {
-                    Some(name) => PriceBookChoice::Custom(name.parse()?),
-                    None => PriceBookChoice::Default,
-                };
+                let price_book = PriceBookChoice::from_name(name.as_deref())?;
                 (Command::SetPriceBook { account: account_id.parse()?, price_book }, false)
             }
         })
@@ -282,30 +273,28 @@ pub fn run_with(
         Ok(store) => store,
         Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
     };
-    let app = App::new(store, config.settings.clone(), Arc::new(SystemClock));
     let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     let slow = command.is_slow();
     let result = if slow {
         match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async {
-                let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
-                let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
-                let mut app = app.clone().with_aws(Aws::new(sdk, config.aws.retry)).with_distributor(distributor);
-                if let Some(desk) = ticket_desk(&config, &templates) {
-                    app = app.with_ticket_desk(desk);
-                }
+                let aws = wiring::aws_clients(&config).await;
+                let app = wiring::app(&config, &templates, store.clone(), Arc::new(SystemClock), Some(aws));
                 app.execute(&actor, command).await
             }),
             Err(e) => Err(AppError::Internal(e.into())),
         }
     } else {
-        app.handle(&actor, command)
+        wiring::app(&config, &templates, store.clone(), Arc::new(SystemClock), None).handle(&actor, command)
     };
-    if let Err(e) = app.store().flush() {
+    if let Err(e) = store.flush() {
         return internal(io, &templates, lang, &anyhow::Error::new(e));
     }
     // A role that is not verified is an answer, not a failure: exit 3.
-    let done = |reply: &Reply| if slow && reply.tone == Tone::Error { 3 } else { 0 };
+    let done = |reply: &Reply| match reply.verdict {
+        Verdict::Done => 0,
+        Verdict::Refused => 3,
+    };
     match result {
         Ok(reply) if json => {
             let data = reply.data.clone().unwrap_or_default();
@@ -410,14 +399,8 @@ fn sweep(
         Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
     };
     let result = runtime.block_on(async {
-        let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
-        let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
-        let mut app = App::new(store.clone(), config.settings.clone(), Arc::new(SystemClock))
-            .with_aws(Aws::new(sdk, config.aws.retry))
-            .with_distributor(distributor);
-        if let Some(desk) = ticket_desk(&config, templates) {
-            app = app.with_ticket_desk(desk);
-        }
+        let aws = wiring::aws_clients(&config).await;
+        let app = wiring::app(&config, templates, store.clone(), Arc::new(SystemClock), Some(aws));
         let mut reports = Vec::new();
         for job in jobs {
             reports.push(app.run_job(job).await?);
@@ -438,37 +421,43 @@ fn sweep(
     }
 }
 
-/// Freshdesk, when configured.
-pub fn ticket_desk(config: &Config, templates: &Templates) -> Option<crate::freshdesk::desk::TicketDesk> {
-    let freshdesk = config.freshdesk.clone()?;
-    crate::freshdesk::desk::TicketDesk::new(freshdesk, templates.clone(), std::time::Duration::from_secs(15))
-        .map_err(|e| tracing::error!(error = %e, "the Freshdesk client could not be built"))
-        .ok()
-}
-
 /// `doctor` found something to fix (it printed what).
 #[derive(Debug, thiserror::Error)]
 #[error("doctor found problems")]
 struct DoctorFound;
 
-/// The health of the configuration, the store and the AWS identity, as text.
+/// The health of the configuration, the store and the AWS identity, as text,
+/// judged by [`Health::healthy`](crate::health::Health::healthy).
 async fn doctor(
     config: &Config,
     data_dir: &std::path::Path,
     templates: &Templates,
     lang: Lang,
 ) -> anyhow::Result<(String, bool)> {
+    use crate::health::{Health, Identity, has_transport};
     let store = match Store::open(data_dir) {
-        Ok(store) => store.health_check().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
-        Err(e) => e.to_string(),
+        Ok(store) => store.health_check().map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     };
-    let aws = Aws::from_environment(config.aws.region.clone(), config.aws.retry).await;
+    let (aws, _) = wiring::aws_clients(config).await;
     let identity = aws.own_account().await.map_err(|e| format!("{e:#}"));
     let cross = config.settings.cross_account_id.to_string();
     let d = &config.discord;
+    let health = Health {
+        store: store.clone(),
+        transport: has_transport(d),
+        identity: Some(Identity::of(identity.clone(), config.settings.cross_account_id)),
+        stale_jobs: 0,
+    };
+    // Every key set by the file or the environment; a secret as `[redacted]`.
+    let sources: Vec<serde_json::Value> = config
+        .sources
+        .iter()
+        .map(|s| serde_json::json!({ "key": s.key, "value": s.shown, "origin": s.origin.to_string() }))
+        .collect();
     let context = serde_json::json!({
         "data_dir": data_dir.display().to_string(),
-        "store": store,
+        "store": match &store { Ok(()) => "ok", Err(e) => e.as_str() },
         "templates": crate::templates::names(Lang::En).len(),
         "templates_dir": config.templates_dir.as_ref().map(|p| p.display().to_string()),
         "token": d.token.is_some(),
@@ -479,10 +468,9 @@ async fn doctor(
         "aws_account": identity.as_ref().ok(),
         "aws_error": identity.as_ref().err(),
         "cross_account_id": cross,
+        "sources": sources,
     });
-    let healthy =
-        store == "ok" && identity.as_deref() == Ok(cross.as_str()) && (d.token.is_some() || d.public_key.is_some());
-    Ok((templates.render(lang, "doctor.md", context)?, healthy))
+    Ok((templates.render(lang, "doctor.md", context)?, health.healthy()))
 }
 
 /// Logs to stderr: `ORGLINK_LOG` filters (default `info`), and

@@ -5,56 +5,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serenity::interactions_endpoint::Verifier;
 
 use crate::app::Settings;
-use crate::domain::{AccountId, ChatId, ExternalIdPrefix, Lang, ParseError, RoleName};
-
-/// Every key, its environment variable, and its default (for documentation
-/// and the tests that keep `config.example.toml` in step).
-pub const KEYS: &[(&str, &str)] = &[
-    ("data_dir", "ORGLINK_DATA_DIR"),
-    ("templates_dir", "ORGLINK_TEMPLATES_DIR"),
-    ("language", "ORGLINK_LANGUAGE"),
-    ("platform.cross_account_id", "ORGLINK_PLATFORM_CROSS_ACCOUNT_ID"),
-    ("platform.partition", "ORGLINK_PLATFORM_PARTITION"),
-    ("external_id.prefix", "ORGLINK_EXTERNAL_ID_PREFIX"),
-    ("instructions.role_name", "ORGLINK_INSTRUCTIONS_ROLE_NAME"),
-    ("discord.token", "ORGLINK_DISCORD_TOKEN"),
-    ("discord.application_id", "ORGLINK_DISCORD_APPLICATION_ID"),
-    ("discord.public_key", "ORGLINK_DISCORD_PUBLIC_KEY"),
-    ("discord.api_base_url", "ORGLINK_DISCORD_API_BASE_URL"),
-    ("discord.ops_guild_id", "ORGLINK_DISCORD_OPS_GUILD_ID"),
-    ("discord.ops_role_id", "ORGLINK_DISCORD_OPS_ROLE_ID"),
-    ("discord.ops_channel_id", "ORGLINK_DISCORD_OPS_CHANNEL_ID"),
-    ("discord.command_guild_ids", "ORGLINK_DISCORD_COMMAND_GUILD_IDS"),
-    ("discord.register_commands_on_start", "ORGLINK_DISCORD_REGISTER_COMMANDS_ON_START"),
-    ("http.listen", "ORGLINK_HTTP_LISTEN"),
-    ("http.health_job_intervals", "ORGLINK_HTTP_HEALTH_JOB_INTERVALS"),
-    ("aws.region", "ORGLINK_AWS_REGION"),
-    ("aws.verify_retries", "ORGLINK_AWS_VERIFY_RETRIES"),
-    ("aws.verify_retry_delay_ms", "ORGLINK_AWS_VERIFY_RETRY_DELAY_MS"),
-    ("aws.management_role_arn", "ORGLINK_AWS_MANAGEMENT_ROLE_ARN"),
-    ("invitations.auto_send", "ORGLINK_INVITATIONS_AUTO_SEND"),
-    ("invitations.reminder_days", "ORGLINK_INVITATIONS_REMINDER_DAYS"),
-    ("probe.enabled", "ORGLINK_PROBE_ENABLED"),
-    ("probe.schedule", "ORGLINK_PROBE_SCHEDULE"),
-    ("probe.assume_role_per_minute", "ORGLINK_PROBE_ASSUME_ROLE_PER_MINUTE"),
-    ("schedule.poll_handshakes", "ORGLINK_SCHEDULE_POLL_HANDSHAKES"),
-    ("schedule.remind_invitations", "ORGLINK_SCHEDULE_REMIND_INVITATIONS"),
-    ("schedule.send_queued_invitations", "ORGLINK_SCHEDULE_SEND_QUEUED_INVITATIONS"),
-    ("schedule.audit_support_plans", "ORGLINK_SCHEDULE_AUDIT_SUPPORT_PLANS"),
-    ("schedule.open_tickets", "ORGLINK_SCHEDULE_OPEN_TICKETS"),
-    ("schedule.probe_roles", "ORGLINK_SCHEDULE_PROBE_ROLES"),
-    ("freshdesk.base_url", "ORGLINK_FRESHDESK_BASE_URL"),
-    ("freshdesk.api_key", "ORGLINK_FRESHDESK_API_KEY"),
-    ("freshdesk.requester_email", "ORGLINK_FRESHDESK_REQUESTER_EMAIL"),
-    ("freshdesk.group_id", "ORGLINK_FRESHDESK_GROUP_ID"),
-    ("freshdesk.priority", "ORGLINK_FRESHDESK_PRIORITY"),
-    ("freshdesk.tags", "ORGLINK_FRESHDESK_TAGS"),
-    ("freshdesk.custom_fields", "ORGLINK_FRESHDESK_CUSTOM_FIELDS"),
-    ("freshdesk.language", "ORGLINK_FRESHDESK_LANGUAGE"),
-];
+use crate::domain::{ChatId, Email, Lang, ParseError, Partition};
+use crate::scheduler::{Job, Schedule};
 
 /// Discord's REST API, unless configured otherwise.
 pub const DISCORD_API_BASE_URL: &str = "https://discord.com";
@@ -104,6 +64,18 @@ pub struct Config {
     pub schedule: crate::scheduler::Schedule,
     /// Freshdesk, where orglink opens tickets (none: tickets wait).
     pub freshdesk: Option<FreshdeskConfig>,
+    /// The keys set by the file or the environment (not left at their
+    /// default), for `doctor`; a secret's value is never kept here.
+    pub sources: Vec<Source>,
+}
+
+/// A key set by the file or the environment, as `doctor` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub key: &'static str,
+    pub origin: Origin,
+    /// The value as configured; `[redacted]` for a secret.
+    pub shown: String,
 }
 
 #[derive(Debug, Clone)]
@@ -164,20 +136,10 @@ impl Default for DiscordConfig {
     }
 }
 
+/// The configuration with every key at its default ([`KEYS`] declares them).
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("orglink-data"),
-            templates_dir: None,
-            language: Lang::En,
-            settings: Settings::default(),
-            discord: DiscordConfig::default(),
-            listen: "127.0.0.1:8080".parse().expect("a socket address"),
-            health_job_intervals: 3,
-            aws: AwsConfig::default(),
-            schedule: crate::scheduler::Schedule::new(&BTreeMap::new()).expect("the default schedule parses"),
-            freshdesk: None,
-        }
+        Self::load(None, &BTreeMap::new()).expect("every default in KEYS is valid")
     }
 }
 
@@ -206,6 +168,8 @@ pub enum Expected {
 pub enum Origin {
     File(PathBuf),
     Env(&'static str),
+    /// The default [`KEYS`] declares.
+    Default,
 }
 
 impl fmt::Display for Origin {
@@ -213,6 +177,7 @@ impl fmt::Display for Origin {
         match self {
             Self::File(path) => write!(f, "{}", path.display()),
             Self::Env(var) => f.write_str(var),
+            Self::Default => f.write_str("default"),
         }
     }
 }
@@ -231,450 +196,656 @@ pub enum ConfigError {
     Malformed { key: &'static str, origin: Origin, expected: Expected },
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    data_dir: Option<String>,
-    templates_dir: Option<String>,
-    language: Option<String>,
-    #[serde(default)]
-    platform: RawPlatform,
-    #[serde(default)]
-    external_id: RawExternalId,
-    #[serde(default)]
-    instructions: RawInstructions,
-    #[serde(default)]
-    discord: RawDiscord,
-    #[serde(default)]
-    http: RawHttp,
-    #[serde(default)]
-    aws: RawAws,
-    #[serde(default)]
-    invitations: RawInvitations,
-    #[serde(default)]
-    probe: RawProbe,
-    #[serde(default)]
-    schedule: BTreeMap<String, String>,
-    #[serde(default)]
-    freshdesk: RawFreshdesk,
+/// A row of [`KEYS`]: `name => env, shape, default, [secret,] doc, parser`.
+macro_rules! key {
+    ($name:literal => $env:literal, $shape:ident, $default:expr, $($secret:ident,)? $doc:literal,
+     |$d:ident, $v:ident| $set:expr) => {
+        Key {
+            name: $name,
+            env: $env,
+            shape: Shape::$shape,
+            default: $default,
+            secret: key!(@secret $($secret)?),
+            doc: $doc,
+            apply: |$d, $v| {
+                $set;
+                Ok(())
+            },
+        }
+    };
+    (@secret secret) => { true };
+    (@secret) => { false };
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProbe {
-    enabled: Option<Text>,
-    schedule: Option<String>,
-    assume_role_per_minute: Option<Text>,
+/// Every configuration key, declared once: its name in the file, its
+/// environment variable, how it is written, its default, whether it is a
+/// secret, one line of documentation and the parser that puts it into
+/// [`Config`]. The file, the environment, `doctor` and the test that keeps
+/// `config.example.toml` in step all read this table.
+pub static KEYS: &[Key] = &[
+    key! {
+        "data_dir" => "ORGLINK_DATA_DIR", Text, Fallback::Text("orglink-data"),
+        "Where orglink keeps its data (created owner-only).",
+        |d, v| d.config.data_dir = PathBuf::from(nonempty(v)?)
+    },
+    key! {
+        "templates_dir" => "ORGLINK_TEMPLATES_DIR", Text, Fallback::Unset,
+        "A directory whose files override the built-in message templates, file by file.",
+        |d, v| d.config.templates_dir = Some(PathBuf::from(nonempty(v)?))
+    },
+    key! {
+        "language" => "ORGLINK_LANGUAGE", Text, Fallback::Text("en"),
+        "The language used when neither the user nor the tenant chose one: en or es.",
+        |d, v| d.config.language = typed(v)?
+    },
+    key! {
+        "platform.cross_account_id" => "ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", Text, Fallback::Text("328676173091"),
+        "The billing platform's AWS account, which every customer role trusts.",
+        |d, v| d.config.settings.cross_account_id = typed(v)?
+    },
+    key! {
+        "platform.partition" => "ORGLINK_PLATFORM_PARTITION", Text, Fallback::Text("aws"),
+        "The AWS partition of the platform and of its customers' roles: aws, aws-cn or aws-us-gov.",
+        |d, v| d.config.settings.partition = partition(v)?
+    },
+    key! {
+        "external_id.prefix" => "ORGLINK_EXTERNAL_ID_PREFIX", Text, Fallback::Text("CA"),
+        "What every generated external ID starts with.",
+        |d, v| d.config.settings.external_id_prefix = typed(v)?
+    },
+    key! {
+        "instructions.role_name" => "ORGLINK_INSTRUCTIONS_ROLE_NAME", Text, Fallback::Text("OrgLinkReadOnly"),
+        "The role name the IAM instructions suggest.",
+        |d, v| d.config.settings.role_name = typed(v)?
+    },
+    key! {
+        "discord.token" => "ORGLINK_DISCORD_TOKEN", Text, Fallback::Unset, secret,
+        "The bot token: the gateway, channel notifications, command registration.",
+        |d, v| d.config.discord.token = Some(Secret::new(nonempty(v)?))
+    },
+    key! {
+        "discord.application_id" => "ORGLINK_DISCORD_APPLICATION_ID", Scalar, Fallback::Unset,
+        "The application's ID.",
+        |d, v| d.config.discord.application_id = Some(typed(v)?)
+    },
+    key! {
+        "discord.public_key" => "ORGLINK_DISCORD_PUBLIC_KEY", Text, Fallback::Unset,
+        "The application's public key (64 hex characters): turns on POST /interactions.",
+        |d, v| d.config.discord.public_key = Some(public_key(v)?)
+    },
+    key! {
+        "discord.api_base_url" => "ORGLINK_DISCORD_API_BASE_URL", Text, Fallback::Text(DISCORD_API_BASE_URL),
+        "Discord's REST API (tests point it at a local stand-in).",
+        |d, v| d.config.discord.api_base_url = url(v)?
+    },
+    key! {
+        "discord.ops_guild_id" => "ORGLINK_DISCORD_OPS_GUILD_ID", Scalar, Fallback::Unset,
+        "The distributor's operations server.",
+        |d, v| d.config.discord.ops_guild_id = Some(typed(v)?)
+    },
+    key! {
+        "discord.ops_role_id" => "ORGLINK_DISCORD_OPS_ROLE_ID", Scalar, Fallback::Unset,
+        "The role that may run operations commands in the operations server.",
+        |d, v| d.config.discord.ops_role_id = Some(typed(v)?)
+    },
+    key! {
+        "discord.ops_channel_id" => "ORGLINK_DISCORD_OPS_CHANNEL_ID", Scalar, Fallback::Unset,
+        "The channel for operations notices.",
+        |d, v| d.config.discord.ops_channel_id = Some(typed(v)?)
+    },
+    key! {
+        "discord.command_guild_ids" => "ORGLINK_DISCORD_COMMAND_GUILD_IDS", List, Fallback::List(&[]),
+        "Register the commands in these servers only; empty registers them globally.",
+        |d, v| d.config.discord.command_guild_ids = list(v, |id| Ok(id.parse()?))?
+    },
+    key! {
+        "discord.register_commands_on_start" => "ORGLINK_DISCORD_REGISTER_COMMANDS_ON_START", Scalar,
+        Fallback::Text("false"),
+        "Register the commands each time `orglink serve` starts.",
+        |d, v| d.config.discord.register_commands_on_start = flag(v)?
+    },
+    key! {
+        "http.listen" => "ORGLINK_HTTP_LISTEN", Text, Fallback::Text("127.0.0.1:8080"),
+        "Where `orglink serve` listens: /healthz, /metrics and, with a public key, /interactions.",
+        |d, v| d.config.listen = v.text().trim().parse().map_err(|_| Problem::Malformed(Expected::SocketAddr))?
+    },
+    key! {
+        "http.health_job_intervals" => "ORGLINK_HTTP_HEALTH_JOB_INTERVALS", Scalar, Fallback::Text("3"),
+        "/healthz fails when a job has not succeeded for this many of its intervals (2 to 100).",
+        |d, v| d.config.health_job_intervals = number(&v.text(), 2..=100, Expected::Intervals)? as u32
+    },
+    key! {
+        "aws.region" => "ORGLINK_AWS_REGION", Text, Fallback::Unset,
+        "The region for AWS calls (else AWS_REGION or the profile's).",
+        |d, v| d.config.aws.region = Some(region(v)?)
+    },
+    key! {
+        "aws.verify_retries" => "ORGLINK_AWS_VERIFY_RETRIES", Scalar, Fallback::Text("3"),
+        "How many times an AccessDenied AssumeRole is retried (at most 10).",
+        |d, v| d.config.aws.retry.retries = number(&v.text(), 0..=10, Expected::Count)? as u32
+    },
+    key! {
+        "aws.verify_retry_delay_ms" => "ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", Scalar, Fallback::Text("1000"),
+        "The first wait before such a retry, in milliseconds, doubled each time (at most 60000).",
+        |d, v| d.config.aws.retry.first_delay = millis(v, 60_000)?
+    },
+    key! {
+        "aws.management_role_arn" => "ORGLINK_AWS_MANAGEMENT_ROLE_ARN", Text, Fallback::Unset,
+        "A role in the distributor's management account, assumed for AWS Organizations calls.",
+        |d, v| d.config.aws.management_role_arn = Some(typed(v)?)
+    },
+    key! {
+        "invitations.auto_send" => "ORGLINK_INVITATIONS_AUTO_SEND", Scalar, Fallback::Text("false"),
+        "Send the AWS Organizations invitation as soon as a role is verified.",
+        |d, v| d.config.settings.auto_send_invitations = flag(v)?
+    },
+    key! {
+        "invitations.reminder_days" => "ORGLINK_INVITATIONS_REMINDER_DAYS", List, Fallback::List(&["7", "2"]),
+        "Remind the tenant this many days before an invitation expires (1 to 14, once each).",
+        |d, v| d.config.settings.reminder_days = reminder_days(v)?
+    },
+    key! {
+        "probe.enabled" => "ORGLINK_PROBE_ENABLED", Scalar, Fallback::Text("true"),
+        "Zero-paste verification: look for unverified accounts' roles under the suggested name.",
+        |d, v| d.config.settings.probe.enabled = flag(v)?
+    },
+    key! {
+        "probe.schedule" => "ORGLINK_PROBE_SCHEDULE", Text,
+        Fallback::Text("every 2m until 30m, every 15m until 1d, every 2h until 14d"),
+        "How often each account is probed, by the time since registration or the last instructions.",
+        |d, v| d.config.settings.probe.plan = v.text().parse().map_err(|_| Problem::Malformed(Expected::ProbeSchedule))?
+    },
+    key! {
+        "probe.assume_role_per_minute" => "ORGLINK_PROBE_ASSUME_ROLE_PER_MINUTE", Scalar, Fallback::Text("120"),
+        "At most this many sts:AssumeRole calls in any minute, all probes together (2 to 6000).",
+        |d, v| d.config.settings.probe.assume_role_per_minute = number(&v.text(), 2..=6_000, Expected::Count)? as u32
+    },
+    key! {
+        "schedule.poll_handshakes" => "ORGLINK_SCHEDULE_POLL_HANDSHAKES", Text, Fallback::Cron(Job::PollHandshakes),
+        "When to read every tracked invitation's state (cron, seconds first).",
+        |d, v| d.cron.insert(Job::PollHandshakes.name().to_owned(), v.text())
+    },
+    key! {
+        "schedule.remind_invitations" => "ORGLINK_SCHEDULE_REMIND_INVITATIONS", Text,
+        Fallback::Cron(Job::RemindInvitations),
+        "When to remind tenants of invitations close to expiry.",
+        |d, v| d.cron.insert(Job::RemindInvitations.name().to_owned(), v.text())
+    },
+    key! {
+        "schedule.send_queued_invitations" => "ORGLINK_SCHEDULE_SEND_QUEUED_INVITATIONS", Text,
+        Fallback::Cron(Job::SendQueuedInvitations),
+        "When to send the invitations the daily quota held back.",
+        |d, v| d.cron.insert(Job::SendQueuedInvitations.name().to_owned(), v.text())
+    },
+    key! {
+        "schedule.audit_support_plans" => "ORGLINK_SCHEDULE_AUDIT_SUPPORT_PLANS", Text,
+        Fallback::Cron(Job::AuditSupportPlans),
+        "When to warn tenants of linked accounts whose support plan group is missing or wrong.",
+        |d, v| d.cron.insert(Job::AuditSupportPlans.name().to_owned(), v.text())
+    },
+    key! {
+        "schedule.open_tickets" => "ORGLINK_SCHEDULE_OPEN_TICKETS", Text, Fallback::Cron(Job::OpenTickets),
+        "When to open the Freshdesk tickets orglink requests.",
+        |d, v| d.cron.insert(Job::OpenTickets.name().to_owned(), v.text())
+    },
+    key! {
+        "schedule.probe_roles" => "ORGLINK_SCHEDULE_PROBE_ROLES", Text, Fallback::Cron(Job::ProbeRoles),
+        "When to look for unverified accounts' roles ([probe] decides which are due).",
+        |d, v| d.cron.insert(Job::ProbeRoles.name().to_owned(), v.text())
+    },
+    key! {
+        "freshdesk.base_url" => "ORGLINK_FRESHDESK_BASE_URL", Text, Fallback::Unset,
+        "Where orglink opens tickets (with api_key and requester_email, or none of them).",
+        |d, v| d.freshdesk.base_url = Some(url(v)?)
+    },
+    key! {
+        "freshdesk.api_key" => "ORGLINK_FRESHDESK_API_KEY", Text, Fallback::Unset, secret,
+        "Freshdesk's API key.",
+        |d, v| d.freshdesk.api_key = Some(Secret::new(nonempty(v)?))
+    },
+    key! {
+        "freshdesk.requester_email" => "ORGLINK_FRESHDESK_REQUESTER_EMAIL", Text, Fallback::Unset,
+        "The requester of the tickets orglink opens.",
+        |d, v| d.freshdesk.requester_email = Some(typed(v)?)
+    },
+    key! {
+        "freshdesk.group_id" => "ORGLINK_FRESHDESK_GROUP_ID", Scalar, Fallback::Unset,
+        "The group that receives the tickets.",
+        |d, v| d.freshdesk.group_id = Some(number(&v.text(), 0..=u64::MAX, Expected::Count)?)
+    },
+    key! {
+        "freshdesk.priority" => "ORGLINK_FRESHDESK_PRIORITY", Scalar, Fallback::Text("2"),
+        "The tickets' priority: 1 low, 2 medium, 3 high, 4 urgent.",
+        |d, v| d.freshdesk.priority = number(&v.text(), 1..=4, Expected::Priority)? as u8
+    },
+    key! {
+        "freshdesk.tags" => "ORGLINK_FRESHDESK_TAGS", List, Fallback::List(&[]),
+        "Tags added to every ticket (orglink adds its own).",
+        |d, v| d.freshdesk.tags = list(v, |tag| Ok(tag.to_owned()))?
+    },
+    key! {
+        "freshdesk.custom_fields" => "ORGLINK_FRESHDESK_CUSTOM_FIELDS", Table, Fallback::Unset,
+        "Custom fields set on every ticket (in the environment, a JSON object).",
+        |d, v| d.freshdesk.custom_fields = v.table()
+    },
+    key! {
+        "freshdesk.language" => "ORGLINK_FRESHDESK_LANGUAGE", Text, Fallback::Unset,
+        "The language of the tickets' text (default: language).",
+        |d, v| d.freshdesk.language = Some(typed(v)?)
+    },
+];
+
+/// One configuration key: see [`KEYS`].
+pub struct Key {
+    /// Dotted, as in the file: `section.name`.
+    pub name: &'static str,
+    /// `ORGLINK_` and the name in capitals, `_` for `.`.
+    pub env: &'static str,
+    pub shape: Shape,
+    pub default: Fallback,
+    /// Never shown: `doctor` says `[redacted]`.
+    pub secret: bool,
+    /// One line of documentation.
+    pub doc: &'static str,
+    apply: fn(&mut Draft, Value) -> Result<(), Problem>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFreshdesk {
-    base_url: Option<String>,
-    api_key: Option<String>,
-    requester_email: Option<String>,
-    group_id: Option<Text>,
-    priority: Option<Text>,
-    tags: Option<Vec<String>>,
-    custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
-    language: Option<String>,
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key").field("name", &self.name).field("env", &self.env).finish_non_exhaustive()
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawInvitations {
-    auto_send: Option<Text>,
-    reminder_days: Option<Vec<Text>>,
-}
+impl Key {
+    /// The key called `name` (dotted).
+    pub fn named(name: &str) -> Option<&'static Key> {
+        KEYS.iter().find(|k| k.name == name)
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAws {
-    region: Option<String>,
-    verify_retries: Option<Text>,
-    verify_retry_delay_ms: Option<Text>,
-    management_role_arn: Option<String>,
-}
+    fn default_value(&self) -> Option<Value> {
+        match self.default {
+            Fallback::Unset => None,
+            Fallback::Text(text) => Some(Value::Text(text.to_owned())),
+            Fallback::List(items) => Some(Value::List(items.iter().map(|s| (*s).to_owned()).collect())),
+            Fallback::Cron(job) => Some(Value::Text(job.default_cron().to_owned())),
+        }
+    }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlatform {
-    cross_account_id: Option<String>,
-    partition: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExternalId {
-    prefix: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawInstructions {
-    role_name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDiscord {
-    token: Option<String>,
-    application_id: Option<Text>,
-    public_key: Option<String>,
-    api_base_url: Option<String>,
-    ops_guild_id: Option<Text>,
-    ops_role_id: Option<Text>,
-    ops_channel_id: Option<Text>,
-    command_guild_ids: Option<Vec<Text>>,
-    register_commands_on_start: Option<Text>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    listen: Option<String>,
-    health_job_intervals: Option<Text>,
-}
-
-/// A value written as a string, a number or a boolean: IDs and flags are
-/// accepted either way and validated as text.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Text {
-    String(String),
-    Integer(u64),
-    Bool(bool),
-}
-
-impl Text {
-    fn into_string(self) -> String {
-        match self {
-            Self::String(s) => s,
-            Self::Integer(n) => n.to_string(),
-            Self::Bool(b) => b.to_string(),
+    /// The default as it is written in the file; `None` when the key is
+    /// unset unless configured.
+    pub fn default_toml(&self) -> Option<String> {
+        let scalar = |s: &str| if self.shape == Shape::Text { format!("{s:?}") } else { s.to_owned() };
+        match self.default_value()? {
+            Value::Text(text) => Some(scalar(&text)),
+            Value::List(items) => Some(format!("[{}]", items.iter().map(|s| scalar(s)).collect::<Vec<_>>().join(", "))),
+            Value::Table(_) => None,
         }
     }
 }
 
-impl Config {
-    /// Reads `file` (if given) and the environment `env`, and validates all.
-    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let mut raw = RawConfig::default();
-        let mut origins: BTreeMap<&'static str, Origin> = BTreeMap::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
-            raw = toml::from_str(&text)
-                .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.message().to_owned() })?;
-            for (key, _) in KEYS {
-                origins.insert(key, Origin::File(path.to_owned()));
-            }
-        }
-        for (key, var) in KEYS {
-            let Some(value) = env.get(*var) else { continue };
-            let text = || Some(Text::String(value.clone()));
-            let d = &mut raw.discord;
-            match *key {
-                "data_dir" => raw.data_dir = Some(value.clone()),
-                "templates_dir" => raw.templates_dir = Some(value.clone()),
-                "language" => raw.language = Some(value.clone()),
-                "platform.cross_account_id" => raw.platform.cross_account_id = Some(value.clone()),
-                "platform.partition" => raw.platform.partition = Some(value.clone()),
-                "external_id.prefix" => raw.external_id.prefix = Some(value.clone()),
-                "instructions.role_name" => raw.instructions.role_name = Some(value.clone()),
-                "discord.token" => d.token = Some(value.clone()),
-                "discord.application_id" => d.application_id = text(),
-                "discord.public_key" => d.public_key = Some(value.clone()),
-                "discord.api_base_url" => d.api_base_url = Some(value.clone()),
-                "discord.ops_guild_id" => d.ops_guild_id = text(),
-                "discord.ops_role_id" => d.ops_role_id = text(),
-                "discord.ops_channel_id" => d.ops_channel_id = text(),
-                "discord.command_guild_ids" => {
-                    d.command_guild_ids = Some(
-                        value.split(',').filter(|s| !s.trim().is_empty()).map(|s| Text::String(s.into())).collect(),
-                    )
-                }
-                "discord.register_commands_on_start" => d.register_commands_on_start = text(),
-                "http.listen" => raw.http.listen = Some(value.clone()),
-                "http.health_job_intervals" => raw.http.health_job_intervals = text(),
-                "aws.region" => raw.aws.region = Some(value.clone()),
-                "aws.verify_retries" => raw.aws.verify_retries = text(),
-                "aws.verify_retry_delay_ms" => raw.aws.verify_retry_delay_ms = text(),
-                "aws.management_role_arn" => raw.aws.management_role_arn = Some(value.clone()),
-                "invitations.auto_send" => raw.invitations.auto_send = text(),
-                "invitations.reminder_days" => {
-                    raw.invitations.reminder_days = Some(
-                        value
-                            .split(',')
-                            .filter(|s| !s.trim().is_empty())
-                            .map(|s| Text::String(s.trim().into()))
-                            .collect(),
-                    )
-                }
-                "probe.enabled" => raw.probe.enabled = text(),
-                "probe.schedule" => raw.probe.schedule = Some(value.clone()),
-                "probe.assume_role_per_minute" => raw.probe.assume_role_per_minute = text(),
-                "freshdesk.base_url" => raw.freshdesk.base_url = Some(value.clone()),
-                "freshdesk.api_key" => raw.freshdesk.api_key = Some(value.clone()),
-                "freshdesk.requester_email" => raw.freshdesk.requester_email = Some(value.clone()),
-                "freshdesk.group_id" => raw.freshdesk.group_id = text(),
-                "freshdesk.priority" => raw.freshdesk.priority = text(),
-                "freshdesk.tags" => {
-                    raw.freshdesk.tags =
-                        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
-                }
-                "freshdesk.custom_fields" => {
-                    raw.freshdesk.custom_fields =
-                        Some(serde_json::from_str(value).map_err(|_| ConfigError::Malformed {
-                            key: "freshdesk.custom_fields",
-                            origin: Origin::Env(var),
-                            expected: Expected::Json,
-                        })?)
-                }
-                "freshdesk.language" => raw.freshdesk.language = Some(value.clone()),
-                job if job.starts_with("schedule.") => {
-                    raw.schedule.insert(job.trim_start_matches("schedule.").to_owned(), value.clone());
-                }
-                other => unreachable!("KEYS lists {other} but load does not read it"),
-            }
-            origins.insert(key, Origin::Env(var));
-        }
-        let origin = |key: &'static str| origins.get(key).cloned().unwrap_or(Origin::Env("default"));
-        let parsed = |key: &'static str, value: &str| -> Result<_, ConfigError> {
-            if value.trim().is_empty() {
-                return Err(ConfigError::Empty { key, origin: origin(key) });
-            }
-            Ok(value.to_owned())
-        };
-        let typed = |key: &'static str, error: ParseError| ConfigError::Invalid { key, origin: origin(key), error };
+/// How a key is written in the file; the environment always gives text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A string.
+    Text,
+    /// A string, an integer or a boolean, read as text (IDs, numbers, flags).
+    Scalar,
+    /// An array of scalars; in the environment, comma-separated.
+    List,
+    /// A table; in the environment, a JSON object.
+    Table,
+}
 
-        let defaults = Config::default();
-        let data_dir = match raw.data_dir {
-            Some(v) => PathBuf::from(parsed("data_dir", &v)?),
-            None => defaults.data_dir,
-        };
-        let templates_dir = raw.templates_dir.map(|v| parsed("templates_dir", &v).map(PathBuf::from)).transpose()?;
-        let language = match raw.language {
-            Some(v) => v.parse().map_err(|e| typed("language", e))?,
-            None => defaults.language,
-        };
-        let mut settings = defaults.settings;
-        if let Some(v) = raw.platform.cross_account_id {
-            // Inside configuration an account ID is written plainly.
-            settings.cross_account_id = v.parse::<AccountId>().map_err(|e| typed("platform.cross_account_id", e))?;
+/// A key's default.
+#[derive(Debug, Clone, Copy)]
+pub enum Fallback {
+    /// Unset unless configured.
+    Unset,
+    Text(&'static str),
+    List(&'static [&'static str]),
+    /// The job's own expression, [`Job::default_cron`].
+    Cron(Job),
+}
+
+/// A value as configured, before its key's parser reads it.
+#[derive(Debug, Clone)]
+enum Value {
+    Text(String),
+    List(Vec<String>),
+    Table(serde_json::Map<String, serde_json::Value>),
+}
+
+impl Value {
+    fn text(self) -> String {
+        match self {
+            Self::Text(text) => text,
+            other => other.to_string(),
         }
-        if let Some(v) = raw.external_id.prefix {
-            settings.external_id_prefix = v.parse::<ExternalIdPrefix>().map_err(|e| typed("external_id.prefix", e))?;
+    }
+
+    fn table(self) -> serde_json::Map<String, serde_json::Value> {
+        match self {
+            Self::Table(table) => table,
+            _ => serde_json::Map::new(),
         }
-        if let Some(v) = raw.instructions.role_name {
-            settings.role_name = v.parse::<RoleName>().map_err(|e| typed("instructions.role_name", e))?;
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(text) => f.write_str(text),
+            Self::List(items) => f.write_str(&items.join(", ")),
+            Self::Table(table) => write!(f, "{}", serde_json::Value::Object(table.clone())),
         }
-        let malformed = |key: &'static str, expected| ConfigError::Malformed { key, origin: origin(key), expected };
-        let chat_id = |key: &'static str, v: Option<Text>| -> Result<Option<ChatId>, ConfigError> {
-            v.map(|v| v.into_string().parse::<ChatId>().map_err(|e| typed(key, e))).transpose()
-        };
-        let raw_discord = raw.discord;
-        let mut discord = DiscordConfig {
-            token: raw_discord.token.map(|v| parsed("discord.token", &v).map(Secret::new)).transpose()?,
-            application_id: chat_id("discord.application_id", raw_discord.application_id)?,
-            ops_guild_id: chat_id("discord.ops_guild_id", raw_discord.ops_guild_id)?,
-            ops_role_id: chat_id("discord.ops_role_id", raw_discord.ops_role_id)?,
-            ops_channel_id: chat_id("discord.ops_channel_id", raw_discord.ops_channel_id)?,
-            ..DiscordConfig::default()
-        };
-        if let Some(key) = raw_discord.public_key {
-            let key = key.trim().to_owned();
-            let valid = crate::discord::endpoint::verifier(&key).is_some();
-            if !valid {
-                return Err(malformed("discord.public_key", Expected::PublicKey));
+    }
+}
+
+/// What is wrong with a value, before the key and its origin are known.
+enum Problem {
+    Empty,
+    Invalid(ParseError),
+    Malformed(Expected),
+}
+
+impl From<ParseError> for Problem {
+    fn from(error: ParseError) -> Self {
+        Self::Invalid(error)
+    }
+}
+
+impl Problem {
+    fn at(self, key: &'static str, origin: Origin) -> ConfigError {
+        match self {
+            Self::Empty => ConfigError::Empty { key, origin },
+            Self::Invalid(error) => ConfigError::Invalid { key, origin, error },
+            Self::Malformed(expected) => ConfigError::Malformed { key, origin, expected },
+        }
+    }
+}
+
+/// The configuration while the keys are applied: parts that are checked
+/// together once all are read.
+struct Draft {
+    config: Config,
+    cron: BTreeMap<String, String>,
+    freshdesk: FreshdeskDraft,
+}
+
+#[derive(Default)]
+struct FreshdeskDraft {
+    base_url: Option<String>,
+    api_key: Option<Secret>,
+    requester_email: Option<Email>,
+    group_id: Option<u64>,
+    priority: u8,
+    tags: Vec<String>,
+    custom_fields: serde_json::Map<String, serde_json::Value>,
+    language: Option<Lang>,
+}
+
+// The parsers, one for each kind of value.
+
+/// Text that must not be blank.
+fn nonempty(v: Value) -> Result<String, Problem> {
+    let text = v.text();
+    if text.trim().is_empty() { Err(Problem::Empty) } else { Ok(text) }
+}
+
+/// A domain value, by the domain's parser (its errors are localised).
+fn typed<T: FromStr<Err = ParseError>>(v: Value) -> Result<T, Problem> {
+    Ok(v.text().parse()?)
+}
+
+fn flag(v: Value) -> Result<bool, Problem> {
+    match v.text().trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(Problem::Malformed(Expected::Bool)),
+    }
+}
+
+fn number(text: &str, range: RangeInclusive<u64>, expected: Expected) -> Result<u64, Problem> {
+    text.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or(Problem::Malformed(expected))
+}
+
+fn millis(v: Value, max: u64) -> Result<Duration, Problem> {
+    Ok(Duration::from_millis(number(&v.text(), 0..=max, Expected::Count)?))
+}
+
+fn list<T>(v: Value, each: impl Fn(&str) -> Result<T, Problem>) -> Result<Vec<T>, Problem> {
+    match v {
+        Value::List(items) => items.iter().map(|item| each(item)).collect(),
+        other => Ok(vec![each(&other.text())?]),
+    }
+}
+
+/// Days, latest first, each once.
+fn reminder_days(v: Value) -> Result<Vec<u32>, Problem> {
+    let mut days = list(v, |d| Ok(number(d, 1..=14, Expected::Days)? as u32))?;
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    Ok(days)
+}
+
+/// An `http(s)://` base URL, without its trailing slashes.
+fn url(v: Value) -> Result<String, Problem> {
+    let url = v.text().trim().trim_end_matches('/').to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+        return Err(Problem::Malformed(Expected::Url));
+    }
+    Ok(url)
+}
+
+fn region(v: Value) -> Result<String, Problem> {
+    let region = v.text().trim().to_owned();
+    let valid = !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid { Ok(region) } else { Err(Problem::Malformed(Expected::Region)) }
+}
+
+fn partition(v: Value) -> Result<Partition, Problem> {
+    let text = v.text();
+    [Partition::Aws, Partition::AwsCn, Partition::AwsUsGov]
+        .into_iter()
+        .find(|p| p.as_str() == text.trim())
+        .ok_or(Problem::Malformed(Expected::Partition))
+}
+
+fn public_key(v: Value) -> Result<String, Problem> {
+    let key = v.text().trim().to_owned();
+    match verifier(&key) {
+        Some(_) => Ok(key),
+        None => Err(Problem::Malformed(Expected::PublicKey)),
+    }
+}
+
+/// The Ed25519 verifier of an application's public key, given in hex as
+/// the developer portal shows it; `None` if it is not a valid key.
+pub fn verifier(public_key_hex: &str) -> Option<Verifier> {
+    let bytes: [u8; 32] = hex::decode(public_key_hex.trim()).ok()?.try_into().ok()?;
+    Verifier::try_new(bytes).ok()
+}
+
+/// A key's value from the file, as its shape says it is written.
+fn from_file(key: &Key, value: toml::Value) -> Result<Value, String> {
+    let wrong = |found: &toml::Value, expected: &str| {
+        format!("invalid type for {}: {}, expected {expected}", key.name, found.type_str())
+    };
+    let scalar = |v: &toml::Value| match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(n) => Some(n.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match (key.shape, &value) {
+        (Shape::Text, toml::Value::String(text)) => Ok(Value::Text(text.clone())),
+        (Shape::Text, other) => Err(wrong(other, "a string")),
+        (Shape::Scalar, v) => scalar(v).map(Value::Text).ok_or_else(|| wrong(v, "a string, a number or a boolean")),
+        (Shape::List, toml::Value::Array(items)) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()
+            .map(Value::List)
+            .ok_or_else(|| wrong(&value, "an array of strings or numbers")),
+        (Shape::List, other) => Err(wrong(other, "an array")),
+        (Shape::Table, toml::Value::Table(_)) => match serde_json::to_value(&value) {
+            Ok(serde_json::Value::Object(table)) => Ok(Value::Table(table)),
+            _ => Err(wrong(&value, "a table")),
+        },
+        (Shape::Table, other) => Err(wrong(other, "a table")),
+    }
+}
+
+/// A key's value from its environment variable.
+fn from_env(key: &Key, text: &str) -> Result<Value, Problem> {
+    Ok(match key.shape {
+        Shape::Text | Shape::Scalar => Value::Text(text.to_owned()),
+        Shape::List => {
+            Value::List(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        }
+        Shape::Table => Value::Table(serde_json::from_str(text).map_err(|_| Problem::Malformed(Expected::Json))?),
+    })
+}
+
+/// The keys the file sets, each checked against [`KEYS`].
+fn read_file(path: &Path) -> Result<Vec<(&'static Key, Value)>, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_owned(), source })?;
+    let syntax = |message: String| ConfigError::Syntax { path: path.to_owned(), message };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| syntax(e.message().to_owned()))?;
+    let unknown = |name: &str| {
+        let section = name.rsplit_once('.').map(|(section, _)| format!("{section}."));
+        let expected: Vec<String> = KEYS
+            .iter()
+            .filter(|k| match &section {
+                Some(section) => k.name.starts_with(section.as_str()),
+                None => true,
+            })
+            .map(|k| format!("`{}`", k.name))
+            .collect();
+        syntax(format!("unknown key `{name}`, expected one of {}", expected.join(", ")))
+    };
+    let mut found = Vec::new();
+    for (name, value) in table {
+        if let Some(key) = Key::named(&name) {
+            found.push((key, from_file(key, value).map_err(syntax)?));
+            continue;
+        }
+        let toml::Value::Table(section) = value else { return Err(unknown(&name)) };
+        if !KEYS.iter().any(|k| k.name.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('.'))) {
+            return Err(unknown(&name));
+        }
+        for (leaf, value) in section {
+            let dotted = format!("{name}.{leaf}");
+            match Key::named(&dotted) {
+                Some(key) => found.push((key, from_file(key, value).map_err(syntax)?)),
+                None if name == "schedule" => return Err(syntax(format!("unknown job {leaf:?} in [schedule]"))),
+                None => return Err(unknown(&dotted)),
             }
-            discord.public_key = Some(key);
         }
-        if let Some(url) = raw_discord.api_base_url {
-            let url = url.trim().trim_end_matches('/').to_owned();
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
-                return Err(malformed("discord.api_base_url", Expected::Url));
-            }
-            discord.api_base_url = url;
-        }
-        for id in raw_discord.command_guild_ids.unwrap_or_default() {
-            discord
-                .command_guild_ids
-                .push(id.into_string().parse::<ChatId>().map_err(|e| typed("discord.command_guild_ids", e))?);
-        }
-        if let Some(flag) = raw_discord.register_commands_on_start {
-            discord.register_commands_on_start = match flag.into_string().trim() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(malformed("discord.register_commands_on_start", Expected::Bool)),
-            };
-        }
-        let listen = match raw.http.listen {
-            Some(v) => v.trim().parse().map_err(|_| malformed("http.listen", Expected::SocketAddr))?,
-            None => defaults.listen,
-        };
-        let mut health_job_intervals = defaults.health_job_intervals;
-        if let Some(v) = raw.http.health_job_intervals {
-            health_job_intervals = v
-                .into_string()
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (2..=100).contains(n))
-                .ok_or_else(|| malformed("http.health_job_intervals", Expected::Intervals))?;
-        }
-        let mut aws = AwsConfig::default();
-        if let Some(region) = raw.aws.region {
-            let region = region.trim().to_owned();
-            let valid =
-                !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !valid {
-                return Err(malformed("aws.region", Expected::Region));
-            }
-            aws.region = Some(region);
-        }
-        let count = |key: &'static str, v: Text, max: u64| -> Result<u64, ConfigError> {
-            v.into_string()
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| malformed(key, Expected::Count))
-        };
-        if let Some(v) = raw.aws.verify_retries {
-            aws.retry.retries = count("aws.verify_retries", v, 10)? as u32;
-        }
-        if let Some(v) = raw.aws.verify_retry_delay_ms {
-            aws.retry.first_delay = std::time::Duration::from_millis(count("aws.verify_retry_delay_ms", v, 60_000)?);
-        }
-        if let Some(flag) = raw.invitations.auto_send {
-            settings.auto_send_invitations = match flag.into_string().trim() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(malformed("invitations.auto_send", Expected::Bool)),
-            };
-        }
-        if let Some(days) = raw.invitations.reminder_days {
-            let mut parsed = Vec::new();
-            for d in days {
-                let d = d.into_string().trim().parse::<u32>().ok().filter(|d| (1..=14).contains(d));
-                parsed.push(d.ok_or_else(|| malformed("invitations.reminder_days", Expected::Days))?);
-            }
-            parsed.sort_unstable_by(|a, b| b.cmp(a));
-            parsed.dedup();
-            settings.reminder_days = parsed;
-        }
-        if let Some(v) = raw.platform.partition {
-            settings.partition = match v.trim() {
-                "aws" => crate::domain::Partition::Aws,
-                "aws-cn" => crate::domain::Partition::AwsCn,
-                "aws-us-gov" => crate::domain::Partition::AwsUsGov,
-                _ => return Err(malformed("platform.partition", Expected::Partition)),
-            };
-        }
-        if let Some(flag) = raw.probe.enabled {
-            settings.probe.enabled = match flag.into_string().trim() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(malformed("probe.enabled", Expected::Bool)),
-            };
-        }
-        if let Some(v) = raw.probe.schedule {
-            settings.probe.plan = v.parse().map_err(|_| malformed("probe.schedule", Expected::ProbeSchedule))?;
-        }
-        if let Some(v) = raw.probe.assume_role_per_minute {
-            let n = count("probe.assume_role_per_minute", v, 6_000)?;
-            if n < 2 {
-                return Err(malformed("probe.assume_role_per_minute", Expected::Count));
-            }
-            settings.probe.assume_role_per_minute = n as u32;
-        }
-        for job in raw.schedule.keys() {
-            if crate::scheduler::Job::from_name(job).is_none() {
-                return Err(ConfigError::Syntax {
-                    path: file.map(Path::to_owned).unwrap_or_default(),
-                    message: format!("unknown job {job:?} in [schedule]"),
-                });
+    }
+    Ok(found)
+}
+
+impl Config {
+    /// Reads `file` (if given) and the environment `env` over the defaults
+    /// of [`KEYS`], and validates all.
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut values: BTreeMap<&'static str, (Value, Origin)> = BTreeMap::new();
+        for key in KEYS {
+            if let Some(value) = key.default_value() {
+                values.insert(key.name, (value, Origin::Default));
             }
         }
-        let schedule = crate::scheduler::Schedule::new(&raw.schedule).map_err(|e| {
-            let key =
-                KEYS.iter().map(|(k, _)| *k).find(|k| k.strip_prefix("schedule.") == Some(e.job)).unwrap_or("schedule");
-            malformed(key, Expected::Cron)
-        })?;
-        let f = raw.freshdesk;
-        let freshdesk = match (f.base_url, f.api_key, f.requester_email) {
-            (None, None, None) => None,
-            (Some(url), Some(key), Some(email)) => {
-                let url = url.trim().trim_end_matches('/').to_owned();
-                if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
-                    return Err(malformed("freshdesk.base_url", Expected::Url));
-                }
-                let priority = match f.priority {
-                    Some(p) => p
-                        .into_string()
-                        .trim()
-                        .parse::<u8>()
-                        .ok()
-                        .filter(|p| (1..=4).contains(p))
-                        .ok_or_else(|| malformed("freshdesk.priority", Expected::Priority))?,
-                    None => 2,
-                };
-                let group_id = match f.group_id {
-                    Some(g) => Some(
-                        g.into_string()
-                            .trim()
-                            .parse::<u64>()
-                            .map_err(|_| malformed("freshdesk.group_id", Expected::Count))?,
-                    ),
-                    None => None,
-                };
-                Some(FreshdeskConfig {
-                    base_url: url,
-                    api_key: Secret::new(parsed("freshdesk.api_key", &key)?),
-                    requester_email: email.parse().map_err(|e| typed("freshdesk.requester_email", e))?,
-                    group_id,
-                    priority,
-                    tags: f.tags.unwrap_or_default(),
-                    custom_fields: f.custom_fields.unwrap_or_default(),
-                    language: match f.language {
-                        Some(l) => l.parse().map_err(|e| typed("freshdesk.language", e))?,
-                        None => language,
-                    },
-                })
+        if let Some(path) = file {
+            for (key, value) in read_file(path)? {
+                values.insert(key.name, (value, Origin::File(path.to_owned())));
             }
-            // Half a Freshdesk configuration is a mistake worth naming.
-            (url, key, _) => {
-                let missing = if url.is_none() {
-                    "freshdesk.base_url"
-                } else if key.is_none() {
-                    "freshdesk.api_key"
-                } else {
-                    "freshdesk.requester_email"
-                };
-                return Err(malformed(missing, Expected::Complete));
-            }
-        };
-        if let Some(arn) = raw.aws.management_role_arn {
-            aws.management_role_arn = Some(arn.parse().map_err(|e| typed("aws.management_role_arn", e))?);
         }
-        Ok(Config {
-            data_dir,
-            templates_dir,
-            language,
-            settings,
-            discord,
-            listen,
-            health_job_intervals,
-            aws,
-            schedule,
-            freshdesk,
-        })
+        for key in KEYS {
+            if let Some(text) = env.get(key.env) {
+                let origin = Origin::Env(key.env);
+                let value = from_env(key, text).map_err(|p| p.at(key.name, origin.clone()))?;
+                values.insert(key.name, (value, origin));
+            }
+        }
+        let mut draft = Draft { config: Config::seed(), cron: BTreeMap::new(), freshdesk: FreshdeskDraft::default() };
+        let mut origins = BTreeMap::new();
+        for key in KEYS {
+            let Some((value, origin)) = values.remove(key.name) else { continue };
+            if origin != Origin::Default {
+                let shown = if key.secret { "[redacted]".to_owned() } else { value.to_string() };
+                draft.config.sources.push(Source { key: key.name, origin: origin.clone(), shown });
+            }
+            (key.apply)(&mut draft, value).map_err(|p| p.at(key.name, origin.clone()))?;
+            origins.insert(key.name, origin);
+        }
+        draft.finish(&origins)
+    }
+
+    /// What [`Config::load`] starts from before every key is applied; each
+    /// field a key sets is overwritten by that key's default at least.
+    fn seed() -> Self {
+        Self {
+            data_dir: PathBuf::new(),
+            templates_dir: None,
+            language: Lang::En,
+            settings: Settings::default(),
+            discord: DiscordConfig::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            health_job_intervals: 0,
+            aws: AwsConfig::default(),
+            schedule: Schedule::new(&BTreeMap::new()).expect("the jobs' default schedule parses"),
+            freshdesk: None,
+            sources: Vec::new(),
+        }
     }
 
     /// The `ORGLINK_*` variables of the process environment.
     pub fn process_env() -> BTreeMap<String, String> {
         std::env::vars().filter(|(k, _)| k.starts_with("ORGLINK_")).collect()
+    }
+}
+
+impl Draft {
+    /// The checks that need several keys: the schedule, and Freshdesk
+    /// (all of it or none).
+    fn finish(self, origins: &BTreeMap<&'static str, Origin>) -> Result<Config, ConfigError> {
+        let origin = |key: &str| origins.get(key).cloned().unwrap_or(Origin::Default);
+        let Draft { mut config, cron, freshdesk: f } = self;
+        config.schedule = Schedule::new(&cron).map_err(|e| {
+            let key =
+                KEYS.iter().find(|k| k.name.strip_prefix("schedule.") == Some(e.job)).map_or("schedule", |k| k.name);
+            Problem::Malformed(Expected::Cron).at(key, origin(key))
+        })?;
+        const REQUIRED: [&str; 3] = ["freshdesk.base_url", "freshdesk.api_key", "freshdesk.requester_email"];
+        config.freshdesk = match (f.base_url, f.api_key, f.requester_email) {
+            (None, None, None) => None,
+            (Some(base_url), Some(api_key), Some(requester_email)) => Some(FreshdeskConfig {
+                base_url,
+                api_key,
+                requester_email,
+                group_id: f.group_id,
+                priority: f.priority,
+                tags: f.tags,
+                custom_fields: f.custom_fields,
+                language: f.language.unwrap_or(config.language),
+            }),
+            // Half a Freshdesk configuration is a mistake worth naming, with
+            // where the other half was set.
+            (url, key, _) => {
+                let missing = if url.is_none() {
+                    REQUIRED[0]
+                } else if key.is_none() {
+                    REQUIRED[1]
+                } else {
+                    REQUIRED[2]
+                };
+                let set = REQUIRED.iter().find_map(|k| origins.get(k)).cloned().unwrap_or(Origin::Default);
+                return Err(Problem::Malformed(Expected::Complete).at(missing, set));
+            }
+        };
+        Ok(config)
     }
 }
 
@@ -758,6 +929,115 @@ mod tests {
         let config = Config::load(Some(&path), &BTreeMap::new()).unwrap();
         assert_eq!(config.discord.ops_guild_id.unwrap().get(), 900000000000000001);
         assert_eq!(config.discord.command_guild_ids.len(), 2);
+    }
+
+    #[test]
+    fn every_variable_is_named_after_its_key_and_every_key_once() {
+        let mut names = std::collections::BTreeSet::new();
+        for key in KEYS {
+            assert_eq!(key.env, format!("ORGLINK_{}", key.name.replace('.', "_").to_uppercase()), "{key:?}");
+            assert!(names.insert(key.name), "{} is declared twice", key.name);
+            assert!(!key.doc.is_empty() && !key.doc.contains('\n'), "{key:?}: one line of documentation");
+        }
+        for job in Job::ALL {
+            assert!(Key::named(&format!("schedule.{}", job.name())).is_some(), "{job:?} has no key");
+        }
+    }
+
+    #[test]
+    fn the_defaults_in_the_table_are_the_ones_the_code_starts_from() {
+        let config = Config::default();
+        assert_eq!(format!("{:?}", config.settings), format!("{:?}", Settings::default()));
+        assert_eq!(config.aws.retry, crate::aws::RetryPolicy::default());
+        assert_eq!(format!("{:?}", config.aws), format!("{:?}", AwsConfig::default()));
+        assert_eq!(format!("{:?}", config.discord), format!("{:?}", DiscordConfig::default()));
+        assert_eq!(config.listen, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(config.health_job_intervals, 3);
+        assert_eq!(config.language, Lang::En);
+        assert!(config.freshdesk.is_none() && config.sources.is_empty());
+        let complete = env(&[
+            ("ORGLINK_FRESHDESK_BASE_URL", "https://d.freshdesk.com/"),
+            ("ORGLINK_FRESHDESK_API_KEY", "k"),
+            ("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@d.example"),
+        ]);
+        let freshdesk = Config::load(None, &complete).unwrap().freshdesk.unwrap();
+        assert_eq!((freshdesk.priority, freshdesk.group_id, freshdesk.language), (2, None, Lang::En));
+        assert_eq!(freshdesk.base_url, "https://d.freshdesk.com");
+    }
+
+    #[test]
+    fn the_example_documents_every_key_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        // It parses with the real loader, and what it sets is the default.
+        let example = Config::load(Some(&path), &BTreeMap::new()).unwrap();
+        assert_eq!(format!("{:?}", Config { sources: vec![], ..example }), format!("{:?}", Config::default()));
+        // Blocks: runs of lines without a blank one, with their section.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut blocks: Vec<(String, Vec<&str>)> = vec![(String::new(), vec![])];
+        for line in text.lines().map(str::trim) {
+            if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                blocks.push((section.to_owned(), vec![]));
+            } else if line.is_empty() {
+                let section = blocks.last().unwrap().0.clone();
+                blocks.push((section, vec![]));
+            } else {
+                blocks.last_mut().unwrap().1.push(line);
+            }
+        }
+        for key in KEYS {
+            let (section, leaf) = key.name.rsplit_once('.').unwrap_or(("", key.name));
+            let assignment = format!("{leaf} = ");
+            let found = blocks.iter().filter(|(s, _)| s == section).find_map(|(_, lines)| {
+                let line = lines.iter().find(|l| l.trim_start_matches("# ").starts_with(&assignment))?;
+                Some((lines, *line))
+            });
+            let Some((block, line)) = found else { panic!("config.example.toml does not show {}", key.name) };
+            assert!(
+                block.iter().any(|l| l.starts_with('#') && l.contains(key.env)),
+                "{} is not beside {}",
+                key.env,
+                key.name
+            );
+            match key.default_toml() {
+                Some(default) => assert_eq!(line, format!("{assignment}{default}"), "{}: its default, set", key.name),
+                None => assert!(line.starts_with("# "), "{}: no default, so an example commented out", key.name),
+            }
+        }
+    }
+
+    #[test]
+    fn doctor_sees_where_each_key_was_set_but_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orglink.toml");
+        std::fs::write(&path, "[discord]\ntoken = \"file-token\"\ncommand_guild_ids = [1, 2]\n").unwrap();
+        let config = Config::load(Some(&path), &env(&[("ORGLINK_LANGUAGE", "es")])).unwrap();
+        let shown: Vec<(&str, String, String)> =
+            config.sources.iter().map(|s| (s.key, s.origin.to_string(), s.shown.clone())).collect();
+        let file = path.display().to_string();
+        assert_eq!(
+            shown,
+            [
+                ("language", "ORGLINK_LANGUAGE".to_owned(), "es".to_owned()),
+                ("discord.token", file.clone(), "[redacted]".to_owned()),
+                ("discord.command_guild_ids", file, "1, 2".to_owned()),
+            ]
+        );
+        assert!(!format!("{config:?}").contains("file-token"));
+    }
+
+    #[test]
+    fn half_a_freshdesk_names_the_missing_key_and_where_the_rest_was_set() {
+        let text = Config::load(None, &env(&[("ORGLINK_FRESHDESK_BASE_URL", "https://d.freshdesk.com")]))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("freshdesk.api_key") && text.contains("ORGLINK_FRESHDESK_BASE_URL"), "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orglink.toml");
+        std::fs::write(&path, "[schedule]\npoll_handshake = \"0 * * * * *\"\n").unwrap();
+        let text = Config::load(Some(&path), &BTreeMap::new()).unwrap_err().to_string();
+        assert!(text.contains("unknown job \"poll_handshake\" in [schedule]"), "{text}");
+        let text = Config::load(None, &env(&[("ORGLINK_SCHEDULE_OPEN_TICKETS", "soon")])).unwrap_err().to_string();
+        assert!(text.contains("schedule.open_tickets") && text.contains("ORGLINK_SCHEDULE_OPEN_TICKETS"), "{text}");
     }
 
     #[test]

@@ -8,14 +8,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::task::JoinHandle;
 
-use crate::app::App;
 use crate::aws::Aws;
 use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::discord::{self, Bot, OpsSpace, endpoint, notify::Notifier};
+use crate::health::{self, Identity};
 use crate::store::Store;
 use crate::templates::Templates;
+use crate::wiring;
 
 /// How often pending notifications are retried when nothing wakes the loop.
 const DELIVERY_INTERVAL: Duration = Duration::from_secs(5);
@@ -67,7 +68,8 @@ pub async fn register_commands(config: &Config, templates: &Templates) -> anyhow
     Ok(payload.len())
 }
 
-/// Starts every configured transport and the notification loop.
+/// Starts every configured transport and the notification loop, with the
+/// app [`wiring::app`] builds (`aws`: orglink's AWS clients, if any).
 pub async fn start(
     config: Config,
     templates: Templates,
@@ -76,20 +78,14 @@ pub async fn start(
     aws: Option<(Aws, Distributor)>,
 ) -> anyhow::Result<Running> {
     let discord_config = &config.discord;
-    if discord_config.token.is_none() && discord_config.public_key.is_none() {
+    if !health::has_transport(discord_config) {
         return Err(ServeError::NoTransport.into());
     }
     if discord_config.register_commands_on_start {
         let count = register_commands(&config, &templates).await?;
         tracing::info!(count, "slash commands registered");
     }
-    let mut app = App::new(store.clone(), config.settings.clone(), clock.clone());
-    if let Some((aws, distributor)) = aws {
-        app = app.with_aws(aws).with_distributor(distributor);
-    }
-    if let Some(desk) = crate::cli::ticket_desk(&config, &templates) {
-        app = app.with_ticket_desk(desk);
-    }
+    let app = wiring::app(&config, &templates, store.clone(), clock.clone(), aws);
     let ops = OpsSpace { guild: discord_config.ops_guild_id, role: discord_config.ops_role_id };
     let bot = Arc::new(Bot::new(app, templates.clone(), ops, config.language)?);
     let http = Arc::new(discord::http_client(discord_config));
@@ -134,7 +130,7 @@ pub async fn start(
 
     let verifier = match &discord_config.public_key {
         Some(key) => {
-            Some(endpoint::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?)
+            Some(crate::config::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?)
         }
         None => None,
     };
@@ -167,10 +163,8 @@ pub async fn start(
 /// the running tasks.
 pub async fn serve(config: Config, templates: Templates, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let flush_store = store.clone();
-    let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
-    let aws = Aws::new(sdk.clone(), config.aws.retry);
+    let (aws, distributor) = wiring::aws_clients(&config).await;
     check_identity(&aws, config.settings.cross_account_id).await;
-    let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
     let running = start(config, templates, store, clock, Some((aws, distributor))).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -180,18 +174,19 @@ pub async fn serve(config: Config, templates: Templates, store: Store, clock: Ar
 }
 
 /// Customer roles trust the platform's cross-account ID: orglink must run as
-/// that account, or every verification fails. Said at start-up.
+/// that account, or every verification fails ([`Identity`], as `doctor`
+/// judges it). Said at start-up.
 async fn check_identity(aws: &Aws, cross_account_id: crate::domain::AccountId) {
-    match aws.own_account().await {
-        Ok(account) if account == cross_account_id.as_str() => {
-            tracing::info!(%account, "AWS identity is the platform's cross-account ID")
+    match Identity::of(aws.own_account().await.map_err(|e| format!("{e:#}")), cross_account_id) {
+        Identity::Platform => {
+            tracing::info!(account = %cross_account_id, "AWS identity is the platform's cross-account ID")
         }
-        Ok(account) => tracing::warn!(
+        Identity::Other(account) => tracing::warn!(
             %account,
             expected = %cross_account_id,
             "orglink's AWS identity is not the platform's cross-account ID: customer roles trust that account, so verifications will fail"
         ),
-        Err(e) => tracing::warn!(error = format!("{e:#}"), "orglink's AWS identity could not be read"),
+        Identity::Unknown(error) => tracing::warn!(error, "orglink's AWS identity could not be read"),
     }
 }
 

@@ -367,7 +367,7 @@ fn the_example_configuration_is_valid_and_documents_every_key() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml")).unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
     orglink::config::Config::load(Some(std::path::Path::new(path)), &Default::default()).unwrap();
-    for (key, var) in orglink::config::KEYS {
+    for orglink::config::Key { name: key, env: var, .. } in orglink::config::KEYS {
         let leaf = key.rsplit('.').next().unwrap();
         assert!(example.contains(leaf) && example.contains(var), "config.example.toml does not document {key} ({var})");
     }

@@ -21,13 +21,6 @@ pub const MAX_REQUEST_AGE_SECS: i64 = 300;
 /// Discord's interaction bodies are a few KiB; anything this big is not one.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// The Ed25519 verifier of an application's public key, given in hex as
-/// the developer portal shows it; `None` if it is not a valid key.
-pub fn verifier(public_key_hex: &str) -> Option<Verifier> {
-    let bytes: [u8; 32] = hex::decode(public_key_hex.trim()).ok()?.try_into().ok()?;
-    Verifier::try_new(bytes).ok()
-}
-
 #[derive(Clone)]
 pub struct Endpoint {
     pub bot: Arc<Bot>,
@@ -100,7 +93,8 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
 }
 
 /// Fails (503) when the store cannot be written, or a scheduled job has not
-/// succeeded for longer than `health_job_intervals` of its schedule.
+/// succeeded for longer than `health_job_intervals` of its schedule (the
+/// rule is [`crate::health::Health::healthy`]'s, as `doctor`'s).
 async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
     let app = endpoint.bot.app();
     // The check writes and flushes to disk: not on the async threads.
@@ -114,7 +108,13 @@ async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
         Err(e) => Err(e.to_string()),
     };
     let jobs = app.metrics().job_health(&endpoint.schedule, endpoint.clock.now(), endpoint.health_job_intervals);
-    let healthy = store.is_ok() && jobs.iter().all(|j| !j.stale);
+    let healthy = crate::health::Health {
+        store: store.clone(),
+        transport: endpoint.verifier.is_some() || endpoint.gateway,
+        identity: None,
+        stale_jobs: jobs.iter().filter(|j| j.stale).count(),
+    }
+    .healthy();
     let body = serde_json::json!({
         "status": if healthy { "ok" } else { "failing" },
         "store": match &store { Ok(()) => "ok", Err(e) => e.as_str() },

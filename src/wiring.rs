@@ -1,0 +1,55 @@
+//! What the configuration says is there, built once, for every front end:
+//! the CLI's commands and jobs, `serve`, and `doctor` use these functions
+//! and build no client of their own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::aws::Aws;
+use crate::aws::organizations::Distributor;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::freshdesk::desk::TicketDesk;
+use crate::store::Store;
+use crate::templates::Templates;
+
+/// How long orglink waits for Freshdesk's answer to one request.
+pub const FRESHDESK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// orglink's own AWS clients: the SDK's standard chain in `aws.region`, and
+/// Organizations through `aws.management_role_arn` when one is configured.
+pub async fn aws_clients(config: &Config) -> (Aws, Distributor) {
+    let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
+    let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
+    (Aws::new(sdk, config.aws.retry), distributor)
+}
+
+/// The app every front end runs: the store, the settings and the clock,
+/// the AWS clients when given (from [`aws_clients`], or built by a test
+/// against an emulator), and Freshdesk when `[freshdesk]` is configured.
+pub fn app(
+    config: &Config,
+    templates: &Templates,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    aws: Option<(Aws, Distributor)>,
+) -> App {
+    let mut app = App::new(store, config.settings.clone(), clock);
+    if let Some((aws, distributor)) = aws {
+        app = app.with_aws(aws).with_distributor(distributor);
+    }
+    if let Some(desk) = ticket_desk(config, templates) {
+        app = app.with_ticket_desk(desk);
+    }
+    app
+}
+
+/// Freshdesk, when configured (a client that cannot be built is logged,
+/// and tickets wait in the store as they do without Freshdesk).
+fn ticket_desk(config: &Config, templates: &Templates) -> Option<TicketDesk> {
+    let freshdesk = config.freshdesk.clone()?;
+    TicketDesk::new(freshdesk, templates.clone(), FRESHDESK_TIMEOUT)
+        .map_err(|e| tracing::error!(error = %e, "the Freshdesk client could not be built"))
+        .ok()
+}

@@ -1,7 +1,7 @@
 //! The sled store: transactions, indexes, uniqueness, schema version,
 //! persistence across reopening.
 
-mod harness;
+use crate::harness;
 
 use orglink::domain::{Event, ExternalId, LinkState, SupportTier, Transition};
 use orglink::store::{AuditEntry, InsertConflict, Store, StoreError, UpdateError};

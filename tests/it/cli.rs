@@ -1,8 +1,6 @@
 //! The command line end to end: the real binary, a real sled store on disk.
 
-mod harness;
-
-use harness::Orglink;
+use crate::harness::Orglink;
 use orglink::domain::{Event, LinkState, RoleRecord, Transition};
 use serde_json::Value;
 

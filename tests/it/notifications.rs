@@ -1,9 +1,7 @@
 //! Outbox delivery to Discord channels through serenity's REST client,
 //! against a local recorder: exactly once, retried, never dropped.
 
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
+use crate::harness::discord as discord_harness;
 
 use std::sync::Arc;
 

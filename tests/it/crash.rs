@@ -9,11 +9,8 @@
 //! `ORGLINK_CRASH_ACCOUNTS=N` and `ORGLINK_CRASH_KILLS=N` for a longer run
 //! (defaults: 24 accounts, at least 40 kills).
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
+use crate::harness::aws as aws_harness;
+use crate::harness::discord as discord_harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -216,9 +213,7 @@ struct World {
 impl World {
     async fn new() -> Self {
         let e = emulator();
-        let keys = e.admin(PLATFORM, "orglink-crash").await;
-        // One organization per emulator: a second test finds it made.
-        let _ = aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await;
+        let keys = distributor_keys().await;
 
         let discord = Arc::new(MockServer::start().await);
         for (verb, pattern) in
@@ -355,7 +350,7 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     let mut config = command("orglink-config", &[], GUILD_A, "en-US", ADMIN, &[]);
     config["data"]["options"] = json!([{ "name": "channel", "type": 7, "value": TENANT_CHANNEL }]);
     client.run(config).await;
-    let ids: Vec<String> = (1..=accounts).map(|n| format!("6666{n:08}")).collect();
+    let ids: Vec<String> = (1..=accounts).map(|n| format!("7778{n:08}")).collect();
     let ticketed = ids.last().unwrap().clone();
     for id in &ids {
         let link = command(

@@ -2,9 +2,8 @@
 //! under the suggested name, against the local AWS emulator, with orglink's
 //! clock moved by the test and AssumeRole requests counted on the wire.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-mod harness;
+use crate::harness;
+use crate::harness::aws as aws_harness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -283,9 +282,7 @@ async fn a_pasted_arn_takes_precedence_and_a_role_under_another_name_is_found_on
 #[tokio::test]
 async fn with_automatic_invitations_the_invitation_follows_the_probe() {
     let e = emulator();
-    let keys = e.admin(PLATFORM, "orglink-auto").await;
-    let config = e.sdk_config(&keys);
-    aws_sdk_organizations::Client::new(&config).create_organization().send().await.unwrap();
+    let config = e.sdk_config(distributor_keys().await);
     let settings =
         Settings { cross_account_id: PLATFORM.parse().unwrap(), auto_send_invitations: true, ..Settings::default() };
     let mut p = platform_with(settings).await;

@@ -7,9 +7,7 @@
 //! `ORGLINK_FUZZ_CASES=N` sets the cases per property (default 2,000; the
 //! closing note of issue 8 gives a run of 1,000,000).
 
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
+use crate::harness::discord as discord_harness;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -2,9 +2,7 @@
 //! endpoint of a running server, Discord's REST API stood in by a local
 //! recorder, a real sled store.
 
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
+use crate::harness::discord as discord_harness;
 
 use discord_harness::*;
 use orglink::domain::LinkState;

@@ -1,11 +1,8 @@
 //! Role verification from Discord: deferred at once, followed up with the
 //! result, against the local AWS emulator.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
+use crate::harness::aws as aws_harness;
+use crate::harness::discord as discord_harness;
 
 use std::sync::Arc;
 use std::time::Duration;

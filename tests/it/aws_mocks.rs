@@ -2,8 +2,6 @@
 //! layer with aws-smithy-mocks: a role that becomes assumable only after a
 //! few seconds, throttling, and policies spread over several pages.
 
-mod harness;
-
 use std::sync::Arc;
 use std::time::Duration;
 

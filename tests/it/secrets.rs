@@ -2,11 +2,8 @@
 //! every outside service runs with every log line captured (debug, every
 //! crate), then all of it is searched for the configured secrets.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
+use crate::harness::aws as aws_harness;
+use crate::harness::discord as discord_harness;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -39,17 +36,30 @@ impl Write for Capture {
     }
 }
 
-#[tokio::test]
-async fn no_secret_in_logs_replies_or_the_store() {
+#[test]
+fn no_secret_in_logs_replies_or_the_store() {
     // Everything at debug, but the recorders standing in for Discord and
     // Freshdesk (wiremock logs the requests it receives, headers included).
+    // Other tests run in this binary too: the capture is this test's
+    // runtime's alone, its own thread and every thread it starts.
     let filter = "debug,wiremock=off";
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| Capture).with_ansi(false).init();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| Capture).with_ansi(false).finish(),
+    );
+    let on_start = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&on_start)))
+        .build()
+        .unwrap();
+    let _capture = tracing::dispatcher::set_default(&dispatch);
+    runtime.block_on(scenario());
+}
 
+async fn scenario() {
     let e = emulator();
-    let keys = e.admin(PLATFORM, "orglink-secrets").await;
-    let config = e.sdk_config(&keys);
-    aws_sdk_organizations::Client::new(&config).create_organization().send().await.unwrap();
+    let keys = distributor_keys().await;
+    let config = e.sdk_config(keys);
     let aws = Aws::new(config.clone(), RetryPolicy { retries: 1, first_delay: Duration::from_millis(20) });
     // Freshdesk refuses the key: the error path must not echo it either.
     let freshdesk = MockServer::start().await;

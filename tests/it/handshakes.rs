@@ -1,11 +1,9 @@
 //! Tracking invitations to their end, reminders and the queue, against the
 //! local AWS emulator with orglink's clock moved by the test.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
+use crate::harness;
+use crate::harness::aws as aws_harness;
+use crate::harness::discord as discord_harness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,18 +16,6 @@ use orglink::clock::ManualClock;
 use orglink::domain::{Event, HandshakeState, LinkState, SupportTier};
 use orglink::scheduler::Job;
 use orglink::store::Store;
-use tokio::sync::OnceCell;
-
-async fn distributor_keys() -> &'static Keys {
-    static KEYS: OnceCell<Keys> = OnceCell::const_new();
-    KEYS.get_or_init(|| async {
-        let e = emulator();
-        let keys = e.admin(PLATFORM, "orglink-handshakes").await;
-        aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await.unwrap();
-        keys
-    })
-    .await
-}
 
 struct Setup {
     dir: tempfile::TempDir,

@@ -2,7 +2,7 @@
 //! and the generated CloudFormation template and CLI commands checked by
 //! parsing them.
 
-mod harness;
+use crate::harness;
 
 use orglink::app::{
     AccountSummary, AccountView, Action, InstructionsView, ListView, Message, Permission, TenantSettingsView, UserError,

@@ -1,9 +1,8 @@
 //! Role verification against a local AWS emulator (fakecloud), which
 //! enforces trust policies and external IDs like AWS does.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-mod harness;
+use crate::harness;
+use crate::harness::aws as aws_harness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,28 +225,28 @@ async fn the_cli_verifies_with_exit_codes_for_each_outcome() {
     let (code, _, err) = cli(
         dir.path(),
         &platform_keys,
-        &["account", "add", "222200000001", "--tenant", "acme", "--customer", "Acme", "--support", "basic"],
+        &["account", "add", "111100000010", "--tenant", "acme", "--customer", "Acme", "--support", "basic"],
     );
     assert_eq!(code, 0, "{err}");
     let external_id =
-        Store::open(dir.path()).unwrap().account("222200000001".parse().unwrap()).unwrap().unwrap().external_id;
-    let customer = Customer::new("222200000001").await;
+        Store::open(dir.path()).unwrap().account("111100000010".parse().unwrap()).unwrap().unwrap().external_id;
+    let customer = Customer::new("111100000010").await;
     let open = customer.create_role("Open", PLATFORM, None, &["ReadOnlyAccess"]).await;
 
     // Not verified: exit 3, with what to fix.
-    let (code, _, err) = cli(dir.path(), &platform_keys, &["verify", "222200000001", &open]);
+    let (code, _, err) = cli(dir.path(), &platform_keys, &["verify", "111100000010", &open]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("No Access") && err.contains("sts:ExternalId") && err.contains(external_id.as_str()), "{err}");
 
     // Pasted with stray spaces and a zero-width space: verified, exit 0.
     let arn = customer.create_instructed_role(external_id.as_str()).await;
     let pasted = format!(" \u{200b}{arn}\u{a0}\n");
-    let (code, out, err) = cli(dir.path(), &platform_keys, &["verify", "222200000001", &pasted, "--lang", "es"]);
+    let (code, out, err) = cli(dir.path(), &platform_keys, &["verify", "111100000010", &pasted, "--lang", "es"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Verificado"), "{out}");
 
     // --json carries the report.
-    let (code, out, _) = cli(dir.path(), &platform_keys, &["verify", "222200000001", &arn, "--json"]);
+    let (code, out, _) = cli(dir.path(), &platform_keys, &["verify", "111100000010", &arn, "--json"]);
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["verified"], true);
@@ -255,10 +254,10 @@ async fn the_cli_verifies_with_exit_codes_for_each_outcome() {
 
     // Invalid input: exit 2, AWS is not asked.
     for (bad, expected) in [
-        ("arn:aws:iam::222200000001:user/alice", "ARN of an IAM user"),
+        ("arn:aws:iam::111100000010:user/alice", "ARN of an IAM user"),
         ("arn:aws:iam::999999999999:role/OrgLinkReadOnly", "belongs to AWS account `999999999999`"),
     ] {
-        let (code, _, err) = cli(dir.path(), &platform_keys, &["verify", "222200000001", bad]);
+        let (code, _, err) = cli(dir.path(), &platform_keys, &["verify", "111100000010", bad]);
         assert_eq!(code, 2, "{bad}: {err}");
         assert!(err.contains(expected), "{err}");
     }

@@ -1,9 +1,8 @@
 //! Sending AWS Organizations invitations, against the local emulator: the
 //! platform account runs the distributor's organization.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-mod harness;
+use crate::harness;
+use crate::harness::aws as aws_harness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,20 +15,6 @@ use orglink::aws::{Aws, RetryPolicy};
 use orglink::clock::SystemClock;
 use orglink::domain::{BlockReason, Event, HandshakeState, LinkState, SupportTier};
 use orglink::store::Store;
-use tokio::sync::OnceCell;
-
-/// The distributor's organization, created once per test binary.
-async fn distributor_keys() -> &'static Keys {
-    static KEYS: OnceCell<Keys> = OnceCell::const_new();
-    KEYS.get_or_init(|| async {
-        let e = emulator();
-        let keys = e.admin(PLATFORM, "orglink-invite").await;
-        let organizations = aws_sdk_organizations::Client::new(&e.sdk_config(&keys));
-        organizations.create_organization().send().await.unwrap();
-        keys
-    })
-    .await
-}
 
 struct Platform {
     app: App,

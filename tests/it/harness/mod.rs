@@ -3,6 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+/// A local AWS (fakecloud) and the customers' side of it.
+pub mod aws;
+pub mod discord;
+
 use std::path::PathBuf;
 use std::process::Command;
 

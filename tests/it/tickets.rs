@@ -2,7 +2,7 @@
 //! Freshdesk: requested with the change that needs them, opened exactly
 //! once whatever fails in between.
 
-mod harness;
+use crate::harness;
 
 use std::sync::Arc;
 use std::time::Duration;

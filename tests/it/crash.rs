@@ -298,12 +298,16 @@ async fn sigterm_finishes_what_it_started_and_exits_0() {
     let started = Instant::now();
     let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
+    let pid = child.id().to_string();
     let exited = tokio::task::spawn_blocking(move || child.wait());
-    let status = tokio::time::timeout(Duration::from_secs(25), exited)
-        .await
-        .expect("still running 25 s after SIGTERM")
-        .unwrap()
-        .unwrap();
+    let status = match tokio::time::timeout(Duration::from_secs(25), exited).await {
+        Ok(waited) => waited.unwrap().unwrap(),
+        Err(_) => {
+            // Leave neither the process nor the thread waiting for it behind.
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("still running 25 s after SIGTERM");
+        }
+    };
     assert_eq!(status.code(), Some(0), "see {}", server.log.display());
     // Stopped: it no longer answers; what it stored is on disk.
     assert!(reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err());

@@ -22,7 +22,7 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 use crate::harness::discord::*;
-use crate::harness::{Customer, PLATFORM, Recorder, distributor_keys, emulator};
+use crate::harness::{Customer, PLATFORM, Recorder, alone, distributor_keys, emulator};
 
 const TENANT_CHANNEL: &str = "900000000000000777";
 
@@ -281,6 +281,7 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_what_it_started_and_exits_0() {
+    let _alone = alone().await;
     let World { discord, signing, port, data_dir, mut server, _dir, .. } = World::new().await;
     server.spawn();
     server.ready().await;
@@ -318,6 +319,7 @@ async fn sigterm_finishes_what_it_started_and_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
+    let _alone = alone().await;
     let setting = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let accounts = setting("ORGLINK_CRASH_ACCOUNTS", 24);
     let min_kills = setting("ORGLINK_CRASH_KILLS", 40) as u32;

@@ -43,6 +43,19 @@ pub use watch::Logs;
 
 type FreshdeskChange = Box<dyn FnOnce(&mut FreshdeskConfig)>;
 
+/// Held shared by every harness (one at a time per test: a second one
+/// asked for while a test waits to be alone would wait behind it), and
+/// exclusively by `alone()`.
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// For tests that need the machine (and the emulator) to themselves: the
+/// crash tests kill and restart `orglink serve` on a timer, which a busy
+/// neighbour (a thousand accounts probed) would turn into a race. Waits for
+/// the running harnesses to finish and keeps new ones waiting.
+pub async fn alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
+}
+
 /// What a test asks the harness for.
 #[must_use]
 pub struct Builder {
@@ -126,6 +139,7 @@ impl Builder {
     }
 
     async fn parts(&mut self) -> Parts {
+        let machine = MACHINE.read().await;
         let watch = watch::Watch::new(self.logs.take().unwrap_or_else(|| Logs::new("off")));
         let (clock, manual): (Arc<dyn Clock>, _) = match self.at {
             Some(at) => {
@@ -150,12 +164,12 @@ impl Builder {
             }
             None => None,
         };
-        Parts { watch, clock, manual, dir, store, aws, freshdesk }
+        Parts { machine, watch, clock, manual, dir, store, aws, freshdesk }
     }
 
     /// orglink's app over the store, with what was asked for.
     pub async fn start(mut self) -> Harness {
-        let Parts { watch, clock, manual, dir, store, aws, freshdesk } = self.parts().await;
+        let Parts { machine, watch, clock, manual, dir, store, aws, freshdesk } = self.parts().await;
         let discord = if self.discord { Some(Recorder::start().await) } else { None };
         let (freshdesk, desk) = freshdesk.map_or((None, None), |(r, c)| (Some(r), Some(c)));
         let mut h = Harness {
@@ -176,6 +190,7 @@ impl Builder {
             accounted: RefCell::new(BTreeSet::new()),
             expected_errors: Vec::new(),
             finished: false,
+            _machine: machine,
         };
         h.app = Some(h.build_app());
         h
@@ -186,7 +201,7 @@ impl Builder {
     /// gateway, against a Discord recorder that accepts follow-ups and
     /// channel messages.
     pub async fn serve(mut self) -> Harness {
-        let Parts { watch, clock, manual, dir, store, aws, freshdesk } = self.parts().await;
+        let Parts { machine, watch, clock, manual, dir, store, aws, freshdesk } = self.parts().await;
         let recorder = Recorder::start().await;
         for (verb, pattern) in [
             ("PATCH", r"^/api/v10/webhooks/\d+/[^/]+/messages/@original$"),
@@ -230,11 +245,13 @@ impl Builder {
             // answered) and stops at once; the tests use the HTTP endpoint.
             expected_errors: vec!["the Discord gateway stopped".into()],
             finished: false,
+            _machine: machine,
         }
     }
 }
 
 struct Parts {
+    machine: tokio::sync::RwLockReadGuard<'static, ()>,
     watch: watch::Watch,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
@@ -326,6 +343,7 @@ pub struct Harness {
     accounted: RefCell<BTreeSet<u64>>,
     expected_errors: Vec<String>,
     finished: bool,
+    _machine: tokio::sync::RwLockReadGuard<'static, ()>,
 }
 
 impl Harness {

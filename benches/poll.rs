@@ -5,7 +5,8 @@
 //! `cargo bench --bench poll` (`ORGLINK_BENCH_HANDSHAKES=N` for another
 //! count; needs fakecloud, as the tests do).
 
-#[path = "../tests/harness/aws.rs"]
+#[path = "../tests/it/harness/aws.rs"]
+#[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
 
 use std::sync::Arc;

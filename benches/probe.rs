@@ -12,7 +12,8 @@
 //! count, `ORGLINK_BENCH_REGISTER_HOURS=0` to register them all at once;
 //! needs fakecloud, as the tests do).
 
-#[path = "../tests/harness/aws.rs"]
+#[path = "../tests/it/harness/aws.rs"]
+#[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,8 @@
 //!
 //! `cargo bench --bench verify` (needs fakecloud, as the tests do).
 
-#[path = "../tests/harness/aws.rs"]
+#[path = "../tests/it/harness/aws.rs"]
+#[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
 
 use std::time::{Duration, Instant};

@@ -108,7 +108,12 @@ pub async fn start(
             clock: clock.clone(),
             timeout: discord::notify::DISCORD_TIMEOUT,
         };
-        tasks.push(tokio::spawn(notifier.run(bot.changed.clone(), DELIVERY_INTERVAL, stopped())));
+        tasks.push(tokio::spawn(notifier.run(
+            bot.changed.clone(),
+            bot.delivery_rounds.clone(),
+            DELIVERY_INTERVAL,
+            stopped(),
+        )));
         let (bot, gateway_config) = (bot.clone(), discord_config.clone());
         let shutdown = stopped();
         tasks.push(tokio::spawn(async move {

@@ -150,83 +150,103 @@ impl App {
         if !probe.enabled {
             return Ok(JobReport::default());
         }
-        let now = self.clock.now();
-        // Only as many as the AssumeRole ceiling lets this run probe (two
-        // calls each) are read; the others are counted and wait.
-        let room = self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now) as usize / 2;
-        let found = self.due_at_most(Job::ProbeRoles, room)?;
-        let mut due: Vec<(time::OffsetDateTime, Account)> = found
-            .accounts
-            .into_iter()
-            .filter_map(|a| Some((a.probe_due(&probe.plan)?, a)))
-            .filter(|(at, _)| *at <= now)
-            .collect();
-        due.sort_by_key(|(at, a)| (*at, a.id));
-        let waiting = found.total.saturating_sub(room);
-        let mut report = JobReport { tracked: due.len() + waiting, deferred: waiting, ..JobReport::default() };
-        if due.is_empty() {
-            return Ok(report);
-        }
-        let Some(aws) = &self.aws else {
-            return Err(anyhow::anyhow!("looking for roles needs AWS").into());
-        };
-        let total = due.len();
-        for (done, (_, account)) in due.into_iter().enumerate() {
+        let mut report = JobReport::default();
+        let mut probed = std::collections::HashSet::new();
+        // Batch by batch, as many as the ceiling leaves room for (a probe
+        // makes one AssumeRole call, or two once the role is found): what
+        // is due beyond that is counted, not read.
+        loop {
             let now = self.clock.now();
-            // A probe makes at most two AssumeRole calls.
-            if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now) < 2 {
-                report.deferred = waiting + total - done;
+            let room = self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now) as usize / 2;
+            let found = self.due_at_most(Job::ProbeRoles, room.max(1))?;
+            let mut due: Vec<(time::OffsetDateTime, Account)> = found
+                .accounts
+                .into_iter()
+                .filter(|a| !probed.contains(&a.id))
+                .filter_map(|a| Some((a.probe_due(&probe.plan)?, a)))
+                .filter(|(at, _)| *at <= now)
+                .collect();
+            due.sort_by_key(|(at, a)| (*at, a.id));
+            // Those probed this run are due later now: what is left is due.
+            report.deferred = found.total;
+            report.tracked = probed.len() + found.total;
+            if due.is_empty() {
                 break;
             }
-            let arn = account.probe_target(self.settings.partition, &self.settings.role_name);
-            let request = VerifyRequest {
-                account: account.id,
-                arn: arn.clone(),
-                external_id: account.external_id.clone(),
-                tier: account.support_tier,
+            let Some(aws) = &self.aws else {
+                return Err(anyhow::anyhow!("looking for roles needs AWS").into());
             };
-            let checked = aws.probe(&request).await;
-            let calls = checked.assume_role_calls();
-            self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).record(now, calls);
-            report.aws_calls += calls;
-            let (partition, role_name, plan) =
-                (self.settings.partition, self.settings.role_name.clone(), probe.plan.clone());
-            let (external_id, observed) = (request.external_id.clone(), checked.clone());
-            let (updated, events) = self
-                .job_change_off_thread(Job::ProbeRoles, account.id, "probe", Audit::WhenEvents, move |a| {
-                    // Changed while AWS was asked (a pasted ARN, a rotated
-                    // external ID): this probe's answer no longer applies.
-                    let target = a.probe_target(partition, &role_name);
-                    if a.state != LinkState::Registered || a.external_id != external_id || target != arn {
-                        return Ok(vec![]);
-                    }
-                    a.probe_observed(&plan, arn.clone(), observed.clone(), now)
-                })
-                .await?;
-            if !events.is_empty() {
-                report.changed += 1;
-            }
-            if let Some(Outcome::Failed { problem: Problem::Unavailable { detail } }) =
-                checked.outcome(CheckName::AssumeRole)
-            {
-                // STS itself cannot be reached: the others wait for the
-                // next run rather than each wait out the SDK's timeouts.
-                report.unchecked.push((account.id.to_string(), detail.clone()));
-                report.deferred = waiting + total - done - 1;
-                break;
-            }
-            if events.iter().any(|e| matches!(e, Event::RoleFound { .. }))
-                && self.settings.auto_send_invitations
-                && updated.state == LinkState::RoleVerified
-            {
-                for message in self.auto_invite(updated.id).await {
-                    if let Message::Error(e) = message {
-                        report.unchecked.push((updated.id.to_string(), format!("invitation: {e}")));
-                    }
+            for (_, account) in due {
+                // A probe makes at most two AssumeRole calls.
+                if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(self.clock.now()) < 2 {
+                    return Ok(report);
+                }
+                probed.insert(account.id);
+                report.deferred = report.deferred.saturating_sub(1);
+                if !self.probe_one(aws, account, &mut report).await? {
+                    // STS itself cannot be reached: the others wait for the
+                    // next run rather than each wait out the SDK's timeouts.
+                    return Ok(report);
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Probes one account and records what it found; `false` when STS
+    /// could not be reached.
+    async fn probe_one(
+        &self,
+        aws: &crate::aws::Aws,
+        account: Account,
+        report: &mut JobReport,
+    ) -> Result<bool, AppError> {
+        let now = self.clock.now();
+        let arn = account.probe_target(self.settings.partition, &self.settings.role_name);
+        let request = VerifyRequest {
+            account: account.id,
+            arn: arn.clone(),
+            external_id: account.external_id.clone(),
+            tier: account.support_tier,
+        };
+        let checked = aws.probe(&request).await;
+        let calls = checked.assume_role_calls();
+        self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).record(now, calls);
+        report.aws_calls += calls;
+        let (partition, role_name, plan) =
+            (self.settings.partition, self.settings.role_name.clone(), self.settings.probe.plan.clone());
+        let (external_id, observed) = (request.external_id.clone(), checked.clone());
+        let (updated, events) = self
+            .job_change_off_thread(Job::ProbeRoles, account.id, "probe", Audit::WhenEvents, move |a| {
+                // Changed while AWS was asked (a pasted ARN, a rotated
+                // external ID): this probe's answer no longer applies.
+                let target = a.probe_target(partition, &role_name);
+                if a.state != LinkState::Registered || a.external_id != external_id || target != arn {
+                    return Ok(vec![]);
+                }
+                a.probe_observed(&plan, arn.clone(), observed.clone(), now)
+            })
+            .await?;
+        if !events.is_empty() {
+            report.changed += 1;
+        }
+        if let Some(Outcome::Failed { problem: Problem::Unavailable { detail } }) =
+            checked.outcome(CheckName::AssumeRole)
+        {
+            report.unchecked.push((account.id.to_string(), detail.clone()));
+            return Ok(false);
+        }
+        if events.iter().any(|e| matches!(e, Event::RoleFound { .. }))
+            && self.settings.auto_send_invitations
+            && updated.state == LinkState::RoleVerified
+        {
+            for message in self.auto_invite(updated.id).await {
+                if let Message::Error(e) = message {
+                    report.unchecked.push((updated.id.to_string(), format!("invitation: {e}")));
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Reminds the tenant once per threshold before an invitation expires.

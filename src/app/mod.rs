@@ -166,7 +166,7 @@ impl App {
     pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
         let probe_calls = Arc::new(std::sync::Mutex::new(rate::RateWindow::new(settings.probe.assume_role_per_minute)));
         let metrics = Arc::new(crate::metrics::Metrics::new(clock.now()));
-        Self {
+        let app = Self {
             store,
             settings,
             clock,
@@ -176,7 +176,13 @@ impl App {
             probe_calls,
             due_index_ready: Arc::default(),
             metrics,
+        };
+        // At once, so that the first job run reads as little as any other;
+        // a failure is retried by that run.
+        if let Err(e) = app.ensure_due_index() {
+            tracing::error!(error = format!("{e:#}"), "the due index could not be checked");
         }
+        app
     }
 
     /// What this app counts, for `GET /metrics`; its AWS and Freshdesk
@@ -361,24 +367,31 @@ impl App {
         }
     }
 
-    /// The accounts `job` must look at now. The due index is rebuilt first
-    /// when the settings it was built for changed (or after a migration).
+    /// Rebuilds the due index when the settings it was built for changed
+    /// (or after a migration, or for a new store), once per app.
+    fn ensure_due_index(&self) -> Result<(), crate::store::StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.due_index_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let key = self.settings.due_plan_key();
+        if self.store.due_plan()?.as_deref() != Some(key.as_str()) {
+            let plan = self.settings.due_plan();
+            let count = self.store.reindex_due(&key, |account| account.due(&plan))?;
+            tracing::info!(accounts = count, plan = key, "the due index was rebuilt");
+        }
+        self.due_index_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The accounts `job` must look at now.
     fn due_accounts(
         &self,
         job: crate::scheduler::Job,
         due: DueJob,
         limit: usize,
     ) -> Result<crate::store::DueAccounts, AppError> {
-        use std::sync::atomic::Ordering;
-        if !self.due_index_ready.load(Ordering::Acquire) {
-            let key = self.settings.due_plan_key();
-            if self.store.due_plan()?.as_deref() != Some(key.as_str()) {
-                let plan = self.settings.due_plan();
-                let count = self.store.reindex_due(&key, |account| account.due(&plan))?;
-                tracing::info!(accounts = count, plan = key, "the due index was rebuilt");
-            }
-            self.due_index_ready.store(true, Ordering::Release);
-        }
+        self.ensure_due_index()?;
         let due = self.store.due_accounts(due, self.clock.now(), limit)?;
         self.metrics.job_records_read(job.name(), due.accounts.len());
         Ok(due)

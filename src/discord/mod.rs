@@ -38,6 +38,9 @@ pub struct Bot {
     ui_es: Ui,
     /// Woken after each change, so notifications go out at once.
     pub changed: Arc<tokio::sync::Notify>,
+    /// Delivery rounds completed by `serve`'s notifier: a round that ends
+    /// after a change was woken for has seen it.
+    pub delivery_rounds: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Bot {
@@ -50,6 +53,7 @@ impl Bot {
             ops,
             default_lang,
             changed: Arc::new(tokio::sync::Notify::new()),
+            delivery_rounds: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 

@@ -188,9 +188,11 @@ impl Notifier {
 
     /// Delivers whenever woken, and at least every `interval`, until
     /// `shutdown` resolves.
+    /// Each finished round counts in `rounds`.
     pub async fn run(
         self,
         wake: Arc<tokio::sync::Notify>,
+        rounds: Arc<tokio::sync::watch::Sender<u64>>,
         interval: StdDuration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
@@ -201,6 +203,7 @@ impl Notifier {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = format!("{e:#}"), "the notification round failed"),
             }
+            rounds.send_modify(|n| *n += 1);
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(interval) => {}

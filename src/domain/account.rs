@@ -9,14 +9,52 @@ use super::{
     RoleDescription, SupportPlanGroup, SupportTier, TenantId, TicketRecord, Transition, VerificationReport,
 };
 
-/// The price book the platform bills the account with.
+/// The price book the platform bills the account with: `{"kind":
+/// "default"}` or `{"kind": "custom", "name": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+#[serde(into = "PriceBookRepr", try_from = "PriceBookRepr")]
 pub enum PriceBookChoice {
     /// The provider's default price book (the AWS master price book).
     Default,
     /// A custom price book for this account.
     Custom(PriceBookName),
+}
+
+/// How a [`PriceBookChoice`] is written: serde's adjacent tagging does not
+/// read back a unit variant from the store's compact encoding.
+#[derive(Serialize, Deserialize)]
+struct PriceBookRepr {
+    kind: PriceBookKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<PriceBookName>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PriceBookKind {
+    Default,
+    Custom,
+}
+
+impl From<PriceBookChoice> for PriceBookRepr {
+    fn from(choice: PriceBookChoice) -> Self {
+        match choice {
+            PriceBookChoice::Default => Self { kind: PriceBookKind::Default, name: None },
+            PriceBookChoice::Custom(name) => Self { kind: PriceBookKind::Custom, name: Some(name) },
+        }
+    }
+}
+
+impl TryFrom<PriceBookRepr> for PriceBookChoice {
+    type Error = &'static str;
+    fn try_from(repr: PriceBookRepr) -> Result<Self, Self::Error> {
+        match (repr.kind, repr.name) {
+            (PriceBookKind::Default, None) => Ok(Self::Default),
+            (PriceBookKind::Custom, Some(name)) => Ok(Self::Custom(name)),
+            (PriceBookKind::Default, Some(_)) => Err("the default price book has no name"),
+            (PriceBookKind::Custom, None) => Err("a custom price book needs a name"),
+        }
+    }
 }
 
 impl PriceBookChoice {

@@ -9,7 +9,7 @@ use crate::domain::{
     Account, AccountKind, Audience, DueJob, Effects, Event, ExternalId, ExternalIdPrefix, NewAccount, Notice,
     SupportTier, TicketEffect, TicketReason, TicketRequest, Tone,
 };
-use crate::domain::{Check, CheckName, Outcome, Problem, VerificationReport};
+use crate::domain::{Check, CheckName, Outcome, PriceBookChoice, Problem, VerificationReport};
 
 const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 
@@ -243,6 +243,19 @@ fn every_stored_type_round_trips_through_the_codec() {
     assert_eq!(codec::decode::<DeadLetter>(&codec::encode(&dead)).unwrap(), dead);
     let request = TicketRequest::requested(&a, "help".parse::<TicketReason>().unwrap(), AT);
     assert_eq!(codec::decode::<TicketRequest>(&codec::encode(&request)).unwrap(), request);
+    // Price books, both ways.
+    for choice in [PriceBookChoice::Default, PriceBookChoice::Custom("EMEA".parse().unwrap())] {
+        let mut priced = a.clone();
+        priced.set_price_book(choice, AT);
+        assert_eq!(codec::decode::<Account>(&codec::encode(&priced)).unwrap(), priced);
+        let json = serde_json::to_value(&priced.price_book).unwrap();
+        assert_eq!(serde_json::from_value::<Option<PriceBookChoice>>(json).unwrap(), priced.price_book);
+    }
+    assert_eq!(serde_json::to_string(&PriceBookChoice::Default).unwrap(), r#"{"kind":"default"}"#);
+    assert_eq!(
+        serde_json::to_string(&PriceBookChoice::Custom("EMEA".parse().unwrap())).unwrap(),
+        r#"{"kind":"custom","name":"EMEA"}"#
+    );
     // An account with a role checked: tagged enums and flattened fields.
     let mut checked = a.clone();
     let report = VerificationReport {

@@ -2,8 +2,6 @@
 //! layer with aws-smithy-mocks: a role that becomes assumable only after a
 //! few seconds, throttling, and policies spread over several pages.
 
-mod harness;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,8 +181,6 @@ mod organizations {
     //! The distributor's Organizations calls, scripted: several pages of
     //! handshakes, throttling mid-sweep, the daily quota.
 
-    use std::sync::Arc;
-
     use aws_sdk_organizations::operation::describe_handshake::DescribeHandshakeOutput;
     use aws_sdk_organizations::operation::invite_account_to_organization::{
         InviteAccountToOrganizationError, InviteAccountToOrganizationOutput,
@@ -196,13 +192,13 @@ mod organizations {
         HandshakeState as AwsState,
     };
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
-    use orglink::app::{Actor, App, Command, Message, Settings, Tone};
-    use orglink::aws::organizations::Distributor;
-    use orglink::clock::ManualClock;
+    use orglink::app::{Command, Message, Tone};
     use orglink::domain::{Event, LinkState, Transition};
     use orglink::scheduler::Job;
     use orglink::store::Store;
     use time::macros::datetime;
+
+    use crate::harness::{Harness, operator};
 
     const NOW: time::OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
 
@@ -220,9 +216,10 @@ mod organizations {
             .build()
     }
 
-    fn app(store: &Store, organizations: aws_sdk_organizations::Client) -> App {
-        let clock = Arc::new(ManualClock::new(NOW));
-        App::new(store.clone(), Settings::default(), clock).with_distributor(Distributor::with_client(organizations))
+    /// orglink's app at `NOW` by its clock, its Organizations calls answered
+    /// by `organizations`.
+    async fn distributor(organizations: aws_sdk_organizations::Client) -> Harness {
+        Harness::new().at(NOW).organizations(organizations).start().await
     }
 
     /// Account `i`, role verified, invited with handshake `h-000000000i`.
@@ -233,10 +230,6 @@ mod organizations {
 
     #[tokio::test]
     async fn one_sweep_reads_every_page_and_records_each_change_once() {
-        let store = Store::temporary().unwrap();
-        for i in 1..=5 {
-            invited(&store, i);
-        }
         // Three pages: 1-2, 3-4, 5; account 2 accepted, 4 declined, 5 expired on AWS's side.
         let page = |token: Option<&'static str>, items: Vec<Handshake>, next: Option<&'static str>| {
             mock!(aws_sdk_organizations::Client::list_handshakes_for_organization)
@@ -254,29 +247,29 @@ mod organizations {
         let describe = mock!(aws_sdk_organizations::Client::describe_handshake)
             .then_output(|| DescribeHandshakeOutput::builder().handshake(handshake(9, AwsState::Open)).build());
         let client = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&first, &second, &third, &describe]);
-        let app = app(&store, client);
-        let report = app.run_job(Job::PollHandshakes).await.unwrap();
+        let h = distributor(client).await;
+        for i in 1..=5 {
+            invited(h.store(), i);
+        }
+        let report = h.run(Job::PollHandshakes).await;
         assert_eq!(report.tracked, 5);
         assert_eq!(report.changed, 3);
         assert_eq!(report.aws_calls, 3, "one call per page, none per account");
         assert_eq!(describe.num_calls(), 0);
-        let state = |i: u64| store.account(format!("{:012}", i).parse().unwrap()).unwrap().unwrap().state;
+        let state = |i: u64| h.state(&format!("{:012}", i));
         assert_eq!(state(2), LinkState::Linked);
         assert_eq!(state(4), LinkState::InvitationDeclined);
         assert_eq!(state(5), LinkState::InvitationExpired);
         assert_eq!(state(1), LinkState::Invited);
-        let again = app.run_job(Job::PollHandshakes).await.unwrap();
+        let again = h.run(Job::PollHandshakes).await;
         assert_eq!(again.changed, 0);
-        let linked = store.outbox().unwrap().iter().filter(|i| matches!(i.event, Event::AccountLinked { .. })).count();
+        let linked = h.outbox().iter().filter(|i| matches!(i.event, Event::AccountLinked { .. })).count();
         assert_eq!(linked, 1);
+        h.finish().await;
     }
 
     #[tokio::test]
     async fn throttling_mid_sweep_marks_nothing_expired_and_the_rest_go_on() {
-        let store = Store::temporary().unwrap();
-        for i in 11..=12 {
-            invited(&store, i);
-        }
         let throttled = r#"{"__type":"TooManyRequestsException","Message":"Rate exceeded"}"#;
         let list = mock!(aws_sdk_organizations::Client::list_handshakes_for_organization)
             .sequence()
@@ -302,25 +295,23 @@ mod organizations {
             [&list, &describe_ok, &describe_throttled],
             no_retries
         );
-        let report = app(&store, client).run_job(Job::PollHandshakes).await.unwrap();
+        let h = distributor(client).await;
+        for i in 11..=12 {
+            invited(h.store(), i);
+        }
+        let report = h.run(Job::PollHandshakes).await;
         assert_eq!(report.changed, 1);
         assert_eq!(report.unchecked.len(), 1);
         assert_eq!(report.unchecked[0].0, "000000000012");
-        let state = |i: u64| store.account(format!("{:012}", i).parse().unwrap()).unwrap().unwrap().state;
-        assert_eq!(state(11), LinkState::Linked);
-        assert_eq!(state(12), LinkState::Invited, "an error never marks an invitation expired");
+        assert_eq!(h.state("000000000011"), LinkState::Linked);
+        assert_eq!(h.state("000000000012"), LinkState::Invited, "an error never marks an invitation expired");
+        assert_eq!(h.notified("000000000011").iter().filter(|c| **c == "account_linked").count(), 1);
+        assert_eq!(h.notified("000000000012").last(), Some(&"invitation_sent"), "nothing after the invitation");
+        h.finish().await;
     }
 
     #[tokio::test]
     async fn the_daily_quota_queues_the_invitation_until_aws_allows() {
-        let store = Store::temporary().unwrap();
-        invited(&store, 21);
-        // Back to "role verified": the invitation is to be sent again.
-        store
-            .update_account("000000000021".parse().unwrap(), "t", "setup", NOW, |a| {
-                a.apply(&Transition::InvitationExpired, NOW)
-            })
-            .unwrap();
         let invite = mock!(aws_sdk_organizations::Client::invite_account_to_organization)
             .sequence()
             .error(|| {
@@ -333,22 +324,29 @@ mod organizations {
             .output(|| InviteAccountToOrganizationOutput::builder().handshake(handshake(21, AwsState::Open)).build())
             .build();
         let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&invite]);
-        let app = app(&store, client);
+        let h = distributor(client).await;
+        invited(h.store(), 21);
+        // Back to "role verified": the invitation is to be sent again.
+        crate::harness::change(h.store(), "000000000021", "setup", NOW, |a| {
+            a.apply(&Transition::InvitationExpired, NOW)
+        });
         let command = Command::Invite { account: "000000000021".parse().unwrap(), note: None };
-        let reply = app.execute(&Actor::operator("ops"), command).await.unwrap();
+        let reply = h.app().execute(&operator(), command).await.unwrap();
         assert_eq!(reply.tone, Tone::Warning);
         assert!(matches!(reply.messages[0], Message::InvitationQueued(_)));
-        let account = store.account("000000000021".parse().unwrap()).unwrap().unwrap();
+        let account = h.account("000000000021");
         assert!(account.queued_invitation.is_some());
         assert_eq!(account.state, LinkState::InvitationExpired, "not invited yet");
-        assert!(store.outbox().unwrap().iter().any(|i| matches!(i.event, Event::InvitationQueued { .. })));
+        assert!(h.events("000000000021").iter().any(|e| matches!(e, Event::InvitationQueued { .. })));
 
-        let report = app.run_job(Job::SendQueuedInvitations).await.unwrap();
+        let report = h.run(Job::SendQueuedInvitations).await;
         assert_eq!((report.tracked, report.changed), (1, 1));
-        let account = store.account("000000000021".parse().unwrap()).unwrap().unwrap();
+        let account = h.account("000000000021");
         assert_eq!(account.state, LinkState::Invited);
         assert!(account.queued_invitation.is_none());
         assert_eq!(invite.num_calls(), 2);
+        assert_eq!(h.notified("000000000021").last(), Some(&"invitation_sent"));
+        h.finish().await;
     }
 
     #[tokio::test]
@@ -357,13 +355,6 @@ mod organizations {
             if *reason == "HANDSHAKE_RATE_LIMIT_EXCEEDED" {
                 continue;
             }
-            let store = Store::temporary().unwrap();
-            invited(&store, 31);
-            store
-                .update_account("000000000031".parse().unwrap(), "t", "setup", NOW, |a| {
-                    a.apply(&Transition::InvitationDeclined, NOW)
-                })
-                .unwrap();
             let value = HandshakeConstraintViolationExceptionReason::from(*reason);
             let invite = mock!(aws_sdk_organizations::Client::invite_account_to_organization).then_error(move || {
                 InviteAccountToOrganizationError::HandshakeConstraintViolationException(
@@ -371,14 +362,21 @@ mod organizations {
                 )
             });
             let client = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&invite]);
-            let app = app(&store, client);
+            let h = distributor(client).await;
+            invited(h.store(), 31);
+            crate::harness::change(h.store(), "000000000031", "setup", NOW, |a| {
+                a.apply(&Transition::InvitationDeclined, NOW)
+            });
             let command = Command::Invite { account: "000000000031".parse().unwrap(), note: None };
-            let reply = app.execute(&Actor::operator("ops"), command).await.unwrap();
+            let reply = h.app().execute(&operator(), command).await.unwrap();
             assert_eq!(reply.tone, Tone::Error, "{reason}");
             for lang in orglink::domain::Lang::ALL {
                 let text = reply.messages[0].render(&orglink::templates::Templates::embedded(), lang).unwrap().text;
                 assert!(!text.contains(reason), "{reason} has no message of its own in {lang}: {text}");
             }
+            let sent = h.notified("000000000031").iter().filter(|c| **c == "invitation_sent").count();
+            assert_eq!(sent, 1, "{reason}: a refused invitation is not told as sent");
+            h.finish().await;
         }
     }
 }

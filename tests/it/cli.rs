@@ -1,8 +1,6 @@
 //! The command line end to end: the real binary, a real sled store on disk.
 
-mod harness;
-
-use harness::Orglink;
+use crate::harness::Orglink;
 use orglink::domain::{Event, LinkState, RoleRecord, Transition};
 use serde_json::Value;
 
@@ -220,18 +218,16 @@ fn rotation_gives_a_new_external_id_and_voids_the_verification() {
         // The role is verified (as the verification issue will do it).
         let store = o.store();
         let now = time::OffsetDateTime::now_utc();
-        store
-            .update_account(id, "test", "verify", now, |a| {
-                a.role = Some(RoleRecord {
-                    arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly".parse().unwrap(),
-                    description: None,
-                    recorded_at: now,
-                    verified_at: None,
-                    report: None,
-                });
-                a.apply(&Transition::RoleVerified, now)
-            })
-            .unwrap();
+        crate::harness::change(&store, "123456789012", "verify", now, |a| {
+            a.role = Some(RoleRecord {
+                arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly".parse().unwrap(),
+                description: None,
+                recorded_at: now,
+                verified_at: None,
+                report: None,
+            });
+            a.apply(&Transition::RoleVerified, now)
+        });
         store.flush().unwrap();
         store.account(id).unwrap().unwrap().external_id
     };
@@ -251,12 +247,10 @@ fn rotation_gives_a_new_external_id_and_voids_the_verification() {
     // Once the account is linked the ID stays, and the store is unchanged.
     {
         let store = o.store();
-        store
-            .update_account(id, "test", "force", time::OffsetDateTime::now_utc(), |a| {
-                a.state = LinkState::Linked;
-                Ok::<_, ()>(vec![])
-            })
-            .unwrap();
+        crate::harness::change(&store, "123456789012", "force", time::OffsetDateTime::now_utc(), |a| {
+            a.state = LinkState::Linked;
+            Ok::<_, ()>(vec![])
+        });
         store.flush().unwrap();
     }
     let before = o.export();
@@ -362,14 +356,67 @@ fn configuration_comes_from_the_file_then_the_environment() {
     assert!(run.stderr.contains("Problema de configuración"), "{}", run.stderr);
 }
 
+/// The settings `config.example.toml` shows (commented out or not), each
+/// with its section-qualified key and the comment block above it.
+fn example_settings(example: &str) -> Vec<(String, String)> {
+    let mut section = String::new();
+    let mut block: Vec<&str> = Vec::new();
+    let mut settings = Vec::new();
+    for line in example.lines() {
+        if line.trim().is_empty() {
+            block.clear();
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+        } else if let Some((key, _)) = line.trim_start_matches("# ").split_once(" = ")
+            && !key.is_empty()
+            && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            settings.push((format!("{section}{key}"), block.join("\n")));
+        }
+        block.push(line);
+    }
+    settings
+}
+
 #[test]
 fn the_example_configuration_is_valid_and_documents_every_key() {
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml")).unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
-    orglink::config::Config::load(Some(std::path::Path::new(path)), &Default::default()).unwrap();
-    for orglink::config::Key { name: key, env: var, .. } in orglink::config::KEYS {
-        let leaf = key.rsplit('.').next().unwrap();
-        assert!(example.contains(leaf) && example.contains(var), "config.example.toml does not document {key} ({var})");
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"));
+    let example = std::fs::read_to_string(path).unwrap();
+    // As shipped, it loads with the real loader...
+    orglink::config::Config::load(Some(path), &Default::default()).unwrap();
+    // ...and so do the values it shows commented out.
+    let uncommented: String = example
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(setting)
+                if setting
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_')) =>
+            {
+                setting
+            }
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let every_value = dir.path().join("every-value.toml");
+    std::fs::write(&every_value, &uncommented).unwrap();
+    orglink::config::Config::load(Some(&every_value), &Default::default())
+        .unwrap_or_else(|e| panic!("a value config.example.toml shows does not load: {e}"));
+
+    // Every key is shown in its section, its variable named above it...
+    let settings = example_settings(&example);
+    for &orglink::config::Key { name: key, env: var, .. } in orglink::config::KEYS {
+        let shown: Vec<&String> = settings.iter().filter(|(k, _)| k == key).map(|(_, block)| block).collect();
+        assert_eq!(shown.len(), 1, "config.example.toml shows {key} {} times", shown.len());
+        assert!(shown[0].contains(var), "config.example.toml does not name {var} above {key}:\n{}", shown[0]);
+    }
+    // ...and nothing else is.
+    for (key, _) in &settings {
+        assert!(orglink::config::KEYS.iter().any(|k| k.name == key), "config.example.toml shows {key}, not a key");
     }
 }
 

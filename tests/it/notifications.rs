@@ -1,50 +1,26 @@
 //! Outbox delivery to Discord channels through serenity's REST client,
 //! against a local recorder: exactly once, retried, never dropped.
 
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
-
 use std::sync::Arc;
 
-use discord_harness::*;
 use orglink::app::{Actor, App, Command, Rights, Scope, Settings};
-use orglink::clock::ManualClock;
 use orglink::discord::notify::{DeliveryReport, Notifier};
 use orglink::domain::{Event, Lang, NewAccount, SupportTier};
-use orglink::store::Store;
 use orglink::templates::Templates;
 use serde_json::Value;
 use time::macros::datetime;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::discord::{GUILD_A, OPS_CHANNEL, TOKEN, chat, config, message_json};
+use crate::harness::{Harness, Recorder};
 
 const TENANT_CHANNEL: &str = "900000000000000002";
 
-struct Setup {
-    discord: MockServer,
-    store: Store,
-    app: App,
-    clock: Arc<ManualClock>,
-    notifier: Notifier,
-}
-
-async fn setup() -> Setup {
-    let discord = MockServer::start().await;
-    let store = Store::temporary().unwrap();
-    let clock = Arc::new(ManualClock::new(datetime!(2026-11-26 10:00 UTC)));
-    let app = App::new(store.clone(), Settings::default(), clock.clone());
-    let config = config(&discord.uri(), &"00".repeat(32));
-    let notifier = Notifier {
-        store: store.clone(),
-        http: Arc::new(orglink::discord::http_client(&config.discord)),
-        templates: Templates::embedded(),
-        ops_channel: config.discord.ops_channel_id,
-        default_lang: Lang::En,
-        clock: clock.clone(),
-        timeout: orglink::discord::notify::DISCORD_TIMEOUT,
-    };
-    Setup { discord, store, app, clock, notifier }
+/// orglink's app at 10:00 by its clock, and a recorder standing in for
+/// Discord, where `h.notifier()` delivers.
+async fn setup() -> Harness {
+    Harness::new().at(datetime!(2026-11-26 10:00 UTC)).discord().start().await
 }
 
 fn admin(guild: &str) -> Actor {
@@ -55,7 +31,7 @@ fn admin(guild: &str) -> Actor {
     }
 }
 
-fn register(s: &Setup, account: &str) {
+fn register(h: &Harness, account: &str) {
     let new = NewAccount {
         id: account.parse().unwrap(),
         tenant: GUILD_A.parse().unwrap(),
@@ -65,19 +41,19 @@ fn register(s: &Setup, account: &str) {
         kind: Default::default(),
         price_book: None,
     };
-    s.app.handle(&admin(GUILD_A), Command::AddAccount(new)).unwrap();
+    h.app().handle(&admin(GUILD_A), Command::AddAccount(new)).unwrap();
 }
 
-fn configure(s: &Setup, lang: Option<Lang>) {
+fn configure(h: &Harness, lang: Option<Lang>) {
     let command = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: lang, account_role: None };
-    s.app.handle(&admin(GUILD_A), command).unwrap();
+    h.app().handle(&admin(GUILD_A), command).unwrap();
 }
 
 fn channel_path(channel: &str) -> String {
     format!("/api/v10/channels/{channel}/messages")
 }
 
-async fn answer(s: &Setup, channel: &str, status: u16, times: u64) {
+async fn answer(h: &Harness, channel: &str, status: u16, times: u64) {
     let response = if status == 200 {
         ResponseTemplate::new(200).set_body_json(message_json(channel))
     } else {
@@ -88,15 +64,14 @@ async fn answer(s: &Setup, channel: &str, status: u16, times: u64) {
         .and(path(channel_path(channel)))
         .respond_with(response)
         .up_to_n_times(times)
-        .mount(&s.discord)
+        .mount(&h.discord().server)
         .await;
 }
 
-async fn posted(s: &Setup, channel: &str) -> Vec<Value> {
-    s.discord
-        .received_requests()
+async fn posted(h: &Harness, channel: &str) -> Vec<Value> {
+    h.discord()
+        .requests()
         .await
-        .unwrap()
         .into_iter()
         .filter(|r| r.method.as_str() == "POST" && r.url.path() == channel_path(channel))
         .map(|r| serde_json::from_slice(&r.body).unwrap())
@@ -104,8 +79,8 @@ async fn posted(s: &Setup, channel: &str) -> Vec<Value> {
 }
 
 /// The partial-delivery records the store holds.
-fn delivered_keys(s: &Setup) -> usize {
-    s.store.export().unwrap().iter().filter(|(tree, _, _)| tree.as_slice() == b"delivered").count()
+fn delivered_keys(h: &Harness) -> usize {
+    h.store().export().unwrap().iter().filter(|(tree, _, _)| tree.as_slice() == b"delivered").count()
 }
 
 fn embed_text(message: &Value) -> &str {
@@ -114,124 +89,128 @@ fn embed_text(message: &Value) -> &str {
 
 #[tokio::test]
 async fn an_event_reaches_the_tenant_channel_once_in_its_language() {
-    let s = setup().await;
-    configure(&s, Some(Lang::Es));
-    register(&s, "123456789012");
-    answer(&s, TENANT_CHANNEL, 200, u64::MAX).await;
+    let h = setup().await;
+    configure(&h, Some(Lang::Es));
+    register(&h, "123456789012");
+    answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
 
-    let report = s.notifier.deliver_due().await.unwrap();
+    let report = h.notifier().deliver_due().await.unwrap();
     assert_eq!(report, DeliveryReport { delivered: 1, retried: 0, undeliverable: 0 });
-    let again = s.notifier.deliver_due().await.unwrap();
+    let again = h.notifier().deliver_due().await.unwrap();
     assert_eq!(again, DeliveryReport::default(), "nothing left to send");
 
-    let messages = posted(&s, TENANT_CHANNEL).await;
+    let messages = posted(&h, TENANT_CHANNEL).await;
     assert_eq!(messages.len(), 1);
     let text = embed_text(&messages[0]);
     assert!(text.contains("Se registró la cuenta de AWS `123456789012`"), "{text}");
-    let external_id = s.store.account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
+    let external_id = h.store().account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
     assert!(!text.contains(external_id.as_str()), "channel messages never show the external ID");
     assert_eq!(messages[0]["enforce_nonce"], true);
     assert!(messages[0]["nonce"].as_str().unwrap().len() <= 25);
     // The bot's token authenticates, and only to the stand-in.
-    let request = &s.discord.received_requests().await.unwrap()[0];
+    let request = &h.discord().requests().await[0];
     assert_eq!(request.headers.get("authorization").unwrap(), &format!("Bot {TOKEN}"));
-    assert!(s.store.outbox().unwrap().is_empty());
-    assert!(s.store.dead_letters().unwrap().is_empty());
+    assert!(h.outbox().is_empty());
+    assert!(h.store().dead_letters().unwrap().is_empty());
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn a_429_and_a_500_are_retried_with_backoff_without_duplicates() {
-    let s = setup().await;
-    configure(&s, None);
-    register(&s, "123456789012");
-    answer(&s, TENANT_CHANNEL, 429, 1).await;
-    let report = s.notifier.deliver_due().await.unwrap();
+    let h = setup().await;
+    configure(&h, None);
+    register(&h, "123456789012");
+    answer(&h, TENANT_CHANNEL, 429, 1).await;
+    let report = h.notifier().deliver_due().await.unwrap();
     assert_eq!(report.retried, 1);
-    let item = &s.store.outbox().unwrap()[0];
+    let item = &h.store().outbox().unwrap()[0];
     assert_eq!(item.attempts, 1);
     assert!(item.last_error.as_deref().unwrap().contains("429"));
 
     // Not due yet: nothing is sent.
-    assert_eq!(s.notifier.deliver_due().await.unwrap(), DeliveryReport::default());
-    s.clock.advance(time::Duration::seconds(2));
-    answer(&s, TENANT_CHANNEL, 500, 1).await;
-    assert_eq!(s.notifier.deliver_due().await.unwrap().retried, 1);
-    assert_eq!(s.store.outbox().unwrap()[0].attempts, 2);
+    assert_eq!(h.notifier().deliver_due().await.unwrap(), DeliveryReport::default());
+    h.clock().advance(time::Duration::seconds(2));
+    answer(&h, TENANT_CHANNEL, 500, 1).await;
+    assert_eq!(h.notifier().deliver_due().await.unwrap().retried, 1);
+    assert_eq!(h.store().outbox().unwrap()[0].attempts, 2);
 
-    s.clock.advance(time::Duration::seconds(4));
-    answer(&s, TENANT_CHANNEL, 200, u64::MAX).await;
-    assert_eq!(s.notifier.deliver_due().await.unwrap().delivered, 1);
-    assert!(s.store.outbox().unwrap().is_empty());
-    let messages = posted(&s, TENANT_CHANNEL).await;
+    h.clock().advance(time::Duration::seconds(4));
+    answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
+    assert_eq!(h.notifier().deliver_due().await.unwrap().delivered, 1);
+    assert!(h.outbox().is_empty());
+    let messages = posted(&h, TENANT_CHANNEL).await;
     assert_eq!(messages.len(), 3, "two failures, one success");
     // Every attempt carried the same nonce, so Discord keeps one message.
     assert!(messages.windows(2).all(|w| w[0]["nonce"] == w[1]["nonce"]));
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn undeliverable_events_are_reported_to_operations_never_dropped() {
-    let s = setup().await;
+    let h = setup().await;
     // No channel configured for the tenant.
-    register(&s, "123456789012");
-    answer(&s, OPS_CHANNEL, 200, u64::MAX).await;
-    let report = s.notifier.deliver_due().await.unwrap();
+    register(&h, "123456789012");
+    answer(&h, OPS_CHANNEL, 200, u64::MAX).await;
+    let report = h.notifier().deliver_due().await.unwrap();
     assert_eq!(report.undeliverable, 1);
-    let dead = s.store.dead_letters().unwrap();
+    let dead = h.store().dead_letters().unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason, "no_channel");
     assert!(matches!(dead[0].item.event, Event::AccountRegistered { .. }));
 
     // The notice to operations goes out next.
-    let report = s.notifier.deliver_due().await.unwrap();
+    let report = h.notifier().deliver_due().await.unwrap();
     assert_eq!(report.delivered, 1);
-    let ops = posted(&s, OPS_CHANNEL).await;
+    let ops = posted(&h, OPS_CHANNEL).await;
     assert_eq!(ops.len(), 1);
     let text = embed_text(&ops[0]);
     assert!(text.contains("no notification channel set") && text.contains(GUILD_A), "{text}");
 
     // A channel that no longer exists: the same path.
-    configure(&s, None);
-    answer(&s, TENANT_CHANNEL, 404, u64::MAX).await;
-    register(&s, "210987654321");
-    s.notifier.deliver_due().await.unwrap();
-    s.notifier.deliver_due().await.unwrap();
-    assert_eq!(s.store.dead_letters().unwrap().len(), 2);
-    let ops = posted(&s, OPS_CHANNEL).await;
+    configure(&h, None);
+    answer(&h, TENANT_CHANNEL, 404, u64::MAX).await;
+    register(&h, "210987654321");
+    h.notifier().deliver_due().await.unwrap();
+    h.notifier().deliver_due().await.unwrap();
+    assert_eq!(h.store().dead_letters().unwrap().len(), 2);
+    let ops = posted(&h, OPS_CHANNEL).await;
     assert!(embed_text(&ops[1]).contains("no longer exists"), "{}", embed_text(&ops[1]));
-    assert!(s.store.outbox().unwrap().is_empty());
+    assert!(h.outbox().is_empty());
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn events_for_both_audiences_are_posted_once_to_each() {
-    let s = setup().await;
-    configure(&s, None);
-    register(&s, "123456789012");
-    answer(&s, TENANT_CHANNEL, 200, u64::MAX).await;
-    s.notifier.deliver_due().await.unwrap();
+    let h = setup().await;
+    configure(&h, None);
+    register(&h, "123456789012");
+    answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
+    h.notifier().deliver_due().await.unwrap();
     // A linked account concerns the tenant and operations.
     let id = "123456789012".parse().unwrap();
-    let now = orglink::clock::Clock::now(&*s.clock);
-    s.store
-        .update_account(id, "test", "link", now, |a| {
+    let now = h.now();
+    h.app()
+        .update_account(id, orglink::store::By::new("test", "link", now), &[], |a| {
             a.state = orglink::domain::LinkState::Invited;
             a.apply(&orglink::domain::Transition::InvitationAccepted, now)
         })
         .unwrap();
     // Operations fails once: the tenant's part is not sent twice.
-    answer(&s, OPS_CHANNEL, 500, 1).await;
-    assert_eq!(s.notifier.deliver_due().await.unwrap().retried, 1);
+    answer(&h, OPS_CHANNEL, 500, 1).await;
+    assert_eq!(h.notifier().deliver_due().await.unwrap().retried, 1);
     // The tenant got it; the retry must not send it there again.
-    assert_eq!(delivered_keys(&s), 1);
-    s.clock.advance(time::Duration::minutes(1));
-    answer(&s, OPS_CHANNEL, 200, u64::MAX).await;
-    assert_eq!(s.notifier.deliver_due().await.unwrap().delivered, 1);
-    assert_eq!(delivered_keys(&s), 0, "delivered: nothing is kept per message");
-    let tenant = posted(&s, TENANT_CHANNEL).await;
-    let ops = posted(&s, OPS_CHANNEL).await;
+    assert_eq!(delivered_keys(&h), 1);
+    h.clock().advance(time::Duration::minutes(1));
+    answer(&h, OPS_CHANNEL, 200, u64::MAX).await;
+    assert_eq!(h.notifier().deliver_due().await.unwrap().delivered, 1);
+    assert_eq!(delivered_keys(&h), 0, "delivered: nothing is kept per message");
+    let tenant = posted(&h, TENANT_CHANNEL).await;
+    let ops = posted(&h, OPS_CHANNEL).await;
     assert_eq!(tenant.len(), 2, "registration and link, each once");
     assert!(embed_text(&tenant[1]).contains("is linked"));
     assert_eq!(ops.len(), 2, "one failed attempt, one success");
     assert!(embed_text(&ops[1]).contains(GUILD_A), "operations see the tenant");
+    h.finish().await;
 }
 
 /// A local address where nothing listens: connection refused.
@@ -247,12 +226,13 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
     use orglink::scheduler::Job;
     use std::time::Duration;
 
-    let mut s = setup().await;
-    s.notifier.timeout = Duration::from_millis(300);
-    configure(&s, None);
-    register(&s, "123456789012");
-    register(&s, "123456789013");
-    let freshdesk = MockServer::start().await;
+    let h = setup().await;
+    let mut notifier = h.notifier();
+    notifier.timeout = Duration::from_millis(300);
+    configure(&h, None);
+    register(&h, "123456789012");
+    register(&h, "123456789013");
+    let freshdesk = Recorder::start().await;
     let desk = |base_url: &str| {
         let config = FreshdeskConfig {
             base_url: base_url.to_owned(),
@@ -277,7 +257,7 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
             ))
             .build();
         let retry = orglink::aws::RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) };
-        App::new(s.store.clone(), Settings::default(), s.clock.clone())
+        App::new(h.store().clone(), Settings::default(), h.shared_clock())
             .with_aws(orglink::aws::Aws::new(aws_config, retry))
             .with_ticket_desk(desk(url))
     };
@@ -291,12 +271,12 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
     ];
     let freshdesk_down = [ResponseTemplate::new(500), ResponseTemplate::new(201).set_delay(Duration::from_secs(2))];
     for (discord, desk_answer) in discord_down.into_iter().zip(freshdesk_down) {
-        s.discord.reset().await;
+        h.discord().reset().await;
         freshdesk.reset().await;
-        Mock::given(method("POST")).respond_with(discord).mount(&s.discord).await;
-        Mock::given(wiremock::matchers::any()).respond_with(desk_answer).mount(&freshdesk).await;
-        s.clock.advance(time::Duration::hours(1));
-        let report = s.notifier.deliver_due().await.unwrap();
+        Mock::given(method("POST")).respond_with(discord).mount(&h.discord().server).await;
+        Mock::given(wiremock::matchers::any()).respond_with(desk_answer).mount(&freshdesk.server).await;
+        h.clock().advance(time::Duration::hours(1));
+        let report = notifier.deliver_due().await.unwrap();
         assert_eq!((report.delivered, report.undeliverable), (0, 0), "{report:?}");
         let app = app(&freshdesk.uri());
         assert_eq!(app.run_job(Job::OpenTickets).await.unwrap().changed, 0);
@@ -309,80 +289,83 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
     // Connection refused, for Discord and Freshdesk alike.
     let refused = Notifier {
         http: Arc::new(orglink::discord::http_client(&config(&closed_port(), &"00".repeat(32)).discord)),
-        store: s.store.clone(),
+        store: h.store().clone(),
         templates: Templates::embedded(),
-        ops_channel: s.notifier.ops_channel,
+        ops_channel: notifier.ops_channel,
         default_lang: Lang::En,
-        clock: s.clock.clone(),
+        clock: h.shared_clock(),
         timeout: Duration::from_millis(300),
     };
-    s.clock.advance(time::Duration::hours(1));
+    h.clock().advance(time::Duration::hours(1));
     assert_eq!(refused.deliver_due().await.unwrap().delivered, 0);
     assert_eq!(app(&closed_port()).run_job(Job::OpenTickets).await.unwrap().changed, 0);
-    assert!(s.store.dead_letters().unwrap().is_empty(), "an outage is not a reason to give up");
+    assert!(h.store().dead_letters().unwrap().is_empty(), "an outage is not a reason to give up");
 
     // Back: everything arrives once.
-    s.discord.reset().await;
+    h.discord().reset().await;
     freshdesk.reset().await;
-    answer(&s, TENANT_CHANNEL, 200, u64::MAX).await;
-    answer(&s, OPS_CHANNEL, 200, u64::MAX).await;
+    answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
+    answer(&h, OPS_CHANNEL, 200, u64::MAX).await;
     Mock::given(method("GET"))
         .and(path("/api/v2/search/tickets"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "results": [] })))
-        .mount(&freshdesk)
+        .mount(&freshdesk.server)
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v2/tickets"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
-        .mount(&freshdesk)
+        .mount(&freshdesk.server)
         .await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({ "id": 77, "tags": [] })))
-        .mount(&freshdesk)
+        .mount(&freshdesk.server)
         .await;
     for _ in 0..3 {
-        s.clock.advance(time::Duration::hours(1));
+        h.clock().advance(time::Duration::hours(1));
         app(&freshdesk.uri()).run_job(Job::OpenTickets).await.unwrap();
-        s.notifier.deliver_due().await.unwrap();
+        notifier.deliver_due().await.unwrap();
     }
-    assert!(s.store.outbox().unwrap().is_empty(), "{:?}", s.store.outbox().unwrap());
-    assert!(s.store.ticket_requests().unwrap().is_empty());
-    let created = freshdesk.received_requests().await.unwrap();
+    let left = h.outbox();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(h.store().ticket_requests().unwrap().is_empty());
+    let created = freshdesk.requests().await;
     assert_eq!(created.iter().filter(|r| r.method.as_str() == "POST").count(), 1, "one ticket");
     // Tenant: two registrations, the ticket opened. Operations: Freshdesk
     // was down (told once), the ticket opened. One message per nonce.
     for (channel, expected) in [(TENANT_CHANNEL, 3), (OPS_CHANNEL, 2)] {
         let nonces: std::collections::BTreeSet<String> =
-            posted(&s, channel).await.iter().map(|m| m["nonce"].as_str().unwrap().to_owned()).collect();
+            posted(&h, channel).await.iter().map(|m| m["nonce"].as_str().unwrap().to_owned()).collect();
         assert_eq!(nonces.len(), expected, "{channel}");
     }
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn what_waited_for_a_channel_is_posted_once_one_is_set() {
-    let s = setup().await;
-    answer(&s, OPS_CHANNEL, 200, u64::MAX).await;
-    answer(&s, TENANT_CHANNEL, 200, u64::MAX).await;
+    let h = setup().await;
+    answer(&h, OPS_CHANNEL, 200, u64::MAX).await;
+    answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
     // Registered before the server chose a channel: it cannot be posted.
-    register(&s, "123456789012");
-    s.notifier.deliver_due().await.unwrap();
-    s.notifier.deliver_due().await.unwrap();
-    assert_eq!(s.store.dead_letters().unwrap().len(), 1);
-    assert!(posted(&s, TENANT_CHANNEL).await.is_empty());
+    register(&h, "123456789012");
+    h.notifier().deliver_due().await.unwrap();
+    h.notifier().deliver_due().await.unwrap();
+    assert_eq!(h.store().dead_letters().unwrap().len(), 1);
+    assert!(posted(&h, TENANT_CHANNEL).await.is_empty());
 
     // The channel is set: the reply says what will follow, and it does.
     let command = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
-    let reply = s.app.handle(&admin(GUILD_A), command).unwrap();
+    let reply = h.app().handle(&admin(GUILD_A), command).unwrap();
     assert_eq!(reply.data.as_ref().unwrap()["replayed"], 1);
     let text = reply.messages[0].render(&Templates::embedded(), Lang::En).unwrap().text;
     assert!(text.contains("1 notification that waited for a channel"), "{text}");
-    assert!(s.store.dead_letters().unwrap().is_empty());
-    assert_eq!(s.notifier.deliver_due().await.unwrap().delivered, 1);
-    let tenant = posted(&s, TENANT_CHANNEL).await;
+    assert!(h.store().dead_letters().unwrap().is_empty());
+    assert_eq!(h.notifier().deliver_due().await.unwrap().delivered, 1);
+    let tenant = posted(&h, TENANT_CHANNEL).await;
     assert_eq!(tenant.len(), 1);
     assert!(embed_text(&tenant[0]).contains("was registered"), "{}", embed_text(&tenant[0]));
     // Setting it again replays nothing more.
     let again = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
-    assert_eq!(s.app.handle(&admin(GUILD_A), again).unwrap().data.unwrap()["replayed"], 0);
-    assert!(s.store.outbox().unwrap().is_empty());
+    assert_eq!(h.app().handle(&admin(GUILD_A), again).unwrap().data.unwrap()["replayed"], 0);
+    assert!(h.outbox().is_empty());
+    h.finish().await;
 }

@@ -2,7 +2,7 @@
 //! and the generated CloudFormation template and CLI commands checked by
 //! parsing them.
 
-mod harness;
+use crate::harness;
 
 use orglink::app::{
     AccountSummary, AccountView, Action, InstructionsView, ListView, Message, Permission, TenantSettingsView, UserError,
@@ -13,7 +13,7 @@ use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
     SupportTier,
 };
-use orglink::domain::{AccountKind, Check, CheckName, Outcome, Problem, TenantSettings, VerificationReport};
+use orglink::domain::{AccountKind, Check, CheckName, Outcome, Partition, Problem, TenantSettings, VerificationReport};
 use orglink::templates::{self, Templates};
 use serde_json::Value;
 
@@ -22,26 +22,109 @@ fn cross_account() -> AccountId {
 }
 
 fn instructions(tier: SupportTier) -> InstructionsView {
-    instructions_in(tier, orglink::domain::Partition::Aws)
+    instructions_in(tier, Partition::Aws)
 }
 
-fn instructions_in(tier: SupportTier, partition: orglink::domain::Partition) -> InstructionsView {
+fn instructions_in(tier: SupportTier, partition: Partition) -> InstructionsView {
     let settings = orglink::app::Settings { cross_account_id: cross_account(), partition, ..Default::default() };
     InstructionsView::new(&harness::sample_account("123456789012", tier), &settings)
 }
 
-/// What the instructions must create: the tier's managed policies, in the
-/// platform's partition.
-fn expected_policies(tier: SupportTier, partition: orglink::domain::Partition) -> Vec<String> {
-    let mut names = vec!["ReadOnlyAccess"];
-    if tier == SupportTier::Business {
-        names.push("AWSSupportAccess");
-    }
-    names.into_iter().map(|n| format!("arn:{}:iam::aws:policy/{n}", partition.as_str())).collect()
+/// What the instructions must create for each tier in each partition,
+/// written out: the role's ARN, the principal its trust policy names, and the
+/// managed policies attached (ReadOnlyAccess always; AWSSupportAccess for
+/// Business Support, whose tickets the distributor handles).
+struct Expected {
+    tier: SupportTier,
+    partition: Partition,
+    role_arn: &'static str,
+    principal: &'static str,
+    policies: &'static [&'static str],
 }
 
-const PARTITIONS: [orglink::domain::Partition; 3] =
-    [orglink::domain::Partition::Aws, orglink::domain::Partition::AwsCn, orglink::domain::Partition::AwsUsGov];
+const EXPECTED: [Expected; 9] = [
+    Expected {
+        tier: SupportTier::Business,
+        partition: Partition::Aws,
+        role_arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws:iam::328676173091:root",
+        policies: &["arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/AWSSupportAccess"],
+    },
+    Expected {
+        tier: SupportTier::Developer,
+        partition: Partition::Aws,
+        role_arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws:iam::328676173091:root",
+        policies: &["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    },
+    Expected {
+        tier: SupportTier::Basic,
+        partition: Partition::Aws,
+        role_arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws:iam::328676173091:root",
+        policies: &["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    },
+    Expected {
+        tier: SupportTier::Business,
+        partition: Partition::AwsCn,
+        role_arn: "arn:aws-cn:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws-cn:iam::328676173091:root",
+        policies: &["arn:aws-cn:iam::aws:policy/ReadOnlyAccess", "arn:aws-cn:iam::aws:policy/AWSSupportAccess"],
+    },
+    Expected {
+        tier: SupportTier::Developer,
+        partition: Partition::AwsCn,
+        role_arn: "arn:aws-cn:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws-cn:iam::328676173091:root",
+        policies: &["arn:aws-cn:iam::aws:policy/ReadOnlyAccess"],
+    },
+    Expected {
+        tier: SupportTier::Basic,
+        partition: Partition::AwsCn,
+        role_arn: "arn:aws-cn:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws-cn:iam::328676173091:root",
+        policies: &["arn:aws-cn:iam::aws:policy/ReadOnlyAccess"],
+    },
+    Expected {
+        tier: SupportTier::Business,
+        partition: Partition::AwsUsGov,
+        role_arn: "arn:aws-us-gov:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws-us-gov:iam::328676173091:root",
+        policies: &["arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess", "arn:aws-us-gov:iam::aws:policy/AWSSupportAccess"],
+    },
+    Expected {
+        tier: SupportTier::Developer,
+        partition: Partition::AwsUsGov,
+        role_arn: "arn:aws-us-gov:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws-us-gov:iam::328676173091:root",
+        policies: &["arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess"],
+    },
+    Expected {
+        tier: SupportTier::Basic,
+        partition: Partition::AwsUsGov,
+        role_arn: "arn:aws-us-gov:iam::123456789012:role/OrgLinkReadOnly",
+        principal: "arn:aws-us-gov:iam::328676173091:root",
+        policies: &["arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess"],
+    },
+];
+
+/// The table covers every tier in every partition: a new tier or partition
+/// fails here until its row is written.
+#[test]
+fn the_expected_roles_cover_every_tier_and_partition() {
+    for tier in SupportTier::ALL {
+        for partition in [Partition::Aws, Partition::AwsCn, Partition::AwsUsGov] {
+            let rows = EXPECTED.iter().filter(|e| e.tier == tier && e.partition == partition).count();
+            assert_eq!(rows, 1, "{tier:?} in {partition:?}");
+        }
+    }
+    // A partition with no row would not compile here.
+    for e in &EXPECTED {
+        match e.partition {
+            Partition::Aws | Partition::AwsCn | Partition::AwsUsGov => {}
+        }
+    }
+}
 
 fn render(message: &Message, lang: Lang) -> String {
     message.render(&Templates::embedded(), lang).unwrap_or_else(|e| panic!("{message:?} in {lang}: {e:#}")).text
@@ -269,31 +352,54 @@ fn every_message_in_both_languages() {
     }
 }
 
+/// The sample of `ParseError` after `error` (of input `x`), `None` after the
+/// last: every variant once, in declaration order. The match has no
+/// wildcard, so a new variant does not compile until it is sampled here.
+fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
+    let input = "x".to_owned();
+    let first_problem = RoleArnProblem::ALL[0];
+    Some(match error {
+        None => ParseError::AccountId { input },
+        Some(ParseError::AccountId { .. }) => ParseError::Email { input },
+        Some(ParseError::Email { .. }) => ParseError::RoleArn { input, problem: first_problem },
+        Some(ParseError::RoleArn { problem, .. }) => {
+            // Every problem of a role ARN, then the next variant.
+            match RoleArnProblem::ALL.iter().position(|p| p == problem).and_then(|i| RoleArnProblem::ALL.get(i + 1)) {
+                Some(problem) => ParseError::RoleArn { input, problem: *problem },
+                None => ParseError::ExternalId { input },
+            }
+        }
+        Some(ParseError::ExternalId { .. }) => ParseError::ExternalIdPrefix { input },
+        Some(ParseError::ExternalIdPrefix { .. }) => ParseError::RoleName { input },
+        Some(ParseError::RoleName { .. }) => ParseError::TenantId { input },
+        Some(ParseError::TenantId { .. }) => ParseError::CustomerName { input },
+        Some(ParseError::CustomerName { .. }) => ParseError::PriceBookName { input },
+        Some(ParseError::PriceBookName { .. }) => ParseError::SupportTier { input },
+        Some(ParseError::SupportTier { .. }) => ParseError::SupportPlanGroup { input },
+        Some(ParseError::SupportPlanGroup { .. }) => ParseError::AccountKind { input },
+        Some(ParseError::AccountKind { .. }) => ParseError::Lang { input },
+        Some(ParseError::Lang { .. }) => ParseError::Format { input },
+        Some(ParseError::Format { .. }) => ParseError::ChatId { input },
+        Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input },
+        Some(ParseError::RoleDescription { .. }) => ParseError::HandshakeId { input },
+        Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input },
+        Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input },
+        Some(ParseError::TicketReason { .. }) => return None,
+    })
+}
+
+fn every_parse_error() -> Vec<ParseError> {
+    let mut all: Vec<ParseError> = Vec::new();
+    while let Some(next) = next_parse_error(all.last()) {
+        assert!(!all.contains(&next), "the samples go round in a circle at {next:?}");
+        all.push(next);
+    }
+    all
+}
+
 #[test]
 fn every_input_error_renders_in_both_languages() {
-    let inputs = [
-        ParseError::AccountId { input: "x".into() },
-        ParseError::Email { input: "x".into() },
-        ParseError::ExternalId { input: "x".into() },
-        ParseError::ExternalIdPrefix { input: "x".into() },
-        ParseError::RoleName { input: "x".into() },
-        ParseError::TenantId { input: "x".into() },
-        ParseError::CustomerName { input: "x".into() },
-        ParseError::PriceBookName { input: "x".into() },
-        ParseError::SupportTier { input: "x".into() },
-        ParseError::SupportPlanGroup { input: "x".into() },
-        ParseError::AccountKind { input: "x".into() },
-        ParseError::Lang { input: "x".into() },
-        ParseError::Format { input: "x".into() },
-        ParseError::ChatId { input: "x".into() },
-        ParseError::RoleDescription { input: "x".into() },
-        ParseError::HandshakeId { input: "x".into() },
-        ParseError::InvitationNote { input: "x".into() },
-        ParseError::TicketReason { input: "x".into() },
-    ]
-    .into_iter()
-    .chain(RoleArnProblem::ALL.map(|problem| ParseError::RoleArn { input: "x".into(), problem }));
-    for error in inputs {
+    for error in every_parse_error() {
         for lang in Lang::ALL {
             let text = render(&Message::Error(UserError::Invalid(error.clone())), lang);
             // The field, the input, and what is expected: at least two lines.
@@ -324,23 +430,23 @@ fn every_state_reads_well_in_status_and_not_now() {
 /// the account needs.
 #[test]
 fn cloudformation_template_creates_the_role_with_the_external_id_condition() {
-    for (tier, partition) in SupportTier::ALL.into_iter().flat_map(|t| PARTITIONS.map(|p| (t, p))) {
-        let view = instructions_in(tier, partition);
-        assert!(view.role_arn.starts_with(&format!("arn:{}:iam::123456789012:role/", partition.as_str())));
+    for expected in &EXPECTED {
+        let view = instructions_in(expected.tier, expected.partition);
+        assert_eq!(view.role_arn, expected.role_arn);
         for lang in Lang::ALL {
             let yaml = render(&Message::CloudFormation(view.clone()), lang);
             let doc: Value = serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
             let role = &doc["Resources"]["PlatformReadOnlyRole"];
             assert_eq!(role["Type"], "AWS::IAM::Role");
             assert_eq!(role["Properties"]["RoleName"], "OrgLinkReadOnly");
-            assert_trust_policy(&role["Properties"]["AssumeRolePolicyDocument"], &view);
+            assert_trust_policy(&role["Properties"]["AssumeRolePolicyDocument"], &view, expected.principal);
             let policies: Vec<&str> = role["Properties"]["ManagedPolicyArns"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|v| v.as_str().unwrap())
                 .collect();
-            assert_eq!(policies, expected_policies(tier, partition));
+            assert_eq!(policies, expected.policies);
             assert_eq!(
                 doc["Outputs"]["RoleArn"]["Value"]["Fn::GetAtt"],
                 serde_json::json!(["PlatformReadOnlyRole", "Arn"])
@@ -349,15 +455,14 @@ fn cloudformation_template_creates_the_role_with_the_external_id_condition() {
     }
 }
 
-fn assert_trust_policy(policy: &Value, view: &InstructionsView) {
+fn assert_trust_policy(policy: &Value, view: &InstructionsView, principal: &str) {
     assert_eq!(policy["Version"], "2012-10-17");
     let statements = policy["Statement"].as_array().unwrap();
     assert_eq!(statements.len(), 1);
     let s = &statements[0];
     assert_eq!(s["Effect"], "Allow");
     assert_eq!(s["Action"], "sts:AssumeRole");
-    let partition = view.role_arn.split(':').nth(1).unwrap();
-    assert_eq!(s["Principal"]["AWS"], format!("arn:{partition}:iam::{}:root", view.cross_account_id));
+    assert_eq!(s["Principal"]["AWS"], principal);
     assert_eq!(s["Condition"]["StringEquals"]["sts:ExternalId"], view.external_id.as_str());
     assert_eq!(s["Condition"].as_object().unwrap().len(), 1, "no other condition (no MFA)");
 }
@@ -366,8 +471,8 @@ fn assert_trust_policy(policy: &Value, view: &InstructionsView) {
 /// they attach exactly the policies the tier needs.
 #[test]
 fn aws_cli_commands_create_the_same_role() {
-    for (tier, partition) in SupportTier::ALL.into_iter().flat_map(|t| PARTITIONS.map(|p| (t, p))) {
-        let view = instructions_in(tier, partition);
+    for expected in &EXPECTED {
+        let view = instructions_in(expected.tier, expected.partition);
         for lang in Lang::ALL {
             let script = render(&Message::AwsCli(view.clone()), lang);
             let policy = script
@@ -375,7 +480,7 @@ fn aws_cli_commands_create_the_same_role() {
                 .and_then(|(_, rest)| rest.split_once("\nPOLICY\n"))
                 .map(|(json, _)| json)
                 .unwrap_or_else(|| panic!("no here-document in\n{script}"));
-            assert_trust_policy(&serde_json::from_str(policy).unwrap(), &view);
+            assert_trust_policy(&serde_json::from_str(policy).unwrap(), &view, expected.principal);
             let commands: Vec<&str> = script.lines().filter(|l| l.starts_with("aws ")).collect();
             assert!(commands[0].starts_with("aws iam create-role --role-name OrgLinkReadOnly "), "{script}");
             assert!(commands[0].contains("--assume-role-policy-document file://orglink-trust-policy.json"));
@@ -384,7 +489,7 @@ fn aws_cli_commands_create_the_same_role() {
             assert!(!description.is_empty() && commands[0].matches('\'').count() == 2, "{}", commands[0]);
             let attached: Vec<&str> =
                 commands.iter().filter_map(|c| c.split_once("--policy-arn ").map(|(_, arn)| arn)).collect();
-            assert_eq!(attached, expected_policies(tier, partition));
+            assert_eq!(attached, expected.policies);
             assert_eq!(
                 commands.last().unwrap(),
                 &"aws iam get-role --role-name OrgLinkReadOnly --query Role.Arn --output text"
@@ -411,7 +516,9 @@ fn console_instructions_cover_every_step() {
             ] {
                 assert!(text.contains(needle), "{lang} {tier:?}: {needle} missing in\n{text}");
             }
-            assert_eq!(text.contains("AWSSupportAccess"), tier == SupportTier::Business, "{lang} {tier:?}");
+            let support = EXPECTED.iter().find(|e| e.tier == tier && e.partition == Partition::Aws).unwrap();
+            let wants_support = support.policies.iter().any(|p| p.ends_with("/AWSSupportAccess"));
+            assert_eq!(text.contains("AWSSupportAccess"), wants_support, "{lang} {tier:?}");
             for step in 1..=7 {
                 assert!(text.contains(&format!("\n{step}. ")), "{lang}: step {step} missing");
             }

@@ -1,7 +1,8 @@
-//! A local AWS: one `fakecloud` per test binary on a free port, accounts
-//! made with its admin endpoint, SDK configurations pointed at it.
-
-#![allow(dead_code)] // each test binary uses part of it
+// A local AWS: one `fakecloud` per test binary on a free port, accounts
+// made with its admin endpoint, SDK configurations pointed at it.
+//
+// No inner attributes or inner doc comments here: the benches include this
+// file by path as well as the `it` harness.
 
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -58,6 +59,9 @@ pub fn emulator() -> &'static Emulator {
             .stderr(Stdio::null())
             .spawn()
             .expect("fakecloud starts");
+        // fakecloud says nothing when it is ready but by accepting
+        // connections: trying to connect (every 50 ms, for at most 60 s) is
+        // the only way to know.
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(&addr).is_err() {
             assert!(Instant::now() < deadline, "fakecloud did not listen on {addr} within 60 s");
@@ -69,12 +73,24 @@ pub fn emulator() -> &'static Emulator {
     })
 }
 
+/// The distributor's organization, run by the platform's account: created
+/// once per emulator, shared by every test that invites.
+pub async fn distributor_keys() -> &'static Keys {
+    static KEYS: tokio::sync::OnceCell<Keys> = tokio::sync::OnceCell::const_new();
+    KEYS.get_or_init(|| async {
+        let e = emulator();
+        let keys = e.admin(PLATFORM, "orglink-distributor").await;
+        aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await.unwrap();
+        keys
+    })
+    .await
+}
+
 /// Access keys of an administrator of one account.
 #[derive(Debug, Clone)]
 pub struct Keys {
     pub access_key_id: String,
     pub secret_access_key: String,
-    pub account: String,
 }
 
 impl Emulator {
@@ -92,7 +108,6 @@ impl Emulator {
         Keys {
             access_key_id: response["accessKeyId"].as_str().unwrap().to_owned(),
             secret_access_key: response["secretAccessKey"].as_str().unwrap().to_owned(),
-            account: account.to_owned(),
         }
     }
 
@@ -109,7 +124,6 @@ impl Emulator {
 
 /// The customer's side: creates roles as the instructions say (or not).
 pub struct Customer {
-    pub keys: Keys,
     pub iam: aws_sdk_iam::Client,
     pub organizations: aws_sdk_organizations::Client,
 }
@@ -119,11 +133,7 @@ impl Customer {
         let e = emulator();
         let keys = e.admin(account, "owner").await;
         let config = e.sdk_config(&keys);
-        Self {
-            iam: aws_sdk_iam::Client::new(&config),
-            organizations: aws_sdk_organizations::Client::new(&config),
-            keys,
-        }
+        Self { iam: aws_sdk_iam::Client::new(&config), organizations: aws_sdk_organizations::Client::new(&config) }
     }
 
     /// Creates role `name` trusting `trusted` with `condition` (the
@@ -166,30 +176,6 @@ impl Customer {
         self.create_role("OrgLinkReadOnly", PLATFORM, Some(external_id_condition(external_id)), &["ReadOnlyAccess"])
             .await
     }
-}
-
-/// Runs the `orglink` binary as an operator would, with the SDK's own
-/// environment variables pointing it at the emulator as `keys`' identity.
-pub fn run_orglink(bin: &str, data_dir: &std::path::Path, keys: &Keys, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(bin)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &emulator().endpoint)
-        .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key)
-        .env("AWS_REGION", "us-east-1")
-        .env("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", PLATFORM)
-        .env("ORGLINK_AWS_VERIFY_RETRIES", "1")
-        .env("ORGLINK_AWS_VERIFY_RETRY_DELAY_MS", "20")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("the orglink binary runs");
-    (
-        output.status.code().expect("orglink exits normally"),
-        String::from_utf8(output.stdout).expect("UTF-8"),
-        String::from_utf8(output.stderr).expect("UTF-8"),
-    )
 }
 
 pub fn external_id_condition(external_id: &str) -> Value {

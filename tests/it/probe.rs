@@ -2,45 +2,24 @@
 //! under the suggested name, against the local AWS emulator, with orglink's
 //! clock moved by the test and AssumeRole requests counted on the wire.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-mod harness;
-
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_harness::*;
-use orglink::app::{Actor, App, Command, InstructionsFormat, Settings};
+use orglink::app::{App, Command, InstructionsFormat, JobReport, Settings};
 use orglink::aws::RetryPolicy;
-use orglink::aws::organizations::Distributor;
-use orglink::clock::{Clock as _, ManualClock};
-use orglink::domain::{AccountId, CheckName, Event, LinkState, ProbeOutcome, SupportTier};
+use orglink::clock::Clock as _;
+use orglink::domain::{CheckName, Event, LinkState, ProbeOutcome, SupportTier};
 use orglink::scheduler::Job;
-use orglink::store::Store;
 use time::macros::datetime;
 use time::{Duration as Span, OffsetDateTime};
 
+use crate::harness::{Customer, Harness, PLATFORM, emulator, external_id_condition, id, operator};
+
 const START: OffsetDateTime = datetime!(2026-11-26 09:00 UTC);
 
-struct Platform {
-    app: App,
-    store: Store,
-    clock: Arc<ManualClock>,
-    counter: AssumeRoleCounter,
-}
-
-async fn platform_with(settings: Settings) -> Platform {
-    let e = emulator();
-    let keys = e.admin(PLATFORM, "orglink").await;
-    let (aws, counter) = counted_aws(&keys, RetryPolicy { retries: 3, first_delay: Duration::from_millis(20) });
-    let store = Store::temporary().unwrap();
-    let clock = Arc::new(ManualClock::new(START));
-    let app = App::new(store.clone(), settings, clock.clone()).with_aws(aws);
-    Platform { app, store, clock, counter }
-}
-
-async fn platform() -> Platform {
-    platform_with(Settings { cross_account_id: PLATFORM.parse().unwrap(), ..Settings::default() }).await
+/// orglink's app with AWS (AssumeRole requests counted on the wire) and its
+/// clock at `START`.
+fn platform() -> crate::harness::Builder {
+    Harness::new().at(START).aws(RetryPolicy { retries: 3, first_delay: Duration::from_millis(20) }).counted()
 }
 
 /// The reply's first message as the user reads it.
@@ -48,105 +27,78 @@ fn shown(reply: &orglink::app::Reply, lang: orglink::domain::Lang) -> String {
     reply.messages[0].render(&orglink::templates::Templates::embedded(), lang).unwrap().text
 }
 
-fn ops() -> Actor {
-    Actor::operator("test")
+fn register(h: &Harness, account: &str) -> String {
+    h.register(account, SupportTier::Developer)
 }
 
-fn id(account: &str) -> AccountId {
-    account.parse().unwrap()
+async fn probe_roles(h: &Harness) -> JobReport {
+    h.run(Job::ProbeRoles).await
 }
 
-impl Platform {
-    fn register(&self, account: &str) -> String {
-        let new = harness::new_account(account, "acme", SupportTier::Developer);
-        self.app.handle(&ops(), Command::AddAccount(new)).unwrap();
-        self.store.account(id(account)).unwrap().unwrap().external_id.to_string()
-    }
-
-    async fn probe(&self) -> orglink::app::JobReport {
-        self.app.run_job(Job::ProbeRoles).await.unwrap()
-    }
-
-    fn account(&self, account: &str) -> orglink::domain::Account {
-        self.store.account(id(account)).unwrap().unwrap()
-    }
-
-    /// Moves the clock to the account's next probe and runs the job.
-    async fn probe_when_due(&self, account: &str) -> Option<OffsetDateTime> {
-        let next = self.account(account).probe.and_then(|p| p.next_at)?;
-        self.clock.set(next.max(self.clock.now()));
-        self.probe().await;
-        Some(next)
-    }
-
-    /// The outbox's events for `account`, by code.
-    fn notified(&self, account: &str) -> Vec<&'static str> {
-        self.store
-            .outbox()
-            .unwrap()
-            .iter()
-            .filter(|i| i.event.account() == id(account))
-            .map(|i| i.event.code())
-            .collect()
-    }
+/// Moves the clock to the account's next probe and runs the job.
+async fn probe_when_due(h: &Harness, account: &str) -> Option<OffsetDateTime> {
+    let next = h.account(account).probe.and_then(|p| p.next_at)?;
+    h.clock().set(next.max(h.now()));
+    probe_roles(h).await;
+    Some(next)
 }
 
 #[tokio::test]
 async fn a_role_created_later_under_the_suggested_name_is_found_and_verified() {
-    let p = platform().await;
-    let external_id = p.register("222200000001");
-    let first = p.account("222200000001").probe.unwrap().next_at.unwrap();
+    let h = platform().start().await;
+    register(&h, "222200000001");
+    let first = h.account("222200000001").probe.unwrap().next_at.unwrap();
     assert!(first >= START && first < START + Span::minutes(2), "spread within the first interval: {first}");
 
     // Nothing yet: one AssumeRole, nothing recorded but the probe.
-    p.probe_when_due("222200000001").await;
-    let account = p.account("222200000001");
+    probe_when_due(&h, "222200000001").await;
+    let account = h.account("222200000001");
     assert_eq!(account.state, LinkState::Registered);
     assert!(account.role.is_none());
     let probe = account.probe.clone().unwrap();
     assert_eq!(probe.last.unwrap().outcome, ProbeOutcome::NotFound);
-    assert_eq!(probe.next_at, Some(p.clock.now() + Span::minutes(2)));
-    assert_eq!(p.counter.take(), 1);
-    assert_eq!(p.store.audit_log(id("222200000001")).unwrap().len(), 1, "a probe that finds nothing is not audited");
-    let status = p.app.handle(&ops(), Command::ShowAccount { account: id("222200000001") }).unwrap();
+    assert_eq!(probe.next_at, Some(h.clock().now() + Span::minutes(2)));
+    assert_eq!(h.assume_role_calls(), 1);
+    assert_eq!(h.store().audit_log(id("222200000001")).unwrap().len(), 1, "a probe that finds nothing is not audited");
+    let status = h.app().handle(&operator(), Command::ShowAccount { account: id("222200000001") }).unwrap();
     let text = shown(&status, orglink::domain::Lang::En);
     assert!(text.contains("orglink looks for the role by itself"), "{text}");
     assert!(text.contains("no role under the suggested name yet"), "{text}");
 
     // The customer creates the role as the instructions say, 7 minutes in.
-    p.clock.advance(Span::minutes(5));
-    let customer = Customer::new("222200000001").await;
-    let arn = customer.create_instructed_role(&external_id).await;
-    p.probe().await;
-    let account = p.account("222200000001");
+    h.clock().advance(Span::minutes(5));
+    let (_, arn) = h.role_for("222200000001").await;
+    probe_roles(&h).await;
+    let account = h.account("222200000001");
     assert_eq!(account.state, LinkState::RoleVerified);
     assert_eq!(account.role.as_ref().unwrap().arn.to_string(), arn);
-    assert_eq!(account.role.as_ref().unwrap().verified_at, Some(p.clock.now()));
+    assert_eq!(account.role.as_ref().unwrap().verified_at, Some(h.clock().now()));
     assert_eq!(account.probe.as_ref().unwrap().last.as_ref().unwrap().outcome, ProbeOutcome::Verified);
     assert_eq!(account.probe.as_ref().unwrap().next_at, None, "verified: no more probes");
-    assert_eq!(p.counter.take(), 2, "with and without the external ID");
-    assert_eq!(p.notified("222200000001"), ["account_registered", "role_found"]);
+    assert_eq!(h.assume_role_calls(), 2, "with and without the external ID");
+    assert_eq!(h.notified("222200000001"), ["account_registered", "role_found"]);
 
     // Verified accounts are not probed again.
     for _ in 0..3 {
-        p.clock.advance(Span::minutes(15));
-        assert_eq!(p.probe().await.tracked, 0);
+        h.clock().advance(Span::minutes(15));
+        assert_eq!(probe_roles(&h).await.tracked, 0);
     }
-    assert_eq!(p.counter.take(), 0);
-    assert_eq!(p.notified("222200000001"), ["account_registered", "role_found"]);
+    assert_eq!(h.assume_role_calls(), 0);
+    assert_eq!(h.notified("222200000001"), ["account_registered", "role_found"]);
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn a_role_with_problems_is_told_once_and_probing_goes_on_until_fixed() {
-    let p = platform().await;
-    let external_id = p.register("222200000002");
+    let h = platform().start().await;
+    let external_id = register(&h, "222200000002");
     let customer = Customer::new("222200000002").await;
     // No external ID condition: anyone in the platform's account could use it.
     customer.create_role("OrgLinkReadOnly", PLATFORM, None, &["ReadOnlyAccess"]).await;
     for _ in 0..6 {
-        p.probe_when_due("222200000002").await.expect("still probed");
+        probe_when_due(&h, "222200000002").await.expect("still probed");
     }
-    let account = p.account("222200000002");
+    let account = h.account("222200000002");
     assert_eq!(account.state, LinkState::Registered);
     let probe = account.probe.as_ref().unwrap();
     assert_eq!(probe.probes, 6);
@@ -155,8 +107,8 @@ async fn a_role_with_problems_is_told_once_and_probing_goes_on_until_fixed() {
         ProbeOutcome::Problems { checks: vec![CheckName::ExternalIdRequired] }
     );
     assert!(probe.next_at.is_some(), "probing continues");
-    assert_eq!(p.notified("222200000002"), ["account_registered", "role_needs_fixing"], "told once");
-    let notice = p.store.outbox().unwrap().into_iter().find(|i| i.event.code() == "role_needs_fixing").unwrap();
+    assert_eq!(h.notified("222200000002"), ["account_registered", "role_needs_fixing"], "told once");
+    let notice = h.outbox().into_iter().find(|i| i.event.code() == "role_needs_fixing").unwrap();
     assert_eq!(
         notice.event,
         Event::RoleNeedsFixing { account: id("222200000002"), checks: vec![CheckName::ExternalIdRequired] }
@@ -172,9 +124,9 @@ async fn a_role_with_problems_is_told_once_and_probing_goes_on_until_fixed() {
         .await
         .unwrap();
     for _ in 0..3 {
-        p.probe_when_due("222200000002").await.expect("still probed");
+        probe_when_due(&h, "222200000002").await.expect("still probed");
     }
-    assert_eq!(p.notified("222200000002"), ["account_registered", "role_needs_fixing", "role_needs_fixing"]);
+    assert_eq!(h.notified("222200000002"), ["account_registered", "role_needs_fixing", "role_needs_fixing"]);
 
     // The customer fixes both: the next probe verifies the role.
     let trust = serde_json::json!({
@@ -202,17 +154,18 @@ async fn a_role_with_problems_is_told_once_and_probing_goes_on_until_fixed() {
         .send()
         .await
         .unwrap();
-    p.probe_when_due("222200000002").await.expect("still probed");
-    assert_eq!(p.account("222200000002").state, LinkState::RoleVerified);
-    assert_eq!(p.notified("222200000002").last(), Some(&"role_found"));
+    probe_when_due(&h, "222200000002").await.expect("still probed");
+    assert_eq!(h.account("222200000002").state, LinkState::RoleVerified);
+    assert_eq!(h.notified("222200000002").last(), Some(&"role_found"));
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn without_a_role_probing_backs_off_then_stops_and_the_instructions_restart_it() {
-    let p = platform().await;
-    p.register("222200000003");
+    let h = platform().start().await;
+    register(&h, "222200000003");
     let mut times = Vec::new();
-    while let Some(at) = p.probe_when_due("222200000003").await {
+    while let Some(at) = probe_when_due(&h, "222200000003").await {
         times.push(at);
         assert!(times.len() < 400, "probing must stop");
     }
@@ -230,92 +183,90 @@ async fn without_a_role_probing_backs_off_then_stops_and_the_instructions_restar
     }
     let last = *times.last().unwrap();
     assert!(last < START + Span::days(14) && last > START + Span::days(14) - Span::hours(2), "{last}");
-    assert_eq!(p.counter.take() as usize, times.len(), "one AssumeRole per probe of a missing role");
-    assert_eq!(p.account("222200000003").probe.unwrap().next_at, None);
+    assert_eq!(h.assume_role_calls() as usize, times.len(), "one AssumeRole per probe of a missing role");
+    assert_eq!(h.account("222200000003").probe.unwrap().next_at, None);
 
     // Stopped: the status says so; nothing more is probed.
-    p.clock.advance(Span::days(3));
-    assert_eq!(p.probe().await.tracked, 0);
-    let status = p.app.handle(&ops(), Command::ShowAccount { account: id("222200000003") }).unwrap();
+    h.clock().advance(Span::days(3));
+    assert_eq!(probe_roles(&h).await.tracked, 0);
+    let status = h.app().handle(&operator(), Command::ShowAccount { account: id("222200000003") }).unwrap();
     let text = shown(&status, orglink::domain::Lang::Es);
     assert!(text.contains("detenida, no se encontró el rol a tiempo"), "{text}");
 
     // Showing the instructions again starts over, every 2 minutes.
-    let now = p.clock.now();
+    let now = h.clock().now();
     let instructions = Command::Instructions { account: id("222200000003"), format: InstructionsFormat::Text };
-    let reply = p.app.handle(&ops(), instructions).unwrap();
+    let reply = h.app().handle(&operator(), instructions).unwrap();
     let text = shown(&reply, orglink::domain::Lang::En);
     assert!(text.contains("Keep this name and there is nothing to paste"), "{text}");
-    let probe = p.account("222200000003").probe.unwrap();
+    let probe = h.account("222200000003").probe.unwrap();
     assert_eq!(probe.since, now);
     assert!(probe.next_at.unwrap() < now + Span::minutes(2));
-    p.probe_when_due("222200000003").await;
-    assert_eq!(p.account("222200000003").probe.unwrap().next_at, Some(p.clock.now() + Span::minutes(2)));
+    probe_when_due(&h, "222200000003").await;
+    assert_eq!(h.account("222200000003").probe.unwrap().next_at, Some(h.clock().now() + Span::minutes(2)));
+    assert_eq!(h.notified("222200000003"), ["account_registered"], "nothing found: nobody is told");
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn a_pasted_arn_takes_precedence_and_a_role_under_another_name_is_found_only_that_way() {
-    let p = platform().await;
-    let external_id = p.register("222200000004");
+    let h = platform().start().await;
+    let external_id = register(&h, "222200000004");
     let customer = Customer::new("222200000004").await;
     let condition = external_id_condition(&external_id);
     // Under another name than the suggested one, the probe does not find it.
     customer.create_role("SomethingElse", PLATFORM, Some(condition.clone()), &["ReadOnlyAccess"]).await;
-    p.probe_when_due("222200000004").await;
-    assert_eq!(p.account("222200000004").state, LinkState::Registered);
+    probe_when_due(&h, "222200000004").await;
+    assert_eq!(h.account("222200000004").state, LinkState::Registered);
 
     // The customer pastes the ARN of a role they have not created yet: it
     // fails, and is recorded...
     let arn = "arn:aws:iam::222200000004:role/BillingReader";
     let paste = Command::VerifyRole { account: id("222200000004"), arn: Some(arn.parse().unwrap()), description: None };
-    p.app.execute(&ops(), paste).await.unwrap();
-    assert_eq!(p.account("222200000004").state, LinkState::Registered);
+    h.app().execute(&operator(), paste).await.unwrap();
+    assert_eq!(h.account("222200000004").state, LinkState::Registered);
     // ...then creates it: the probe now tries the pasted ARN and finds it.
     customer.create_role("BillingReader", PLATFORM, Some(condition), &["ReadOnlyAccess"]).await;
-    p.counter.take();
-    p.probe_when_due("222200000004").await;
-    let account = p.account("222200000004");
+    h.assume_role_calls();
+    probe_when_due(&h, "222200000004").await;
+    let account = h.account("222200000004");
     assert_eq!(account.state, LinkState::RoleVerified);
     assert_eq!(account.role.unwrap().arn.to_string(), arn);
-    assert_eq!(p.counter.take(), 2);
+    assert_eq!(h.assume_role_calls(), 2);
+    assert_eq!(h.notified("222200000004"), ["account_registered", "role_found"]);
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn with_automatic_invitations_the_invitation_follows_the_probe() {
-    let e = emulator();
-    let keys = e.admin(PLATFORM, "orglink-auto").await;
-    let config = e.sdk_config(&keys);
-    aws_sdk_organizations::Client::new(&config).create_organization().send().await.unwrap();
-    let settings =
-        Settings { cross_account_id: PLATFORM.parse().unwrap(), auto_send_invitations: true, ..Settings::default() };
-    let mut p = platform_with(settings).await;
-    p.app = p.app.with_distributor(Distributor::new(&config));
-    let external_id = p.register("222200000005");
-    Customer::new("222200000005").await.create_instructed_role(&external_id).await;
-    p.probe_when_due("222200000005").await;
-    let account = p.account("222200000005");
+    let h = platform().distributor().settings(|s| s.auto_send_invitations = true).start().await;
+    register(&h, "222200000005");
+    h.role_for("222200000005").await;
+    probe_when_due(&h, "222200000005").await;
+    let account = h.account("222200000005");
     assert_eq!(account.state, LinkState::Invited);
     assert!(account.invitation.is_some());
-    assert_eq!(p.notified("222200000005"), ["account_registered", "role_found", "invitation_sent"]);
+    assert_eq!(h.notified("222200000005"), ["account_registered", "role_found", "invitation_sent"]);
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn the_assume_role_ceiling_holds_with_a_thousand_pending_accounts() {
-    let p = platform().await;
+    let h = platform().start().await;
     let ceiling = Settings::default().probe.assume_role_per_minute;
     let accounts: Vec<String> = (0..1000).map(|n| format!("3333{n:08}")).collect();
     for account in &accounts {
-        p.register(account);
+        register(&h, account);
     }
     let mut per_minute = Vec::new();
     let mut probed = std::collections::HashSet::new();
     for _ in 0..30 {
-        p.clock.advance(Span::minutes(1));
-        let report = p.probe().await;
-        per_minute.push(p.counter.take());
+        h.clock().advance(Span::minutes(1));
+        let report = probe_roles(&h).await;
+        per_minute.push(h.assume_role_calls());
         assert_eq!(report.aws_calls, *per_minute.last().unwrap(), "the report counts what went on the wire");
         for account in &accounts {
-            if p.account(account).probe.unwrap().probes > 0 {
+            if h.account(account).probe.unwrap().probes > 0 {
                 probed.insert(account.clone());
             }
         }
@@ -325,39 +276,45 @@ async fn the_assume_role_ceiling_holds_with_a_thousand_pending_accounts() {
     // (but the last call, as a probe may need two).
     assert!(per_minute.iter().all(|n| *n >= ceiling - 1), "{per_minute:?}");
     assert_eq!(probed.len(), 1000, "every account probed within 30 minutes");
+    let outbox = h.outbox();
+    assert_eq!(outbox.len(), 1000);
+    assert!(outbox.iter().all(|i| i.event.code() == "account_registered"), "no role anywhere: nobody is told");
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn when_sts_cannot_be_reached_the_run_stops_and_nothing_is_lost() {
-    let p = platform().await;
+    let h = platform().start().await;
     for n in 1..=5 {
-        p.register(&format!("22220000010{n}"));
+        register(&h, &format!("22220000010{n}"));
     }
     // orglink's AWS side pointed at a port where nothing listens.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let keys = emulator().admin(PLATFORM, "orglink-down").await;
     let config = emulator().sdk_config(&keys).into_builder().endpoint_url(format!("http://{closed}")).build();
     let down = App::new(
-        p.store.clone(),
+        h.store().clone(),
         Settings { cross_account_id: PLATFORM.parse().unwrap(), ..Settings::default() },
-        p.clock.clone(),
+        h.shared_clock(),
     )
     .with_aws(orglink::aws::Aws::new(config, RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) }));
-    p.clock.advance(Span::minutes(2));
+    h.clock().advance(Span::minutes(2));
     let report = down.run_job(Job::ProbeRoles).await.unwrap();
     assert_eq!(report.tracked, 5);
     assert_eq!(report.unchecked.len(), 1, "{report:?}");
     assert_eq!(report.deferred, 4, "the others wait for the next run");
     let unavailable: Vec<_> = (1..=5)
-        .map(|n| p.account(&format!("22220000010{n}")))
+        .map(|n| h.account(&format!("22220000010{n}")))
         .filter(|a| a.probe.as_ref().unwrap().last.as_ref().is_some_and(|l| l.outcome == ProbeOutcome::Unavailable))
         .collect();
     assert_eq!(unavailable.len(), 1);
-    assert!(p.store.outbox().unwrap().iter().all(|i| i.event.code() == "account_registered"), "nobody is told");
+    assert!(h.outbox().iter().all(|i| i.event.code() == "account_registered"), "nobody is told");
 
     // AWS is back: the next run probes them all.
-    p.clock.advance(Span::minutes(2));
-    let report = p.probe().await;
+    h.clock().advance(Span::minutes(2));
+    let report = probe_roles(&h).await;
     assert_eq!((report.tracked, report.unchecked.len(), report.deferred), (5, 0, 0), "{report:?}");
-    assert_eq!(p.counter.take(), 5);
+    assert_eq!(h.assume_role_calls(), 5);
+    assert!(h.outbox().iter().all(|i| i.event.code() == "account_registered"), "none found: nobody is told");
+    h.finish().await;
 }

@@ -2,21 +2,16 @@
 //! endpoint of a running server, Discord's REST API stood in by a local
 //! recorder, a real sled store.
 
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
-
-use discord_harness::*;
 use orglink::domain::LinkState;
 use serde_json::{Value, json};
+
+use crate::harness::discord::*;
+use crate::harness::{Harness, Orglink, Recorder};
 
 const EPHEMERAL: u64 = 64;
 
 fn description(response: &Value) -> String {
-    response["data"]["embeds"]
-        .as_array()
-        .map(|e| e.iter().map(|e| e["description"].as_str().unwrap_or_default()).collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default()
+    embeds_text(&response["data"])
 }
 
 fn flags(response: &Value) -> u64 {
@@ -41,14 +36,14 @@ fn link(guild: &str, locale: &str, account: &str) -> Value {
 
 #[tokio::test]
 async fn ping_is_answered_with_pong() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     assert_eq!(h.interact(&fixture("ping")).await, json!({ "type": 1 }));
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn unsigned_badly_signed_stale_and_oversized_requests_are_refused() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     let body = serde_json::to_vec(&fixture("ping")).unwrap();
     assert_eq!(h.raw_post(&[], body.clone()).await, 401, "no signature");
     let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
@@ -61,16 +56,16 @@ async fn unsigned_badly_signed_stale_and_oversized_requests_are_refused() {
     let huge = vec![b' '; 300 * 1024];
     assert_eq!(h.post_aged(&huge, 0).await.0, 413);
     assert_eq!(h.post_aged(b"{not json", 0).await.0, 400, "signed but not an interaction");
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn link_account_in_spanish_and_english() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     let es = h.interact(&link(GUILD_A, "es-419", "1234-5678-9012")).await;
     assert_eq!(es["type"], 4);
     assert_eq!(flags(&es) & EPHEMERAL, EPHEMERAL, "it shows the external ID: only the user sees it");
-    let account = h.store.account("123456789012".parse().unwrap()).unwrap().unwrap();
+    let account = h.store().account("123456789012".parse().unwrap()).unwrap().unwrap();
     let text = description(&es);
     assert!(text.contains("quedó registrada") && text.contains(account.external_id.as_str()), "{text}");
     assert!(text.contains("Cree el rol de IAM") && text.contains("328676173091"), "{text}");
@@ -98,12 +93,12 @@ async fn link_account_in_spanish_and_english() {
     assert!(description(&bad).contains("`1234` no es válido") && description(&bad).contains("12 dígitos"));
     assert_eq!(bad["data"]["embeds"][0]["color"], 0xE74C3C);
     assert_eq!(flags(&bad) & EPHEMERAL, EPHEMERAL);
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn every_command_answers_in_both_languages() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     for (locale, guild) in [("en-US", GUILD_A), ("es-419", GUILD_B)] {
         h.interact(&link(guild, locale, if guild == GUILD_A { "111111111111" } else { "222222222222" })).await;
         let account = if guild == GUILD_A { "111111111111" } else { "222222222222" };
@@ -163,12 +158,12 @@ async fn every_command_answers_in_both_languages() {
     // The tenant's language applies where the user's locale is not one orglink speaks.
     let response = h.interact(&command("status", &[], GUILD_A, "pt-BR", ADMIN, &[])).await;
     assert!(description(&response).contains("1 cuenta"), "{}", description(&response));
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn tenants_see_only_their_own_accounts() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     h.interact(&link(GUILD_A, "en-US", "111111111111")).await;
     h.interact(&link(GUILD_B, "en-US", "222222222222")).await;
 
@@ -184,7 +179,7 @@ async fn tenants_see_only_their_own_accounts() {
     // Registering it again from B does not reveal who has it.
     let text = description(&h.interact(&link(GUILD_B, "en-US", "111111111111")).await);
     assert!(text.contains("another reseller") && !text.contains(GUILD_A), "{text}");
-    assert_eq!(h.store.account("111111111111".parse().unwrap()).unwrap().unwrap().support_plan_group, None);
+    assert_eq!(h.store().account("111111111111".parse().unwrap()).unwrap().unwrap().support_plan_group, None);
 
     // Autocomplete offers only the tenant's own accounts.
     let mut auto = interaction("autocomplete_instructions", GUILD_B, "en-US", ADMIN, &[]);
@@ -208,12 +203,12 @@ async fn tenants_see_only_their_own_accounts() {
     assert_ne!(response["type"], 9, "no modal for another tenant's account");
     button["data"]["custom_id"] = json!("ol:cfn:111111111111:extra");
     assert!(description(&h.interact(&button).await).contains("not known"));
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn permissions_come_from_the_tenant_settings() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     let member_role = "910000000000000001";
     let status = |roles: &[&str]| command("status", &[], GUILD_A, "en-US", NOBODY, roles);
     let text = description(&h.interact(&status(&[member_role])).await);
@@ -224,7 +219,7 @@ async fn permissions_come_from_the_tenant_settings() {
     let mut set_role = config(NOBODY);
     set_role["data"]["options"] = json!([{ "name": "role", "type": 8, "value": member_role }]);
     assert!(description(&h.interact(&set_role).await).contains("Manage Server permission"));
-    assert_eq!(h.store.tenant_settings(&GUILD_A.parse().unwrap()).unwrap().account_role, None);
+    assert_eq!(h.store().tenant_settings(&GUILD_A.parse().unwrap()).unwrap().account_role, None);
 
     set_role["member"]["permissions"] = json!(ADMIN);
     set_role["data"]["options"] = json!([
@@ -233,7 +228,7 @@ async fn permissions_come_from_the_tenant_settings() {
     ]);
     let text = description(&h.interact(&set_role).await);
     assert!(text.contains(&format!("<@&{member_role}>")) && text.contains("<#900000000000000002>"), "{text}");
-    let settings = h.store.tenant_settings(&GUILD_A.parse().unwrap()).unwrap();
+    let settings = h.store().tenant_settings(&GUILD_A.parse().unwrap()).unwrap();
     assert_eq!(settings.account_role, Some(chat(member_role)));
     assert_eq!(settings.channel, Some(chat("900000000000000002")));
 
@@ -241,12 +236,12 @@ async fn permissions_come_from_the_tenant_settings() {
     assert!(description(&h.interact(&status(&[member_role])).await).contains("No accounts are registered"));
     let text = description(&h.interact(&status(&["910000000000000999"])).await);
     assert!(text.contains(&format!("<@&{member_role}>")), "{text}");
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn direct_messages_and_unknown_commands_get_a_clear_refusal() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     let mut dm = fixture("command_status_dm");
     dm["locale"] = json!("es-ES");
     let response = h.interact(&dm).await;
@@ -254,14 +249,14 @@ async fn direct_messages_and_unknown_commands_get_a_clear_refusal() {
     assert_eq!(flags(&response) & EPHEMERAL, EPHEMERAL);
     let unknown = command("self-destruct", &[], GUILD_A, "en-US", ADMIN, &[]);
     assert!(description(&h.interact(&unknown).await).contains("not known"));
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn buttons_modal_and_attachments_round_trip() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
-    let external_id = h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
+    let external_id = h.store().account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
 
     // "CloudFormation template": deferred, then the YAML as an attached file.
     let mut button = interaction("component_button", GUILD_A, "en-US", ADMIN, &[]);
@@ -270,7 +265,7 @@ async fn buttons_modal_and_attachments_round_trip() {
     let response = h.interact(&button).await;
     assert_eq!(response["type"], 5, "deferred: files follow as an edit");
     assert_eq!(flags(&response) & EPHEMERAL, EPHEMERAL);
-    let edit = wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-cfn/messages/@original")).await;
+    let edit = h.followup("token-cfn").await;
     let body = String::from_utf8_lossy(&edit.body).to_string();
     assert!(body.contains("filename=\"orglink-role-123456789012.yaml\""), "{body}");
     assert!(body.contains("AWSTemplateFormatVersion") && body.contains(external_id.as_str()), "{body}");
@@ -290,8 +285,7 @@ async fn buttons_modal_and_attachments_round_trip() {
     submit["data"]["custom_id"] = json!("ol:arn:123456789012");
     submit["data"]["components"][0]["components"][0]["value"] = json!("arn:aws:iam::999999999999:role/R");
     assert_eq!(h.interact(&submit).await["type"], 5);
-    let edit =
-        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-modal/messages/@original")).await;
+    let edit = h.followup("token-modal").await;
     let text = String::from_utf8_lossy(&edit.body).to_string();
     assert!(text.contains("`999999999999`") && text.contains("`123456789012`"), "{text}");
     // A user ARN does not parse: its own hint, at once.
@@ -301,15 +295,16 @@ async fn buttons_modal_and_attachments_round_trip() {
     // "Later".
     button["data"]["custom_id"] = json!("ol:later:123456789012");
     assert!(description(&h.interact(&button).await).contains("No rush"));
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn forged_buttons_and_modals_cannot_reach_another_tenants_account() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
-    let before = h.store.export().unwrap();
-    let external_id = h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
+    h.settle().await;
+    let before = h.store().export().unwrap();
+    let external_id = h.store().account("123456789012".parse().unwrap()).unwrap().unwrap().external_id;
     // Tenant B crafts every button orglink makes, naming A's account.
     for action in ["cfn", "cli", "role", "later", "check", "arn"] {
         let token = format!("token-forged-{action}");
@@ -324,8 +319,7 @@ async fn forged_buttons_and_modals_cannot_reach_another_tenants_account() {
         forged["data"]["custom_id"] = json!(format!("ol:{action}:123456789012"));
         let response = h.interact(&forged).await;
         let shown = if response["type"] == 5 {
-            let path = format!("/api/v10/webhooks/{APPLICATION_ID}/{token}/messages/@original");
-            String::from_utf8_lossy(&wait_for(&h, "PATCH", &path).await.body).into_owned()
+            String::from_utf8_lossy(&h.followup(&token).await.body).into_owned()
         } else {
             response.to_string()
         };
@@ -339,15 +333,15 @@ async fn forged_buttons_and_modals_cannot_reach_another_tenants_account() {
         let text = description(&h.interact(&forged).await);
         assert!(!text.is_empty() && !text.contains("123456789012"), "{custom_id}: {text}");
     }
-    assert_eq!(h.store.export().unwrap(), before, "nothing changed");
-    h.stop().await;
+    assert_eq!(h.store().export().unwrap(), before, "nothing changed");
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn long_replies_are_attached_as_a_file() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     // Enough accounts that the list outgrows one message's 6,000 characters.
-    let app = h.running.as_ref().unwrap().bot.app().clone();
+    let app = h.app();
     let actor = orglink::app::Actor {
         id: "test".into(),
         scope: orglink::app::Scope::Tenant(GUILD_A.parse().unwrap()),
@@ -369,31 +363,19 @@ async fn long_replies_are_attached_as_a_file() {
     status["token"] = json!("token-long");
     let response = h.interact(&status).await;
     assert_eq!(response["type"], 5);
-    let edit =
-        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-long/messages/@original")).await;
+    let edit = h.followup("token-long").await;
     let body = String::from_utf8_lossy(&edit.body).to_string();
     assert!(body.contains("filename=\"orglink-reply.md\"") && body.contains("80 accounts"), "{}", &body[..500]);
     assert!(body.contains("longer than a Discord message allows"));
-    h.stop().await;
-}
-
-/// Waits for the stand-in to receive a request (follow-ups are sent after
-/// the response).
-async fn wait_for(h: &Harness, verb: &str, path: &str) -> wiremock::Request {
-    for _ in 0..100 {
-        if let Some(r) = h.received(verb, path).await.into_iter().next() {
-            return r;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("{verb} {path} never arrived");
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn state_is_unchanged_by_refused_commands() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
-    let before = h.store.export().unwrap();
+    h.settle().await;
+    let before = h.store().export().unwrap();
     for interaction in [
         link(GUILD_A, "en-US", "123456789012"),
         link(GUILD_A, "en-US", "12345678901"),
@@ -410,15 +392,15 @@ async fn state_is_unchanged_by_refused_commands() {
         h.interact(&interaction).await;
     }
     let after: Vec<_> = h
-        .store
+        .store()
         .export()
         .unwrap()
         .into_iter()
         .filter(|(tree, key, _)| !(tree.as_slice() == b"__sled__default" && key.as_slice() == b"health_check"))
         .collect();
     assert_eq!(after, before);
-    assert_eq!(h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().state, LinkState::Registered);
-    h.stop().await;
+    assert_eq!(h.store().account("123456789012".parse().unwrap()).unwrap().unwrap().state, LinkState::Registered);
+    h.finish().await;
 }
 
 /// Discord's rules for names: lowercase letters, digits, `-` and `_`, 1–32.
@@ -506,16 +488,19 @@ fn both_languages_have_the_same_discord_words() {
 #[tokio::test]
 async fn commands_are_registered_globally_or_per_server() {
     use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let discord = MockServer::start().await;
-    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&discord).await;
+    use wiremock::{Mock, ResponseTemplate};
+    let discord = Recorder::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&discord.server)
+        .await;
     let templates = orglink::templates::Templates::embedded();
-    let mut config = discord_harness::config(&discord.uri(), &"00".repeat(32));
+    let mut config = config(&discord.uri(), &"00".repeat(32));
     let count = orglink::discord::spec::SlashCommand::ALL.len();
     assert_eq!(orglink::server::register_commands(&config, &templates).await.unwrap(), count);
     config.discord.command_guild_ids = vec![chat(GUILD_A), chat(GUILD_B)];
     orglink::server::register_commands(&config, &templates).await.unwrap();
-    let requests = discord.received_requests().await.unwrap();
+    let requests = discord.requests().await;
     let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
     assert_eq!(
         paths,
@@ -535,13 +520,13 @@ async fn commands_are_registered_globally_or_per_server() {
 
 #[tokio::test]
 async fn healthz_reports_the_store_and_transports() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     let response = reqwest::get(h.url("/healthz")).await.unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["store"], "ok");
     assert_eq!(body["transports"], json!({ "http": true, "gateway": true }));
-    h.stop().await;
+    h.finish().await;
 }
 
 /// The value of the sample `name` (with its labels, as exposed) in a
@@ -552,10 +537,11 @@ fn sample(page: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_count_commands_interactions_and_what_waits() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
     h.interact(&command("status", &[("account_id", "123456789012")], GUILD_A, "en-US", ADMIN, &[])).await;
     h.interact(&command("status", &[("account_id", "999999999999")], GUILD_A, "en-US", ADMIN, &[])).await;
+    h.settle().await;
     let response = reqwest::get(h.url("/metrics")).await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
@@ -567,24 +553,21 @@ async fn metrics_count_commands_interactions_and_what_waits() {
     assert_eq!(sample(&page, r#"orglink_accounts{state="registered"}"#), Some(1.0));
     // The registration notice is in the outbox until delivered (or not, by now).
     let pending = sample(&page, "orglink_outbox_pending").unwrap();
-    assert_eq!(pending, h.store.outbox().unwrap().len() as f64);
+    assert_eq!(pending, h.store().outbox().unwrap().len() as f64);
     assert!(sample(&page, "orglink_outbox_oldest_pending_age_seconds").is_some());
     assert!(page.ends_with("# EOF\n"));
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn healthz_fails_when_a_job_has_not_succeeded_for_three_intervals() {
-    use orglink::clock::{Clock as _, ManualClock};
-    use std::sync::Arc;
     // A second past a minute: the scheduler's first job is 29 s of real time
     // away, so no job runs during the test.
-    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-26 12:00:01 UTC)));
-    let h = Harness::start_with(clock.clone()).await;
+    let h = Harness::new().at(time::macros::datetime!(2026-11-26 12:00:01 UTC)).serve().await;
     let healthz = || async { reqwest::get(h.url("/healthz")).await.unwrap() };
     assert_eq!(healthz().await.status(), 200);
     // open_tickets runs every minute; this clock never lets it run.
-    clock.advance(time::Duration::minutes(5));
+    h.clock().advance(time::Duration::minutes(5));
     let response = healthz().await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
@@ -599,54 +582,46 @@ async fn healthz_fails_when_a_job_has_not_succeeded_for_three_intervals() {
     assert!(stale.contains(&"open_tickets"), "{body}");
     assert!(!stale.contains(&"audit_support_plans"), "a daily job has a day");
     // A success of each makes it healthy again.
-    let app = h.running.as_ref().unwrap().bot.app();
     for job in orglink::scheduler::Job::ALL {
-        app.metrics().job_run(job, true, clock.now());
+        h.app().metrics().job_run(job, true, h.now());
     }
     assert_eq!(healthz().await.status(), 200);
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn serve_without_any_transport_names_both_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
-        .args(["--data-dir", dir.path().to_str().unwrap(), "serve"])
-        .env_remove("ORGLINK_DISCORD_TOKEN")
-        .env_remove("ORGLINK_DISCORD_PUBLIC_KEY")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The installation's environment holds no ORGLINK_* variable.
+    let run = Orglink::new().run(&["serve"]);
+    assert_eq!(run.code, 2);
+    let stderr = &run.stderr;
     assert!(stderr.contains("ORGLINK_DISCORD_TOKEN") && stderr.contains("ORGLINK_DISCORD_PUBLIC_KEY"), "{stderr}");
 }
 
 #[tokio::test]
 async fn invite_is_for_the_operations_team_only() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     h.interact(&link(GUILD_A, "en-US", "123456789012")).await;
     // A reseller with every permission in their own server.
     let mut invite = command("invite", &[("account_id", "123456789012")], GUILD_A, "en-US", ADMIN, &[]);
     invite["token"] = json!("token-invite");
     assert_eq!(h.interact(&invite).await["type"], 5, "deferred: it waits on AWS");
-    let edit =
-        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-invite/messages/@original")).await;
+    let edit = h.followup("token-invite").await;
     let body = String::from_utf8_lossy(&edit.body).to_string();
     assert!(body.contains("for the distributor's operations team"), "{body}");
     // The operations role in another server than the operations server is not enough.
     let mut elsewhere = command("invite", &[("account_id", "123456789012")], GUILD_A, "en-US", NOBODY, &[OPS_ROLE]);
     elsewhere["token"] = json!("token-invite-2");
     h.interact(&elsewhere).await;
-    let edit =
-        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-invite-2/messages/@original")).await;
+    let edit = h.followup("token-invite-2").await;
     assert!(String::from_utf8_lossy(&edit.body).contains("operations team"));
-    assert_eq!(h.store.account("123456789012".parse().unwrap()).unwrap().unwrap().state, LinkState::Registered);
-    h.stop().await;
+    assert_eq!(h.store().account("123456789012".parse().unwrap()).unwrap().unwrap().state, LinkState::Registered);
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn ticket_is_recorded_and_waits_for_freshdesk() {
-    let h = Harness::start().await;
+    let h = Harness::new().serve().await;
     h.interact(&link(GUILD_A, "es-419", "123456789012")).await;
     let mut ticket = command(
         "ticket",
@@ -658,20 +633,18 @@ async fn ticket_is_recorded_and_waits_for_freshdesk() {
     );
     ticket["token"] = json!("token-ticket");
     assert_eq!(h.interact(&ticket).await["type"], 5, "deferred: it waits on Freshdesk");
-    let edit =
-        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-ticket/messages/@original")).await;
+    let edit = h.followup("token-ticket").await;
     let body = String::from_utf8_lossy(&edit.body).to_string();
     assert!(body.contains("espera a Freshdesk"), "{body}");
-    let requests = h.store.ticket_requests().unwrap();
+    let requests = h.store().ticket_requests().unwrap();
     assert_eq!(requests.len(), 1);
     assert!(requests[0].key.starts_with("orglink-request-123456789012-"));
     // Another tenant cannot ask for a ticket on it.
     let mut other = command("ticket", &[("account_id", "123456789012"), ("reason", "x")], GUILD_B, "en-US", ADMIN, &[]);
     other["token"] = json!("token-ticket-b");
     h.interact(&other).await;
-    let edit =
-        wait_for(&h, "PATCH", &format!("/api/v10/webhooks/{APPLICATION_ID}/token-ticket-b/messages/@original")).await;
+    let edit = h.followup("token-ticket-b").await;
     assert!(String::from_utf8_lossy(&edit.body).contains("is not registered here"));
-    assert_eq!(h.store.ticket_requests().unwrap().len(), 1);
-    h.stop().await;
+    assert_eq!(h.store().ticket_requests().unwrap().len(), 1);
+    h.finish().await;
 }

@@ -2,75 +2,42 @@
 //! every outside service runs with every log line captured (debug, every
 //! crate), then all of it is searched for the configured secrets.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_harness::*;
 use base64::Engine as _;
-use discord_harness::*;
-use orglink::aws::organizations::Distributor;
-use orglink::aws::{Aws, RetryPolicy};
-use orglink::clock::SystemClock;
-use orglink::config::{FreshdeskConfig, Secret};
+use orglink::aws::RetryPolicy;
+use orglink::config::Secret;
 use serde_json::{Value, json};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::harness::discord::*;
+use crate::harness::{Harness, Logs};
 
 const FRESHDESK_KEY: &str = "fd-secret-api-key-0123456789";
 
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn no_secret_in_logs_replies_or_the_store() {
+#[test]
+fn no_secret_in_logs_replies_or_the_store() {
     // Everything at debug, but the recorders standing in for Discord and
     // Freshdesk (wiremock logs the requests it receives, headers included).
-    let filter = "debug,wiremock=off";
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| Capture).with_ansi(false).init();
+    // Other tests run in this binary too: the capture is this test's
+    // runtime's alone, its own thread and every thread it starts.
+    let logs = Logs::new("debug,wiremock=off");
+    logs.runtime().block_on(scenario(logs.clone()));
+}
 
-    let e = emulator();
-    let keys = e.admin(PLATFORM, "orglink-secrets").await;
-    let config = e.sdk_config(&keys);
-    aws_sdk_organizations::Client::new(&config).create_organization().send().await.unwrap();
-    let aws = Aws::new(config.clone(), RetryPolicy { retries: 1, first_delay: Duration::from_millis(20) });
+async fn scenario(logs: Logs) {
+    let h = Harness::new()
+        .logs(logs.clone())
+        .aws(RetryPolicy { retries: 1, first_delay: Duration::from_millis(20) })
+        .distributor()
+        .freshdesk(|c| c.api_key = Secret::new(FRESHDESK_KEY))
+        .serve()
+        .await;
     // Freshdesk refuses the key: the error path must not echo it either.
-    let freshdesk = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "code": "invalid_credentials" })))
-        .mount(&freshdesk)
+        .mount(&h.freshdesk().server)
         .await;
-    let h = Harness::start_configured(Arc::new(SystemClock), Some((aws, Distributor::new(&config))), |c| {
-        c.settings.cross_account_id = PLATFORM.parse().unwrap();
-        c.freshdesk = Some(FreshdeskConfig {
-            base_url: freshdesk.uri(),
-            api_key: Secret::new(FRESHDESK_KEY),
-            requester_email: "ops@distributor.example".parse().unwrap(),
-            group_id: None,
-            priority: 2,
-            tags: vec![],
-            custom_fields: serde_json::Map::new(),
-            language: orglink::domain::Lang::En,
-        });
-    })
-    .await;
 
     let account = "555500000001";
     let mut replies: Vec<Value> = Vec::new();
@@ -83,8 +50,7 @@ async fn no_secret_in_logs_replies_or_the_store() {
         &[],
     );
     replies.push(h.interact(&link).await);
-    let external_id = h.store.account(account.parse().unwrap()).unwrap().unwrap().external_id;
-    let arn = Customer::new(account).await.create_instructed_role(external_id.as_str()).await;
+    let (_, arn) = h.role_for(account).await;
     replies.push(
         h.interact(&command(
             "verify-role",
@@ -108,22 +74,24 @@ async fn no_secret_in_logs_replies_or_the_store() {
         .await,
     );
     // Wait for the deferred answers and the channel notifications.
-    for _ in 0..200 {
-        if h.received("PATCH", "/api/v10/webhooks/*/*/messages/@original").await.len() >= 2
-            && h.received("POST", "/api/v10/channels/*/messages").await.len() >= 2
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let state = h.store.account(account.parse().unwrap()).unwrap().unwrap().state;
+    let followups = crate::harness::recorder::path_matcher("/api/v10/webhooks/*/*/messages/@original");
+    let channels = crate::harness::recorder::path_matcher("/api/v10/channels/*/messages");
+    h.discord()
+        .wait_until("two follow-ups and two channel messages", |requests| {
+            let count = |verb: &str, path: &dyn Fn(&str) -> bool| {
+                requests.iter().filter(|r| r.method.as_str() == verb && path(r.url.path())).count()
+            };
+            (count("PATCH", &followups) >= 2 && count("POST", &channels) >= 2).then_some(())
+        })
+        .await;
+    let state = h.account(account).state;
     assert_eq!(state, orglink::domain::LinkState::RoleVerified, "the scenario ran");
     let mut shown: Vec<String> = replies.iter().map(Value::to_string).collect();
-    for request in h.discord.received_requests().await.unwrap_or_default() {
+    for request in h.discord().requests().await {
         shown.push(String::from_utf8_lossy(&request.body).into_owned());
     }
     let stored: Vec<String> = h
-        .store
+        .store()
         .export()
         .unwrap()
         .into_iter()
@@ -136,9 +104,10 @@ async fn no_secret_in_logs_replies_or_the_store() {
             )
         })
         .collect();
-    h.stop().await;
+    let aws_secret = h.aws_keys().secret_access_key.clone();
+    h.finish().await;
 
-    let log = String::from_utf8(LOG.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     assert!(
         log.contains(&format!(r#"command="verify_role" account="{account}""#)),
         "the interaction's span names its command and account:\n{log}"
@@ -149,7 +118,7 @@ async fn no_secret_in_logs_replies_or_the_store() {
         ("the Discord bot token", TOKEN.to_owned()),
         ("the Freshdesk API key", FRESHDESK_KEY.to_owned()),
         ("the Freshdesk basic auth", basic),
-        ("the AWS secret access key", keys.secret_access_key.clone()),
+        ("the AWS secret access key", aws_secret),
     ];
     for (what, secret) in &secrets {
         for (place, texts) in

@@ -9,25 +9,20 @@
 //! `ORGLINK_CRASH_ACCOUNTS=N` and `ORGLINK_CRASH_KILLS=N` for a longer run
 //! (defaults: 24 accounts, at least 40 kills).
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_harness::*;
-use discord_harness::*;
 use ed25519_dalek::{Signer, SigningKey};
 use orglink::domain::LinkState;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+use crate::harness::discord::*;
+use crate::harness::{Customer, PLATFORM, Recorder, alone, distributor_keys, emulator};
 
 const TENANT_CHANNEL: &str = "900000000000000777";
 
@@ -88,7 +83,9 @@ impl Server {
         self.child = Some(child);
     }
 
-    /// Waits until the HTTP endpoint answers.
+    /// Waits until the HTTP endpoint answers. Another process says nothing
+    /// when it is ready but by answering: asking is the only way, every
+    /// 20 ms for at most 30 s.
     async fn ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while reqwest::get(format!("http://127.0.0.1:{}/healthz", self.port)).await.is_err() {
@@ -116,12 +113,14 @@ struct Client {
     http: reqwest::Client,
     signing: SigningKey,
     port: u16,
-    discord: Arc<MockServer>,
+    discord: Arc<Recorder>,
     tokens: AtomicU32,
 }
 
 impl Client {
-    /// Posts `interaction` signed until the server answers 200.
+    /// Posts `interaction` signed until the server answers 200: the process
+    /// is down at random moments, and trying again (every 50 ms, for at most
+    /// 120 s) is the only way to learn that it is back.
     async fn post(&self, interaction: &Value) -> Value {
         let body = serde_json::to_vec(interaction).unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -162,29 +161,28 @@ impl Client {
                 return text(&response["data"]);
             }
             let path = format!("/api/v10/webhooks/{APPLICATION_ID}/{token}/messages/@original");
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                let requests = self.discord.received_requests().await.unwrap_or_default();
-                if let Some(edit) = requests.iter().rev().find(|r| r.method.as_str() == "PATCH" && r.url.path() == path)
-                {
-                    return text(&serde_json::from_slice(&edit.body).unwrap());
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            let edit = self
+                .discord
+                .wait_until_within(Duration::from_secs(5), |requests| {
+                    requests.iter().rev().find(|r| r.method.as_str() == "PATCH" && r.url.path() == path).cloned()
+                })
+                .await;
+            if let Some(edit) = edit {
+                return text(&serde_json::from_slice(&edit.body).unwrap());
             }
         }
     }
 }
 
 fn text(data: &Value) -> String {
-    data["embeds"].as_array().map_or(String::new(), |embeds| {
-        embeds.iter().filter_map(|e| e["description"].as_str()).collect::<Vec<_>>().join("\n")
-    })
+    embeds_text(data)
 }
 
-/// The channel messages Discord shows: one per enforced nonce.
-async fn shown(discord: &MockServer) -> BTreeMap<String, (String, String)> {
+/// The channel messages Discord shows of the `requests` it received: one per
+/// enforced nonce.
+fn shown(requests: &[Request]) -> BTreeMap<String, (String, String)> {
     let mut by_nonce = BTreeMap::new();
-    for r in discord.received_requests().await.unwrap_or_default() {
+    for r in requests {
         let Some(channel) = r.url.path().strip_prefix("/api/v10/channels/").and_then(|p| p.strip_suffix("/messages"))
         else {
             continue;
@@ -202,9 +200,9 @@ async fn shown(discord: &MockServer) -> BTreeMap<String, (String, String)> {
 
 /// Everything `orglink serve` talks to, and how to start it.
 struct World {
-    discord: Arc<MockServer>,
+    discord: Arc<Recorder>,
     freshdesk: Freshdesk,
-    _freshdesk_server: MockServer,
+    _freshdesk_server: Recorder,
     signing: SigningKey,
     seed: [u8; 32],
     port: u16,
@@ -216,23 +214,21 @@ struct World {
 impl World {
     async fn new() -> Self {
         let e = emulator();
-        let keys = e.admin(PLATFORM, "orglink-crash").await;
-        // One organization per emulator: a second test finds it made.
-        let _ = aws_sdk_organizations::Client::new(&e.sdk_config(&keys)).create_organization().send().await;
+        let keys = distributor_keys().await;
 
-        let discord = Arc::new(MockServer::start().await);
+        let discord = Arc::new(Recorder::start().await);
         for (verb, pattern) in
             [("PATCH", r"^/api/v10/webhooks/.+/messages/@original$"), ("POST", r"^/api/v10/channels/\d+/messages$")]
         {
             Mock::given(method(verb))
                 .and(path_regex(pattern))
                 .respond_with(ResponseTemplate::new(200).set_body_json(message_json(TENANT_CHANNEL)))
-                .mount(&discord)
+                .mount(&discord.server)
                 .await;
         }
-        let freshdesk_server = MockServer::start().await;
+        let freshdesk_server = Recorder::start().await;
         let freshdesk = Freshdesk::default();
-        Mock::given(wiremock::matchers::any()).respond_with(freshdesk.clone()).mount(&freshdesk_server).await;
+        Mock::given(wiremock::matchers::any()).respond_with(freshdesk.clone()).mount(&freshdesk_server.server).await;
 
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).unwrap();
@@ -285,6 +281,7 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_what_it_started_and_exits_0() {
+    let _alone = alone().await;
     let World { discord, signing, port, data_dir, mut server, _dir, .. } = World::new().await;
     server.spawn();
     server.ready().await;
@@ -302,12 +299,15 @@ async fn sigterm_finishes_what_it_started_and_exits_0() {
     let started = Instant::now();
     let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    let pid = child.id().to_string();
+    let exited = tokio::task::spawn_blocking(move || child.wait());
+    let status = match tokio::time::timeout(Duration::from_secs(25), exited).await {
+        Ok(waited) => waited.unwrap().unwrap(),
+        Err(_) => {
+            // Leave neither the process nor the thread waiting for it behind.
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("still running 25 s after SIGTERM");
         }
-        assert!(started.elapsed() < Duration::from_secs(25), "still running 25 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(status.code(), Some(0), "see {}", server.log.display());
     // Stopped: it no longer answers; what it stored is on disk.
@@ -319,6 +319,7 @@ async fn sigterm_finishes_what_it_started_and_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
+    let _alone = alone().await;
     let setting = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let accounts = setting("ORGLINK_CRASH_ACCOUNTS", 24);
     let min_kills = setting("ORGLINK_CRASH_KILLS", 40) as u32;
@@ -331,9 +332,9 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     // not: opening the store and starting up are crash points too), start
     // again.
     let stop = Arc::new(AtomicBool::new(false));
-    let kills = Arc::new(AtomicU32::new(0));
+    let (killed, mut kills) = tokio::sync::watch::channel(0u32);
     let killer = {
-        let (stop, kills) = (stop.clone(), kills.clone());
+        let stop = stop.clone();
         tokio::spawn(async move {
             let mut rng = u64::from_le_bytes(seed[..8].try_into().unwrap()) | 1;
             while !stop.load(Ordering::SeqCst) {
@@ -342,7 +343,7 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
                 rng ^= rng << 17;
                 tokio::time::sleep(Duration::from_millis(50 + rng % 600)).await;
                 server.kill();
-                kills.fetch_add(1, Ordering::SeqCst);
+                killed.send_modify(|n| *n += 1);
                 server.spawn();
             }
             server.ready().await;
@@ -355,7 +356,7 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     let mut config = command("orglink-config", &[], GUILD_A, "en-US", ADMIN, &[]);
     config["data"]["options"] = json!([{ "name": "channel", "type": 7, "value": TENANT_CHANNEL }]);
     client.run(config).await;
-    let ids: Vec<String> = (1..=accounts).map(|n| format!("6666{n:08}")).collect();
+    let ids: Vec<String> = (1..=accounts).map(|n| format!("7778{n:08}")).collect();
     let ticketed = ids.last().unwrap().clone();
     for id in &ids {
         let link = command(
@@ -402,34 +403,34 @@ async fn kill_9_at_random_points_loses_nothing_and_repeats_nothing() {
     let linked = ids.len() - 1;
     let expected_tenant = linked * 5 + 3;
     let expected_ops = linked + 1;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let messages = shown(&discord).await;
+    let counts = |requests: &[Request]| {
+        let messages = shown(requests);
         let tenant = messages.values().filter(|(c, _)| c == TENANT_CHANNEL).count();
         let ops = messages.values().filter(|(c, _)| c == OPS_CHANNEL).count();
-        if tenant >= expected_tenant && ops >= expected_ops {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after {}s: tenant {tenant}/{expected_tenant}, ops {ops}/{expected_ops}",
-            120
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        (tenant, ops)
+    };
+    let all_shown = discord
+        .wait_until_within(Duration::from_secs(120), |requests| {
+            let (tenant, ops) = counts(requests);
+            (tenant >= expected_tenant && ops >= expected_ops).then_some(())
+        })
+        .await;
+    if all_shown.is_none() {
+        let (tenant, ops) = counts(&discord.requests().await);
+        panic!("after 120 s: tenant {tenant}/{expected_tenant}, ops {ops}/{expected_ops}");
     }
     // Kills go on, at least `min_kills` in all, while the jobs and the
     // notifier run with nothing new to do: restarts must not redo anything.
-    while kills.load(Ordering::SeqCst) < min_kills {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    kills.wait_for(|n| *n >= min_kills).await.unwrap();
     stop.store(true, Ordering::SeqCst);
     let mut server = killer.await.unwrap();
-    // A last moment for anything in flight, then the final state.
+    // A last moment for anything in flight, then the final state. (Not a
+    // poll: nothing is awaited but quiet, to see that nothing more comes.)
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
-    let kills = kills.load(Ordering::SeqCst);
+    let kills = *kills.borrow();
 
-    let messages = shown(&discord).await;
+    let messages = shown(&discord.requests().await);
     let texts: Vec<&(String, String)> = messages.values().collect();
     let distinct: BTreeSet<&(String, String)> = texts.iter().copied().collect();
     assert_eq!(distinct.len(), texts.len(), "the same message under two nonces: {texts:#?}");

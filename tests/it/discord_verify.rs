@@ -1,42 +1,26 @@
 //! Role verification from Discord: deferred at once, followed up with the
 //! result, against the local AWS emulator.
 
-#[path = "harness/aws.rs"]
-mod aws_harness;
-#[path = "harness/discord.rs"]
-mod discord_harness;
-mod harness;
-
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_harness::*;
-use discord_harness::*;
-use orglink::aws::{Aws, RetryPolicy};
-use orglink::clock::SystemClock;
+use orglink::aws::RetryPolicy;
 use serde_json::{Value, json};
 
+use crate::harness::discord::*;
+use crate::harness::{Customer, Harness, PLATFORM, external_id_condition};
+
+/// `orglink serve` with AWS: one retry of AccessDenied, 20 ms apart.
 async fn harness() -> Harness {
-    let e = emulator();
-    let keys = e.admin(PLATFORM, "orglink-discord").await;
-    let aws = Aws::new(e.sdk_config(&keys), RetryPolicy { retries: 1, first_delay: Duration::from_millis(20) });
-    let distributor = orglink::aws::organizations::Distributor::new(&e.sdk_config(&keys));
-    Harness::start_full(Arc::new(SystemClock), Some((aws, distributor))).await
+    Harness::new().aws(RetryPolicy { retries: 1, first_delay: Duration::from_millis(20) }).distributor().serve().await
 }
 
+/// The follow-up's JSON.
 async fn followup(h: &Harness, token: &str) -> Value {
-    let path = format!("/api/v10/webhooks/{APPLICATION_ID}/{token}/messages/@original");
-    for _ in 0..250 {
-        if let Some(r) = h.received("PATCH", &path).await.into_iter().last() {
-            return serde_json::from_slice(&r.body).unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no follow-up for {token}");
+    serde_json::from_slice(&h.followup(token).await.body).unwrap()
 }
 
 fn text(edit: &Value) -> String {
-    edit["embeds"].as_array().unwrap().iter().map(|e| e["description"].as_str().unwrap()).collect::<Vec<_>>().join("\n")
+    embeds_text(edit)
 }
 
 #[tokio::test]
@@ -53,7 +37,7 @@ async fn verify_role_is_deferred_then_followed_up_with_each_check() {
     );
     link["token"] = json!("token-link");
     h.interact(&link).await;
-    let external_id = h.store.account(account.parse().unwrap()).unwrap().unwrap().external_id;
+    let external_id = h.store().account(account.parse().unwrap()).unwrap().unwrap().external_id;
     let customer = Customer::new(account).await;
     let open = customer.create_role("Open", PLATFORM, None, &["ReadOnlyAccess"]).await;
 
@@ -102,7 +86,7 @@ async fn verify_role_is_deferred_then_followed_up_with_each_check() {
     assert!(text(&edit).contains("**Verified**"), "{}", text(&edit));
     assert_eq!(edit["embeds"][0]["color"], 0x2ECC71);
     assert_eq!(
-        h.store.account(account.parse().unwrap()).unwrap().unwrap().state,
+        h.store().account(account.parse().unwrap()).unwrap().unwrap().state,
         orglink::domain::LinkState::RoleVerified
     );
 
@@ -118,7 +102,7 @@ async fn verify_role_is_deferred_then_followed_up_with_each_check() {
     let refused = r#"service="STS",operation="AssumeRole",outcome="client_error""#;
     assert_eq!((count(ok), count(refused)), (3.0, 1.0), "{page}");
     assert_eq!(count(r#"service="IAM",operation="ListAttachedRolePolicies",outcome="ok""#), 2.0, "{page}");
-    h.stop().await;
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -134,9 +118,7 @@ async fn the_modal_verifies_the_pasted_arn() {
         &[],
     );
     h.interact(&link).await;
-    let external_id = h.store.account(account.parse().unwrap()).unwrap().unwrap().external_id;
-    let customer = Customer::new(account).await;
-    let arn = customer.create_instructed_role(external_id.as_str()).await;
+    let (_, arn) = h.role_for(account).await;
     let mut submit = interaction("modal_submit_role_arn", GUILD_A, "en-US", ADMIN, &[]);
     submit["token"] = json!("token-modal");
     submit["data"]["custom_id"] = json!(format!("ol:arn:{account}"));
@@ -144,5 +126,5 @@ async fn the_modal_verifies_the_pasted_arn() {
     assert_eq!(h.interact(&submit).await["type"], 5);
     let edit = followup(&h, "token-modal").await;
     assert!(text(&edit).contains("**Verified**"), "{}", text(&edit));
-    h.stop().await;
+    h.finish().await;
 }

@@ -1,0 +1,36 @@
+//! orglink's one integration test binary: one module per area, and one
+//! harness (`harness/`) that starts what a test needs (a store, orglink's
+//! clock, the local AWS emulator, recorders standing in for Discord and
+//! Freshdesk, the running server) and checks, when the test finishes, that
+//! no background task crashed and nothing unexpected is left in the outbox.
+
+mod harness;
+
+/// What AWS does and the emulator does not, scripted with aws-smithy-mocks.
+mod aws_mocks;
+/// The command line, the real binary against a store on disk.
+mod cli;
+/// Crash safety: `orglink serve` killed at random moments.
+mod crash;
+/// The Discord front end end to end, over the HTTP interactions endpoint.
+mod discord;
+/// Role verification from Discord, against the AWS emulator.
+mod discord_verify;
+/// The Freshdesk client.
+mod freshdesk;
+/// Every parser of untrusted input, fuzzed.
+mod fuzz;
+/// AWS Organizations invitations: sending and tracking them.
+mod invitations;
+/// Outbox delivery to Discord channels: once, retried, never dropped.
+mod notifications;
+/// Zero-paste verification: the probe job.
+mod probe;
+/// No secret in logs, replies or the store.
+mod secrets;
+/// Every message in both languages: snapshots, generated role templates.
+mod templates;
+/// The Freshdesk tickets orglink opens.
+mod tickets;
+/// Role verification against the AWS emulator.
+mod verify;

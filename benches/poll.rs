@@ -5,6 +5,8 @@
 //! `cargo bench --bench poll` (`ORGLINK_BENCH_HANDSHAKES=N` for another
 //! count; needs fakecloud, as the tests do).
 
+#[path = "support/figures.rs"]
+mod figures;
 #[path = "../tests/it/harness/aws.rs"]
 #[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
@@ -107,5 +109,11 @@ async fn main() {
             report.aws_calls,
             elapsed.as_secs_f64()
         );
+        let mut figures = figures::Figures::new("poll");
+        figures.set("handshakes", count as f64);
+        figures.set("poll_aws_calls_per_run", report.aws_calls as f64);
+        figures.seconds("poll_run_seconds", *elapsed);
+        figures.set("peak_rss_bytes", figures::peak_rss_bytes().unwrap_or_default() as f64);
+        figures.write();
     }
 }

@@ -12,6 +12,8 @@
 //! count, `ORGLINK_BENCH_REGISTER_HOURS=0` to register them all at once;
 //! needs fakecloud, as the tests do).
 
+#[path = "support/figures.rs"]
+mod figures;
 #[path = "../tests/it/harness/aws.rs"]
 #[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
@@ -177,10 +179,16 @@ async fn main() {
         sorted_calls.last().unwrap(),
         total as f64 / sorted_calls.len() as f64
     );
+    let mut figures = figures::Figures::new("probe");
+    figures.set("accounts", count as f64);
+    figures.set("assume_role_per_minute_max", *sorted_calls.last().unwrap() as f64);
+    figures.set("assume_role_per_minute_mean", total as f64 / sorted_calls.len() as f64);
     if !latencies.is_empty() {
         println!(
             "summary | probing: role created → verified, median | {:.1} min |",
             percentile(&latencies, 0.5) as f64 / 60.0
         );
+        figures.set("role_created_to_verified_median_seconds", percentile(&latencies, 0.5) as f64);
     }
+    figures.write();
 }

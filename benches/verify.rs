@@ -6,6 +6,8 @@
 //!
 //! `cargo bench --bench verify` (needs fakecloud, as the tests do).
 
+#[path = "support/figures.rs"]
+mod figures;
 #[path = "../tests/it/harness/aws.rs"]
 #[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
@@ -127,4 +129,11 @@ async fn main() {
         ms(pct(&latencies, 99.0))
     );
     println!("summary | role verification, every AWS call 200 ms late, median | {} |", ms(pct(&delayed_runs, 50.0)));
+    let mut figures = figures::Figures::new("verify");
+    figures.seconds("verify_p50_seconds", pct(&latencies, 50.0));
+    figures.seconds("verify_p99_seconds", pct(&latencies, 99.0));
+    figures.seconds("verify_max_seconds", *latencies.last().unwrap());
+    figures.seconds("aws_delay_seconds", DELAY);
+    figures.seconds("verify_delayed_median_seconds", pct(&delayed_runs, 50.0));
+    figures.write();
 }

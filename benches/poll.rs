@@ -5,11 +5,11 @@
 //! `cargo bench --bench poll` (`ORGLINK_BENCH_HANDSHAKES=N` for another
 //! count; needs fakecloud, as the tests do).
 
-#[path = "support/figures.rs"]
-mod figures;
 #[path = "../tests/it/harness/aws.rs"]
 #[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -12,11 +12,11 @@
 //! count, `ORGLINK_BENCH_REGISTER_HOURS=0` to register them all at once;
 //! needs fakecloud, as the tests do).
 
-#[path = "support/figures.rs"]
-mod figures;
 #[path = "../tests/it/harness/aws.rs"]
 #[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -6,11 +6,11 @@
 //!
 //! `cargo bench --bench verify` (needs fakecloud, as the tests do).
 
-#[path = "support/figures.rs"]
-mod figures;
 #[path = "../tests/it/harness/aws.rs"]
 #[allow(dead_code)] // each bench uses part of it
 mod aws_harness;
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::time::{Duration, Instant};
 

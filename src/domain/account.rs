@@ -469,6 +469,21 @@ impl Account {
     }
 }
 
+/// A standalone account registered at `at`, for the crate's own tests.
+#[cfg(test)]
+pub(crate) fn sample(id: &str, tenant: &str, tier: SupportTier, at: OffsetDateTime) -> Account {
+    let new = NewAccount {
+        id: id.parse().unwrap(),
+        tenant: tenant.parse().unwrap(),
+        customer: "Acme".parse().unwrap(),
+        root_email: None,
+        support_tier: tier,
+        kind: AccountKind::Standalone,
+        price_book: None,
+    };
+    Account::register(new, ExternalId::generate(&super::ExternalIdPrefix::default()), at).unwrap().0
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckItem {

@@ -86,25 +86,13 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        AccountKind, ExternalId, ExternalIdPrefix, HandshakeState, Invitation, LinkState, NewAccount, QueuedInvitation,
-        SupportPlanGroup, SupportTier,
-    };
+    use crate::domain::{HandshakeState, Invitation, LinkState, QueuedInvitation, SupportPlanGroup, SupportTier};
     use time::macros::datetime;
 
     const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 
     fn account() -> Account {
-        let new = NewAccount {
-            id: "123456789012".parse().unwrap(),
-            tenant: "acme".parse().unwrap(),
-            customer: "Acme".parse().unwrap(),
-            root_email: None,
-            support_tier: SupportTier::Business,
-            kind: AccountKind::Standalone,
-            price_book: None,
-        };
-        Account::register(new, ExternalId::generate(&ExternalIdPrefix::default()), AT).unwrap().0
+        crate::domain::sample_account("123456789012", "acme", SupportTier::Business, AT)
     }
 
     fn jobs(account: &Account, plan: &DuePlan<'_>) -> Vec<DueJob> {

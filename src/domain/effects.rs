@@ -159,24 +159,14 @@ pub fn replay_when_channel_set(notice: &Notice, reason: &str) -> bool {
 mod tests {
     use super::*;
     use crate::domain::{
-        AccountKind, BlockReason, CheckName, ExternalId, ExternalIdPrefix, HandshakeState, Invitation, NewAccount,
-        SupportPlanGroup, SupportTier, TicketRecord,
+        BlockReason, CheckName, HandshakeState, Invitation, SupportPlanGroup, SupportTier, TicketRecord,
     };
     use time::macros::datetime;
 
     const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 
     fn account() -> Account {
-        let new = NewAccount {
-            id: "123456789012".parse().unwrap(),
-            tenant: "acme".parse().unwrap(),
-            customer: "Acme".parse().unwrap(),
-            root_email: None,
-            support_tier: SupportTier::Business,
-            kind: AccountKind::Standalone,
-            price_book: None,
-        };
-        Account::register(new, ExternalId::generate(&ExternalIdPrefix::default()), AT).unwrap().0
+        crate::domain::sample_account("123456789012", "acme", SupportTier::Business, AT)
     }
 
     fn invited(account: &mut Account) {

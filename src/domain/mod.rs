@@ -70,6 +70,8 @@ mod tenant;
 mod ticket;
 mod verification;
 
+#[cfg(test)]
+pub(crate) use account::sample as sample_account;
 pub use account::{
     Account, CheckItem, CheckStatus, ChecklistEntry, ManagementAccountRefused, NewAccount, PriceBookChoice,
     QueuedInvitation, Responsible, RoleRecord,

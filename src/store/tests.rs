@@ -6,24 +6,15 @@ use time::macros::datetime;
 
 use super::*;
 use crate::domain::{
-    Account, AccountKind, Audience, DueJob, Effects, Event, ExternalId, ExternalIdPrefix, NewAccount, Notice,
-    SupportTier, TicketEffect, TicketReason, TicketRequest, Tone,
+    Account, AccountKind, Audience, DueJob, Effects, Event, Notice, SupportTier, TicketEffect, TicketReason,
+    TicketRequest, Tone,
 };
 use crate::domain::{Check, CheckName, Outcome, PriceBookChoice, Problem, VerificationReport};
 
 const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 
 fn account(id: &str, tenant: &str) -> Account {
-    let new = NewAccount {
-        id: id.parse().unwrap(),
-        tenant: tenant.parse().unwrap(),
-        customer: "Acme".parse().unwrap(),
-        root_email: None,
-        support_tier: SupportTier::Basic,
-        kind: AccountKind::Standalone,
-        price_book: None,
-    };
-    Account::register(new, ExternalId::generate(&ExternalIdPrefix::default()), AT).unwrap().0
+    crate::domain::sample_account(id, tenant, SupportTier::Basic, AT)
 }
 
 fn by() -> By<'static> {

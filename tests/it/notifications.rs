@@ -221,7 +221,6 @@ fn closed_port() -> String {
 
 #[tokio::test]
 async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() {
-    use orglink::config::{FreshdeskConfig, Secret};
     use orglink::freshdesk::desk::TicketDesk;
     use orglink::scheduler::Job;
     use std::time::Duration;
@@ -234,16 +233,7 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
     register(&h, "123456789013");
     let freshdesk = Recorder::start().await;
     let desk = |base_url: &str| {
-        let config = FreshdeskConfig {
-            base_url: base_url.to_owned(),
-            api_key: Secret::new("fd-key"),
-            requester_email: "ops@distributor.example".parse().unwrap(),
-            group_id: None,
-            priority: 2,
-            tags: vec![],
-            custom_fields: serde_json::Map::new(),
-            language: Lang::En,
-        };
+        let config = crate::harness::freshdesk_config(base_url);
         TicketDesk::new(config, Templates::embedded(), Duration::from_millis(300)).unwrap()
     };
     // orglink with AWS refusing connections and Freshdesk as `url` says.

@@ -295,7 +295,7 @@ struct Server {
 }
 
 /// Freshdesk as the harness configures it unless a test says otherwise.
-fn freshdesk_config(base_url: &str) -> FreshdeskConfig {
+pub fn freshdesk_config(base_url: &str) -> FreshdeskConfig {
     FreshdeskConfig {
         base_url: base_url.to_owned(),
         api_key: Secret::new("fd-key"),

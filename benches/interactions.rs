@@ -1,8 +1,9 @@
 //! Load benchmark of the HTTP interactions endpoint on loopback: signed
 //! `/status` and `/link-account` interactions, half each, first at a fixed
-//! 200 requests per second, then at the same rate while a scheduled job
-//! writes 1,000 accounts over and over (its writes run off the async
-//! threads), then as fast as 8 connections go.
+//! 200 requests per second; then at the same rate while a scheduled job
+//! writes 1,000 accounts once (its writes run off the async threads: the
+//! requests sent meanwhile are measured apart), and while it runs back to
+//! back; then as fast as 8 connections go.
 //!
 //! `cargo bench --bench interactions` (set `ORGLINK_BENCH_SECONDS` for
 //! another length of each fixed-rate phase; default 15 s). The load
@@ -88,13 +89,14 @@ async fn send(client: &reqwest::Client, url: &str, request: &Signed) -> Duration
 }
 
 /// Sends `requests[range]` at [`RATE`] per second, each on its own task;
-/// the latencies, sorted, and the time it took.
+/// each request's start (from the phase's start) and latency, in order of
+/// sending, and the time it took.
 async fn fixed_rate(
     client: &reqwest::Client,
     url: &str,
     requests: &Arc<Vec<Signed>>,
     range: std::ops::Range<usize>,
-) -> (Vec<Duration>, Duration) {
+) -> (Vec<(Duration, Duration)>, Duration) {
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
@@ -102,15 +104,20 @@ async fn fixed_rate(
     for i in range {
         ticker.tick().await;
         let (client, url, requests) = (client.clone(), url.to_owned(), requests.clone());
-        tasks.push(tokio::spawn(async move { send(&client, &url, &requests[i]).await }));
+        let at = started.elapsed();
+        tasks.push(tokio::spawn(async move { (at, send(&client, &url, &requests[i]).await) }));
     }
-    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut sent = Vec::with_capacity(tasks.len());
     for task in tasks {
-        latencies.push(task.await.unwrap());
+        sent.push(task.await.unwrap());
     }
-    let elapsed = started.elapsed();
+    (sent, started.elapsed())
+}
+
+fn sorted(sent: impl Iterator<Item = (Duration, Duration)>) -> Vec<Duration> {
+    let mut latencies: Vec<Duration> = sent.map(|(_, latency)| latency).collect();
     latencies.sort();
-    (latencies, elapsed)
+    latencies
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -183,17 +190,36 @@ fn main() {
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 
         let total = RATE * seconds;
-        let requests: Arc<Vec<Signed>> = Arc::new((0..2 * total + 60_000).map(|i| sign(&key, body(i))).collect());
+        let requests: Arc<Vec<Signed>> = Arc::new((0..3 * total + 60_000).map(|i| sign(&key, body(i))).collect());
         for request in requests.iter().take(200) {
             send(&client, &url, request).await; // warm-up
         }
 
         // Fixed rate: one request every 5 ms, each on its own task.
         let total = total as usize;
-        let (latencies, elapsed) = fixed_rate(&client, &url, &requests, 200..200 + total).await;
+        let (sent, elapsed) = fixed_rate(&client, &url, &requests, 200..200 + total).await;
+        let latencies = sorted(sent.into_iter());
 
-        // The same rate while the audit job writes its 1,000 accounts, run
-        // after run, on the same runtime (as serve's scheduler runs it).
+        // The same rate while the audit job writes its 1,000 accounts once,
+        // a second into the phase, on the same runtime (as serve's
+        // scheduler runs it): the requests sent while it ran.
+        let phase = Instant::now();
+        let job = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let started = phase.elapsed();
+                let written = app.run_job(Job::AuditSupportPlans).await.unwrap().changed;
+                (started, phase.elapsed(), written)
+            })
+        };
+        let (sent, _) = fixed_rate(&client, &url, &requests, 200 + total..200 + 2 * total).await;
+        let (job_from, job_to, written) = job.await.unwrap();
+        let during = sorted(sent.iter().copied().filter(|(at, _)| *at >= job_from && *at <= job_to));
+        let with_job = sorted(sent.into_iter());
+
+        // And while the job runs back to back, writing its accounts over
+        // and over for the whole phase (far more than any schedule does).
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let job = {
             let (app, stop) = (app.clone(), stop.clone());
@@ -205,12 +231,13 @@ fn main() {
                 written
             })
         };
-        let (busy, busy_elapsed) = fixed_rate(&client, &url, &requests, 200 + total..200 + 2 * total).await;
+        let (sent, busy_elapsed) = fixed_rate(&client, &url, &requests, 200 + 2 * total..200 + 3 * total).await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let written = job.await.unwrap();
+        let written_back_to_back = job.await.unwrap();
+        let busy = sorted(sent.into_iter());
 
         // As fast as 8 connections go, for 5 seconds.
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(200 + 2 * total));
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(200 + 3 * total));
         let deadline = Instant::now() + Duration::from_secs(5);
         let workers: Vec<_> = (0..8)
             .map(|_| {
@@ -249,7 +276,24 @@ fn main() {
             ms(*latencies.last().unwrap())
         );
         println!(
-            "| fixed {RATE} req/s while the audit job wrote {written} accounts | {} | {:.0} req/s | {} | {} | {} | {} |",
+            "| fixed {RATE} req/s, the audit job writing {written} accounts once ({}), requests sent meanwhile | {} | | {} | {} | {} | {} |",
+            ms(job_to - job_from),
+            during.len(),
+            ms(pct(&during, 50.0)),
+            ms(pct(&during, 90.0)),
+            ms(pct(&during, 99.0)),
+            ms(*during.last().unwrap())
+        );
+        println!(
+            "| the same phase, all its requests | {} | | {} | {} | {} | {} |",
+            with_job.len(),
+            ms(pct(&with_job, 50.0)),
+            ms(pct(&with_job, 90.0)),
+            ms(pct(&with_job, 99.0)),
+            ms(*with_job.last().unwrap())
+        );
+        println!(
+            "| fixed {RATE} req/s, the job back to back ({written_back_to_back} accounts written) | {} | {:.0} req/s | {} | {} | {} | {} |",
             busy.len(),
             busy.len() as f64 / busy_elapsed.as_secs_f64(),
             ms(pct(&busy, 50.0)),
@@ -282,8 +326,8 @@ fn main() {
             ms(pct(&max_latencies, 99.0))
         );
         println!(
-            "summary | interactions at {RATE} req/s while a job writes accounts: p99 (alone) | {} ({}) |",
-            ms(pct(&busy, 99.0)),
+            "summary | interactions at {RATE} req/s while a job writes 1,000 accounts: p99 (alone) | {} ({}) |",
+            ms(pct(&during, 99.0)),
             ms(pct(&latencies, 99.0))
         );
         println!("summary | peak RSS under load (server and client) | {peak} |");
@@ -294,9 +338,15 @@ fn main() {
         figures.seconds("fixed_p99_seconds", pct(&latencies, 99.0));
         figures.seconds("fixed_max_seconds", *latencies.last().unwrap());
         figures.set("with_job_accounts_written", written as f64);
-        figures.seconds("with_job_p50_seconds", pct(&busy, 50.0));
-        figures.seconds("with_job_p99_seconds", pct(&busy, 99.0));
-        figures.seconds("with_job_max_seconds", *busy.last().unwrap());
+        figures.seconds("with_job_run_seconds", job_to - job_from);
+        figures.set("with_job_requests_during_run", during.len() as f64);
+        figures.seconds("with_job_during_run_p50_seconds", pct(&during, 50.0));
+        figures.seconds("with_job_during_run_p99_seconds", pct(&during, 99.0));
+        figures.seconds("with_job_during_run_max_seconds", *during.last().unwrap());
+        figures.seconds("with_job_phase_p99_seconds", pct(&with_job, 99.0));
+        figures.set("back_to_back_accounts_written", written_back_to_back as f64);
+        figures.seconds("back_to_back_p50_seconds", pct(&busy, 50.0));
+        figures.seconds("back_to_back_p99_seconds", pct(&busy, 99.0));
         figures.set("flat_out_requests_per_second", max_latencies.len() as f64 / flat_elapsed.as_secs_f64());
         figures.seconds("flat_out_p99_seconds", pct(&max_latencies, 99.0));
         figures.set("peak_rss_bytes", figures::peak_rss_bytes().unwrap_or_default() as f64);

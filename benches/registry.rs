@@ -163,10 +163,12 @@ fn main() {
         figures.set("serve_rss_bytes_100k", rss.last as f64);
         figures.set("serve_rss_max_bytes", rss.max as f64);
         figures.set("serve_soak_seconds", soak as f64);
+        figures.set("serve_job_runs_ok", rss.job_runs);
         println!(
-            "| orglink serve over {count} accounts, every job each minute, after {soak} s: RSS (max) | {} ({}) |",
+            "| orglink serve over {count} accounts, every job each minute, after {soak} s: RSS (max), job runs | {} ({}), {} |",
             mib(Some(rss.last)),
-            mib(Some(rss.max))
+            mib(Some(rss.max)),
+            rss.job_runs
         );
     }
     figures.write();
@@ -205,6 +207,8 @@ fn unreachable_aws() -> Aws {
 struct Rss {
     last: u64,
     max: u64,
+    /// Scheduled job runs that succeeded, from serve's /metrics at the end.
+    job_runs: f64,
 }
 
 /// Runs `orglink serve` over the store in `data` (HTTP endpoint only, AWS
@@ -232,7 +236,7 @@ fn serve_soak(data: &std::path::Path, soak: Duration) -> Rss {
     }
     let mut serve = command.spawn().expect("orglink serve starts");
     let started = Instant::now();
-    let mut rss = Rss { last: 0, max: 0 };
+    let mut rss = Rss { last: 0, max: 0, job_runs: 0.0 };
     while started.elapsed() < soak {
         std::thread::sleep(Duration::from_secs(1).min(soak));
         if let Ok(Some(status)) = serve.try_wait() {
@@ -243,9 +247,23 @@ fn serve_soak(data: &std::path::Path, soak: Duration) -> Rss {
             rss.max = rss.max.max(now);
         }
     }
+    rss.job_runs = job_runs(port);
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
     serve.wait().expect("orglink serve stops");
     rss
+}
+
+/// The scheduled job runs that succeeded, as `GET /metrics` counts them.
+fn job_runs(port: u16) -> f64 {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return 0.0 };
+    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut page = String::new();
+    let _ = stream.read_to_string(&mut page);
+    page.lines()
+        .filter(|l| l.starts_with("orglink_job_runs_total{") && l.contains(r#"outcome="ok""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {

@@ -127,31 +127,38 @@ impl Schedule {
     pub fn jobs(&self) -> impl Iterator<Item = Job> + '_ {
         self.entries.iter().map(|(job, _)| *job)
     }
+
+    /// The next instant after `now` at which any job runs, and every job
+    /// that runs then (in table order): jobs that share a time all run.
+    pub fn next_together(&self, now: OffsetDateTime) -> Option<(OffsetDateTime, Vec<Job>)> {
+        let next: Vec<(Job, OffsetDateTime)> = self.jobs().filter_map(|j| Some((j, self.next(j, now)?))).collect();
+        let at = next.iter().map(|(_, at)| *at).min()?;
+        Some((at, next.into_iter().filter(|(_, t)| *t == at).map(|(job, _)| job).collect()))
+    }
 }
 
-/// Runs each job at its times until `shutdown` resolves. A failing run is
-/// logged; the next runs as scheduled.
+/// Runs each job at its times until `shutdown` resolves; jobs that share a
+/// time run one after the other. A failing run is logged; the next runs as
+/// scheduled.
 pub async fn run(app: App, schedule: Schedule, clock: Arc<dyn Clock>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
         let now = clock.now();
-        let Some((job, at)) =
-            schedule.jobs().filter_map(|j| Some((j, schedule.next(j, now)?))).min_by_key(|(_, at)| *at)
-        else {
-            return;
-        };
+        let Some((at, jobs)) = schedule.next_together(now) else { return };
         let wait = (at - now).max(time::Duration::ZERO);
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_millis(wait.whole_milliseconds().try_into().unwrap_or(u64::MAX))) => {}
             _ = &mut shutdown => return,
         }
-        let span = tracing::info_span!("job", job = job.name());
-        let result = app.run_job(job).instrument(span.clone()).await;
-        let _entered = span.enter();
-        app.metrics().job_run(job, result.is_ok(), clock.now());
-        match result {
-            Ok(report) => tracing::info!(?report, "job done"),
-            Err(e) => tracing::error!(error = format!("{e:?}"), "job failed"),
+        for job in jobs {
+            let span = tracing::info_span!("job", job = job.name());
+            let result = app.run_job(job).instrument(span.clone()).await;
+            let _entered = span.enter();
+            app.metrics().job_run(job, result.is_ok(), clock.now());
+            match result {
+                Ok(report) => tracing::info!(?report, "job done"),
+                Err(e) => tracing::error!(error = format!("{e:?}"), "job failed"),
+            }
         }
     }
 }
@@ -173,6 +180,22 @@ mod tests {
         let at = datetime!(2026-11-26 12:01:30 UTC);
         assert_eq!(schedule.next(Job::PollHandshakes, at), Some(datetime!(2026-11-26 12:05 UTC)));
         assert_eq!(schedule.next(Job::RemindInvitations, at), Some(datetime!(2026-11-26 13:00 UTC)));
+    }
+
+    #[test]
+    fn jobs_that_share_a_time_all_run_then() {
+        let schedule = Schedule::new(&BTreeMap::new()).unwrap();
+        // On the hour: the poll (every 5 minutes), the reminders (hourly),
+        // the queue (every 15 minutes) and the tickets (every minute).
+        let (at, jobs) = schedule.next_together(datetime!(2026-11-26 11:59:45 UTC)).unwrap();
+        assert_eq!(at, datetime!(2026-11-26 12:00 UTC));
+        assert_eq!(jobs, [Job::PollHandshakes, Job::RemindInvitations, Job::SendQueuedInvitations, Job::OpenTickets]);
+        // The daily audit at 09:00 comes with them.
+        let (_, jobs) = schedule.next_together(datetime!(2026-11-26 08:59:59 UTC)).unwrap();
+        assert!(jobs.contains(&Job::AuditSupportPlans) && jobs.contains(&Job::PollHandshakes), "{jobs:?}");
+        // Half a minute later, the probe alone.
+        let (at, jobs) = schedule.next_together(datetime!(2026-11-26 12:00:00 UTC)).unwrap();
+        assert_eq!((at, jobs), (datetime!(2026-11-26 12:00:30 UTC), vec![Job::ProbeRoles]));
     }
 
     #[test]

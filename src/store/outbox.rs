@@ -13,7 +13,8 @@ use crate::domain::{Account, Audience, Event, Notice, TenantId, Tone};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
     pub id: u64,
-    /// Delivery happens at most once per key.
+    /// Delivery happens at most once per key: `o` and the item's ID (the
+    /// ID is never reused); items queued by schema 1 keep theirs.
     pub dedupe_key: String,
     pub tenant: TenantId,
     pub event: Event,
@@ -32,7 +33,7 @@ pub struct OutboxItem {
 impl OutboxItem {
     /// `notice` about `account`, as item `id` of the outbox.
     pub fn new(id: u64, account: &Account, notice: Notice, at: OffsetDateTime) -> Self {
-        Self::for_tenant(id, format!("{}:{}:{id}", notice.event.code(), account.id), account.tenant.clone(), notice, at)
+        Self::for_tenant(id, format!("o{id}"), account.tenant.clone(), notice, at)
     }
 
     fn for_tenant(id: u64, dedupe_key: String, tenant: TenantId, notice: Notice, at: OffsetDateTime) -> Self {

@@ -45,7 +45,7 @@ fn a_change_lands_exactly_as_given() {
     let outbox = store.outbox().unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].notice(), change.effects.notices[0]);
-    assert!(outbox[0].dedupe_key.starts_with("account_registered:123456789012:"));
+    assert_eq!(outbox[0].dedupe_key, format!("o{}", outbox[0].id));
     assert_eq!(store.ticket_requests().unwrap(), vec![request]);
     let audit = store.audit_log(a.id).unwrap();
     assert_eq!(audit.len(), 1);

@@ -35,8 +35,7 @@ pub use tenants::TenantAuditEntry;
 /// older version.
 pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
-/// sled's page cache: the hot accounts, and a bounded footprint (serve
-/// holds 100,000 accounts in under 64 MiB).
+/// sled's page cache: the hot accounts, and a bounded footprint.
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// sled's log segments for a new store: 2 MiB ones keep the file within
 /// about three times the live data (2 KiB an account at 100,000; sled's

@@ -135,7 +135,7 @@ pub async fn start(
 
     let verifier = match &discord_config.public_key {
         Some(key) => {
-            Some(crate::config::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?)
+            Some(endpoint::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?)
         }
         None => None,
     };

@@ -21,10 +21,6 @@ use crate::domain::{
 };
 use crate::metrics::Metrics;
 
-/// The AWS managed policies the checks look for.
-pub const READ_ONLY_ACCESS: &str = ManagedPolicy::ReadOnlyAccess.name();
-pub const SUPPORT_ACCESS: &str = ManagedPolicy::SupportAccess.name();
-
 /// How the verification retries a role that is not assumable yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -21,6 +21,13 @@ pub const MAX_REQUEST_AGE_SECS: i64 = 300;
 /// Discord's interaction bodies are a few KiB; anything this big is not one.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The Ed25519 verifier of an application's public key, given in hex as
+/// the developer portal shows it; `None` if it is not a valid key.
+pub fn verifier(public_key_hex: &str) -> Option<Verifier> {
+    let bytes: [u8; 32] = hex::decode(public_key_hex.trim()).ok()?.try_into().ok()?;
+    Verifier::try_new(bytes).ok()
+}
+
 #[derive(Clone)]
 pub struct Endpoint {
     pub bot: Arc<Bot>,

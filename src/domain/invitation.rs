@@ -169,11 +169,6 @@ impl Invitation {
         }
     }
 
-    /// Open on AWS's side but past its expiry by orglink's clock.
-    pub fn overdue(&self, now: OffsetDateTime) -> bool {
-        self.state.is_open() && now > self.expires_at
-    }
-
     /// The state to record when AWS reports `reported` at `now`: still open
     /// after its own expiry means expired, whatever AWS's clock says.
     pub fn observed(&self, reported: HandshakeState, now: OffsetDateTime) -> HandshakeState {
@@ -245,15 +240,6 @@ mod tests {
         assert_eq!(i.observed(HandshakeState::Open, after), HandshakeState::Expired);
         assert_eq!(i.observed(HandshakeState::Requested, after), HandshakeState::Expired);
         assert_eq!(i.observed(HandshakeState::Accepted, after), HandshakeState::Accepted);
-    }
-
-    #[test]
-    fn overdue_is_open_past_expiry() {
-        let mut i = invitation();
-        assert!(!i.overdue(datetime!(2026-11-15 23:59 UTC)));
-        assert!(i.overdue(datetime!(2026-11-16 00:01 UTC)));
-        i.state = HandshakeState::Accepted;
-        assert!(!i.overdue(datetime!(2026-11-20 00:00 UTC)));
     }
 
     proptest! {

@@ -295,11 +295,6 @@ impl Event {
         }
     }
 
-    /// Who must hear of this event (decided in [`super::effects`]).
-    pub fn audience(&self) -> super::Audience {
-        super::effects::notice(self).map_or(super::Audience::NOBODY, |n| n.audience)
-    }
-
     /// Whether a channel must hear of this event (it then goes to the
     /// outbox); the rest are kept in the audit log only.
     pub fn notifies(&self) -> bool {

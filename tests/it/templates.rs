@@ -627,3 +627,32 @@ fn every_notification_renders_in_both_languages() {
         }
     }
 }
+
+/// A slash command a template names in backticks is the one its readers
+/// see: the Spanish name in Spanish templates, the English one in English.
+#[test]
+fn templates_name_slash_commands_in_their_own_language() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for lang in ["en", "es"] {
+        let commands: serde_json::Map<String, Value> =
+            serde_json::from_str(&std::fs::read_to_string(root.join(lang).join("discord/commands.json")).unwrap())
+                .unwrap();
+        let names: Vec<&str> = commands.values().filter_map(|c| c["name"].as_str()).collect();
+        let mut dirs = vec![root.join(lang)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for named in text.split("`/").skip(1) {
+                    let name: String =
+                        named.chars().take_while(|c| c.is_ascii_lowercase() || *c == '-' || *c == '_').collect();
+                    assert!(names.contains(&name.as_str()), "{}: `/{name}` is not a {lang} command", path.display());
+                }
+            }
+        }
+    }
+}

@@ -77,6 +77,17 @@ impl Store {
             .collect()
     }
 
+    /// How many items wait in the outbox, and when the oldest was queued:
+    /// one decode, whatever the outbox holds (IDs only grow, so the first
+    /// key is the oldest item).
+    pub fn outbox_summary(&self) -> Result<(usize, Option<OffsetDateTime>), StoreError> {
+        let oldest = match self.outbox.first()? {
+            Some((k, v)) => Some(read::<OutboxItem>("outbox item", &k, &v)?.created_at),
+            None => None,
+        };
+        Ok((self.outbox.len(), oldest))
+    }
+
     /// Outbox items due at `now`, oldest first.
     pub fn outbox_due(&self, now: OffsetDateTime) -> Result<Vec<OutboxItem>, StoreError> {
         Ok(self.outbox()?.into_iter().filter(|i| i.next_attempt_at.is_none_or(|at| at <= now)).collect())
@@ -175,6 +186,11 @@ impl Store {
                 Ok(moved)
             });
         self.durable(never_aborts(result))
+    }
+
+    /// How many items could not be delivered (none decoded).
+    pub fn dead_letter_count(&self) -> usize {
+        self.dead_letters.len()
     }
 
     /// Items that could not be delivered, oldest first.

@@ -61,6 +61,26 @@ fn a_change_lands_exactly_as_given() {
 }
 
 #[test]
+fn the_counts_metrics_read_agree_with_the_records() {
+    let store = Store::temporary().unwrap();
+    assert_eq!(store.outbox_summary().unwrap(), (0, None));
+    let (a, b) = (account("123456789012", "acme"), account("210987654321", "acme"));
+    let mut change = registered(&a, vec![]);
+    change.effects.tickets.push(TicketEffect::Request(TicketRequest::requested(&a, "help".parse().unwrap(), AT)));
+    store.insert_account(&a, &by(), &change).unwrap().unwrap();
+    let later = By { at: AT + time::Duration::hours(1), ..by() };
+    store.insert_account(&b, &later, &registered(&b, vec![])).unwrap().unwrap();
+
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert_eq!(store.outbox_summary().unwrap(), (2, Some(AT)), "the oldest is the first queued");
+    assert_eq!(store.ticket_request_count(), store.ticket_requests().unwrap().len());
+    store.outbox_dead(&outbox[0], &[], "gone", AT, None).unwrap();
+    assert_eq!(store.outbox_summary().unwrap(), (1, Some(AT + time::Duration::hours(1))));
+    assert_eq!(store.dead_letter_count(), 1);
+}
+
+#[test]
 fn a_requested_ticket_is_kept_once_and_retries_and_removals_apply() {
     let store = Store::temporary().unwrap();
     let a = account("123456789012", "acme");

@@ -16,6 +16,11 @@ impl Store {
             .collect()
     }
 
+    /// How many tickets wait to be opened (none decoded).
+    pub fn ticket_request_count(&self) -> usize {
+        self.ticket_requests.len()
+    }
+
     /// Stores `request` as it now is (waiting for its next try).
     pub fn put_ticket_request(&self, request: &TicketRequest) -> Result<(), StoreError> {
         self.durable(self.ticket_requests.insert(request.key.as_bytes(), codec::encode(request)).map_err(Into::into))?;

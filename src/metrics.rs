@@ -256,7 +256,7 @@ impl Metrics {
     /// The metrics as Prometheus reads them, with the store's gauges read
     /// now.
     pub fn render(&self, store: &Store, now: OffsetDateTime) -> anyhow::Result<String> {
-        // Counted, not decoded: a scrape costs the same with 100,000 items.
+        // Counted, not decoded: a scrape holds no copy of the outbox.
         let (pending, oldest) = store.outbox_summary()?;
         self.outbox_pending.set(pending as i64);
         self.outbox_oldest_age.set(oldest.map_or(0, |at| (now - at).whole_seconds().max(0)));

@@ -150,6 +150,7 @@ fn main() {
             id: "bench".into(),
             scope: Scope::Tenant(GUILD.parse().unwrap()),
             rights: Rights { manage_server: true, ..Default::default() },
+            claim_of: None,
         };
         for i in 0..1000u64 {
             let new = NewAccount {
@@ -178,7 +179,7 @@ fn main() {
             };
             app.handle(&actor, Command::AddAccount(new)).unwrap();
             let now = time::OffsetDateTime::now_utc();
-            app.update_account(id, By::new("bench", "setup", now), &[], |a| {
+            app.update_account(id, &GUILD.parse().unwrap(), By::new("bench", "setup", now), &[], |a| {
                 a.state = LinkState::Linked;
                 Ok::<_, ()>(vec![])
             })

@@ -43,6 +43,7 @@ async fn main() {
         let target = HandshakeParty::builder().id(&id).r#type(HandshakePartyType::Account).build().unwrap();
         let sent = organizations.invite_account_to_organization().target(target).send().await.expect("invited");
         let handshake = handshake_info(sent.handshake().unwrap()).unwrap();
+        let new_tenant: orglink::domain::TenantId = format!("tenant-{}", i % 100).parse().unwrap();
         let new = NewAccount {
             id: id.parse().unwrap(),
             tenant: format!("tenant-{}", i % 100).parse().unwrap(),
@@ -54,7 +55,8 @@ async fn main() {
         };
         app.handle(&ops, Command::AddAccount(new)).unwrap();
         let now = time::OffsetDateTime::now_utc();
-        app.update_account(id.parse().unwrap(), By::new("bench", "setup", now), &[], |a| {
+        let tenant = new_tenant.clone();
+        app.update_account(id.parse().unwrap(), &tenant, By::new("bench", "setup", now), &[], |a| {
             a.role = Some(RoleRecord {
                 arn: format!("arn:aws:iam::{id}:role/R").parse().unwrap(),
                 description: None,

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{Actor, AppError, Command, Message, Reply, UserError, Verdict};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
-use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice};
+use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
 use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -46,6 +46,10 @@ enum TopCommand {
     /// Print the IAM role instructions of an account.
     Instructions {
         account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
         /// text (console steps), cloudformation (template) or cli (AWS CLI commands).
         #[arg(long, value_name = "text|cloudformation|cli")]
         format: Option<String>,
@@ -53,6 +57,10 @@ enum TopCommand {
     /// Record the account's support plan group on the platform.
     SupportPlan {
         account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
         #[arg(value_name = "passthrough|business")]
         group: String,
     },
@@ -62,6 +70,10 @@ enum TopCommand {
     Verify {
         account_id: String,
         role_arn: String,
+        /// Check only this reseller's registration (its Discord server ID);
+        /// without it, the registration whose external ID the role trusts.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
         #[arg(long)]
         description: Option<String>,
         #[arg(long)]
@@ -79,6 +91,10 @@ enum TopCommand {
     /// and reason): opened now, or recorded until Freshdesk takes it.
     Ticket {
         account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
         #[arg(long)]
         reason: String,
     },
@@ -100,6 +116,10 @@ enum TopCommand {
     /// Record the account's price book: a custom one by name, or the default.
     PriceBook {
         account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
         #[arg(required_unless_present = "default")]
         name: Option<String>,
         /// The provider's default price book.
@@ -138,11 +158,30 @@ enum AccountCommand {
     /// Show an account's state and checklist.
     Show {
         account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Give an account a new external ID (its role must then be verified again).
-    RotateExternalId { account_id: String },
+    RotateExternalId {
+        account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+    },
+    /// Give a lapsed (or open) registration a fresh window to get its role
+    /// verified.
+    Revive {
+        account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+    },
 }
 
 impl TopCommand {
@@ -152,14 +191,14 @@ impl TopCommand {
             Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } => {
                 unreachable!("handled before app commands")
             }
-            Self::Ticket { account_id, reason } => {
+            Self::Ticket { account_id, reason, .. } => {
                 (Command::OpenTicket { account: account_id.parse()?, reason: reason.parse()? }, false)
             }
             Self::Invite { account_id, note } => (
                 Command::Invite { account: account_id.parse()?, note: note.as_deref().map(str::parse).transpose()? },
                 false,
             ),
-            Self::Verify { account_id, role_arn, description, json } => (
+            Self::Verify { account_id, role_arn, description, json, .. } => (
                 Command::VerifyRole {
                     account: account_id.parse()?,
                     arn: Some(role_arn.parse()?),
@@ -182,24 +221,50 @@ impl TopCommand {
             Self::Account(AccountCommand::List { tenant, json }) => {
                 (Command::ListAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, *json)
             }
-            Self::Account(AccountCommand::Show { account_id, json }) => {
+            Self::Account(AccountCommand::Show { account_id, json, .. }) => {
                 (Command::ShowAccount { account: account_id.parse()? }, *json)
             }
-            Self::Account(AccountCommand::RotateExternalId { account_id }) => {
+            Self::Account(AccountCommand::RotateExternalId { account_id, .. }) => {
                 (Command::RotateExternalId { account: account_id.parse()? }, false)
             }
-            Self::Instructions { account_id, format } => {
+            Self::Account(AccountCommand::Revive { account_id, .. }) => {
+                (Command::Revive { account: account_id.parse()? }, false)
+            }
+            Self::Instructions { account_id, format, .. } => {
                 let format = format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
                 (Command::Instructions { account: account_id.parse()?, format }, false)
             }
-            Self::SupportPlan { account_id, group } => {
+            Self::SupportPlan { account_id, group, .. } => {
                 (Command::SetSupportPlan { account: account_id.parse()?, group: group.parse()? }, false)
             }
-            Self::PriceBook { account_id, name, default: _ } => {
+            Self::PriceBook { account_id, name, .. } => {
                 let price_book = PriceBookChoice::from_name(name.as_deref())?;
                 (Command::SetPriceBook { account: account_id.parse()?, price_book }, false)
             }
         })
+    }
+}
+
+impl TopCommand {
+    /// The reseller whose registration an operator means (`--tenant`).
+    fn claim_of(&self) -> Result<Option<TenantId>, ParseError> {
+        let tenant = match self {
+            Self::Instructions { tenant, .. }
+            | Self::SupportPlan { tenant, .. }
+            | Self::Verify { tenant, .. }
+            | Self::Ticket { tenant, .. }
+            | Self::PriceBook { tenant, .. }
+            | Self::Account(AccountCommand::Show { tenant, .. })
+            | Self::Account(AccountCommand::RotateExternalId { tenant, .. })
+            | Self::Account(AccountCommand::Revive { tenant, .. }) => tenant,
+            Self::Invite { .. }
+            | Self::Sweep { .. }
+            | Self::Doctor
+            | Self::Serve
+            | Self::RegisterCommands
+            | Self::Account(AccountCommand::Add { .. } | AccountCommand::List { .. }) => &None,
+        };
+        tenant.as_deref().map(str::parse).transpose()
     }
 }
 
@@ -264,16 +329,17 @@ pub fn run_with(
     }
 
     // Parse every argument before touching the store: bad input changes nothing.
-    let (command, json) = match cli.command.to_command() {
-        Ok(parsed) => parsed,
-        Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
-    };
+    let (command, json, claim_of) =
+        match cli.command.to_command().and_then(|(c, j)| Ok((c, j, cli.command.claim_of()?))) {
+            Ok(parsed) => parsed,
+            Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
+        };
     let data_dir = cli.data_dir.unwrap_or_else(|| config.data_dir.clone());
     let store = match Store::open(&data_dir) {
         Ok(store) => store,
         Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
     };
-    let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into())).on_claim_of(claim_of);
     let slow = command.is_slow();
     let result = if slow {
         match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

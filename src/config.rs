@@ -159,6 +159,7 @@ pub enum Expected {
     ProbeSchedule,
     Intervals,
     Complete,
+    LapseAfter,
 }
 
 /// Where a configured value came from, for error messages.
@@ -343,6 +344,11 @@ pub static KEYS: &[Key] = &[
         |d, v| d.config.settings.reminder_days = reminder_days(v)?
     },
     key! {
+        "claims.lapse_after" => "ORGLINK_CLAIMS_LAPSE_AFTER", Text, Fallback::Text("14d"),
+        "An unverified claim lapses this long after its registration or its last instructions (1h to 90d).",
+        |d, v| d.config.settings.lapse_after = lapse_after(v)?
+    },
+    key! {
         "probe.enabled" => "ORGLINK_PROBE_ENABLED", Scalar, Fallback::Text("true"),
         "Zero-paste verification: look for unverified accounts' roles under the suggested name.",
         |d, v| d.config.settings.probe.enabled = flag(v)?
@@ -390,6 +396,11 @@ pub static KEYS: &[Key] = &[
         "schedule.probe_roles" => "ORGLINK_SCHEDULE_PROBE_ROLES", Text, Fallback::Cron(Job::ProbeRoles),
         "When to look for unverified accounts' roles ([probe] decides which are due).",
         |d, v| d.cron.insert(Job::ProbeRoles.name().to_owned(), v.text())
+    },
+    key! {
+        "schedule.lapse_claims" => "ORGLINK_SCHEDULE_LAPSE_CLAIMS", Text, Fallback::Cron(Job::LapseClaims),
+        "When to lapse the registrations whose window ended without a verified role.",
+        |d, v| d.cron.insert(Job::LapseClaims.name().to_owned(), v.text())
     },
     key! {
         "freshdesk.base_url" => "ORGLINK_FRESHDESK_BASE_URL", Text, Fallback::Unset,
@@ -624,6 +635,15 @@ fn reminder_days(v: Value) -> Result<Vec<u32>, Problem> {
     days.sort_unstable_by(|a, b| b.cmp(a));
     days.dedup();
     Ok(days)
+}
+
+/// A duration like `14d` or `36h`, from an hour to 90 days.
+fn lapse_after(v: Value) -> Result<time::Duration, Problem> {
+    humantime::parse_duration(v.text().trim())
+        .ok()
+        .and_then(|d| time::Duration::try_from(d).ok())
+        .filter(|d| (time::Duration::HOUR..=time::Duration::days(90)).contains(d))
+        .ok_or(Problem::Malformed(Expected::LapseAfter))
 }
 
 /// An `http(s)://` base URL, without its trailing slashes.

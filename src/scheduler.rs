@@ -27,16 +27,19 @@ pub enum Job {
     OpenTickets,
     /// Looks for the roles not verified yet under the suggested name.
     ProbeRoles,
+    /// Lapses the claims whose window ended without a verified role.
+    LapseClaims,
 }
 
 impl Job {
-    pub const ALL: [Job; 6] = [
+    pub const ALL: [Job; 7] = [
         Self::PollHandshakes,
         Self::RemindInvitations,
         Self::SendQueuedInvitations,
         Self::AuditSupportPlans,
         Self::OpenTickets,
         Self::ProbeRoles,
+        Self::LapseClaims,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Job {
             Self::AuditSupportPlans => "audit_support_plans",
             Self::OpenTickets => "open_tickets",
             Self::ProbeRoles => "probe_roles",
+            Self::LapseClaims => "lapse_claims",
         }
     }
 
@@ -61,6 +65,7 @@ impl Job {
             // Every minute: the probe plan and the rate ceiling decide which
             // accounts are probed in each run.
             Self::ProbeRoles => "30 * * * * *",
+            Self::LapseClaims => "0 10 * * * *",
         }
     }
 
@@ -74,6 +79,7 @@ impl Job {
             Self::SendQueuedInvitations => Some(DueJob::SendQueued),
             Self::AuditSupportPlans => Some(DueJob::Audit),
             Self::ProbeRoles => Some(DueJob::Probe),
+            Self::LapseClaims => Some(DueJob::Lapse),
             Self::OpenTickets => None,
         }
     }

@@ -2,17 +2,17 @@
 //! the list, the checklist, the external ID, the instructions, the support
 //! plan group and the price book.
 
-use anyhow::Context as _;
-
 use super::{
     AccountSummary, AccountView, Action, Actor, App, AppError, InstructionsFormat, InstructionsView, ListView, Message,
     Offer, Permission, Reply, Retry, Scope, Tone, UserError,
 };
+use crate::domain::Event;
+use crate::domain::claims::{self, ClaimRefusal};
 use crate::domain::{
     Account, AccountId, AccountKind, ExternalId, Lang, LinkState, NewAccount, PriceBookChoice, SupportPlanGroup,
     TenantId,
 };
-use crate::store::{Audit, By, InsertConflict};
+use crate::store::{Audit, By, UpdateError};
 
 impl App {
     pub(super) fn add_account(&self, actor: &Actor, new: NewAccount) -> Result<Reply, AppError> {
@@ -21,9 +21,10 @@ impl App {
         {
             return Err(anyhow::anyhow!("a tenant may only register accounts for itself").into());
         }
-        let id = new.id;
+        let (id, tenant) = (new.id, new.tenant.clone());
         let kind = new.kind;
         let now = self.clock.now();
+        let by = By { actor: &actor.id, action: "account_add", at: now, audit: Audit::Always };
         // A clash of 100-bit random IDs is next to impossible; draw again if
         // it ever happens rather than fail.
         for _ in 0..8 {
@@ -33,10 +34,16 @@ impl App {
             if self.settings.probe.enabled {
                 account.restart_probe(&self.settings.probe.plan, now);
             }
-            let by = By { actor: &actor.id, action: "account_add", at: now, audit: Audit::Always };
             let change = self.change_of(&account, events, now);
-            match self.store.insert_account(&account, &by, &change).context("storing a new account")? {
-                Ok(()) => {
+            let added = self.store.change_claims(id, &by, |claims| {
+                claims::may_claim(claims, &tenant)?;
+                // A claim of this tenant's that closed makes room for this one.
+                claims.retain(|c| c.tenant != tenant);
+                claims.push(account.clone());
+                Ok(vec![(tenant.clone(), change.clone())])
+            });
+            match added {
+                Ok(_) => {
                     let view = AccountView::from(account.clone());
                     let mut messages = vec![Message::Registered(view.clone())];
                     let mut tone = Tone::Success;
@@ -47,16 +54,38 @@ impl App {
                     messages.push(Message::Instructions(self.instructions(&account)));
                     return Ok(Reply::new(tone, messages).with_data(view).with_offers(Offer::instructions(id)));
                 }
-                Err(InsertConflict::AccountExists { same_tenant: true }) => {
+                Err(UpdateError::Rejected(ClaimRefusal::AlreadyClaimed)) => {
                     return Err(UserError::AlreadyRegistered { account: id }.into());
                 }
-                Err(InsertConflict::AccountExists { same_tenant: false }) => {
-                    return Err(UserError::RegisteredElsewhere { account: id }.into());
+                Err(UpdateError::Rejected(ClaimRefusal::OwnedElsewhere)) => {
+                    return Err(UserError::LinkedElsewhere { account: id }.into());
                 }
-                Err(InsertConflict::ExternalIdTaken) => continue,
+                Err(UpdateError::Rejected(ClaimRefusal::Full)) => {
+                    self.claims_full(id, &tenant, &by)?;
+                    return Err(UserError::TooManyClaims { account: id, max: claims::MAX_OPEN_CLAIMS }.into());
+                }
+                Err(UpdateError::ExternalIdTaken) => continue,
+                Err(UpdateError::NotFound) => unreachable!("a new claim finds nothing missing"),
+                Err(UpdateError::Store(e)) => return Err(anyhow::Error::from(e).context("storing a new claim").into()),
             }
         }
         Err(anyhow::anyhow!("could not draw an unused external ID").into())
+    }
+
+    /// Operations hear that `tenant` could not claim account `id`: it has
+    /// as many open claims as allowed. Recorded on the oldest open claim,
+    /// which the notice is about.
+    fn claims_full(&self, id: AccountId, tenant: &TenantId, by: &By<'_>) -> Result<(), AppError> {
+        let told = self.store.change_claims::<()>(id, by, |claims| {
+            let Some(oldest) = claims.iter().find(|c| c.is_open_claim()) else { return Ok(vec![]) };
+            let events = vec![Event::ClaimsFull { account: id, tenant: tenant.clone() }];
+            Ok(vec![(oldest.tenant.clone(), self.change_of(oldest, events, by.at))])
+        });
+        match told {
+            Ok(_) | Err(UpdateError::Rejected(())) => Ok(()),
+            Err(UpdateError::Store(e)) => Err(e.into()),
+            Err(e) => Err(anyhow::anyhow!("telling operations of a full account: {e:?}").into()),
+        }
     }
 
     pub(super) fn list_accounts(&self, actor: &Actor, tenant: Option<TenantId>) -> Result<Reply, AppError> {
@@ -70,7 +99,7 @@ impl App {
         };
         let view = ListView {
             tenant: tenant.map(|t| t.to_string()),
-            accounts: accounts.iter().map(AccountSummary::from).collect(),
+            accounts: accounts.iter().filter(|a| a.closed_at.is_none()).map(AccountSummary::from).collect(),
         };
         Ok(Reply::new(Tone::Info, vec![Message::List(view.clone())]).with_data(view))
     }
@@ -83,6 +112,22 @@ impl App {
     pub(super) fn later(&self, actor: &Actor, account: AccountId) -> Result<Reply, AppError> {
         let view = AccountView::from(self.load(actor, account)?);
         Ok(Reply::new(Tone::Info, vec![Message::Later(view)]))
+    }
+
+    pub(super) fn revive(&self, actor: &Actor, account: AccountId) -> Result<Reply, AppError> {
+        let probe = &self.settings.probe;
+        let (account, _) = self.update(actor, account, "account_revive", |a, now| {
+            if a.is_owner() || !matches!(a.state, LinkState::Registered | LinkState::Lapsed) {
+                return Err(UserError::NotNow { account: a.id, state: a.state, action: Action::Revive });
+            }
+            let events = a.renew_window(now);
+            if probe.enabled {
+                a.restart_probe(&probe.plan, now);
+            }
+            Ok(events)
+        })?;
+        let view = AccountView::from(account);
+        Ok(Reply::new(Tone::Success, vec![Message::Status(view.clone())]).with_data(view))
     }
 
     pub(super) fn rotate_external_id(&self, actor: &Actor, account: AccountId) -> Result<Reply, AppError> {
@@ -126,12 +171,16 @@ impl App {
         format: InstructionsFormat,
     ) -> Result<Reply, AppError> {
         let mut account = self.load(actor, account)?;
-        if self.settings.probe.enabled && account.state == LinkState::Registered {
-            // The role may appear soon: look for it often again.
-            let plan = &self.settings.probe.plan;
+        if matches!(account.state, LinkState::Registered | LinkState::Lapsed) && !account.is_owner() {
+            // The owner is at work: a fresh window (a lapsed claim revives),
+            // and the role may appear soon, so look for it often again.
+            let probe = &self.settings.probe;
             (account, _) = self.update(actor, account.id, "instructions_shown", |a, now| {
-                a.restart_probe(plan, now);
-                Ok(vec![])
+                let events = a.renew_window(now);
+                if probe.enabled {
+                    a.restart_probe(&probe.plan, now);
+                }
+                Ok(events)
             })?;
         }
         let view = self.instructions(&account);
@@ -191,6 +240,7 @@ impl App {
         let words = partial.trim().to_lowercase();
         Ok(accounts
             .iter()
+            .filter(|a| a.closed_at.is_none())
             .filter(|a| {
                 words.is_empty()
                     || (!digits.is_empty() && a.id.as_str().starts_with(&digits))

@@ -52,6 +52,11 @@ pub enum Command {
     Later {
         account: AccountId,
     },
+    /// A fresh window for a claim to get its role verified (a lapsed one
+    /// is open again).
+    Revive {
+        account: AccountId,
+    },
     /// Check the customer's role against AWS; without an ARN, the role
     /// recorded last.
     VerifyRole {
@@ -84,6 +89,7 @@ impl Command {
             Self::SetPriceBook { .. } => "price_book",
             Self::Configure { .. } => "configure",
             Self::Later { .. } => "later",
+            Self::Revive { .. } => "account_revive",
             Self::VerifyRole { .. } => "verify_role",
             Self::Invite { .. } => "invite",
             Self::OpenTicket { .. } => "ticket",
@@ -100,6 +106,7 @@ impl Command {
             | Self::SetSupportPlan { account, .. }
             | Self::SetPriceBook { account, .. }
             | Self::Later { account }
+            | Self::Revive { account }
             | Self::VerifyRole { account, .. }
             | Self::Invite { account, .. }
             | Self::OpenTicket { account, .. } => Some(*account),
@@ -120,7 +127,8 @@ impl Command {
             | Self::SetSupportPlan { .. }
             | Self::SetPriceBook { .. }
             | Self::Configure { .. }
-            | Self::Later { .. } => false,
+            | Self::Later { .. }
+            | Self::Revive { .. } => false,
         }
     }
 
@@ -135,6 +143,7 @@ impl Command {
             | Self::SetSupportPlan { .. }
             | Self::SetPriceBook { .. }
             | Self::Later { .. }
+            | Self::Revive { .. }
             | Self::VerifyRole { .. }
             | Self::OpenTicket { .. } => Permission::AccountRole,
             Self::Configure { .. } => Permission::ManageServer,

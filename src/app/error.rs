@@ -10,8 +10,14 @@ pub enum UserError {
     AccountNotFound { account: AccountId },
     #[error("account {account} is already registered for this tenant")]
     AlreadyRegistered { account: AccountId },
-    #[error("account {account} is registered by someone else")]
-    RegisteredElsewhere { account: AccountId },
+    #[error("account {account} is linked through another reseller")]
+    LinkedElsewhere { account: AccountId },
+    #[error("account {account} has {max} open claims already")]
+    TooManyClaims { account: AccountId, max: usize },
+    #[error("{claims} tenants claim account {account} and none owns it: name one")]
+    AmbiguousClaim { account: AccountId, claims: usize },
+    #[error("the role trusts the external ID of none of the {claims} claims on account {account}")]
+    NoClaimTrusted { account: AccountId, claims: usize },
     #[error("account {account} is a management account: it needs consent to assignment")]
     ManagementAccount { account: AccountId },
     #[error("account {account} is {}: cannot {action} now", state.code())]
@@ -48,6 +54,7 @@ pub enum Permission {
 pub enum Action {
     RotateExternalId,
     RecordRole,
+    Revive,
 }
 
 impl std::fmt::Display for Action {
@@ -55,6 +62,7 @@ impl std::fmt::Display for Action {
         match self {
             Self::RotateExternalId => f.write_str("rotate the external ID"),
             Self::RecordRole => f.write_str("record another role"),
+            Self::Revive => f.write_str("revive the registration"),
         }
     }
 }

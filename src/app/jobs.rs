@@ -36,6 +36,7 @@ impl App {
             Job::AuditSupportPlans => self.off_thread(|app| app.audit_support_plans()).await?,
             Job::OpenTickets => self.open_tickets().await?,
             Job::ProbeRoles => self.probe_roles().await?,
+            Job::LapseClaims => self.off_thread(|app| app.lapse_claims()).await?,
         };
         report.job = job.name();
         Ok(report)
@@ -57,27 +58,46 @@ impl App {
     async fn job_change_off_thread(
         &self,
         job: Job,
-        id: crate::domain::AccountId,
+        claim: &Account,
         action: &'static str,
         audit: Audit,
         change: impl Fn(&mut Account) -> Result<Vec<Event>, crate::domain::IllegalTransition> + Send + 'static,
     ) -> Result<(Account, Vec<Event>), AppError> {
-        self.off_thread(move |app| app.job_change(job, id, action, audit, change)).await
+        let claim = claim.clone();
+        self.off_thread(move |app| app.job_change(job, &claim, action, audit, change)).await
     }
 
-    /// Records a change a job made to an account.
+    /// Records a change a job made to a claim.
     fn job_change<E: std::fmt::Debug>(
         &self,
         job: Job,
-        id: crate::domain::AccountId,
+        claim: &Account,
         action: &str,
         audit: Audit,
         change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
     ) -> Result<(Account, Vec<Event>), AppError> {
         let actor = format!("job:{}", job.name());
         let by = By { actor: &actor, action, at: self.clock.now(), audit };
-        self.update_account(id, by, &[], change)
+        let id = claim.id;
+        self.update_account(id, &claim.tenant, by, &[], change)
             .map_err(|e| anyhow::anyhow!("recording {action} of {id}: {e:?}").into())
+    }
+
+    /// Lapses the claims whose window ended without a verified role: their
+    /// tenants are told once, and they no longer count against quotas.
+    fn lapse_claims(&self) -> Result<JobReport, AppError> {
+        let due = self.due_for(Job::LapseClaims)?;
+        let mut report = JobReport { tracked: due.len(), ..JobReport::default() };
+        let (now, lapse_after) = (self.clock.now(), self.settings.lapse_after);
+        for claim in due.iter().filter(|c| c.lapses_at(lapse_after).is_some_and(|at| at <= now)) {
+            let (_, events) = self.job_change(Job::LapseClaims, claim, "claim_lapsed", Audit::WhenEvents, |a| {
+                Ok::<_, ()>(a.lapse(now, lapse_after))
+            })?;
+            if !events.is_empty() {
+                report.changed += 1;
+            }
+        }
+        Ok(report)
     }
 
     /// One `ListHandshakesForOrganization` (every page) for all tracked
@@ -129,13 +149,9 @@ impl App {
             if state == invitation.state {
                 continue;
             }
-            self.job_change_off_thread(
-                Job::PollHandshakes,
-                account.id,
-                "handshake_observed",
-                Audit::Always,
-                move |a| a.handshake_observed(state, now),
-            )
+            self.job_change_off_thread(Job::PollHandshakes, &account, "handshake_observed", Audit::Always, move |a| {
+                a.handshake_observed(state, now)
+            })
             .await?;
             report.changed += 1;
         }
@@ -162,7 +178,7 @@ impl App {
             let mut due: Vec<(time::OffsetDateTime, Account)> = found
                 .accounts
                 .into_iter()
-                .filter(|a| !probed.contains(&a.id))
+                .filter(|a| !probed.contains(&(a.id, a.tenant.clone())))
                 .filter_map(|a| Some((a.probe_due(&probe.plan)?, a)))
                 .filter(|(at, _)| *at <= now)
                 .collect();
@@ -181,7 +197,7 @@ impl App {
                 if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(self.clock.now()) < 2 {
                     return Ok(report);
                 }
-                probed.insert(account.id);
+                probed.insert((account.id, account.tenant.clone()));
                 report.deferred = report.deferred.saturating_sub(1);
                 if !self.probe_one(aws, account, &mut report).await? {
                     // STS itself cannot be reached: the others wait for the
@@ -217,7 +233,7 @@ impl App {
             (self.settings.partition, self.settings.role_name.clone(), self.settings.probe.plan.clone());
         let (external_id, observed) = (request.external_id.clone(), checked.clone());
         let (updated, events) = self
-            .job_change_off_thread(Job::ProbeRoles, account.id, "probe", Audit::WhenEvents, move |a| {
+            .job_change_off_thread(Job::ProbeRoles, &account, "probe", Audit::WhenEvents, move |a| {
                 // Changed while AWS was asked (a pasted ARN, a rotated
                 // external ID): this probe's answer no longer applies.
                 let target = a.probe_target(partition, &role_name);
@@ -258,7 +274,7 @@ impl App {
         let reminder_due = |a: &Account| a.invitation.as_ref().and_then(|i| i.reminder_due(now, thresholds));
         for account in tracked.iter().filter(|a| reminder_due(a).is_some()) {
             let (_, events) =
-                self.job_change(Job::RemindInvitations, account.id, "invitation_reminder", Audit::WhenEvents, |a| {
+                self.job_change(Job::RemindInvitations, account, "invitation_reminder", Audit::WhenEvents, |a| {
                     Ok::<_, ()>(a.remind(now, thresholds))
                 })?;
             if !events.is_empty() {
@@ -290,7 +306,7 @@ impl App {
         let flagged = self.due_for(Job::AuditSupportPlans)?;
         let mut report = JobReport { tracked: flagged.len(), ..JobReport::default() };
         for account in flagged.iter().filter(|a| a.support_plan_attention().is_some()) {
-            self.job_change(Job::AuditSupportPlans, account.id, "support_plan_audit", Audit::Always, |a| {
+            self.job_change(Job::AuditSupportPlans, account, "support_plan_audit", Audit::Always, |a| {
                 Ok::<_, ()>(a.support_plan_attention().into_iter().collect())
             })?;
             report.changed += 1;
@@ -309,7 +325,8 @@ impl App {
             report.aws_calls += 1;
             match self.execute(&actor, Command::Invite { account: account.id, note }).await {
                 Ok(reply) => {
-                    let sent = self.store.account(account.id)?.is_some_and(|a| a.queued_invitation.is_none());
+                    let sent =
+                        self.store.claim(account.id, &account.tenant)?.is_some_and(|a| a.queued_invitation.is_none());
                     if sent {
                         report.changed += 1;
                     } else {

@@ -35,6 +35,7 @@ pub use reply::{
 use crate::aws::Aws;
 use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
+use crate::domain::claims::{self, NoClaim, Whose};
 use crate::domain::{
     Account, AccountId, ChatId, DueJob, DuePlan, Effects, Event, ExternalIdPrefix, Partition, ProbePlan, RoleName,
     TenantId, TicketEffect,
@@ -58,6 +59,8 @@ pub struct Settings {
     pub partition: Partition,
     /// Looking for roles under the suggested name (zero-paste verification).
     pub probe: ProbeSettings,
+    /// How long a claim stays open without a verified role.
+    pub lapse_after: time::Duration,
 }
 
 /// How orglink looks for customers' roles by itself.
@@ -86,6 +89,7 @@ impl Default for Settings {
             auto_send_invitations: false,
             partition: Partition::Aws,
             probe: ProbeSettings::default(),
+            lapse_after: time::Duration::days(14),
         }
     }
 }
@@ -93,14 +97,18 @@ impl Default for Settings {
 impl Settings {
     /// What the jobs' due times depend on.
     pub fn due_plan(&self) -> DuePlan<'_> {
-        DuePlan { probe: self.probe.enabled.then_some(&self.probe.plan), reminder_days: &self.reminder_days }
+        DuePlan {
+            probe: self.probe.enabled.then_some(&self.probe.plan),
+            reminder_days: &self.reminder_days,
+            lapse_after: self.lapse_after,
+        }
     }
 
     /// The due plan as a fingerprint: the due index is rebuilt when it
     /// changes.
     fn due_plan_key(&self) -> String {
         let probe = if self.probe.enabled { self.probe.plan.to_string() } else { "off".into() };
-        format!("v1; probe: {probe}; reminders: {:?}", self.reminder_days)
+        format!("v2; probe: {probe}; reminders: {:?}; lapse: {}", self.reminder_days, self.lapse_after)
     }
 }
 
@@ -119,6 +127,9 @@ pub struct Actor {
     pub id: String,
     pub scope: Scope,
     pub rights: Rights,
+    /// Operations acting on one tenant's claim (`--tenant`): without it,
+    /// they act on the account's owner's claim, or its only one.
+    pub claim_of: Option<TenantId>,
 }
 
 /// What a chat member may do, as their server says.
@@ -138,12 +149,23 @@ impl Actor {
             id: format!("cli:{name}"),
             scope: Scope::Ops,
             rights: Rights { manage_server: true, roles: Vec::new(), ops: true },
+            claim_of: None,
         }
+    }
+
+    /// The same operator, acting on `tenant`'s claims.
+    pub fn on_claim_of(self, tenant: Option<TenantId>) -> Self {
+        Self { claim_of: tenant, ..self }
     }
 
     /// What orglink itself runs as (jobs, automatic invitations).
     pub fn system(id: impl Into<String>) -> Self {
-        Self { id: id.into(), scope: Scope::Ops, rights: Rights { manage_server: true, roles: Vec::new(), ops: true } }
+        Self {
+            id: id.into(),
+            scope: Scope::Ops,
+            rights: Rights { manage_server: true, roles: Vec::new(), ops: true },
+            claim_of: None,
+        }
     }
 }
 
@@ -262,6 +284,7 @@ impl App {
                 self.configure(actor, channel, language, account_role)
             }
             Command::Later { account } => self.later(actor, account),
+            Command::Revive { account } => self.revive(actor, account),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }
@@ -307,32 +330,55 @@ impl App {
         if allowed { Ok(()) } else { Err(UserError::NotAllowed { permission, role }.into()) }
     }
 
-    /// The account, if the actor may see it. Another tenant's account is
-    /// reported as not found, so its existence is not revealed.
+    /// The claim the actor means, if they may see it: a tenant's own; for
+    /// operations, the one `--tenant` names, else the owner's or the only
+    /// one. Another tenant's claim is reported as not found, so its
+    /// existence is not revealed; a closed claim is gone.
     fn load(&self, actor: &Actor, id: AccountId) -> Result<Account, AppError> {
-        match self.store.account(id)? {
-            Some(account) if visible(actor, &account) => Ok(account),
-            _ => Err(UserError::AccountNotFound { account: id }.into()),
+        let claims: Vec<Account> = self.store.claims(id)?.into_iter().filter(|c| c.closed_at.is_none()).collect();
+        match claims::select(&claims, whose(actor)) {
+            Ok(i) => Ok(claims.into_iter().nth(i).expect("selected")),
+            Err(NoClaim::Missing) => Err(UserError::AccountNotFound { account: id }.into()),
+            Err(NoClaim::Ambiguous { claims }) => Err(UserError::AmbiguousClaim { account: id, claims }.into()),
         }
     }
 
-    /// The one way a change of an account is recorded: `change` applies the
-    /// domain's rules and says which events it caused; the domain decides
-    /// their effects and the jobs' due times; the store writes it all in
-    /// one transaction. `also` adds what the caller did to the ticket
-    /// queue.
+    /// The one way a change of a claim is recorded: `change` applies the
+    /// domain's rules to `tenant`'s claim on account `id` and says which
+    /// events it caused; the domain decides their effects, the jobs' due
+    /// times and (when the claim now owns the account) which other claims
+    /// close; the store writes it all in one transaction. `also` adds what
+    /// the caller did to the ticket queue.
     pub fn update_account<E>(
         &self,
         id: AccountId,
+        tenant: &TenantId,
         by: By<'_>,
         also: &[TicketEffect],
         change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
     ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
-        let (account, change) = self.store.update_account(id, &by, |account| {
-            let events = change(account)?;
-            Ok(self.change_of(account, events, by.at).with_tickets(also))
-        })?;
-        Ok((account, change.events))
+        let result = self.store.change_claims(id, &by, |claims| {
+            let Some(i) = claims.iter().position(|c| c.tenant == *tenant && c.closed_at.is_none()) else {
+                return Err(None);
+            };
+            let events = change(&mut claims[i]).map_err(Some)?;
+            let mut changes = vec![(tenant.clone(), self.change_of(&claims[i], events, by.at).with_tickets(also))];
+            for j in claims::settle(claims, i) {
+                let events = claims[j].close(by.at);
+                changes.push((claims[j].tenant.clone(), self.change_of(&claims[j], events, by.at)));
+            }
+            Ok(changes)
+        });
+        match result {
+            Ok((claims, mut changes)) => {
+                let account = claims.into_iter().find(|c| c.tenant == *tenant).expect("changed above");
+                Ok((account, changes.swap_remove(0).1.events))
+            }
+            Err(UpdateError::Rejected(None)) | Err(UpdateError::NotFound) => Err(UpdateError::NotFound),
+            Err(UpdateError::Rejected(Some(e))) => Err(UpdateError::Rejected(e)),
+            Err(UpdateError::ExternalIdTaken) => Err(UpdateError::ExternalIdTaken),
+            Err(UpdateError::Store(e)) => Err(UpdateError::Store(e)),
+        }
     }
 
     /// What the store records with `events` of `account` as it now is.
@@ -341,7 +387,7 @@ impl App {
         Change { due: account.due(&self.settings.due_plan()), events, effects }
     }
 
-    /// Changes an account the actor may change, in one store transaction.
+    /// Changes the claim the actor means, in one store transaction.
     fn update(
         &self,
         actor: &Actor,
@@ -349,19 +395,14 @@ impl App {
         action: &str,
         change: impl Fn(&mut Account, OffsetDateTime) -> Result<Vec<Event>, UserError>,
     ) -> Result<(Account, Vec<Event>), Retry> {
+        let tenant = self.load(actor, id).map_err(Retry::Failed)?.tenant;
         let now = self.clock.now();
         let by = By { actor: &actor.id, action, at: now, audit: Audit::Always };
         let not_found = || Retry::Failed(UserError::AccountNotFound { account: id }.into());
-        let result = self.update_account(id, by, &[], |account| {
-            if !visible(actor, account) {
-                return Err(None);
-            }
-            change(account, now).map_err(Some)
-        });
-        match result {
+        match self.update_account(id, &tenant, by, &[], |account| change(account, now)) {
             Ok(done) => Ok(done),
-            Err(UpdateError::NotFound | UpdateError::Rejected(None)) => Err(not_found()),
-            Err(UpdateError::Rejected(Some(e))) => Err(Retry::Failed(e.into())),
+            Err(UpdateError::NotFound) => Err(not_found()),
+            Err(UpdateError::Rejected(e)) => Err(Retry::Failed(e.into())),
             Err(UpdateError::ExternalIdTaken) => Err(Retry::ExternalIdTaken),
             Err(UpdateError::Store(e)) => Err(Retry::Failed(e.into())),
         }
@@ -418,12 +459,12 @@ impl From<Retry> for AppError {
     }
 }
 
-/// Whether the actor may see the account: its own tenant's, or any for the
-/// distributor's operators.
-fn visible(actor: &Actor, account: &Account) -> bool {
-    match &actor.scope {
-        Scope::Ops => true,
-        Scope::Tenant(_) if actor.rights.ops => true,
-        Scope::Tenant(tenant) => account.tenant == *tenant,
+/// Which claim the actor's commands are about: a tenant's own, or (for
+/// operations) the one they name, else the account's principal claim.
+fn whose(actor: &Actor) -> Whose<'_> {
+    match (&actor.scope, actor.rights.ops, &actor.claim_of) {
+        (_, true, Some(tenant)) | (Scope::Ops, _, Some(tenant)) => Whose::Tenant(tenant),
+        (Scope::Ops, _, None) | (Scope::Tenant(_), true, None) => Whose::Principal,
+        (Scope::Tenant(tenant), false, _) => Whose::Tenant(tenant),
     }
 }

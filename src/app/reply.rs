@@ -352,7 +352,10 @@ impl Message {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
                 UserError::AlreadyRegistered { .. } => "errors/already_registered.md",
-                UserError::RegisteredElsewhere { .. } => "errors/registered_elsewhere.md",
+                UserError::LinkedElsewhere { .. } => "errors/linked_elsewhere.md",
+                UserError::TooManyClaims { .. } => "errors/too_many_claims.md",
+                UserError::AmbiguousClaim { .. } => "errors/ambiguous_claim.md",
+                UserError::NoClaimTrusted { .. } => "errors/no_claim_trusted.md",
                 UserError::ManagementAccount { .. } => "errors/management_account.md",
                 UserError::NotNow { .. } => "errors/not_now.md",
                 UserError::ArnAccountMismatch { .. } => "errors/arn_account_mismatch.md",
@@ -460,8 +463,12 @@ fn error_context(error: &UserError) -> Value {
         }
         UserError::AccountNotFound { account }
         | UserError::AlreadyRegistered { account }
-        | UserError::RegisteredElsewhere { account }
+        | UserError::LinkedElsewhere { account }
         | UserError::ManagementAccount { account } => json!({ "account_id": account }),
+        UserError::TooManyClaims { account, max } => json!({ "account_id": account, "max": max }),
+        UserError::AmbiguousClaim { account, claims } | UserError::NoClaimTrusted { account, claims } => {
+            json!({ "account_id": account, "claims": claims })
+        }
         UserError::NotNow { account, state, action } => {
             json!({ "account_id": account, "state": state, "action": action })
         }

@@ -49,7 +49,7 @@ impl App {
             self.ticket_waits(request, None, "not_configured", actor).await?;
             return Ok(None);
         };
-        let Some(account) = self.store.account(request.account)? else { return Ok(None) };
+        let Some(account) = self.store.claim(request.account, &request.tenant)? else { return Ok(None) };
         match desk.open(request, &account, now).await {
             Ok(record) if !request.records_ticket() => {
                 // A note on an existing ticket: nothing new to record or announce.
@@ -112,7 +112,7 @@ impl App {
         also: &[TicketEffect],
         change: impl Fn(&mut crate::domain::Account) -> Result<Vec<Event>, ()>,
     ) -> Result<(), AppError> {
-        match self.update_account(request.account, by, also, change) {
+        match self.update_account(request.account, &request.tenant, by, also, change) {
             Ok(_) | Err(UpdateError::Rejected(())) | Err(UpdateError::ExternalIdTaken) => Ok(()),
             Err(UpdateError::NotFound) => Ok(self.store.ticket_request_done(&request.key)?),
             Err(UpdateError::Store(e)) => Err(e.into()),

@@ -123,6 +123,7 @@ pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
             id: format!("discord:{}", user.get()),
             scope: Scope::Tenant(tenant.clone()),
             rights: rights(member, guild_chat, ops),
+            claim_of: None,
         },
         tenant,
         locale_lang,

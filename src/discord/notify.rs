@@ -137,7 +137,7 @@ impl Notifier {
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-        let Some(account) = self.store.account(item.event.account()).map_err(store_error)? else {
+        let Some(account) = self.store.claim(item.event.account(), &item.tenant).map_err(store_error)? else {
             return Err(Failure::Permanent("rejected"));
         };
         let audience = item.audience;

@@ -120,6 +120,19 @@ pub struct Account {
     pub registered_at: OffsetDateTime,
     #[serde(with = "crate::domain::instant")]
     pub updated_at: OffsetDateTime,
+    /// When this claim's role first verified: from then on this tenant owns
+    /// the AWS account, and no other claim on it stays open.
+    #[serde(with = "crate::domain::instant::option", default)]
+    pub owned_at: Option<OffsetDateTime>,
+    /// When the claim's window to get its role verified began (the
+    /// registration, or the last time the instructions were shown or the
+    /// claim revived).
+    #[serde(with = "crate::domain::instant::option", default)]
+    pub window_from: Option<OffsetDateTime>,
+    /// When the claim closed (another tenant proved control, or operations
+    /// removed it): its tenant no longer sees it; it stays for the record.
+    #[serde(with = "crate::domain::instant::option", default)]
+    pub closed_at: Option<OffsetDateTime>,
 }
 
 /// What a reseller gives to register an account.
@@ -168,6 +181,9 @@ impl Account {
             probe: None,
             registered_at: now,
             updated_at: now,
+            owned_at: None,
+            window_from: None,
+            closed_at: None,
         };
         let events = vec![Event::AccountRegistered { account: account.id }];
         Ok((account, events))
@@ -244,6 +260,11 @@ impl Account {
         }
         let role = self.role.as_mut().expect("record_role set it");
         role.verified_at = report.verified().then_some(now).filter(|_| !report.management_account());
+        if role.verified_at.is_some() && self.owned_at.is_none() {
+            // The role trusts this claim's external ID: only someone who
+            // controls the AWS account can arrange that.
+            self.owned_at = Some(now);
+        }
         role.report = Some(report);
         Ok(events)
     }
@@ -334,14 +355,73 @@ impl Account {
             LinkState::InvitationExpired | LinkState::InvitationDeclined | LinkState::InvitationCanceled => {
                 role_verified
             }
-            LinkState::Registered | LinkState::Invited | LinkState::Linked | LinkState::Blocked { .. } => false,
+            LinkState::Registered
+            | LinkState::Invited
+            | LinkState::Linked
+            | LinkState::Blocked { .. }
+            | LinkState::Lapsed => false,
         }
+    }
+
+    /// Whether this claim proved control of the AWS account: the tenant
+    /// owns it.
+    pub fn is_owner(&self) -> bool {
+        self.owned_at.is_some()
+    }
+
+    /// Whether the claim is open: neither the owner, lapsed nor closed.
+    pub fn is_open_claim(&self) -> bool {
+        !self.is_owner() && self.state != LinkState::Lapsed && self.closed_at.is_none()
+    }
+
+    /// Closes the claim: another tenant proved control of the account.
+    /// Nothing is looked for or sent for it any more.
+    pub fn close(&mut self, now: OffsetDateTime) -> Vec<Event> {
+        self.closed_at = Some(now);
+        self.probe = None;
+        self.queued_invitation = None;
+        self.updated_at = now;
+        vec![Event::ClaimClosed { account: self.id }]
+    }
+
+    /// When the claim lapses unless its role verifies: `lapse_after` past
+    /// the start of its window. `None` for an owner, or once lapsed.
+    pub fn lapses_at(&self, lapse_after: time::Duration) -> Option<OffsetDateTime> {
+        (self.state == LinkState::Registered && !self.is_owner() && self.closed_at.is_none())
+            .then(|| self.window_from.unwrap_or(self.registered_at) + lapse_after)
+    }
+
+    /// Lapses the claim if its window ended by `now`.
+    pub fn lapse(&mut self, now: OffsetDateTime, lapse_after: time::Duration) -> Vec<Event> {
+        match self.lapses_at(lapse_after) {
+            Some(at) if at <= now => {
+                let events = self.apply(&super::Transition::Lapsed, now).unwrap_or_default();
+                self.probe = None;
+                events
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A fresh window from `now` (the instructions were shown again, or
+    /// operations revived the claim): a lapsed claim is open again.
+    pub fn renew_window(&mut self, now: OffsetDateTime) -> Vec<Event> {
+        let events = if self.state == LinkState::Lapsed {
+            self.apply(&super::Transition::Revived, now).unwrap_or_default()
+        } else {
+            vec![]
+        };
+        if self.state == LinkState::Registered && !self.is_owner() {
+            self.window_from = Some(now);
+            self.updated_at = now;
+        }
+        events
     }
 
     /// When the role is next probed for; `None` while it is not looked for
     /// (verified, invited, blocked... or the window has passed).
     pub fn probe_due(&self, plan: &ProbePlan) -> Option<OffsetDateTime> {
-        if self.state != LinkState::Registered {
+        if self.state != LinkState::Registered || self.closed_at.is_some() {
             return None;
         }
         match &self.probe {
@@ -450,7 +530,7 @@ impl Account {
         let link_sent = match self.state {
             S::Invited | S::Linked => Done,
             S::InvitationExpired | S::InvitationDeclined | S::InvitationCanceled => Attention,
-            S::Registered | S::RoleVerified | S::Blocked { .. } => Pending,
+            S::Registered | S::RoleVerified | S::Blocked { .. } | S::Lapsed => Pending,
         };
         let support_plan = match self.support_plan_group {
             None => Pending,

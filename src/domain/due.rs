@@ -24,10 +24,13 @@ pub enum DueJob {
     /// Sending an invitation AWS's daily quota held back: every run while
     /// it waits.
     SendQueued,
+    /// Lapsing a claim whose window ended without a verified role: when
+    /// the window ends.
+    Lapse,
 }
 
 impl DueJob {
-    pub const ALL: [DueJob; 5] = [Self::Probe, Self::Remind, Self::Poll, Self::Audit, Self::SendQueued];
+    pub const ALL: [DueJob; 6] = [Self::Probe, Self::Remind, Self::Poll, Self::Audit, Self::SendQueued, Self::Lapse];
 
     /// Its byte in the store's index keys: stable across releases.
     pub fn tag(self) -> u8 {
@@ -37,6 +40,7 @@ impl DueJob {
             Self::Poll => 3,
             Self::Audit => 4,
             Self::SendQueued => 5,
+            Self::Lapse => 6,
         }
     }
 
@@ -52,6 +56,8 @@ pub struct DuePlan<'a> {
     pub probe: Option<&'a ProbePlan>,
     /// Days before an invitation's expiry when the tenant is reminded.
     pub reminder_days: &'a [u32],
+    /// How long a claim stays open without a verified role.
+    pub lapse_after: Duration,
 }
 
 impl Account {
@@ -60,6 +66,9 @@ impl Account {
     /// on, so their index entry does not move with each change.
     pub fn due(&self, plan: &DuePlan<'_>) -> Vec<(DueJob, OffsetDateTime)> {
         let mut due = Vec::new();
+        if self.closed_at.is_some() {
+            return due;
+        }
         if let Some(at) = plan.probe.and_then(|p| self.probe_due(p)) {
             due.push((DueJob::Probe, at));
         }
@@ -79,6 +88,9 @@ impl Account {
         if self.queued_invitation.is_some() {
             due.push((DueJob::SendQueued, self.registered_at));
         }
+        if let Some(at) = self.lapses_at(plan.lapse_after) {
+            due.push((DueJob::Lapse, at));
+        }
         due
     }
 }
@@ -90,6 +102,7 @@ mod tests {
     use time::macros::datetime;
 
     const AT: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
+    const LAPSE: Duration = Duration::days(14);
 
     fn account() -> Account {
         crate::domain::sample_account("123456789012", "acme", SupportTier::Business, AT)
@@ -111,14 +124,15 @@ mod tests {
     fn a_new_account_is_probed_on_the_plan_only_when_probing_is_on() {
         let plan = ProbePlan::default();
         let account = account();
-        let on = DuePlan { probe: Some(&plan), reminder_days: &[7, 2] };
-        assert_eq!(account.due(&on), vec![(DueJob::Probe, account.probe_due(&plan).unwrap())]);
-        assert!(account.due(&DuePlan { probe: None, reminder_days: &[7, 2] }).is_empty());
+        let on = DuePlan { probe: Some(&plan), reminder_days: &[7, 2], lapse_after: LAPSE };
+        let lapse = (DueJob::Lapse, AT + LAPSE);
+        assert_eq!(account.due(&on), vec![(DueJob::Probe, account.probe_due(&plan).unwrap()), lapse]);
+        assert_eq!(account.due(&DuePlan { probe: None, reminder_days: &[7, 2], lapse_after: LAPSE }), vec![lapse]);
     }
 
     #[test]
     fn an_open_invitation_is_polled_and_reminded_at_each_threshold() {
-        let plan = DuePlan { probe: None, reminder_days: &[7, 2] };
+        let plan = DuePlan { probe: None, reminder_days: &[7, 2], lapse_after: LAPSE };
         let mut account = account();
         account.state = LinkState::Invited;
         let expires_at = AT + Duration::days(15);
@@ -148,9 +162,28 @@ mod tests {
 
     #[test]
     fn a_queued_invitation_is_due_every_run() {
-        let plan = DuePlan { probe: None, reminder_days: &[] };
+        let plan = DuePlan { probe: None, reminder_days: &[], lapse_after: LAPSE };
         let mut account = account();
+        account.state = LinkState::RoleVerified;
+        account.owned_at = Some(AT);
         account.queued_invitation = Some(QueuedInvitation { note: None, queued_at: AT, by: "ops".into() });
         assert_eq!(jobs(&account, &plan), vec![DueJob::SendQueued]);
+    }
+
+    #[test]
+    fn an_open_claim_lapses_at_the_end_of_its_window_and_an_owned_one_never() {
+        let plan = DuePlan { probe: None, reminder_days: &[], lapse_after: LAPSE };
+        let mut account = account();
+        assert_eq!(account.due(&plan), vec![(DueJob::Lapse, AT + LAPSE)]);
+        account.renew_window(AT + Duration::days(3));
+        assert_eq!(account.due(&plan), vec![(DueJob::Lapse, AT + Duration::days(3) + LAPSE)]);
+        assert!(account.lapse(AT + LAPSE, LAPSE).is_empty(), "the renewed window has not ended");
+        assert_eq!(account.lapse(AT + Duration::days(17), LAPSE).len(), 1);
+        assert_eq!(account.state, LinkState::Lapsed);
+        assert!(account.due(&plan).is_empty(), "a lapsed claim is not due");
+        assert_eq!(account.renew_window(AT + Duration::days(20)).len(), 1, "revived");
+        assert_eq!(account.due(&plan), vec![(DueJob::Lapse, AT + Duration::days(20) + LAPSE)]);
+        account.owned_at = Some(AT);
+        assert!(account.due(&plan).is_empty());
     }
 }

@@ -109,6 +109,9 @@ pub fn notice(event: &Event) -> Option<Notice> {
             (Audience::OPS, Warning)
         }
         Event::NotificationUndeliverable { .. } => (Audience::OPS, Error),
+        Event::ClaimLapsed { .. } | Event::ClaimClosed { .. } => (Audience::TENANT, Warning),
+        Event::ClaimsFull { .. } => (Audience::OPS, Warning),
+        Event::ClaimRevived { .. } => (Audience::NOBODY, Info),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }
         | Event::PriceBookSet { .. }
@@ -209,6 +212,10 @@ mod tests {
             Event::TicketWaiting { account: a, problem: "down".into() },
             Event::InvitationReminder { account: a, expires_at: AT, days_left: 2 },
             Event::NotificationUndeliverable { account: a, undelivered: "x".into(), reason: "y".into() },
+            Event::ClaimLapsed { account: a },
+            Event::ClaimRevived { account: a },
+            Event::ClaimClosed { account: a },
+            Event::ClaimsFull { account: a, tenant: "900000000000000001".parse().unwrap() },
         ];
         for e in &all {
             match e {
@@ -234,7 +241,11 @@ mod tests {
                 | Event::TicketOpened { .. }
                 | Event::TicketWaiting { .. }
                 | Event::InvitationReminder { .. }
-                | Event::NotificationUndeliverable { .. } => {}
+                | Event::NotificationUndeliverable { .. }
+                | Event::ClaimLapsed { .. }
+                | Event::ClaimRevived { .. }
+                | Event::ClaimClosed { .. }
+                | Event::ClaimsFull { .. } => {}
             }
         }
         all
@@ -269,6 +280,10 @@ mod tests {
             ("ticket_waiting", false, true, Some(Warning)),
             ("invitation_reminder", true, false, Some(Warning)),
             ("notification_undeliverable", false, true, Some(Error)),
+            ("claim_lapsed", true, false, Some(Warning)),
+            ("claim_revived", false, false, None),
+            ("claim_closed", true, false, Some(Warning)),
+            ("claims_full", false, true, Some(Warning)),
         ];
         let events = every_event();
         assert_eq!(events.len(), table.len());

@@ -31,7 +31,13 @@ pub enum LinkState {
     InvitationExpired,
     InvitationDeclined,
     InvitationCanceled,
-    Blocked { reason: BlockReason },
+    Blocked {
+        reason: BlockReason,
+    },
+    /// A claim whose window ended without a verified role: it no longer
+    /// counts against the tenant's quota, and showing the instructions
+    /// again revives it.
+    Lapsed,
 }
 
 impl LinkState {
@@ -47,10 +53,11 @@ impl LinkState {
             Self::InvitationCanceled => "invitation_canceled",
             Self::Blocked { reason: BlockReason::ManagementAccount } => "blocked_management_account",
             Self::Blocked { reason: BlockReason::MemberOfAnotherOrganization } => "blocked_member_account",
+            Self::Lapsed => "lapsed",
         }
     }
 
-    pub const ALL: [LinkState; 9] = [
+    pub const ALL: [LinkState; 10] = [
         Self::Registered,
         Self::RoleVerified,
         Self::Invited,
@@ -60,6 +67,7 @@ impl LinkState {
         Self::InvitationCanceled,
         Self::Blocked { reason: BlockReason::ManagementAccount },
         Self::Blocked { reason: BlockReason::MemberOfAnotherOrganization },
+        Self::Lapsed,
     ];
 
     pub fn from_code(code: &str) -> Option<Self> {
@@ -108,6 +116,10 @@ pub enum Transition {
     InvitationDeclined,
     InvitationCanceled,
     InvitationExpired,
+    /// The claim's window ended without a verified role.
+    Lapsed,
+    /// A lapsed claim gets a fresh window.
+    Revived,
 }
 
 impl Transition {
@@ -122,6 +134,8 @@ impl Transition {
             Self::InvitationDeclined => "invitation_declined",
             Self::InvitationCanceled => "invitation_canceled",
             Self::InvitationExpired => "invitation_expired",
+            Self::Lapsed => "lapsed",
+            Self::Revived => "revived",
         }
     }
 }
@@ -229,6 +243,25 @@ pub enum Event {
         expires_at: OffsetDateTime,
         days_left: i64,
     },
+    /// The claim's window ended without a verified role.
+    ClaimLapsed {
+        account: AccountId,
+    },
+    /// A lapsed claim got a fresh window.
+    ClaimRevived {
+        account: AccountId,
+    },
+    /// Another reseller's claim proved control of the account: this claim
+    /// is closed (its tenant is not told whose claim won).
+    ClaimClosed {
+        account: AccountId,
+    },
+    /// A tenant's claim was refused because the account has as many open
+    /// claims as allowed: operations look into it.
+    ClaimsFull {
+        account: AccountId,
+        tenant: super::TenantId,
+    },
     /// A notification about the account could not be delivered.
     NotificationUndeliverable {
         account: AccountId,
@@ -264,6 +297,10 @@ impl Event {
             Self::TicketWaiting { .. } => "ticket_waiting",
             Self::BusinessSupportLinked { .. } => "business_support_linked",
             Self::NotificationUndeliverable { .. } => "notification_undeliverable",
+            Self::ClaimLapsed { .. } => "claim_lapsed",
+            Self::ClaimRevived { .. } => "claim_revived",
+            Self::ClaimClosed { .. } => "claim_closed",
+            Self::ClaimsFull { .. } => "claims_full",
         }
     }
 
@@ -291,7 +328,11 @@ impl Event {
             | Self::TicketRequested { account, .. }
             | Self::TicketOpened { account, .. }
             | Self::TicketWaiting { account, .. }
-            | Self::NotificationUndeliverable { account, .. } => *account,
+            | Self::NotificationUndeliverable { account, .. }
+            | Self::ClaimLapsed { account }
+            | Self::ClaimRevived { account }
+            | Self::ClaimClosed { account }
+            | Self::ClaimsFull { account, .. } => *account,
         }
     }
 
@@ -365,6 +406,21 @@ impl LinkState {
             (S::Invited, T::InvitationDeclined) => (S::InvitationDeclined, vec![Event::InvitationDeclined { account }]),
             (S::Invited, T::InvitationCanceled) => (S::InvitationCanceled, vec![Event::InvitationCanceled { account }]),
             (S::Invited, T::InvitationExpired) => (S::InvitationExpired, vec![Event::InvitationExpired { account }]),
+
+            (S::Registered, T::Lapsed) => (S::Lapsed, vec![Event::ClaimLapsed { account }]),
+            (S::Lapsed, T::Revived) => (S::Registered, vec![Event::ClaimRevived { account }]),
+            // A lapsed claim whose role turns up (operations verify it) or
+            // that gets a new external ID is alive again.
+            (S::Lapsed, T::RoleVerified) => {
+                (S::RoleVerified, vec![Event::ClaimRevived { account }, Event::RoleVerified { account }])
+            }
+            (S::Lapsed, T::ExternalIdRotated) => {
+                (S::Registered, vec![Event::ClaimRevived { account }, Event::ExternalIdRotated { account }])
+            }
+            (S::Lapsed, T::RoleReplaced) => (self, vec![]),
+            (S::Lapsed, T::Blocked { reason }) => {
+                (S::Blocked { reason: *reason }, vec![Event::AccountBlocked { account, reason: *reason }])
+            }
             _ => return Err(illegal()),
         };
         Ok(next)
@@ -450,6 +506,8 @@ mod tests {
             Transition::InvitationDeclined,
             Transition::InvitationCanceled,
             Transition::InvitationExpired,
+            Transition::Lapsed,
+            Transition::Revived,
         ];
         for state in LinkState::ALL {
             for t in &transitions {
@@ -458,6 +516,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_an_unverified_claim_lapses_and_a_lapsed_one_revives() {
+        let a = account();
+        let (s, e) = LinkState::Registered.apply(&Transition::Lapsed, a).unwrap();
+        assert_eq!((s, e), (LinkState::Lapsed, vec![Event::ClaimLapsed { account: a }]));
+        assert_eq!(s.apply(&Transition::Revived, a).unwrap().0, LinkState::Registered);
+        for state in [LinkState::RoleVerified, LinkState::Invited, LinkState::Linked, LinkState::Lapsed] {
+            assert!(state.apply(&Transition::Lapsed, a).is_err(), "{state:?}");
+        }
+        assert!(LinkState::Registered.apply(&Transition::Revived, a).is_err());
     }
 
     #[test]

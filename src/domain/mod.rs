@@ -55,6 +55,7 @@ macro_rules! string_newtype {
 
 mod account;
 mod account_id;
+pub mod claims;
 mod due;
 pub mod effects;
 mod email;

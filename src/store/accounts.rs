@@ -2,6 +2,8 @@
 //! the jobs read. A change lands with its audit entry and its effects in one
 //! transaction; the store writes them exactly as given.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -66,9 +68,9 @@ pub struct DueAccounts {
 /// Why a registration did not land.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertConflict {
-    /// The account is registered already, by the same tenant or not.
-    AccountExists { same_tenant: bool },
-    /// Another account holds this external ID (draw a new one).
+    /// The tenant holds a claim on the account already.
+    AccountExists,
+    /// Another claim holds this external ID (draw a new one).
     ExternalIdTaken,
 }
 
@@ -78,7 +80,7 @@ pub enum UpdateError<E> {
     NotFound,
     /// The change itself refused (an illegal transition, say).
     Rejected(E),
-    /// A new external ID is held by another account.
+    /// A new external ID is held by another claim.
     ExternalIdTaken,
     Store(StoreError),
 }
@@ -91,10 +93,8 @@ impl<E> From<StoreError> for UpdateError<E> {
 
 /// Why an account transaction stopped without writing anything.
 enum Abort<E> {
-    NotFound,
     Rejected(E),
     ExternalIdTaken,
-    Exists { same_tenant: bool },
     Corrupt(StoreError),
 }
 
@@ -104,16 +104,27 @@ fn abort<T, E>(why: Abort<E>) -> TxResult<T, E> {
     Err(ConflictableTransactionError::Abort(why))
 }
 
-/// An account as stored: the record and the due times indexed for it (so a
-/// change can take them out of the index).
+/// The claims on one AWS account as stored, together under the account's
+/// ID: each claim's record and the due times indexed for it (so a change
+/// can take them out of the index).
 #[derive(Deserialize)]
 pub(super) struct Stored {
+    pub claims: Vec<StoredClaim>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct StoredClaim {
     pub account: Account,
     pub due: Vec<(u8, i64)>,
 }
 
 #[derive(Serialize)]
 pub(super) struct StoredRef<'a> {
+    pub claims: Vec<StoredClaimRef<'a>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct StoredClaimRef<'a> {
     pub account: &'a Account,
     pub due: &'a [(u8, i64)],
 }
@@ -122,13 +133,29 @@ fn due_entries(due: &[(DueJob, OffsetDateTime)]) -> Vec<(u8, i64)> {
     due.iter().map(|(job, at)| (job.tag(), at.unix_timestamp())).collect()
 }
 
-/// (job, time, account): times sort as unsigned big-endian numbers.
-pub(super) fn due_key(tag: u8, at: i64, account: AccountId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(21);
+/// (job, time, account, tenant): times sort as unsigned big-endian numbers.
+pub(super) fn due_key(tag: u8, at: i64, account: AccountId, tenant: &TenantId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(21 + tenant.as_str().len());
     key.push(tag);
     key.extend_from_slice(&sortable(at));
     key.extend_from_slice(account.as_bytes());
+    key.extend_from_slice(tenant.as_str().as_bytes());
     key
+}
+
+/// A claim's key in the external ID index's values: (account, tenant).
+pub(super) fn claim_key(account: AccountId, tenant: &TenantId) -> Vec<u8> {
+    let mut key = account.as_bytes().to_vec();
+    key.extend_from_slice(tenant.as_str().as_bytes());
+    key
+}
+
+/// The account and tenant of a claim key (as the due index and the
+/// external ID index hold them).
+fn parse_claim_key(key: &[u8]) -> Option<(AccountId, TenantId)> {
+    let account = AccountId::from_bytes(key.get(..12)?)?;
+    let tenant = std::str::from_utf8(&key[12..]).ok()?.parse().ok()?;
+    Some((account, tenant))
 }
 
 /// A signed time that sorts as bytes.
@@ -149,6 +176,27 @@ pub(super) fn tenant_prefix(tenant: &TenantId) -> Vec<u8> {
     key
 }
 
+/// The index entries a set of claims has.
+#[derive(Default)]
+struct Indexed {
+    by_tenant: BTreeSet<Vec<u8>>,
+    due: BTreeSet<Vec<u8>>,
+    /// External ID → the claim holding it.
+    external_ids: BTreeMap<String, Vec<u8>>,
+}
+
+fn index_entries<'a>(claims: impl Iterator<Item = (&'a Account, &'a [(u8, i64)])>) -> Indexed {
+    let mut indexed = Indexed::default();
+    for (account, times) in claims {
+        indexed.by_tenant.insert(tenant_key(&account.tenant, account.id));
+        for (tag, at) in times {
+            indexed.due.insert(due_key(*tag, *at, account.id, &account.tenant));
+        }
+        indexed.external_ids.insert(account.external_id.as_str().to_owned(), claim_key(account.id, &account.tenant));
+    }
+    indexed
+}
+
 /// The trees one account change touches.
 struct Tx<'a> {
     accounts: &'a TransactionalTree,
@@ -161,57 +209,58 @@ struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    fn stored<E>(&self, id: AccountId) -> TxResult<Option<Stored>, E> {
+    fn stored<E>(&self, id: AccountId) -> TxResult<Vec<StoredClaim>, E> {
         match self.accounts.get(id.as_bytes())? {
-            None => Ok(None),
-            Some(bytes) => match read("account", id.as_bytes(), &bytes) {
-                Ok(stored) => Ok(Some(stored)),
+            None => Ok(Vec::new()),
+            Some(bytes) => match read::<Stored>("account", id.as_bytes(), &bytes) {
+                Ok(stored) => Ok(stored.claims),
                 Err(e) => abort(Abort::Corrupt(e)),
             },
         }
     }
 
-    /// Writes `account` and keeps its indexes in step with what `before`
-    /// indexed.
-    fn write<E>(
-        &self,
-        before: Option<&Stored>,
-        account: &Account,
-        due: &[(DueJob, OffsetDateTime)],
-    ) -> TxResult<(), E> {
-        let id = account.id;
-        let due = due_entries(due);
-        let old_tenant = before.map(|b| &b.account.tenant);
-        if old_tenant != Some(&account.tenant) {
-            if let Some(old) = old_tenant {
-                self.by_tenant.remove(tenant_key(old, id))?;
+    /// Writes the claims on account `id` and keeps the indexes in step with
+    /// what `before` indexed.
+    fn write<E>(&self, id: AccountId, before: &[StoredClaim], after: &[(&Account, Vec<(u8, i64)>)]) -> TxResult<(), E> {
+        let old = index_entries(before.iter().map(|c| (&c.account, &c.due[..])));
+        let new = index_entries(after.iter().map(|(a, due)| (*a, &due[..])));
+        let (old_ids, new_ids) = (&old.external_ids, &new.external_ids);
+        for (tree, old, new) in [(self.by_tenant, &old.by_tenant, &new.by_tenant), (self.due, &old.due, &new.due)] {
+            for key in old.difference(new) {
+                tree.remove(key.as_slice())?;
             }
-            self.by_tenant.insert(tenant_key(&account.tenant, id), &[])?;
-        }
-        let old_external_id = before.map(|b| &b.account.external_id);
-        if old_external_id != Some(&account.external_id) {
-            if self.external_ids.get(account.external_id.as_str())?.is_some() {
-                return abort(Abort::ExternalIdTaken);
-            }
-            if let Some(old) = old_external_id {
-                self.external_ids.remove(old.as_str())?;
-            }
-            self.external_ids.insert(account.external_id.as_str(), id.as_bytes())?;
-        }
-        let old_due = before.map_or(&[][..], |b| &b.due[..]);
-        if old_due != due.as_slice() {
-            for (tag, at) in old_due {
-                self.due.remove(due_key(*tag, *at, id))?;
-            }
-            for (tag, at) in &due {
-                self.due.insert(due_key(*tag, *at, id), &[])?;
+            for key in new.difference(old) {
+                tree.insert(key.as_slice(), &[])?;
             }
         }
-        self.accounts.insert(id.as_bytes(), codec::encode(&StoredRef { account, due: &due }))?;
+        for id in old_ids.keys().filter(|k| !new_ids.contains_key(*k)) {
+            self.external_ids.remove(id.as_str())?;
+        }
+        for (external_id, claim) in new_ids {
+            match old_ids.get(external_id) {
+                Some(old) if old == claim => {}
+                Some(_) => {
+                    self.external_ids.insert(external_id.as_str(), claim.as_slice())?;
+                }
+                None => {
+                    if self.external_ids.get(external_id.as_str())?.is_some() {
+                        return abort(Abort::ExternalIdTaken);
+                    }
+                    self.external_ids.insert(external_id.as_str(), claim.as_slice())?;
+                }
+            }
+        }
+        if after.is_empty() {
+            self.accounts.remove(id.as_bytes())?;
+        } else {
+            let claims = after.iter().map(|(account, due)| StoredClaimRef { account, due }).collect();
+            self.accounts.insert(id.as_bytes(), codec::encode(&StoredRef { claims }))?;
+        }
         Ok(())
     }
 
-    /// The audit entry (when `by` asks for one) and the effects of a change.
+    /// The audit entry (when `by` asks for one) and the effects of a change
+    /// of `account` (a claim).
     fn record<E>(&self, account: &Account, by: &By<'_>, change: &Change) -> TxResult<(), E> {
         if by.audit == Audit::Always || !change.events.is_empty() {
             let entry = AuditEntry {
@@ -220,6 +269,7 @@ impl Tx<'_> {
                 account: account.id,
                 action: by.action.to_owned(),
                 events: change.events.clone(),
+                tenant: Some(account.tenant.clone()),
             };
             let seq = self.audit.generate_id()?;
             self.audit.insert(super::audit::key(account.id, seq), codec::encode(&entry))?;
@@ -247,6 +297,10 @@ impl Tx<'_> {
         Ok(())
     }
 }
+
+/// What a change of the claims on one account did: each changed claim (by
+/// its tenant after the change) with what the change caused.
+pub type ClaimChanges = Vec<(TenantId, Change)>;
 
 impl Store {
     /// Runs `f` over the account trees in one transaction, flushed to disk
@@ -283,65 +337,113 @@ impl Store {
         }
     }
 
-    /// Stores a new account with its audit entry and effects, unless the
-    /// account or its external ID exists already.
+    /// Reads the claims on account `id` (none if it has none), lets `change`
+    /// modify them (change, add or drop claims) and say what each change
+    /// caused, and writes the result with its indexes, audit entries and
+    /// effects in one transaction. A claim `change` does not name keeps its
+    /// due times. `change` may run more than once (on conflicts) and so must
+    /// only depend on the claims it is given. Returns the claims as written.
+    pub fn change_claims<E>(
+        &self,
+        id: AccountId,
+        by: &By<'_>,
+        change: impl Fn(&mut Vec<Account>) -> Result<ClaimChanges, E>,
+    ) -> Result<(Vec<Account>, ClaimChanges), UpdateError<E>> {
+        let outcome = self.account_tx(|tx| {
+            let before = tx.stored(id)?;
+            let mut claims: Vec<Account> = before.iter().map(|c| c.account.clone()).collect();
+            let changes = match change(&mut claims) {
+                Ok(changes) => changes,
+                Err(e) => return abort(Abort::Rejected(e)),
+            };
+            let after: Vec<(&Account, Vec<(u8, i64)>)> = claims
+                .iter()
+                .map(|claim| {
+                    let given = changes.iter().find(|(tenant, _)| *tenant == claim.tenant);
+                    let due = match given {
+                        Some((_, change)) => due_entries(&change.due),
+                        None => before
+                            .iter()
+                            .find(|c| c.account.tenant == claim.tenant)
+                            .map(|c| c.due.clone())
+                            .unwrap_or_default(),
+                    };
+                    (claim, due)
+                })
+                .collect();
+            tx.write(id, &before, &after)?;
+            for (tenant, change) in &changes {
+                let claim = claims.iter().find(|c| c.tenant == *tenant);
+                let claim = claim.or_else(|| before.iter().map(|c| &c.account).find(|c| c.tenant == *tenant));
+                if let Some(claim) = claim {
+                    tx.record(claim, by, change)?;
+                }
+            }
+            Ok((claims, changes))
+        })?;
+        outcome.map_err(|why| match why {
+            Abort::Rejected(e) => UpdateError::Rejected(e),
+            Abort::ExternalIdTaken => UpdateError::ExternalIdTaken,
+            Abort::Corrupt(e) => UpdateError::Store(e),
+        })
+    }
+
+    /// Stores a new claim with its audit entry and effects, unless its
+    /// tenant holds one on the account already or its external ID is taken.
     pub fn insert_account(
         &self,
         account: &Account,
         by: &By<'_>,
         change: &Change,
     ) -> Result<Result<(), InsertConflict>, StoreError> {
-        let outcome = self.account_tx::<_, ()>(|tx| {
-            if let Some(existing) = tx.stored(account.id)? {
-                return abort(Abort::Exists { same_tenant: existing.account.tenant == account.tenant });
+        let result = self.change_claims(account.id, by, |claims| {
+            if claims.iter().any(|c| c.tenant == account.tenant) {
+                return Err(());
             }
-            tx.write(None, account, &change.due)?;
-            tx.record(account, by, change)
-        })?;
-        match outcome {
-            Ok(()) => Ok(Ok(())),
-            Err(Abort::Exists { same_tenant }) => Ok(Err(InsertConflict::AccountExists { same_tenant })),
-            Err(Abort::ExternalIdTaken) => Ok(Err(InsertConflict::ExternalIdTaken)),
-            Err(Abort::Corrupt(e)) => Err(e),
-            Err(Abort::NotFound | Abort::Rejected(())) => unreachable!("an insert neither reads nor rejects"),
+            claims.push(account.clone());
+            Ok(vec![(account.tenant.clone(), change.clone())])
+        });
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(UpdateError::Rejected(())) => Ok(Err(InsertConflict::AccountExists)),
+            Err(UpdateError::ExternalIdTaken) => Ok(Err(InsertConflict::ExternalIdTaken)),
+            Err(UpdateError::NotFound) => unreachable!("an insert finds nothing missing"),
+            Err(UpdateError::Store(e)) => Err(e),
         }
     }
 
-    /// Reads an account, lets `change` modify it and say what that caused,
-    /// and writes the result with its indexes, audit entry and effects in
-    /// one transaction. `change` may run more than once (on conflicts) and
-    /// so must only depend on the account it is given.
+    /// Reads `tenant`'s claim on account `id`, lets `change` modify it and
+    /// say what that caused, and writes the result as
+    /// [`Store::change_claims`] does.
     pub fn update_account<E>(
         &self,
         id: AccountId,
+        tenant: &TenantId,
         by: &By<'_>,
         change: impl Fn(&mut Account) -> Result<Change, E>,
     ) -> Result<(Account, Change), UpdateError<E>> {
-        let outcome = self.account_tx(|tx| {
-            let Some(stored) = tx.stored(id)? else { return abort(Abort::NotFound) };
-            let mut account = stored.account.clone();
-            let change = match change(&mut account) {
-                Ok(change) => change,
-                Err(e) => return abort(Abort::Rejected(e)),
-            };
-            tx.write(Some(&stored), &account, &change.due)?;
-            tx.record(&account, by, &change)?;
-            Ok((account, change))
-        })?;
-        outcome.map_err(|why| match why {
-            Abort::NotFound => UpdateError::NotFound,
-            Abort::Rejected(e) => UpdateError::Rejected(e),
-            Abort::ExternalIdTaken => UpdateError::ExternalIdTaken,
-            Abort::Corrupt(e) => UpdateError::Store(e),
-            Abort::Exists { .. } => unreachable!("an update does not insert"),
-        })
+        let result = self.change_claims(id, by, |claims| {
+            let Some(claim) = claims.iter_mut().find(|c| c.tenant == *tenant) else { return Err(None) };
+            Ok(vec![(tenant.clone(), change(claim).map_err(Some)?)])
+        });
+        match result {
+            Ok((claims, mut changes)) => {
+                let claim = claims.into_iter().find(|c| c.tenant == *tenant).expect("changed above");
+                Ok((claim, changes.pop().expect("one change").1))
+            }
+            Err(UpdateError::Rejected(None)) => Err(UpdateError::NotFound),
+            Err(UpdateError::Rejected(Some(e))) => Err(UpdateError::Rejected(e)),
+            Err(UpdateError::NotFound) => Err(UpdateError::NotFound),
+            Err(UpdateError::ExternalIdTaken) => Err(UpdateError::ExternalIdTaken),
+            Err(UpdateError::Store(e)) => Err(UpdateError::Store(e)),
+        }
     }
 
-    /// Replaces the due times of every account with what `due_of` says,
-    /// for a new plan (the configuration changed, or after a migration);
-    /// `plan` is remembered, so [`Store::due_plan`] tells whether it is
-    /// needed. Each account is rewritten in a transaction of its own, so a
-    /// change made meanwhile is never undone; one flush at the end.
+    /// Replaces the due times of every claim with what `due_of` says, for a
+    /// new plan (the configuration changed, or after a migration); `plan`
+    /// is remembered, so [`Store::due_plan`] tells whether it is needed.
+    /// Each account is rewritten in a transaction of its own, so a change
+    /// made meanwhile is never undone; one flush at the end.
     pub fn reindex_due(
         &self,
         plan: &str,
@@ -352,13 +454,13 @@ impl Store {
             let key = key?;
             let id = AccountId::from_bytes(&key).ok_or_else(|| corrupt_key("account key", &key))?;
             let rewritten = self.account_tx_unflushed::<_, ()>(|tx| {
-                let Some(stored) = tx.stored(id)? else { return Ok(false) };
-                tx.write(Some(&stored), &stored.account, &due_of(&stored.account))?;
-                Ok(true)
+                let before = tx.stored(id)?;
+                let after: Vec<_> = before.iter().map(|c| (&c.account, due_entries(&due_of(&c.account)))).collect();
+                tx.write(id, &before, &after)?;
+                Ok(after.len())
             })?;
             match rewritten {
-                Ok(true) => count += 1,
-                Ok(false) => {}
+                Ok(claims) => count += claims,
                 Err(Abort::Corrupt(e)) => return Err(e),
                 Err(_) => unreachable!("a reindex neither rejects nor changes external IDs"),
             }
@@ -372,47 +474,66 @@ impl Store {
         Ok(self.db.get(DUE_PLAN_KEY)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// The accounts `job` must look at `now`: those indexed as due at or
+    /// The claims `job` must look at `now`: those indexed as due at or
     /// before it, most overdue first, at most `limit` of them (the rest are
     /// counted, not read). Nothing else is read.
     pub fn due_accounts(&self, job: DueJob, now: OffsetDateTime, limit: usize) -> Result<DueAccounts, StoreError> {
-        let start = [job.tag()];
-        // Past every account ID at `now` (IDs are ASCII digits).
-        let mut end = vec![job.tag()];
-        end.extend_from_slice(&sortable(now.unix_timestamp()));
-        end.push(0xff);
         let mut due = DueAccounts { accounts: Vec::new(), total: 0 };
-        for key in self.due.range(&start[..]..&end[..]).keys() {
+        for key in self.due_keys(job, now) {
             let key = key?;
             due.total += 1;
             if due.accounts.len() == limit {
                 continue;
             }
-            let Some(id) = AccountId::from_bytes(&key[9..]) else {
-                return Err(corrupt_key("due index entry", &key));
-            };
-            if let Some(account) = self.account(id)? {
+            let (id, tenant) = parse_claim_key(&key[9..]).ok_or_else(|| corrupt_key("due index entry", &key))?;
+            if let Some(account) = self.claim(id, &tenant)? {
                 due.accounts.push(account);
             }
         }
         Ok(due)
     }
 
-    pub fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+    /// The due index's keys for `job` up to `now`, most overdue first.
+    fn due_keys(&self, job: DueJob, now: OffsetDateTime) -> impl Iterator<Item = sled::Result<sled::IVec>> {
+        let start = [job.tag()];
+        // Past every claim at `now` (account IDs are ASCII digits).
+        let mut end = vec![job.tag()];
+        end.extend_from_slice(&sortable(now.unix_timestamp()));
+        end.push(0xff);
+        self.due.range(&start[..]..&end[..]).keys()
+    }
+
+    /// Every claim on account `id` (closed ones too), in the order they
+    /// were made.
+    pub fn claims(&self, id: AccountId) -> Result<Vec<Account>, StoreError> {
         Ok(self
             .accounts
             .get(id.as_bytes())?
             .map(|v| read::<Stored>("account", id.as_bytes(), &v))
             .transpose()?
-            .map(|s| s.account))
+            .map(|s| s.claims.into_iter().map(|c| c.account).collect())
+            .unwrap_or_default())
     }
 
-    /// The account that holds `external_id`, if any.
+    /// `tenant`'s claim on account `id`, if any (closed or not).
+    pub fn claim(&self, id: AccountId, tenant: &TenantId) -> Result<Option<Account>, StoreError> {
+        Ok(self.claims(id)?.into_iter().find(|c| c.tenant == *tenant))
+    }
+
+    /// The account as operations see it first: its owner's claim, else its
+    /// first claim.
+    pub fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        let claims = self.claims(id)?;
+        let owner = claims.iter().position(Account::is_owner).unwrap_or(0);
+        Ok(claims.into_iter().nth(owner))
+    }
+
+    /// The account whose claim holds `external_id`, if any.
     pub fn account_with_external_id(&self, external_id: &ExternalId) -> Result<Option<AccountId>, StoreError> {
-        Ok(self.external_ids.get(external_id.as_str())?.and_then(|v| AccountId::from_bytes(&v)))
+        Ok(self.external_ids.get(external_id.as_str())?.and_then(|v| AccountId::from_bytes(v.get(..12)?)))
     }
 
-    /// A tenant's accounts, in account ID order.
+    /// A tenant's claims (closed ones too), in account ID order.
     pub fn tenant_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
         let mut accounts = Vec::new();
         for entry in self.by_tenant.scan_prefix(tenant_prefix(tenant)).keys() {
@@ -422,34 +543,32 @@ impl Store {
                 .checked_sub(12)
                 .and_then(|at| AccountId::from_bytes(&key[at..]))
                 .ok_or_else(|| corrupt_key("tenant index entry", &key))?;
-            if let Some(account) = self.account(id)? {
+            if let Some(account) = self.claim(id, tenant)? {
                 accounts.push(account);
             }
         }
         Ok(accounts)
     }
 
-    /// Every account, in account ID order.
+    /// Every claim, in account ID order.
     pub fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.accounts
-            .iter()
-            .map(|e| {
-                let (k, v) = e?;
-                Ok(read::<Stored>("account", &k, &v)?.account)
-            })
-            .collect()
+        let mut all = Vec::new();
+        for entry in self.accounts.iter() {
+            let (k, v) = entry?;
+            all.extend(read::<Stored>("account", &k, &v)?.claims.into_iter().map(|c| c.account));
+        }
+        Ok(all)
     }
 
-    /// Every account's link state and latest handshake state (for metrics).
+    /// Every claim's link state and latest handshake state (for metrics).
     pub fn account_states(&self) -> Result<Vec<(LinkState, Option<HandshakeState>)>, StoreError> {
-        self.accounts
-            .iter()
-            .map(|e| {
-                let (k, v) = e?;
-                let account = read::<Stored>("account", &k, &v)?.account;
-                Ok((account.state, account.invitation.map(|i| i.state)))
-            })
-            .collect()
+        let mut states = Vec::new();
+        for entry in self.accounts.iter() {
+            let (k, v) = entry?;
+            let stored = read::<Stored>("account", &k, &v)?;
+            states.extend(stored.claims.into_iter().map(|c| (c.account.state, c.account.invitation.map(|i| i.state))));
+        }
+        Ok(states)
     }
 }
 
@@ -459,6 +578,6 @@ fn corrupt_key(what: &'static str, key: &[u8]) -> StoreError {
     StoreError::Corrupt {
         what,
         key: super::show_key(key),
-        source: codec::DecodeError::new("the key does not end in a 12-digit account ID"),
+        source: codec::DecodeError::new("the key does not hold a 12-digit account ID where it should"),
     }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, read};
-use crate::domain::{AccountId, Event};
+use crate::domain::{AccountId, Event, TenantId};
 
 /// Who changed what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +15,10 @@ pub struct AuditEntry {
     pub account: AccountId,
     pub action: String,
     pub events: Vec<Event>,
+    /// The tenant whose claim changed (`None` in entries written before
+    /// claims: the account's tenant then).
+    #[serde(default)]
+    pub tenant: Option<TenantId>,
 }
 
 /// (account, sequence): an account's entries together, oldest first.

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use sled::Tree;
 
-pub use accounts::{Audit, By, Change, DueAccounts, InsertConflict, UpdateError};
+pub use accounts::{Audit, By, Change, ClaimChanges, DueAccounts, InsertConflict, UpdateError};
 pub use audit::AuditEntry;
 pub use codec::DecodeError;
 pub use outbox::{DeadLetter, OutboxItem};
@@ -33,7 +33,7 @@ pub use tenants::TenantAuditEntry;
 
 /// Bumped whenever the stored encoding changes; [`migrate`] reads every
 /// older version.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// sled's page cache: the hot accounts, and a bounded footprint. sled
 /// counts less than its nodes hold: 4 MiB is about 11 MiB of heap, 8 MiB

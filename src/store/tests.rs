@@ -17,6 +17,10 @@ fn account(id: &str, tenant: &str) -> Account {
     crate::domain::sample_account(id, tenant, SupportTier::Basic, AT)
 }
 
+fn acme() -> crate::domain::TenantId {
+    "acme".parse().unwrap()
+}
+
 fn by() -> By<'static> {
     By::new("test", "add", AT)
 }
@@ -93,12 +97,12 @@ fn a_requested_ticket_is_kept_once_and_retries_and_removals_apply() {
         }
     };
 
-    store.update_account(a.id, &by(), with(vec![TicketEffect::Request(request.clone())])).unwrap();
-    store.update_account(a.id, &by(), with(vec![TicketEffect::Retry(waiting.clone())])).unwrap();
+    store.update_account(a.id, &acme(), &by(), with(vec![TicketEffect::Request(request.clone())])).unwrap();
+    store.update_account(a.id, &acme(), &by(), with(vec![TicketEffect::Retry(waiting.clone())])).unwrap();
     // Requested again while it waits: the waiting one stays as it is.
-    store.update_account(a.id, &by(), with(vec![TicketEffect::Request(request.clone())])).unwrap();
+    store.update_account(a.id, &acme(), &by(), with(vec![TicketEffect::Request(request.clone())])).unwrap();
     assert_eq!(store.ticket_requests().unwrap(), vec![waiting]);
-    store.update_account(a.id, &by(), with(vec![TicketEffect::Done { key: request.key.clone() }])).unwrap();
+    store.update_account(a.id, &acme(), &by(), with(vec![TicketEffect::Done { key: request.key.clone() }])).unwrap();
     assert!(store.ticket_requests().unwrap().is_empty());
 }
 
@@ -108,22 +112,51 @@ fn registrations_conflict_by_account_and_external_id() {
     let a = account("123456789012", "acme");
     store.insert_account(&a, &by(), &Change::default()).unwrap().unwrap();
     let again = account("123456789012", "acme");
-    assert_eq!(
-        store.insert_account(&again, &by(), &Change::default()).unwrap(),
-        Err(InsertConflict::AccountExists { same_tenant: true })
-    );
-    let elsewhere = account("123456789012", "other");
-    assert_eq!(
-        store.insert_account(&elsewhere, &by(), &Change::default()).unwrap(),
-        Err(InsertConflict::AccountExists { same_tenant: false })
-    );
+    assert_eq!(store.insert_account(&again, &by(), &Change::default()).unwrap(), Err(InsertConflict::AccountExists));
     let mut same_id = account("210987654321", "acme");
     same_id.external_id = a.external_id.clone();
     assert_eq!(
         store.insert_account(&same_id, &by(), &Change::default()).unwrap(),
         Err(InsertConflict::ExternalIdTaken)
     );
-    assert_eq!(store.all_accounts().unwrap(), vec![a]);
+    assert_eq!(store.all_accounts().unwrap(), vec![a.clone()]);
+
+    // Another tenant's claim on the same account lives beside the first,
+    // with its own external ID and indexes.
+    let other = account("123456789012", "other");
+    store
+        .insert_account(&other, &by(), &Change { due: vec![(DueJob::Probe, AT)], ..Change::default() })
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.claims(a.id).unwrap(), vec![a.clone(), other.clone()]);
+    assert_eq!(store.claim(a.id, &other.tenant).unwrap(), Some(other.clone()));
+    assert_eq!(store.tenant_accounts(&other.tenant).unwrap(), vec![other.clone()]);
+    assert_eq!(store.account_with_external_id(&other.external_id).unwrap(), Some(a.id));
+    let due = store.due_accounts(DueJob::Probe, AT, usize::MAX).unwrap();
+    assert_eq!(due.accounts, vec![other.clone()], "the due claim, not the first");
+}
+
+#[test]
+fn a_change_of_several_claims_lands_together_and_a_dropped_one_leaves_every_index() {
+    let store = Store::temporary().unwrap();
+    let (a, b) = (account("123456789012", "acme"), account("123456789012", "other"));
+    store.insert_account(&a, &by(), &registered(&a, vec![(DueJob::Probe, AT)])).unwrap().unwrap();
+    store.insert_account(&b, &by(), &registered(&b, vec![(DueJob::Probe, AT)])).unwrap().unwrap();
+    let (claims, _) = store
+        .change_claims::<()>(a.id, &by(), |claims| {
+            claims.retain(|c| c.tenant == acme());
+            claims[0].customer = "Renamed".parse().unwrap();
+            Ok(vec![(acme(), registered(&claims[0], vec![]))])
+        })
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(store.claims(a.id).unwrap(), claims);
+    assert_eq!(store.claim(a.id, &b.tenant).unwrap(), None);
+    assert!(store.tenant_accounts(&b.tenant).unwrap().is_empty());
+    assert_eq!(store.account_with_external_id(&b.external_id).unwrap(), None);
+    assert_eq!(store.due_accounts(DueJob::Probe, AT, usize::MAX).unwrap().total, 0);
+    let audit = store.audit_log(a.id).unwrap();
+    assert_eq!(audit.last().unwrap().tenant, Some(acme()), "entries name the claim's tenant");
 }
 
 #[test]
@@ -135,17 +168,18 @@ fn a_refused_or_clashing_update_changes_nothing() {
     store.insert_account(&b, &by(), &Change::default()).unwrap().unwrap();
     let before = store.export().unwrap();
 
-    let refused = store.update_account(a.id, &by(), |x| {
+    let refused = store.update_account(a.id, &acme(), &by(), |x| {
         x.customer = "Changed".parse().unwrap();
         Err::<Change, _>("no")
     });
     assert!(matches!(refused, Err(UpdateError::Rejected("no"))));
-    let clash = store.update_account(a.id, &by(), |x| {
+    let clash = store.update_account(a.id, &acme(), &by(), |x| {
         x.external_id = b.external_id.clone();
         Ok::<_, ()>(registered(x, vec![]))
     });
     assert!(matches!(clash, Err(UpdateError::ExternalIdTaken)));
-    let missing = store.update_account("999999999999".parse().unwrap(), &by(), |_| Ok::<_, ()>(Change::default()));
+    let missing =
+        store.update_account("999999999999".parse().unwrap(), &acme(), &by(), |_| Ok::<_, ()>(Change::default()));
     assert!(matches!(missing, Err(UpdateError::NotFound)));
     assert_eq!(store.export().unwrap(), before);
 }
@@ -171,7 +205,7 @@ fn the_due_index_follows_each_change_and_is_read_up_to_now() {
     // The first account is probed: its next probe is later; it is no longer polled.
     let first = ids[0].parse().unwrap();
     store
-        .update_account(first, &by(), |_| {
+        .update_account(first, &acme(), &by(), |_| {
             Ok::<_, ()>(Change { due: vec![(DueJob::Probe, AT + minute * 10)], ..Change::default() })
         })
         .unwrap();
@@ -194,7 +228,8 @@ fn a_corrupt_record_is_a_typed_error_naming_it() {
         Err(StoreError::Corrupt { what: "account", key, .. }) => assert_eq!(key, "123456789012"),
         other => panic!("{other:?}"),
     }
-    let update = store.update_account("123456789012".parse().unwrap(), &by(), |_| Ok::<_, ()>(Change::default()));
+    let update =
+        store.update_account("123456789012".parse().unwrap(), &acme(), &by(), |_| Ok::<_, ()>(Change::default()));
     assert!(matches!(update, Err(UpdateError::Store(StoreError::Corrupt { what: "account", .. }))));
 }
 
@@ -213,8 +248,14 @@ fn a_version_1_store_is_migrated_at_open_and_a_newer_one_refused() {
             "created_at": "2026-12-01T12:00:00Z"
         });
         db.open_tree("outbox").unwrap().insert(7u64.to_be_bytes(), serde_json::to_vec(&outbox).unwrap()).unwrap();
-        let entry =
-            AuditEntry { at: AT, actor: "cli:ops".into(), account: a.id, action: "account_add".into(), events: vec![] };
+        let entry = AuditEntry {
+            at: AT,
+            actor: "cli:ops".into(),
+            account: a.id,
+            action: "account_add".into(),
+            events: vec![],
+            tenant: None,
+        };
         db.open_tree("audit")
             .unwrap()
             .insert(b"123456789012\0\0\0\0\0\0\0\x01", serde_json::to_vec(&entry).unwrap())
@@ -228,6 +269,7 @@ fn a_version_1_store_is_migrated_at_open_and_a_newer_one_refused() {
     assert_eq!(outbox[0].event, Event::AccountRegistered { account: a.id });
     assert_eq!((outbox[0].audience, outbox[0].tone), (Audience::TENANT, Tone::Info), "decided as today");
     assert_eq!(store.audit_log(a.id).unwrap()[0].actor, "cli:ops");
+    assert_eq!(store.audit_log(a.id).unwrap()[0].tenant, Some(acme()));
     assert_eq!(store.due_plan().unwrap(), None, "the app rebuilds the due index");
     drop(store);
 
@@ -235,12 +277,65 @@ fn a_version_1_store_is_migrated_at_open_and_a_newer_one_refused() {
     assert_eq!(segment_size(dir.path()), 512 * 1024);
     assert_eq!(segment_size(&dir.path().join("new")), SEGMENT_BYTES);
 
-    // Opening again finds version 2 and leaves it as it is.
+    // Opening again finds the current version and leaves it as it is.
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.account(a.id).unwrap(), Some(a));
     store.db.insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
     drop(store);
-    assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaMismatch { found: 99, expected: 2 })));
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::SchemaMismatch { found: 99, expected: SCHEMA_VERSION })));
+}
+
+#[test]
+fn a_version_2_store_becomes_claims_owned_as_each_state_says() {
+    use crate::domain::{LinkState, RoleRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let open = account("123456789012", "acme");
+    let mut linked = account("210987654321", "other");
+    linked.state = LinkState::Linked;
+    linked.role = Some(RoleRecord {
+        arn: "arn:aws:iam::210987654321:role/OrgLinkReadOnly".parse().unwrap(),
+        description: None,
+        recorded_at: AT,
+        verified_at: Some(AT + time::Duration::hours(1)),
+        report: None,
+    });
+    {
+        // What orglink wrote with schema 2: one record per account, the
+        // external ID index naming the account alone.
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        db.insert(SCHEMA_KEY, &2u32.to_be_bytes()).unwrap();
+        let (accounts, ids, audit) =
+            (db.open_tree("accounts").unwrap(), db.open_tree("external_ids").unwrap(), db.open_tree("audit").unwrap());
+        for a in [&open, &linked] {
+            let stored = migrate::StoredV2 { account: a.clone(), due: vec![(DueJob::Probe.tag(), 0)] };
+            accounts.insert(a.id.as_bytes(), codec::encode(&stored)).unwrap();
+            ids.insert(a.external_id.as_str(), a.id.as_bytes()).unwrap();
+            db.open_tree("accounts_by_tenant").unwrap().insert(accounts::tenant_key(&a.tenant, a.id), &[]).unwrap();
+            let entry = AuditEntry {
+                at: AT,
+                actor: "cli:ops".into(),
+                account: a.id,
+                action: "account_add".into(),
+                events: vec![],
+                tenant: None,
+            };
+            audit.insert(audit::key(a.id, 1), codec::encode(&entry)).unwrap();
+        }
+        db.open_tree("due").unwrap().insert(b"stale", &[]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.claims(open.id).unwrap(), vec![open.clone()], "unverified: an open claim");
+    let owned = store.claim(linked.id, &linked.tenant).unwrap().unwrap();
+    assert_eq!(owned.owned_at, Some(AT + time::Duration::hours(1)), "owned since its role verified");
+    assert_eq!(Account { owned_at: None, ..owned }, linked);
+    assert_eq!(store.tenant_accounts(&linked.tenant).unwrap().len(), 1);
+    assert_eq!(store.account_with_external_id(&linked.external_id).unwrap(), Some(linked.id));
+    assert_eq!(store.audit_log(linked.id).unwrap()[0].tenant, Some(linked.tenant.clone()));
+    assert_eq!(store.due.len(), 0, "the app rebuilds the due index");
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.claims(open.id).unwrap(), vec![open]);
 }
 
 #[test]
@@ -323,14 +418,14 @@ fn a_domain_change_lands_with_its_audit_entry_and_a_refused_one_not_at_all() {
     let a = account("123456789012", "acme");
     store.insert_account(&a, &by(), &registered(&a, vec![])).unwrap().unwrap();
     let before = store.export().unwrap();
-    let result = store.update_account(a.id, &by(), |x| {
+    let result = store.update_account(a.id, &acme(), &by(), |x| {
         x.apply(&Transition::InvitationAccepted, AT).map(|events| Change { events, ..Change::default() })
     });
     assert!(matches!(result, Err(UpdateError::Rejected(_))));
     assert_eq!(store.export().unwrap(), before);
 
     let (updated, change) = store
-        .update_account(a.id, &By::new("ops", "verify", AT), |x| {
+        .update_account(a.id, &acme(), &By::new("ops", "verify", AT), |x| {
             let events = x.apply(&Transition::RoleVerified, AT)?;
             let notices = events.iter().map(|e| notice(e.clone())).collect();
             Ok::<_, crate::domain::IllegalTransition>(Change {

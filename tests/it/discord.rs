@@ -176,9 +176,6 @@ async fn tenants_see_only_their_own_accounts() {
         let text = description(&h.interact(&interaction).await);
         assert!(text.contains("is not registered here"), "{text}");
     }
-    // Registering it again from B does not reveal who has it.
-    let text = description(&h.interact(&link(GUILD_B, "en-US", "111111111111")).await);
-    assert!(text.contains("another reseller") && !text.contains(GUILD_A), "{text}");
     assert_eq!(h.store().account("111111111111".parse().unwrap()).unwrap().unwrap().support_plan_group, None);
 
     // Autocomplete offers only the tenant's own accounts.
@@ -203,6 +200,16 @@ async fn tenants_see_only_their_own_accounts() {
     assert_ne!(response["type"], 9, "no modal for another tenant's account");
     button["data"]["custom_id"] = json!("ol:cfn:111111111111:extra");
     assert!(description(&h.interact(&button).await).contains("not known"));
+
+    // Registering it from B too makes B's own claim, with its own external
+    // ID: nothing of A's shows, and A's claim is as it was.
+    let a_claim = h.store().claim("111111111111".parse().unwrap(), &GUILD_A.parse().unwrap()).unwrap().unwrap();
+    let text = description(&h.interact(&link(GUILD_B, "en-US", "111111111111")).await);
+    assert!(text.contains("is registered") && !text.contains(GUILD_A), "{text}");
+    assert!(!text.contains(a_claim.external_id.as_str()), "{text}");
+    let b_claim = h.store().claim("111111111111".parse().unwrap(), &GUILD_B.parse().unwrap()).unwrap().unwrap();
+    assert_ne!(b_claim.external_id, a_claim.external_id);
+    assert_eq!(h.store().claim("111111111111".parse().unwrap(), &GUILD_A.parse().unwrap()).unwrap(), Some(a_claim));
     h.finish().await;
 }
 
@@ -346,6 +353,7 @@ async fn long_replies_are_attached_as_a_file() {
         id: "test".into(),
         scope: orglink::app::Scope::Tenant(GUILD_A.parse().unwrap()),
         rights: orglink::app::Rights { manage_server: true, ..Default::default() },
+        claim_of: None,
     };
     for i in 0..80u64 {
         let new = orglink::domain::NewAccount {

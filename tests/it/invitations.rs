@@ -102,6 +102,7 @@ async fn an_account_whose_role_is_not_verified_cannot_be_invited() {
         id: "discord:1".into(),
         scope: Scope::Tenant("acme".parse().unwrap()),
         rights: orglink::app::Rights { manage_server: true, ..Default::default() },
+        claim_of: None,
     };
     let command = Command::Invite { account: "666600000005".parse().unwrap(), note: None };
     let err = h.app().execute(&reseller, command).await.unwrap_err();

@@ -8,6 +8,8 @@ mod harness;
 
 /// What AWS does and the emulator does not, scripted with aws-smithy-mocks.
 mod aws_mocks;
+/// Claims: several resellers, one account, the role decides.
+mod claims;
 /// The command line, the real binary against a store on disk.
 mod cli;
 /// Crash safety: `orglink serve` killed at random moments.

@@ -28,6 +28,7 @@ fn admin(guild: &str) -> Actor {
         id: "discord:700000000000000001".into(),
         scope: Scope::Tenant(guild.parse().unwrap()),
         rights: Rights { manage_server: true, ..Default::default() },
+        claim_of: None,
     }
 }
 
@@ -190,7 +191,7 @@ async fn events_for_both_audiences_are_posted_once_to_each() {
     let id = "123456789012".parse().unwrap();
     let now = h.now();
     h.app()
-        .update_account(id, orglink::store::By::new("test", "link", now), &[], |a| {
+        .update_account(id, &h.account("123456789012").tenant, orglink::store::By::new("test", "link", now), &[], |a| {
             a.state = orglink::domain::LinkState::Invited;
             a.apply(&orglink::domain::Transition::InvitationAccepted, now)
         })

@@ -192,7 +192,10 @@ fn every_message() -> Vec<(String, Message)> {
     let account: AccountId = "123456789012".parse().unwrap();
     add("error_account_not_found", Message::Error(UserError::AccountNotFound { account }));
     add("error_already_registered", Message::Error(UserError::AlreadyRegistered { account }));
-    add("error_registered_elsewhere", Message::Error(UserError::RegisteredElsewhere { account }));
+    add("error_linked_elsewhere", Message::Error(UserError::LinkedElsewhere { account }));
+    add("error_too_many_claims", Message::Error(UserError::TooManyClaims { account, max: 5 }));
+    add("error_ambiguous_claim", Message::Error(UserError::AmbiguousClaim { account, claims: 2 }));
+    add("error_no_claim_trusted", Message::Error(UserError::NoClaimTrusted { account, claims: 3 }));
     add("error_management_account", Message::Error(UserError::ManagementAccount { account }));
     add(
         "error_not_now",

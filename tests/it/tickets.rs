@@ -225,19 +225,25 @@ async fn a_new_invitation_adds_a_note_to_the_expired_invitations_ticket() {
     h.run(Job::OpenTickets).await;
     // Operations send a new invitation.
     h.app()
-        .update_account(ACCOUNT.parse().unwrap(), orglink::store::By::new("ops", "invite", NOW), &[], |a| {
-            a.invitation_sent(
-                Invitation {
-                    handshake_id: "h-newinvite01".parse().unwrap(),
-                    state: HandshakeState::Open,
-                    requested_at: NOW,
-                    expires_at: NOW + time::Duration::days(15),
-                    note: None,
-                    reminded: vec![],
-                },
-                NOW,
-            )
-        })
+        .update_account(
+            ACCOUNT.parse().unwrap(),
+            &h.account(ACCOUNT).tenant,
+            orglink::store::By::new("ops", "invite", NOW),
+            &[],
+            |a| {
+                a.invitation_sent(
+                    Invitation {
+                        handshake_id: "h-newinvite01".parse().unwrap(),
+                        state: HandshakeState::Open,
+                        requested_at: NOW,
+                        expires_at: NOW + time::Duration::days(15),
+                        note: None,
+                        reminded: vec![],
+                    },
+                    NOW,
+                )
+            },
+        )
         .unwrap();
     assert_eq!(h.store().ticket_requests().unwrap().len(), 1);
     h.run(Job::OpenTickets).await;

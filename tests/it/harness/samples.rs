@@ -51,7 +51,7 @@ pub fn invited(store: &Store, id: &str, handshake: &str, sent: OffsetDateTime, e
         orglink::app::Command::AddAccount(new_account(id, "acme", SupportTier::Basic)),
     )
     .unwrap();
-    app.update_account(id.parse().unwrap(), By::new("test", "setup", sent), &[], |a| {
+    app.update_account(id.parse().unwrap(), &"acme".parse().unwrap(), By::new("test", "setup", sent), &[], |a| {
         a.role = Some(RoleRecord {
             arn: format!("arn:aws:iam::{id}:role/R").parse().unwrap(),
             description: None,
@@ -112,5 +112,6 @@ pub fn change<E: std::fmt::Debug>(
         orglink::app::Settings::default(),
         std::sync::Arc::new(orglink::clock::ManualClock::new(at)),
     );
-    app.update_account(id.parse().unwrap(), By::new("test", action, at), &[], change).unwrap()
+    let tenant = store.account(id.parse().unwrap()).unwrap().expect("registered").tenant;
+    app.update_account(id.parse().unwrap(), &tenant, By::new("test", action, at), &[], change).unwrap()
 }

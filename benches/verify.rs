@@ -1,8 +1,8 @@
 //! Role verification latency against the local AWS emulator, and evidence
 //! that the checks after AssumeRole run concurrently: with every AWS call
 //! delayed by the same amount through a local proxy, a verification takes
-//! about two delays (AssumeRole, then the slowest of the concurrent
-//! checks), not five.
+//! about three delays (AssumeRole, the external ID guard's two calls at
+//! once, then the slowest of the three checks that use the role), not six.
 //!
 //! `cargo bench --bench verify` (needs fakecloud, as the tests do).
 
@@ -120,8 +120,8 @@ async fn main() {
     );
     println!("| every AWS call delayed by | {} |", ms(DELAY));
     println!("| verify with delays: median of 5 | {} |", ms(pct(&delayed_runs, 50.0)));
-    println!("| if the 4 checks after AssumeRole ran one after another | ≥ {} |", ms(DELAY * 5));
-    println!("| AssumeRole + the slowest check (concurrent) | ≈ {} |", ms(DELAY * 2));
+    println!("| if the 5 calls after AssumeRole ran one after another | ≥ {} |", ms(DELAY * 6));
+    println!("| AssumeRole + the guard (2 at once) + the slowest check (3 at once) | ≈ {} |", ms(DELAY * 3));
     // For scripts/bench.sh's table.
     println!(
         "summary | role verification (6 checks, emulator), p50 / p99 | {} / {} |",

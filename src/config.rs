@@ -361,8 +361,9 @@ pub static KEYS: &[Key] = &[
     },
     key! {
         "probe.assume_role_per_minute" => "ORGLINK_PROBE_ASSUME_ROLE_PER_MINUTE", Scalar, Fallback::Text("120"),
-        "At most this many sts:AssumeRole calls in any minute, all probes together (2 to 6000).",
-        |d, v| d.config.settings.probe.assume_role_per_minute = number(&v.text(), 2..=6_000, Expected::Count)? as u32
+        "At most this many sts:AssumeRole calls in any minute, all probes together (3 to 6000: a probe makes up to 3).",
+        |d, v| d.config.settings.probe.assume_role_per_minute =
+            number(&v.text(), u64::from(crate::aws::PROBE_ASSUME_ROLE_CALLS)..=6_000, Expected::Count)? as u32
     },
     key! {
         "schedule.poll_handshakes" => "ORGLINK_SCHEDULE_POLL_HANDSHAKES", Text, Fallback::Cron(Job::PollHandshakes),

@@ -92,6 +92,7 @@ pub struct Metrics {
     registry: Registry,
     commands: Family<CommandLabels, Counter>,
     interactions: Family<KindLabels, Histogram>,
+    interactions_replayed: Counter,
     aws_calls: Family<AwsLabels, Counter>,
     freshdesk_calls: Family<OutcomeLabels, Counter>,
     job_runs: Family<JobOutcomeLabels, Counter>,
@@ -143,6 +144,12 @@ impl Metrics {
             "Time to answer a Discord interaction (the first response), by kind",
             interactions.clone(),
         );
+        let interactions_replayed = Counter::default();
+        registry.register(
+            "interactions_replayed",
+            "Signed interactions refused because they had been received already (replays)",
+            interactions_replayed.clone(),
+        );
         let aws_calls = Family::default();
         registry.register("aws_calls", "AWS API calls, by service, operation and outcome", aws_calls.clone());
         let freshdesk_calls = Family::default();
@@ -181,6 +188,7 @@ impl Metrics {
             registry,
             commands,
             interactions,
+            interactions_replayed,
             aws_calls,
             freshdesk_calls,
             job_runs,
@@ -204,6 +212,10 @@ impl Metrics {
 
     pub fn interaction(&self, kind: &'static str, seconds: f64) {
         self.interactions.get_or_create(&KindLabels { kind }).observe(seconds);
+    }
+
+    pub fn interaction_replayed(&self) {
+        self.interactions_replayed.inc();
     }
 
     pub fn aws_call(&self, service: &str, operation: &str, outcome: &'static str) {

@@ -153,6 +153,7 @@ pub async fn start(
         gateway: discord_config.token.is_some(),
         schedule: config.schedule.clone(),
         health_job_intervals: config.health_job_intervals,
+        seen: Default::default(),
     });
     let shutdown = stopped();
     tasks.push(tokio::spawn(async move {

@@ -169,11 +169,13 @@ impl App {
         let mut report = JobReport::default();
         let mut probed = std::collections::HashSet::new();
         // Batch by batch, as many as the ceiling leaves room for (a probe
-        // makes one AssumeRole call, or two once the role is found): what
+        // makes one AssumeRole call, or three once the role is found): what
         // is due beyond that is counted, not read.
+        let per_probe = crate::aws::PROBE_ASSUME_ROLE_CALLS;
         loop {
             let now = self.clock.now();
-            let room = self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now) as usize / 2;
+            let available = self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now);
+            let room = (available / per_probe) as usize;
             let found = self.due_at_most(Job::ProbeRoles, room.max(1))?;
             let mut due: Vec<(time::OffsetDateTime, Account)> = found
                 .accounts
@@ -193,8 +195,8 @@ impl App {
                 return Err(anyhow::anyhow!("looking for roles needs AWS").into());
             };
             for (_, account) in due {
-                // A probe makes at most two AssumeRole calls.
-                if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(self.clock.now()) < 2 {
+                // Room for a probe's every call, or none is made.
+                if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(self.clock.now()) < per_probe {
                     return Ok(report);
                 }
                 probed.insert((account.id, account.tenant.clone()));

@@ -16,10 +16,15 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AccountId, AccountKind, Check, CheckName, ExternalId, ManagedPolicy, Outcome, Problem, RoleArn, SupportTier,
-    VerificationReport,
+    AccountId, AccountKind, Check, CheckName, ExternalId, GUARD_ASSUME_ROLE_CALLS, ManagedPolicy, Outcome, Problem,
+    RoleArn, SupportTier, VerificationReport,
 };
 use crate::metrics::Metrics;
+
+/// The most AssumeRole calls one probe makes: one with the external ID and,
+/// once the role is assumed, the guard's two (without an external ID, with
+/// a wrong one). The probe job's ceiling counts a probe as this many.
+pub const PROBE_ASSUME_ROLE_CALLS: u32 = 1 + GUARD_ASSUME_ROLE_CALLS;
 
 /// How the verification retries a role that is not assumable yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,15 +253,17 @@ impl Aws {
         }
     }
 
-    /// Runs every check. Once AssumeRole succeeds, the other checks run
-    /// concurrently with the role's credentials.
+    /// Runs every check. Once AssumeRole succeeds, the external ID guard
+    /// runs first; only when it passes are the role's credentials used, for
+    /// the other checks, concurrently.
     pub async fn verify(&self, request: &VerifyRequest) -> VerificationReport {
         self.check(request, self.retry).await
     }
 
     /// The same checks, for a role that may not exist yet: one AssumeRole
-    /// attempt, since the next probe comes anyway. Makes at most two
-    /// AssumeRole calls (with and without the external ID).
+    /// attempt, since the next probe comes anyway. Makes at most
+    /// [`PROBE_ASSUME_ROLE_CALLS`] AssumeRole calls (with the external ID,
+    /// then without one and with a wrong one).
     pub async fn probe(&self, request: &VerifyRequest) -> VerificationReport {
         self.check(request, RetryPolicy { retries: 0, ..self.retry }).await
     }
@@ -266,32 +273,50 @@ impl Aws {
         let (assumed, attempts) = self.assume(request, retry).await;
         let mut checks = Vec::with_capacity(CheckName::ALL.len());
         let mut detected_kind = None;
+        // Everything but AssumeRole (and the guard, once it has run) is
+        // skipped unless both pass.
+        let skipped = |checks: &mut Vec<Check>, guard: Option<Outcome>| {
+            for name in &CheckName::ALL[1..] {
+                let outcome = match (name, &guard) {
+                    (CheckName::ExternalIdRequired, Some(guard)) => guard.clone(),
+                    _ => Outcome::Skipped,
+                };
+                checks.push(Check { name: *name, outcome });
+            }
+        };
         match assumed {
             Err(problem) => {
                 checks.push(Check { name: CheckName::AssumeRole, outcome: Outcome::Failed { problem } });
-                for name in &CheckName::ALL[1..] {
-                    checks.push(Check { name: *name, outcome: Outcome::Skipped });
-                }
+                skipped(&mut checks, None);
             }
             Ok(credentials) => {
                 checks.push(Check { name: CheckName::AssumeRole, outcome: Outcome::Passed });
-                let session = (self.session)(&self.with_credentials(&credentials));
-                let (identity, guard, policies, organization) = tokio::join!(
-                    Self::check_identity(&session, request.account),
-                    self.check_external_id_required(request),
-                    Self::check_policies(&session, request),
-                    Self::check_organization(&session, request.account),
-                );
-                let (organization, kind) = organization;
-                detected_kind = kind;
-                let (read_only, support) = policies;
-                checks.extend([
-                    Check { name: CheckName::CallerIdentity, outcome: identity },
-                    Check { name: CheckName::ExternalIdRequired, outcome: guard },
-                    Check { name: CheckName::ReadOnlyAccess, outcome: read_only },
-                    Check { name: CheckName::SupportAccess, outcome: support },
-                    Check { name: CheckName::Organization, outcome: organization },
-                ]);
+                // A role that anyone in the platform's account can assume
+                // (no external ID, or any) is not this claim's proof of
+                // ownership: its credentials are used for nothing, and
+                // nothing is learned or recorded about the account. The same
+                // when the guard could not be run: it is not proven.
+                match self.check_external_id_required(request).await {
+                    Outcome::Passed => {
+                        let session = (self.session)(&self.with_credentials(&credentials));
+                        let (identity, policies, organization) = tokio::join!(
+                            Self::check_identity(&session, request.account),
+                            Self::check_policies(&session, request),
+                            Self::check_organization(&session, request.account),
+                        );
+                        let (organization, kind) = organization;
+                        detected_kind = kind;
+                        let (read_only, support) = policies;
+                        checks.extend([
+                            Check { name: CheckName::CallerIdentity, outcome: identity },
+                            Check { name: CheckName::ExternalIdRequired, outcome: Outcome::Passed },
+                            Check { name: CheckName::ReadOnlyAccess, outcome: read_only },
+                            Check { name: CheckName::SupportAccess, outcome: support },
+                            Check { name: CheckName::Organization, outcome: organization },
+                        ]);
+                    }
+                    guard => skipped(&mut checks, Some(guard)),
+                }
             }
         }
         VerificationReport {
@@ -314,21 +339,40 @@ impl Aws {
         }
     }
 
-    /// The confused-deputy guard: without the external ID, AssumeRole must
-    /// be refused.
+    /// The confused-deputy guard: AssumeRole must be refused both without an
+    /// external ID and with a wrong one (a fresh one shaped like this
+    /// account's), so that the role trusts this claim's ID exactly: a
+    /// wildcard (`StringLike "*"`), a negated condition (`StringNotEquals`)
+    /// or a list with a wildcard in it would let any caller in the
+    /// platform's account assume it. Both are asked at once.
     async fn check_external_id_required(&self, request: &VerifyRequest) -> Outcome {
+        let decoy = request.external_id.decoy();
+        let (without, wrong) = tokio::join!(self.refused(request, None), self.refused(request, Some(&decoy)));
+        match (without, wrong) {
+            // Without any ID is the wider opening: it is the one named.
+            (Ok(false), _) => Outcome::Failed { problem: Problem::ExternalIdNotRequired },
+            (_, Ok(false)) => Outcome::Failed { problem: Problem::AnyExternalIdAccepted },
+            (Ok(true), Ok(true)) => Outcome::Passed,
+            (Err(problem), _) | (_, Err(problem)) => Outcome::Failed { problem },
+        }
+    }
+
+    /// Whether AWS refuses AssumeRole with `external_id` (or none): `Ok(true)`
+    /// refused, `Ok(false)` allowed, `Err` when AWS could not be asked.
+    async fn refused(&self, request: &VerifyRequest, external_id: Option<&ExternalId>) -> Result<bool, Problem> {
         let result = self
             .sts
             .assume_role()
             .role_arn(request.arn.to_string())
             .role_session_name(Self::session_name(request.account))
+            .set_external_id(external_id.map(|id| id.as_str().to_owned()))
             .duration_seconds(900)
             .send()
             .await;
         match result {
-            Ok(_) => Outcome::Failed { problem: Problem::ExternalIdNotRequired },
-            Err(e) if e.as_service_error().and_then(code) == Some("AccessDenied") => Outcome::Passed,
-            Err(e) => Outcome::Failed { problem: unavailable(aws_sdk_sts::error::DisplayErrorContext(&e)) },
+            Ok(_) => Ok(false),
+            Err(e) if e.as_service_error().and_then(code) == Some("AccessDenied") => Ok(true),
+            Err(e) => Err(unavailable(aws_sdk_sts::error::DisplayErrorContext(&e))),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The HTTP side: `POST /interactions` (signed by Discord, when a public key
-//! is configured), `GET /healthz` and `GET /metrics`.
+//! is configured; each interaction run once), `GET /healthz` and
+//! `GET /metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,10 +14,13 @@ use serenity::all::{Http, Interaction};
 use serenity::interactions_endpoint::Verifier;
 
 use super::Bot;
+use super::replay::SeenInteractions;
 use crate::clock::Clock;
 use crate::scheduler::Schedule;
 
-/// How old a signed request may be before it is refused as a replay.
+/// How far from the endpoint's clock a signed request's timestamp may be
+/// (either way) before it is refused as a replay; within it, the interaction
+/// IDs already run refuse it ([`SeenInteractions`]).
 pub const MAX_REQUEST_AGE_SECS: i64 = 300;
 /// Discord's interaction bodies are a few KiB; anything this big is not one.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -41,6 +45,9 @@ pub struct Endpoint {
     /// go without succeeding.
     pub schedule: Schedule,
     pub health_job_intervals: u32,
+    /// The interactions run lately: the same signed request sent again is
+    /// refused, not run twice. Shared by the clones axum makes.
+    pub seen: Arc<Mutex<SeenInteractions>>,
 }
 
 pub fn router(endpoint: Endpoint) -> Router {
@@ -80,6 +87,15 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
             return (StatusCode::BAD_REQUEST, "unreadable interaction").into_response();
         }
     };
+    // Recorded only once signed and fresh, so unsigned requests cannot fill
+    // it; Discord never sends one interaction twice, so this is a replay.
+    let id = interaction.id().get();
+    let first = endpoint.seen.lock().unwrap_or_else(|e| e.into_inner()).first_sighting(id, endpoint.clock.now());
+    if !first {
+        endpoint.bot.app().metrics().interaction_replayed();
+        tracing::warn!(interaction = id, "a replayed interaction was refused");
+        return (StatusCode::CONFLICT, "interaction already received").into_response();
+    }
     let token = interaction.token().to_owned();
     let bot = endpoint.bot.clone();
     let response = match tokio::task::spawn_blocking(move || bot.respond(&interaction)).await {

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod inbound;
 pub mod notify;
 pub mod outbound;
+pub mod replay;
 pub mod spec;
 
 use std::sync::Arc;

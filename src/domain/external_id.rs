@@ -89,6 +89,30 @@ impl ExternalId {
         Self(id)
     }
 
+    /// A fresh external ID shaped like this one that is not this one: what
+    /// the confused-deputy guard offers AWS to prove the role's trust policy
+    /// wants this ID exactly. It keeps this ID's prefix, so a condition like
+    /// `StringLike "CA*"`, which accepts every ID orglink issues (another
+    /// tenant's claim on the account too), is caught. Its 100 fresh random
+    /// bits make it anyone's real ID with odds of 2^-100 per ID issued.
+    pub fn decoy(&self) -> Self {
+        let prefix = self.generated_prefix().unwrap_or_default();
+        loop {
+            let decoy = Self::generate(&prefix);
+            if decoy != *self {
+                return decoy;
+            }
+        }
+    }
+
+    /// The prefix this ID was generated with, when it has the generated
+    /// shape (a valid prefix, then the random characters).
+    fn generated_prefix(&self) -> Option<ExternalIdPrefix> {
+        let split = self.0.len().checked_sub(RANDOM_CHARS)?;
+        let (head, tail) = (self.0.get(..split)?, self.0.get(split..)?);
+        if tail.bytes().all(|b| ALPHABET.contains(&b)) { head.parse().ok() } else { None }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -158,6 +182,27 @@ mod tests {
         let prefix = ExternalIdPrefix::default();
         let ids: HashSet<_> = (0..10_000).map(|_| ExternalId::generate(&prefix)).collect();
         assert_eq!(ids.len(), 10_000);
+    }
+
+    #[test]
+    fn a_decoy_is_a_new_id_with_the_same_prefix() {
+        for prefix in ["CA", "", "ACME-2026/"] {
+            let prefix: ExternalIdPrefix = prefix.parse().unwrap();
+            let id = ExternalId::generate(&prefix);
+            let decoys: HashSet<_> = (0..100).map(|_| id.decoy()).collect();
+            assert_eq!(decoys.len(), 100, "fresh every time");
+            for decoy in &decoys {
+                assert_ne!(*decoy, id);
+                assert!(decoy.as_str().starts_with(&prefix.0), "{decoy} keeps {prefix:?}");
+                assert_eq!(decoy.as_str().len(), id.as_str().len());
+                assert_eq!(decoy.as_str().parse::<ExternalId>().unwrap(), *decoy, "AWS accepts it");
+            }
+        }
+        // Not of the generated shape (lower case, too short): the default prefix.
+        for odd in ["ca", "customer-chosen-id_1", "ab0123456789abcdefghjk"] {
+            let decoy = odd.parse::<ExternalId>().unwrap().decoy();
+            assert!(decoy.as_str().starts_with("CA") && decoy.as_str().len() == 2 + RANDOM_CHARS, "{decoy}");
+        }
     }
 
     #[test]

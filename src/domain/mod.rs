@@ -90,7 +90,7 @@ pub use role_arn::{Partition, RoleArn, RoleArnProblem};
 pub use support::{AccountKind, Lang, ManagedPolicy, SupportPlanGroup, SupportTier};
 pub use tenant::{ChatId, TenantSettings};
 pub use ticket::{TicketKind, TicketRecord, TicketRequest};
-pub use verification::{Check, CheckName, Outcome, Problem, VerificationReport};
+pub use verification::{Check, CheckName, GUARD_ASSUME_ROLE_CALLS, Outcome, Problem, VerificationReport};
 
 /// A value typed by a user that could not be parsed. Each variant carries the
 /// input as received (quoted, shortened) so the message can show it.

@@ -158,10 +158,13 @@ impl ProbeOutcome {
         if report.checks.iter().any(|c| unavailable(&c.outcome)) {
             return Self::Unavailable;
         }
+        // What failed, not what was skipped because of it: a role whose
+        // external ID guard fails is used for nothing else, and what the
+        // other checks would say is told once they have run.
         let checks = report
             .checks
             .iter()
-            .filter(|c| c.name.required() && !matches!(c.outcome, Outcome::Passed | Outcome::Warning { .. }))
+            .filter(|c| c.name.required() && matches!(c.outcome, Outcome::Failed { .. }))
             .map(|c| c.name)
             .collect();
         Self::Problems { checks }
@@ -267,6 +270,42 @@ mod tests {
             .map(|n| plan.first(since, format!("{:012}", 100_000_000_000 + n * 7919).parse().unwrap()).unwrap())
             .collect();
         assert_eq!(firsts.len(), 120, "one per second of the 2-minute interval");
+    }
+
+    #[test]
+    fn a_probe_names_the_checks_that_failed_not_those_skipped_for_them() {
+        use crate::domain::Check;
+        let report = |guard: Outcome, rest: Outcome| VerificationReport {
+            account: account(),
+            checks: CheckName::ALL
+                .iter()
+                .map(|name| Check {
+                    name: *name,
+                    outcome: match name {
+                        CheckName::AssumeRole => Outcome::Passed,
+                        CheckName::ExternalIdRequired => guard.clone(),
+                        _ => rest.clone(),
+                    },
+                })
+                .collect(),
+            detected_kind: None,
+            attempts: 1,
+            checked_at: datetime!(2026-11-26 12:00 UTC),
+            duration_ms: 0,
+        };
+        let open = Outcome::Failed { problem: Problem::AnyExternalIdAccepted };
+        assert_eq!(
+            ProbeOutcome::of(&report(open, Outcome::Skipped)),
+            ProbeOutcome::Problems { checks: vec![CheckName::ExternalIdRequired] }
+        );
+        let missing = Outcome::Failed { problem: Problem::PolicyMissing };
+        assert_eq!(
+            ProbeOutcome::of(&report(Outcome::Passed, missing)),
+            ProbeOutcome::Problems {
+                checks: vec![CheckName::CallerIdentity, CheckName::ReadOnlyAccess, CheckName::Organization]
+            }
+        );
+        assert_eq!(ProbeOutcome::of(&report(Outcome::Passed, Outcome::Passed)), ProbeOutcome::Verified);
     }
 
     proptest! {

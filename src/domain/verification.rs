@@ -6,6 +6,10 @@ use time::OffsetDateTime;
 
 use super::{AccountId, AccountKind};
 
+/// The AssumeRole calls the confused-deputy guard makes once the role is
+/// assumed: without an external ID, and with a wrong one.
+pub const GUARD_ASSUME_ROLE_CALLS: u32 = 2;
+
 /// The checks, in the order they are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -14,7 +18,8 @@ pub enum CheckName {
     AssumeRole,
     /// `sts:GetCallerIdentity` with the role's credentials names the account.
     CallerIdentity,
-    /// Assuming the role without the external ID fails (confused deputy).
+    /// Assuming the role without an external ID, and with a wrong one, fails
+    /// (confused deputy). Checked before the role's credentials are used.
     ExternalIdRequired,
     /// The AWS managed policy ReadOnlyAccess is attached.
     ReadOnlyAccess,
@@ -49,8 +54,12 @@ pub enum Problem {
     AccessDenied,
     /// The role's credentials belong to another account.
     WrongAccount { reported: String },
-    /// The role can be assumed without the external ID.
+    /// The role can be assumed without an external ID (whatever it does
+    /// with a wrong one).
     ExternalIdNotRequired,
+    /// The role can be assumed with an external ID that is not this
+    /// account's (a wildcard, a negated or a list condition).
+    AnyExternalIdAccepted,
     /// The policy is not attached.
     PolicyMissing,
     /// The account is the management account of its own organization.
@@ -73,7 +82,8 @@ pub enum Outcome {
         problem: Problem,
     },
     NotApplicable,
-    /// Not run because an earlier check failed.
+    /// Not run because another check failed first (AssumeRole, or the
+    /// external ID guard, which runs before the role's credentials are used).
     Skipped,
 }
 
@@ -112,9 +122,12 @@ impl VerificationReport {
     }
 
     /// The `sts:AssumeRole` calls the check made: every attempt with the
-    /// external ID, and the one without it once the role was assumed.
+    /// external ID and, once the role was assumed, the guard's two (without
+    /// an external ID and with a wrong one).
     pub fn assume_role_calls(&self) -> u32 {
-        self.attempts + u32::from(self.outcome(CheckName::AssumeRole) == Some(&Outcome::Passed))
+        let guard =
+            if self.outcome(CheckName::AssumeRole) == Some(&Outcome::Passed) { GUARD_ASSUME_ROLE_CALLS } else { 0 };
+        self.attempts + guard
     }
 
     /// The account is a management account: it cannot be invited.

@@ -1,6 +1,7 @@
 //! What AWS does and the emulator does not, scripted at the SDK client
 //! layer with aws-smithy-mocks: a role that becomes assumable only after a
-//! few seconds, throttling, and policies spread over several pages.
+//! few seconds, throttling, policies spread over several pages, and what
+//! is not called once the external ID guard fails.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use orglink::aws::{Aws, RetryPolicy, Session, SessionFactory, VerifyRequest};
 use orglink::domain::{CheckName, Outcome, Problem, SupportTier};
 
 const ACCOUNT: &str = "555500000001";
+/// The account's external ID: AssumeRole with any other is the guard's.
+const EXTERNAL_ID: &str = "CA0123456789ABCDEFGHJK";
 
 fn denied() -> String {
     r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole</Message></Error><RequestId>1</RequestId></ErrorResponse>"#.to_owned()
@@ -45,7 +48,7 @@ fn request() -> VerifyRequest {
     VerifyRequest {
         account: ACCOUNT.parse().unwrap(),
         arn: format!("arn:aws:iam::{ACCOUNT}:role/OrgLinkReadOnly").parse().unwrap(),
-        external_id: "CA0123456789ABCDEFGHJK".parse().unwrap(),
+        external_id: EXTERNAL_ID.parse().unwrap(),
         tier: SupportTier::Basic,
     }
 }
@@ -103,25 +106,26 @@ fn retries(retries: u32) -> RetryPolicy {
 #[tokio::test]
 async fn a_role_that_becomes_assumable_after_two_retries_is_verified() {
     let with_id = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(|r| r.external_id().is_some())
+        .match_requests(|r| r.external_id() == Some(EXTERNAL_ID))
         .sequence()
         .http_status(403, Some(denied()))
         .times(2)
         .output(credentials)
         .build();
-    let without_id = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(|r| r.external_id().is_none())
+    let guard = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|r| r.external_id() != Some(EXTERNAL_ID))
         .sequence()
         .http_status(403, Some(denied()))
         .repeatedly()
         .build();
-    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&with_id, &without_id]);
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&with_id, &guard]);
     let aws = Aws::with_clients(base(), sts, session(two_pages()), retries(3));
     let report = aws.verify(&request()).await;
     assert!(report.verified(), "{report:#?}");
     assert_eq!(report.attempts, 3, "two AccessDenied, then the role was there");
     assert_eq!(with_id.num_calls(), 3);
-    assert_eq!(without_id.num_calls(), 1, "the confused-deputy guard asked once");
+    assert_eq!(guard.num_calls(), 2, "the confused-deputy guard asked once without an ID, once with a wrong one");
+    assert_eq!(report.assume_role_calls(), 5);
     assert_eq!(report.outcome(CheckName::ReadOnlyAccess), Some(&Outcome::Passed), "found on page 2");
 
     // With fewer retries allowed than the role needs, it is No Access.
@@ -141,13 +145,13 @@ async fn a_role_that_becomes_assumable_after_two_retries_is_verified() {
 #[tokio::test]
 async fn throttling_is_retried_by_the_sdk_and_never_reads_as_no_access() {
     let throttled_once = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(|r| r.external_id().is_some())
+        .match_requests(|r| r.external_id() == Some(EXTERNAL_ID))
         .sequence()
         .http_status(400, Some(throttled()))
         .output(credentials)
         .build();
     let guard = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(|r| r.external_id().is_none())
+        .match_requests(|r| r.external_id() != Some(EXTERNAL_ID))
         .sequence()
         .http_status(403, Some(denied()))
         .repeatedly()
@@ -175,6 +179,146 @@ async fn throttling_is_retried_by_the_sdk_and_never_reads_as_no_access() {
     ));
     assert_eq!(report.attempts, 1, "orglink's own retries are for AccessDenied only");
     assert_eq!(always.num_calls(), 3, "the SDK's standard retries: 3 attempts");
+}
+
+/// How the role answers AssumeRole without an external ID or with a wrong one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Answer {
+    Allowed,
+    Denied,
+    Throttled,
+}
+
+/// orglink's STS client: the account's external ID is always accepted; the
+/// guard's calls are answered `without` and `wrong`. The wrong IDs offered
+/// are kept in `seen`.
+fn guarded_sts(
+    without: Answer,
+    wrong: Answer,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+) -> (aws_sdk_sts::Client, [Rule; 3]) {
+    let answer = |rule: aws_smithy_mocks::RuleBuilder<_, _, _>, answer| match answer {
+        Answer::Allowed => rule.then_output(credentials),
+        Answer::Denied => rule.sequence().http_status(403, Some(denied())).repeatedly().build(),
+        Answer::Throttled => rule.sequence().http_status(400, Some(throttled())).repeatedly().build(),
+    };
+    let right = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|r| r.external_id() == Some(EXTERNAL_ID))
+        .then_output(credentials);
+    let without =
+        answer(mock!(aws_sdk_sts::Client::assume_role).match_requests(|r| r.external_id().is_none()), without);
+    let wrong = answer(
+        mock!(aws_sdk_sts::Client::assume_role).match_requests(move |r| match r.external_id() {
+            Some(id) if id != EXTERNAL_ID => {
+                seen.lock().unwrap().push(id.to_owned());
+                true
+            }
+            _ => false,
+        }),
+        wrong,
+    );
+    let no_retries =
+        |c: aws_sdk_sts::config::Builder| c.retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled());
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&right, &without, &wrong], no_retries);
+    (sts, [right, without, wrong])
+}
+
+#[tokio::test]
+async fn when_the_guard_fails_the_roles_credentials_are_used_for_nothing() {
+    let cases = [
+        (Answer::Denied, Answer::Allowed, Problem::AnyExternalIdAccepted),
+        (Answer::Allowed, Answer::Denied, Problem::ExternalIdNotRequired),
+        (Answer::Allowed, Answer::Allowed, Problem::ExternalIdNotRequired),
+        (Answer::Allowed, Answer::Throttled, Problem::ExternalIdNotRequired),
+        (Answer::Throttled, Answer::Allowed, Problem::AnyExternalIdAccepted),
+    ];
+    for (without, wrong, problem) in cases {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (sts, [right, without_rule, wrong_rule]) = guarded_sts(without, wrong, seen.clone());
+        // The role's session: every call would be answered, and counted.
+        let identity = Arc::new(
+            mock!(aws_sdk_sts::Client::get_caller_identity)
+                .then_output(|| GetCallerIdentityOutput::builder().account(ACCOUNT).build()),
+        );
+        let policies = Arc::new(mock!(aws_sdk_iam::Client::list_attached_role_policies).then_output(|| {
+            ListAttachedRolePoliciesOutput::builder()
+                .attached_policies(
+                    AttachedPolicy::builder().policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess").build(),
+                )
+                .build()
+        }));
+        let organization = Arc::new(mock!(aws_sdk_organizations::Client::describe_organization).then_error(|| {
+            DescribeOrganizationError::AwsOrganizationsNotInUseException(
+                AwsOrganizationsNotInUseException::builder().message("not in use").build(),
+            )
+        }));
+        let sessions = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let session: SessionFactory = {
+            let (identity, policies, organization, sessions) =
+                (identity.clone(), policies.clone(), organization.clone(), sessions.clone());
+            Arc::new(move |_config: &SdkConfig| {
+                sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Session {
+                    sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, [identity.as_ref()]),
+                    iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, [policies.as_ref()]),
+                    organizations: mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [organization.as_ref()]),
+                }
+            })
+        };
+        let aws = Aws::with_clients(base(), sts, session, retries(0));
+        for report in [aws.verify(&request()).await, aws.probe(&request()).await] {
+            let case = format!("without {without:?}, wrong {wrong:?}: {report:#?}");
+            assert!(!report.verified(), "{case}");
+            assert_eq!(report.outcome(CheckName::AssumeRole), Some(&Outcome::Passed), "{case}");
+            assert_eq!(
+                report.outcome(CheckName::ExternalIdRequired),
+                Some(&Outcome::Failed { problem: problem.clone() }),
+                "{case}"
+            );
+            for name in [
+                CheckName::CallerIdentity,
+                CheckName::ReadOnlyAccess,
+                CheckName::SupportAccess,
+                CheckName::Organization,
+            ] {
+                assert_eq!(report.outcome(name), Some(&Outcome::Skipped), "{name:?} {case}");
+            }
+            assert_eq!(report.detected_kind, None, "{case}");
+            assert_eq!(report.assume_role_calls(), 3, "{case}");
+        }
+        assert_eq!(
+            (right.num_calls(), without_rule.num_calls(), wrong_rule.num_calls()),
+            (2, 2, 2),
+            "verify and probe: once each with the ID, without one and with a wrong one"
+        );
+        assert_eq!(sessions.load(std::sync::atomic::Ordering::SeqCst), 0, "no client was given the role's credentials");
+        assert_eq!((identity.num_calls(), policies.num_calls(), organization.num_calls()), (0, 0, 0));
+        // The wrong IDs are fresh, shaped like the account's, and not it.
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_ne!(seen[0], seen[1]);
+        for id in &seen {
+            assert!(id.starts_with("CA") && id.len() == EXTERNAL_ID.len() && id != EXTERNAL_ID, "{id}");
+            assert!(id.parse::<orglink::domain::ExternalId>().is_ok(), "{id}");
+        }
+    }
+
+    // Both refused, but one could not be asked: not proven, nothing else runs.
+    let (sts, _) = guarded_sts(Answer::Denied, Answer::Throttled, Arc::default());
+    let aws = Aws::with_clients(base(), sts, session(two_pages()), retries(0));
+    let report = aws.probe(&request()).await;
+    assert!(matches!(
+        report.outcome(CheckName::ExternalIdRequired),
+        Some(Outcome::Failed { problem: Problem::Unavailable { .. } })
+    ));
+    assert_eq!(report.outcome(CheckName::ReadOnlyAccess), Some(&Outcome::Skipped));
+
+    // Both refused: the other checks run with the role's credentials.
+    let (sts, _) = guarded_sts(Answer::Denied, Answer::Denied, Arc::default());
+    let aws = Aws::with_clients(base(), sts, session(two_pages()), retries(0));
+    let report = aws.probe(&request()).await;
+    assert!(report.verified(), "{report:#?}");
+    assert_eq!(report.assume_role_calls(), 3);
 }
 
 mod organizations {

@@ -120,12 +120,17 @@ struct Client {
 impl Client {
     /// Posts `interaction` signed until the server answers 200: the process
     /// is down at random moments, and trying again (every 50 ms, for at most
-    /// 120 s) is the only way to learn that it is back.
+    /// 120 s) is the only way to learn that it is back. Each try is a new
+    /// interaction, as when the user tries again: with an ID of its own (a
+    /// try the server received but did not answer would be refused as a
+    /// replay).
     async fn post(&self, interaction: &Value) -> Value {
-        let body = serde_json::to_vec(interaction).unwrap();
+        let mut interaction = interaction.clone();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             assert!(Instant::now() < deadline, "no answer to {interaction}");
+            interaction["id"] = json!(crate::harness::interaction_id().to_string());
+            let body = serde_json::to_vec(&interaction).unwrap();
             let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
             let signature = self.signing.sign(&[timestamp.as_bytes(), &body].concat());
             let sent = self
@@ -134,7 +139,7 @@ impl Client {
                 .header("X-Signature-Ed25519", hex::encode(signature.to_bytes()))
                 .header("X-Signature-Timestamp", timestamp)
                 .header("Content-Type", "application/json")
-                .body(body.clone())
+                .body(body)
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await;

@@ -656,3 +656,61 @@ async fn ticket_is_recorded_and_waits_for_freshdesk() {
     assert_eq!(h.store().ticket_requests().unwrap().len(), 1);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_replayed_interaction_is_refused_and_runs_nothing() {
+    // A second past a minute: the scheduler's first job is 29 s of real time
+    // away, so nothing but the requests changes the store.
+    let h = Harness::new().at(time::macros::datetime!(2026-11-26 12:00:01 UTC)).serve().await;
+    let start = h.now();
+    let stamped = |value: &Value| serde_json::to_vec(value).unwrap();
+    let (status, _) = h.post_stamped(&stamped(&link(GUILD_A, "en-US", "111111111111")), start.unix_timestamp()).await;
+    assert_eq!(status, 200);
+    let account = "111111111111".parse().unwrap();
+
+    let mut instructions = command("instructions", &[("account_id", "111111111111")], GUILD_A, "en-US", ADMIN, &[]);
+    instructions["id"] = json!("1300000000000000042");
+    let body = stamped(&instructions);
+    // Stamped as far ahead as the endpoint allows: by its timestamp, this
+    // request stays acceptable for 10 minutes.
+    let at = start.unix_timestamp() + orglink::discord::endpoint::MAX_REQUEST_AGE_SECS;
+
+    // Refused before its ID is read, so not remembered: unsigned, too far ahead.
+    assert_eq!(h.raw_post(&[], body.clone()).await, 401);
+    assert_eq!(h.post_stamped(&body, at + 1).await.0, 401);
+
+    let (status, first) = h.post_stamped(&body, at).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(description(&first).contains("ReadOnlyAccess"), "{first}");
+    let record = h.store().account(account).unwrap().unwrap();
+    let audit = h.store().audit_log(account).unwrap();
+    let outbox: Vec<_> = h.outbox().into_iter().map(|i| i.id).collect();
+    let sent = h.discord().requests().await.len();
+
+    // The same request, byte for byte, 2 s later and until its timestamp
+    // runs out, 10 minutes later: refused, and nothing runs.
+    for later in [time::Duration::seconds(2), time::Duration::minutes(5), time::Duration::minutes(10)] {
+        h.clock().set(start + later);
+        let (status, body) = h.post_stamped(&body, at).await;
+        assert_eq!(status, 409, "{later}: {body}");
+    }
+    assert_eq!(h.store().account(account).unwrap().unwrap(), record, "the account is as the first left it");
+    assert_eq!(h.store().audit_log(account).unwrap(), audit);
+    assert!(h.outbox().iter().all(|i| outbox.contains(&i.id)), "nothing new in the outbox");
+    assert_eq!(h.discord().requests().await.len(), sent, "nothing sent to Discord");
+    let metrics = reqwest::get(h.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("orglink_interactions_replayed_total 3\n"), "{metrics}");
+
+    // Then its timestamp is too old; a new interaction (its own ID) runs,
+    // and changes what the replays did not.
+    h.clock().set(start + time::Duration::minutes(10) + time::Duration::seconds(1));
+    assert_eq!(h.post_stamped(&body, at).await.0, 401);
+    instructions["id"] = json!("1300000000000000043");
+    let (status, _) = h.post_stamped(&stamped(&instructions), h.now().unix_timestamp()).await;
+    assert_eq!(status, 200);
+    let rerun = h.store().account(account).unwrap().unwrap();
+    assert_ne!(rerun, record, "showing the instructions again restarts probing");
+    assert_eq!(rerun.probe.unwrap().since, h.now());
+    h.outbox();
+    h.finish().await;
+}

@@ -267,11 +267,22 @@ fn every_message() -> Vec<(String, Message)> {
     let mut registered = with_role.clone();
     registered.state = LinkState::Registered;
     add("verification_no_access", verification(&registered, report(denied, None)));
-    let mut open = passed(Outcome::NotApplicable);
-    open[2].outcome = Outcome::Failed { problem: Problem::ExternalIdNotRequired };
-    open[3].outcome = Outcome::Failed { problem: Problem::PolicyMissing };
-    open[1].outcome = Outcome::Failed { problem: Problem::WrongAccount { reported: "210987654321".into() } };
-    add("verification_open_trust", verification(&registered, report(open, Some(AccountKind::Standalone))));
+    // A role any caller may assume is used for nothing else: the other
+    // checks are skipped and nothing is learned of the account.
+    let guard_failed = |problem| {
+        let mut checks = vec![check(CheckName::AssumeRole, Outcome::Passed)];
+        checks.extend(CheckName::ALL[1..].iter().map(|n| check(*n, Outcome::Skipped)));
+        checks[2].outcome = Outcome::Failed { problem };
+        checks
+    };
+    let open = guard_failed(Problem::ExternalIdNotRequired);
+    add("verification_open_trust", verification(&registered, report(open, None)));
+    let any = guard_failed(Problem::AnyExternalIdAccepted);
+    add("verification_any_external_id", verification(&registered, report(any, None)));
+    let mut wrong_account = passed(Outcome::NotApplicable);
+    wrong_account[3].outcome = Outcome::Failed { problem: Problem::PolicyMissing };
+    wrong_account[1].outcome = Outcome::Failed { problem: Problem::WrongAccount { reported: "210987654321".into() } };
+    add("verification_wrong_account", verification(&registered, report(wrong_account, Some(AccountKind::Standalone))));
     let mut management = passed(Outcome::NotApplicable);
     management[5].outcome = Outcome::Failed { problem: Problem::ManagementAccount };
     add("verification_management", verification(&registered, report(management, Some(AccountKind::Management))));
@@ -612,6 +623,11 @@ fn every_notification_renders_in_both_languages() {
         ],
     )));
     assert_eq!(with_views[with_views.len() - 2].0.code(), "role_found");
+    assert_eq!(with_views[with_views.len() - 1].0.code(), "role_needs_fixing");
+    with_views.push(probed(harness::verification_report(
+        id,
+        &[(CheckName::ExternalIdRequired, Problem::AnyExternalIdAccepted)],
+    )));
     assert_eq!(with_views[with_views.len() - 1].0.code(), "role_needs_fixing");
     for (i, (event, view)) in with_views.iter().enumerate() {
         assert!(event.notifies(), "{event:?}");

@@ -89,21 +89,112 @@ async fn a_wrong_external_id_is_no_access_after_retries() {
     h.finish().await;
 }
 
+/// Trust policy conditions on `sts:ExternalId` that let a caller in the
+/// platform's account assume the role without this account's external ID,
+/// and the problem each is reported as. fakecloud evaluates every one of
+/// these operators as AWS does (a negated operator matches a missing key).
+fn open_conditions() -> Vec<(&'static str, Option<serde_json::Value>, Problem)> {
+    use serde_json::json;
+    vec![
+        ("no condition", None, Problem::ExternalIdNotRequired),
+        ("StringLike *", Some(json!({ "StringLike": { "sts:ExternalId": "*" } })), Problem::AnyExternalIdAccepted),
+        (
+            "StringNotEquals a dummy",
+            Some(json!({ "StringNotEquals": { "sts:ExternalId": "dummy" } })),
+            Problem::ExternalIdNotRequired,
+        ),
+        (
+            "StringLike a list with *",
+            Some(json!({ "StringLike": { "sts:ExternalId": ["abc", "*"] } })),
+            Problem::AnyExternalIdAccepted,
+        ),
+        // Every ID orglink issues has the prefix: another tenant's too.
+        (
+            "StringLike the prefix",
+            Some(json!({ "StringLike": { "sts:ExternalId": "CA*" } })),
+            Problem::AnyExternalIdAccepted,
+        ),
+        (
+            "StringEqualsIfExists the right ID",
+            Some(json!({ "StringEqualsIfExists": { "sts:ExternalId": "{id}" } })),
+            Problem::ExternalIdNotRequired,
+        ),
+    ]
+}
+
+/// `condition` with `{id}` replaced by `external_id`.
+fn with_id(condition: &Option<serde_json::Value>, external_id: &str) -> Option<serde_json::Value> {
+    condition.as_ref().map(|c| serde_json::from_str(&c.to_string().replace("{id}", external_id)).unwrap())
+}
+
 #[tokio::test]
-async fn a_role_without_the_external_id_condition_fails_the_confused_deputy_guard() {
+async fn a_role_that_takes_no_or_any_external_id_is_used_for_nothing_else_and_the_fix_is_shown() {
     let h = platform().await;
-    h.register("111100000004", SupportTier::Basic);
+    let external_id = h.register("111100000004", SupportTier::Business);
+    // The account runs its own organization: had the role's credentials
+    // been used, the account would be recorded as a management account.
     let customer = Customer::new("111100000004").await;
-    let arn = customer.create_role("Open", PLATFORM, None, &["ReadOnlyAccess"]).await;
+    customer.organizations.create_organization().send().await.unwrap();
+    for (i, (name, condition, problem)) in open_conditions().into_iter().enumerate() {
+        let condition = with_id(&condition, &external_id);
+        let arn = customer.create_role(&format!("Open{i}"), PLATFORM, condition, &["ReadOnlyAccess"]).await;
+        let view = h.verify("111100000004", &arn).await.unwrap();
+        assert!(!view.verified, "{name}");
+        assert_eq!(outcome(&view, CheckName::AssumeRole), Outcome::Passed, "{name}");
+        assert_eq!(
+            outcome(&view, CheckName::ExternalIdRequired),
+            Outcome::Failed { problem: problem.clone() },
+            "{name}"
+        );
+        for check in
+            [CheckName::CallerIdentity, CheckName::ReadOnlyAccess, CheckName::SupportAccess, CheckName::Organization]
+        {
+            assert_eq!(outcome(&view, check), Outcome::Skipped, "{name}: {check:?}");
+        }
+        assert_eq!(view.report.detected_kind, None, "{name}");
+        let account = h.account("111100000004");
+        assert_eq!(account.state, LinkState::Registered, "{name}");
+        assert_eq!(account.kind, AccountKind::Standalone, "{name}: nothing learned of the organization");
+
+        // The reply names the opening and the exact condition to set.
+        let message = orglink::app::Message::Verification(Box::new(view.clone()));
+        let text = message.render(&orglink::templates::Templates::embedded(), orglink::domain::Lang::En).unwrap().text;
+        let said = match problem {
+            Problem::AnyExternalIdAccepted => "can be assumed with ANY external ID",
+            _ => "can be assumed WITHOUT the external ID",
+        };
+        assert!(text.contains(said), "{name}: {text}");
+        let condition = format!(
+            "\"Condition\": {{\n    \"StringEquals\": {{\n      \"sts:ExternalId\": \"{external_id}\"\n    }}\n  }}"
+        );
+        assert!(text.contains(&condition), "{name}: {text}");
+    }
+
+    // The condition the instructions give: verified (and, only now, the
+    // organization is read: a management account is blocked).
+    let arn = customer.create_instructed_role(&external_id).await;
     let view = h.verify("111100000004", &arn).await.unwrap();
-    assert!(!view.verified);
-    assert_eq!(outcome(&view, CheckName::AssumeRole), Outcome::Passed);
-    assert_eq!(
-        outcome(&view, CheckName::ExternalIdRequired),
-        Outcome::Failed { problem: Problem::ExternalIdNotRequired }
-    );
-    assert!(view.external_id_condition.contains(view.external_id.as_str()));
-    assert_eq!(h.notified("111100000004"), ["account_registered"]);
+    assert_eq!(outcome(&view, CheckName::ExternalIdRequired), Outcome::Passed);
+    assert_eq!(outcome(&view, CheckName::Organization), Outcome::Failed { problem: Problem::ManagementAccount });
+    assert_eq!(h.account("111100000004").kind, AccountKind::Management);
+    assert_eq!(h.notified("111100000004"), ["account_registered", "account_blocked"]);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_role_that_trusts_exactly_its_external_id_is_verified_with_three_assume_role_calls() {
+    let h =
+        Harness::new().aws(RetryPolicy { retries: 3, first_delay: Duration::from_millis(20) }).counted().start().await;
+    let external_id = h.register("111100000011", SupportTier::Basic);
+    let customer = Customer::new("111100000011").await;
+    let condition = serde_json::json!({ "StringEquals": { "sts:ExternalId": external_id } });
+    let arn = customer.create_role("Exact", PLATFORM, Some(condition), &["ReadOnlyAccess"]).await;
+    let view = h.verify("111100000011", &arn).await.unwrap();
+    assert!(view.verified, "{:#?}", view.report);
+    assert_eq!(outcome(&view, CheckName::ExternalIdRequired), Outcome::Passed);
+    assert_eq!(h.assume_role_calls(), 3, "with the ID, without one, with a wrong one: each once");
+    assert_eq!(view.report.assume_role_calls(), 3);
+    assert_eq!(h.notified("111100000011"), ["account_registered", "role_verified"]);
     h.finish().await;
 }
 
@@ -193,13 +284,29 @@ async fn the_cli_verifies_with_exit_codes_for_each_outcome() {
     o.ok(&["account", "add", "111100000010", "--tenant", "acme", "--customer", "Acme", "--support", "basic"]);
     let external_id = o.account("111100000010").unwrap().external_id;
     let customer = Customer::new("111100000010").await;
-    let open = customer.create_role("Open", PLATFORM, None, &["ReadOnlyAccess"]).await;
 
-    // Not verified: exit 3, with what to fix.
-    let run = o.run(&["verify", "111100000010", &open]);
-    assert_eq!(run.code, 3, "{run:?}");
-    let err = &run.stderr;
-    assert!(err.contains("No Access") && err.contains("sts:ExternalId") && err.contains(external_id.as_str()), "{err}");
+    // Not verified: exit 3, with what to fix, for each opening.
+    for (i, (name, condition, problem)) in open_conditions().into_iter().enumerate() {
+        let condition = with_id(&condition, external_id.as_str());
+        let open = customer.create_role(&format!("Open{i}"), PLATFORM, condition, &["ReadOnlyAccess"]).await;
+        let run = o.run(&["verify", "111100000010", &open]);
+        assert_eq!(run.code, 3, "{name}: {run:?}");
+        let err = &run.stderr;
+        assert!(
+            err.contains("No Access") && err.contains("\"StringEquals\"") && err.contains(external_id.as_str()),
+            "{name}: {err}"
+        );
+        let said = match problem {
+            Problem::AnyExternalIdAccepted => "ANY external ID",
+            _ => "WITHOUT the external ID",
+        };
+        assert!(err.contains(said), "{name}: {err}");
+        let json = o.run(&["verify", "111100000010", &open, "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!(json["report"]["checks"][2]["outcome"], "failed", "{name}");
+        assert_eq!(json["report"]["checks"][2]["problem"], serde_json::to_value(&problem).unwrap(), "{name}");
+        assert_eq!(json["report"]["detected_kind"], serde_json::Value::Null, "{name}");
+    }
 
     // Pasted with stray spaces and a zero-width space: verified, exit 0.
     let arn = customer.create_instructed_role(external_id.as_str()).await;

@@ -288,6 +288,12 @@ impl AwsSide {
     }
 }
 
+/// A new interaction ID (a snowflake never 0, unique in this test process).
+pub fn interaction_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_400_000_000_000_000_000);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 struct Server {
     running: Running,
     signing: SigningKey,
@@ -567,8 +573,14 @@ impl Harness {
 
     /// Posts `body` signed as Discord signs it, stamped `age_secs` ago.
     pub async fn post_aged(&self, body: &[u8], age_secs: i64) -> (u16, Value) {
+        self.post_stamped(body, OffsetDateTime::now_utc().unix_timestamp() - age_secs).await
+    }
+
+    /// Posts `body` signed as Discord signs it, stamped `timestamp` (Unix
+    /// time): the same arguments make the same request, byte for byte.
+    pub async fn post_stamped(&self, body: &[u8], timestamp: i64) -> (u16, Value) {
         let server = self.server();
-        let timestamp = (OffsetDateTime::now_utc().unix_timestamp() - age_secs).to_string();
+        let timestamp = timestamp.to_string();
         let signature = server.signing.sign(&[timestamp.as_bytes(), body].concat());
         let response = server
             .http
@@ -585,8 +597,14 @@ impl Harness {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// Posts `interaction` as a new one: with an ID of its own, as Discord
+    /// gives each (the endpoint refuses an ID it has run).
     pub async fn post(&self, interaction: &Value) -> (u16, Value) {
-        self.post_aged(&serde_json::to_vec(interaction).unwrap(), 0).await
+        let mut interaction = interaction.clone();
+        if interaction.get("id").is_some() {
+            interaction["id"] = serde_json::json!(interaction_id().to_string());
+        }
+        self.post_aged(&serde_json::to_vec(&interaction).unwrap(), 0).await
     }
 
     /// Posts and expects 200; returns the interaction response.

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{Actor, AppError, Command, Message, Reply, UserError, Verdict};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
-use crate::domain::{Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
+use crate::domain::{Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
 use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -173,6 +173,73 @@ enum AccountCommand {
         #[arg(long, value_name = "SERVER_ID")]
         tenant: Option<String>,
     },
+    /// Operations: remove a registration (it stays in the history). Refused
+    /// once an invitation is open or the account is linked, unless --force.
+    Remove {
+        account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+        /// Why, for the history (1–500 characters).
+        #[arg(long)]
+        reason: String,
+        /// Even with an invitation open or the account linked (it stays in
+        /// the organization: this only stops orglink following it).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Operations: move a registration to another reseller; both are told.
+    Transfer {
+        account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+        /// The reseller it goes to (its Discord server ID).
+        #[arg(long, value_name = "SERVER_ID")]
+        to: String,
+        /// Why, for the history (1–500 characters).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Correct a registration's details; a tier change re-checks the support
+    /// plan group.
+    Edit {
+        account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+        #[arg(long)]
+        customer: Option<String>,
+        /// The account's root e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, value_name = "business|developer|basic")]
+        support: Option<String>,
+        #[arg(long, value_name = "standalone|member")]
+        kind: Option<String>,
+        /// A custom price book by name.
+        #[arg(long, conflicts_with = "default_price_book")]
+        price_book: Option<String>,
+        /// The provider's default price book.
+        #[arg(long)]
+        default_price_book: bool,
+        /// Why, for the history.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// An account's history, oldest first, times in UTC.
+    History {
+        account_id: String,
+        /// Operations: the reseller whose registration this is about (its
+        /// Discord server ID), when several have registered the account.
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Give a lapsed (or open) registration a fresh window to get its role
     /// verified.
     Revive {
@@ -230,6 +297,42 @@ impl TopCommand {
             Self::Account(AccountCommand::Revive { account_id, .. }) => {
                 (Command::Revive { account: account_id.parse()? }, false)
             }
+            Self::Account(AccountCommand::Remove { account_id, reason, force, .. }) => {
+                (Command::RemoveAccount { account: account_id.parse()?, reason: reason.parse()?, force: *force }, false)
+            }
+            Self::Account(AccountCommand::Transfer { account_id, to, reason, .. }) => (
+                Command::TransferAccount { account: account_id.parse()?, to: to.parse()?, reason: reason.parse()? },
+                false,
+            ),
+            Self::Account(AccountCommand::Edit {
+                account_id,
+                customer,
+                email,
+                support,
+                kind,
+                price_book,
+                default_price_book,
+                reason,
+                ..
+            }) => {
+                let price_book = match (price_book, default_price_book) {
+                    (Some(name), _) => Some(PriceBookChoice::Custom(name.parse()?)),
+                    (None, true) => Some(PriceBookChoice::Default),
+                    (None, false) => None,
+                };
+                let edit = Edit {
+                    customer: customer.as_deref().map(str::parse).transpose()?,
+                    root_email: email.as_deref().map(str::parse).transpose()?,
+                    support_tier: support.as_deref().map(str::parse).transpose()?,
+                    kind: kind.as_deref().map(str::parse).transpose()?,
+                    price_book,
+                };
+                let reason = reason.as_deref().map(str::parse).transpose()?;
+                (Command::EditAccount { account: account_id.parse()?, edit, reason }, false)
+            }
+            Self::Account(AccountCommand::History { account_id, json, .. }) => {
+                (Command::History { account: account_id.parse()? }, *json)
+            }
             Self::Instructions { account_id, format, .. } => {
                 let format = format.as_deref().map(str::parse).transpose()?.unwrap_or_default();
                 (Command::Instructions { account: account_id.parse()?, format }, false)
@@ -256,7 +359,11 @@ impl TopCommand {
             | Self::PriceBook { tenant, .. }
             | Self::Account(AccountCommand::Show { tenant, .. })
             | Self::Account(AccountCommand::RotateExternalId { tenant, .. })
-            | Self::Account(AccountCommand::Revive { tenant, .. }) => tenant,
+            | Self::Account(AccountCommand::Revive { tenant, .. })
+            | Self::Account(AccountCommand::Remove { tenant, .. })
+            | Self::Account(AccountCommand::Transfer { tenant, .. })
+            | Self::Account(AccountCommand::Edit { tenant, .. })
+            | Self::Account(AccountCommand::History { tenant, .. }) => tenant,
             Self::Invite { .. }
             | Self::Sweep { .. }
             | Self::Doctor

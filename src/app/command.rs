@@ -3,8 +3,8 @@
 
 use super::Permission;
 use crate::domain::{
-    AccountId, ChatId, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn, RoleDescription,
-    SupportPlanGroup, TenantId, TicketReason,
+    AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn,
+    RoleDescription, SupportPlanGroup, TenantId, TicketReason,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,6 +57,31 @@ pub enum Command {
     Revive {
         account: AccountId,
     },
+    /// Operations: remove a claim (it stays, closed, for the record).
+    RemoveAccount {
+        account: AccountId,
+        reason: CorrectionReason,
+        /// Even with an invitation out or the account linked.
+        force: bool,
+    },
+    /// Operations: move a claim to another tenant.
+    TransferAccount {
+        account: AccountId,
+        to: TenantId,
+        reason: CorrectionReason,
+    },
+    /// Correct a claim's details (its tenant before the invitation,
+    /// operations at any time).
+    EditAccount {
+        account: AccountId,
+        edit: Edit,
+        reason: Option<CorrectionReason>,
+    },
+    /// An account's audit log: a tenant's own entries, or all for
+    /// operations.
+    History {
+        account: AccountId,
+    },
     /// Check the customer's role against AWS; without an ARN, the role
     /// recorded last.
     VerifyRole {
@@ -90,6 +115,10 @@ impl Command {
             Self::Configure { .. } => "configure",
             Self::Later { .. } => "later",
             Self::Revive { .. } => "account_revive",
+            Self::RemoveAccount { .. } => "account_remove",
+            Self::TransferAccount { .. } => "account_transfer",
+            Self::EditAccount { .. } => "account_edit",
+            Self::History { .. } => "account_history",
             Self::VerifyRole { .. } => "verify_role",
             Self::Invite { .. } => "invite",
             Self::OpenTicket { .. } => "ticket",
@@ -107,6 +136,10 @@ impl Command {
             | Self::SetPriceBook { account, .. }
             | Self::Later { account }
             | Self::Revive { account }
+            | Self::RemoveAccount { account, .. }
+            | Self::TransferAccount { account, .. }
+            | Self::EditAccount { account, .. }
+            | Self::History { account }
             | Self::VerifyRole { account, .. }
             | Self::Invite { account, .. }
             | Self::OpenTicket { account, .. } => Some(*account),
@@ -128,7 +161,11 @@ impl Command {
             | Self::SetPriceBook { .. }
             | Self::Configure { .. }
             | Self::Later { .. }
-            | Self::Revive { .. } => false,
+            | Self::Revive { .. }
+            | Self::RemoveAccount { .. }
+            | Self::TransferAccount { .. }
+            | Self::EditAccount { .. }
+            | Self::History { .. } => false,
         }
     }
 
@@ -144,8 +181,11 @@ impl Command {
             | Self::SetPriceBook { .. }
             | Self::Later { .. }
             | Self::Revive { .. }
+            | Self::EditAccount { .. }
+            | Self::History { .. }
             | Self::VerifyRole { .. }
             | Self::OpenTicket { .. } => Permission::AccountRole,
+            Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
             Self::Invite { .. } => Permission::Ops,
         }

@@ -1,6 +1,6 @@
 //! Errors a user caused and can fix: shown to them, in their language.
 
-use crate::domain::{AccountId, ChatId, LinkState, ParseError};
+use crate::domain::{AccountId, ChatId, LinkState, ParseError, TenantId};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {
@@ -16,6 +16,10 @@ pub enum UserError {
     TooManyClaims { account: AccountId, max: usize },
     #[error("{claims} tenants claim account {account} and none owns it: name one")]
     AmbiguousClaim { account: AccountId, claims: usize },
+    #[error("tenant {to} holds its own claim on account {account} already")]
+    TransferTargetHasClaim { account: AccountId, to: TenantId },
+    #[error("the edit of account {account} changes nothing")]
+    NothingToChange { account: AccountId },
     #[error("the role trusts the external ID of none of the {claims} claims on account {account}")]
     NoClaimTrusted { account: AccountId, claims: usize },
     #[error("account {account} is a management account: it needs consent to assignment")]
@@ -55,6 +59,8 @@ pub enum Action {
     RotateExternalId,
     RecordRole,
     Revive,
+    Remove,
+    Edit,
 }
 
 impl std::fmt::Display for Action {
@@ -63,6 +69,8 @@ impl std::fmt::Display for Action {
             Self::RotateExternalId => f.write_str("rotate the external ID"),
             Self::RecordRole => f.write_str("record another role"),
             Self::Revive => f.write_str("revive the registration"),
+            Self::Remove => f.write_str("remove the registration"),
+            Self::Edit => f.write_str("edit the registration"),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod command;
+mod corrections;
 mod error;
 mod invite;
 mod jobs;
@@ -28,8 +29,9 @@ pub use command::{Command, InstructionsFormat};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
-    AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, NotificationView,
-    Offer, Rendered, Reply, TenantSettingsView, TicketView, Tone, Verdict, VerificationView, trust_policy,
+    AccountSummary, AccountView, CorrectionView, HistoryEntry, HistoryView, InstructionsView, InviteRefusedView,
+    InvitedView, ListView, Message, NotificationView, Offer, Rendered, Reply, TenantSettingsView, TicketView, Tone,
+    Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -285,6 +287,10 @@ impl App {
             }
             Command::Later { account } => self.later(actor, account),
             Command::Revive { account } => self.revive(actor, account),
+            Command::RemoveAccount { account, reason, force } => self.remove_account(actor, account, &reason, force),
+            Command::TransferAccount { account, to, reason } => self.transfer_account(actor, account, &to, &reason),
+            Command::EditAccount { account, edit, reason } => self.edit_account(actor, account, &edit, reason.as_ref()),
+            Command::History { account } => self.history(actor, account),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }

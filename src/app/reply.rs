@@ -112,6 +112,44 @@ impl From<Account> for AccountView {
     }
 }
 
+/// What a correction did to a registration.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrectionView {
+    pub account: AccountView,
+    /// `removed`, `transferred` or `edited`.
+    pub correction: &'static str,
+    /// The fields an edit changed.
+    pub fields: Vec<String>,
+    /// The tenant a transfer moved it from (operations see it).
+    pub from: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// An account's audit log, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryView {
+    pub account_id: AccountId,
+    pub entries: Vec<HistoryEntry>,
+    /// Whether each entry's tenant is shown (operations only).
+    pub for_ops: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    /// ISO 8601, UTC.
+    #[serde(with = "crate::domain::instant")]
+    pub at: time::OffsetDateTime,
+    /// The same instant as text reads it: `2026-12-01 12:00:00 UTC`.
+    pub at_text: String,
+    pub actor: String,
+    pub action: String,
+    pub tenant: Option<String>,
+    /// The codes of the events the change caused.
+    pub events: Vec<String>,
+    /// Why, where the change says (removals, transfers, edits).
+    pub reason: Option<String>,
+}
+
 /// One line of an account list.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountSummary {
@@ -312,6 +350,10 @@ pub enum Message {
     InviteRefused(InviteRefusedView),
     /// A ticket: its link, or that it waits for Freshdesk.
     Ticket(TicketView),
+    /// A registration removed, moved or edited.
+    Corrected(CorrectionView),
+    /// An account's audit log.
+    History(HistoryView),
     /// An event a channel hears of (`notifications/<event>.md`).
     Notification(Box<NotificationView>),
     Error(UserError),
@@ -348,6 +390,8 @@ impl Message {
             Self::InvitationQueued(_) => "invitation_queued.md",
             Self::InviteRefused(_) => "invite_refused.md",
             Self::Ticket(_) => "ticket.md",
+            Self::Corrected(_) => "corrected.md",
+            Self::History(_) => "history.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -356,6 +400,8 @@ impl Message {
                 UserError::TooManyClaims { .. } => "errors/too_many_claims.md",
                 UserError::AmbiguousClaim { .. } => "errors/ambiguous_claim.md",
                 UserError::NoClaimTrusted { .. } => "errors/no_claim_trusted.md",
+                UserError::TransferTargetHasClaim { .. } => "errors/transfer_target_has_claim.md",
+                UserError::NothingToChange { .. } => "errors/nothing_to_change.md",
                 UserError::ManagementAccount { .. } => "errors/management_account.md",
                 UserError::NotNow { .. } => "errors/not_now.md",
                 UserError::ArnAccountMismatch { .. } => "errors/arn_account_mismatch.md",
@@ -396,6 +442,8 @@ impl Message {
             Self::InvitationQueued(v) => to_value(v),
             Self::InviteRefused(v) => to_value(v),
             Self::Ticket(v) => to_value(v),
+            Self::Corrected(v) => to_value(v),
+            Self::History(v) => to_value(v),
             Self::Notification(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
@@ -424,6 +472,8 @@ impl Message {
             | Self::InvitationQueued(_)
             | Self::InviteRefused(_)
             | Self::Ticket(_)
+            | Self::Corrected(_)
+            | Self::History(_)
             | Self::Notification(_)
             | Self::Error(_)
             | Self::Internal => false,
@@ -458,6 +508,7 @@ fn error_context(error: &UserError) -> Value {
                 ParseError::HandshakeId { input } => ("handshake_id", input, None),
                 ParseError::InvitationNote { input } => ("invitation_note", input, None),
                 ParseError::TicketReason { input } => ("ticket_reason", input, None),
+                ParseError::CorrectionReason { input } => ("reason", input, None),
             };
             json!({ "field": field, "input": input, "problem": problem })
         }
@@ -466,6 +517,8 @@ fn error_context(error: &UserError) -> Value {
         | UserError::LinkedElsewhere { account }
         | UserError::ManagementAccount { account } => json!({ "account_id": account }),
         UserError::TooManyClaims { account, max } => json!({ "account_id": account, "max": max }),
+        UserError::TransferTargetHasClaim { account, to } => json!({ "account_id": account, "to": to }),
+        UserError::NothingToChange { account } => json!({ "account_id": account }),
         UserError::AmbiguousClaim { account, claims } | UserError::NoClaimTrusted { account, claims } => {
             json!({ "account_id": account, "claims": claims })
         }

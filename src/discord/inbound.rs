@@ -7,7 +7,7 @@ use serenity::all::{
 
 use super::spec::SlashCommand;
 use crate::app::{Actor, Command, InstructionsFormat, Rights, Scope, UserError};
-use crate::domain::{AccountId, ChatId, Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
+use crate::domain::{AccountId, ChatId, Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
 
 /// Where the distributor's operations team works.
 #[derive(Debug, Clone, Default)]
@@ -118,7 +118,7 @@ pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
     };
     let guild_chat = ChatId::new(guild.get()).expect("Discord IDs are not zero");
     let tenant: TenantId = guild.to_string().parse().expect("a guild ID is a valid tenant");
-    let sender = Sender {
+    let mut sender = Sender {
         actor: Actor {
             id: format!("discord:{}", user.get()),
             scope: Scope::Tenant(tenant.clone()),
@@ -129,7 +129,10 @@ pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
         locale_lang,
     };
     let request = match interaction {
-        Interaction::Command(i) => command(i),
+        Interaction::Command(i) => command(i).map(|(request, claim_of)| {
+            sender.actor.claim_of = claim_of;
+            request
+        }),
         Interaction::Autocomplete(i) => Ok(suggest(i)),
         Interaction::Component(i) => component(i),
         Interaction::Modal(i) => modal(i),
@@ -176,13 +179,14 @@ impl Options<'_> {
     }
 }
 
-fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
+/// The request, and the tenant whose claim an operations command names.
+fn command(interaction: &CommandInteraction) -> Result<(Request, Option<TenantId>), UserError> {
     let Some(slash) = SlashCommand::from_key(&interaction.data.name) else {
         return Err(UserError::UnknownInteraction);
     };
     let o = Options(interaction);
     let tenant: TenantId = interaction.guild_id.map(|g| g.to_string()).unwrap_or_default().parse()?;
-    let mut lang = None;
+    let (mut lang, mut claim_of) = (None, None);
     let command = match slash {
         SlashCommand::LinkAccount => Command::AddAccount(NewAccount {
             id: o.required("account_id").parse()?,
@@ -221,8 +225,29 @@ fn command(interaction: &CommandInteraction) -> Result<Request, UserError> {
         SlashCommand::Config => {
             Command::Configure { channel: o.id("channel"), language: o.parsed("language")?, account_role: o.id("role") }
         }
+        SlashCommand::History => Command::History { account: o.required("account_id").parse()? },
+        SlashCommand::EditAccount => Command::EditAccount {
+            account: o.required("account_id").parse()?,
+            edit: Edit {
+                customer: o.parsed("customer")?,
+                root_email: o.parsed("root_email")?,
+                support_tier: o.parsed("support_tier")?,
+                kind: o.parsed("account_kind")?,
+                price_book: None,
+            },
+            reason: None,
+        },
+        SlashCommand::AccountAdmin => {
+            claim_of = o.parsed::<TenantId>("tenant")?;
+            let (account, reason) = (o.required("account_id").parse()?, o.required("reason").parse()?);
+            match o.required("action") {
+                "transfer" => Command::TransferAccount { account, to: o.required("to").parse()?, reason },
+                "remove" => Command::RemoveAccount { account, reason, force: o.string("force") == Some("yes") },
+                _ => return Err(UserError::UnknownInteraction),
+            }
+        }
     };
-    Ok(Request::Run { command, lang })
+    Ok((Request::Run { command, lang }, claim_of))
 }
 
 fn suggest(interaction: &CommandInteraction) -> Request {

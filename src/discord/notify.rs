@@ -137,8 +137,12 @@ impl Notifier {
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-        let Some(account) = self.store.claim(item.event.account(), &item.tenant).map_err(store_error)? else {
-            return Err(Failure::Permanent("rejected"));
+        // The claim the notice is about; a tenant whose claim moved to
+        // another hears of it about the account as it now is.
+        let id = item.event.account();
+        let account = match self.store.claim(id, &item.tenant).map_err(store_error)? {
+            Some(claim) => claim,
+            None => self.store.account(id).map_err(store_error)?.ok_or(Failure::Permanent("rejected"))?,
         };
         let audience = item.audience;
         let settings = self.store.tenant_settings(&item.tenant).map_err(store_error)?;

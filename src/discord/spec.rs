@@ -27,6 +27,9 @@ pub enum SlashCommand {
     Invite,
     Ticket,
     Config,
+    History,
+    EditAccount,
+    AccountAdmin,
 }
 
 /// One option of a command.
@@ -67,7 +70,7 @@ const fn account(required: bool) -> OptionSpec {
 }
 
 impl SlashCommand {
-    pub const ALL: [SlashCommand; 9] = [
+    pub const ALL: [SlashCommand; 12] = [
         Self::LinkAccount,
         Self::Instructions,
         Self::Status,
@@ -77,6 +80,9 @@ impl SlashCommand {
         Self::Invite,
         Self::Ticket,
         Self::Config,
+        Self::History,
+        Self::EditAccount,
+        Self::AccountAdmin,
     ];
 
     /// The command's name as Discord sends it back (the English one).
@@ -91,6 +97,9 @@ impl SlashCommand {
             Self::Invite => "invite",
             Self::Ticket => "ticket",
             Self::Config => "orglink-config",
+            Self::History => "history",
+            Self::EditAccount => "edit-account",
+            Self::AccountAdmin => "account-admin",
         }
     }
 
@@ -130,6 +139,22 @@ impl SlashCommand {
                 choice("language", false, &["en", "es"]),
                 OptionSpec { key: "role", kind: OptionKind::Role, required: false, choices: &[], autocomplete: false },
             ],
+            Self::History => vec![account(true)],
+            Self::EditAccount => vec![
+                account(true),
+                text("customer", false, 100),
+                text("root_email", false, 64),
+                choice("support_tier", false, &["business", "developer", "basic"]),
+                choice("account_kind", false, &["standalone", "member"]),
+            ],
+            Self::AccountAdmin => vec![
+                choice("action", true, &["remove", "transfer"]),
+                text("account_id", true, 40),
+                text("reason", true, 500),
+                text("tenant", false, 64),
+                text("to", false, 64),
+                choice("force", false, &["no", "yes"]),
+            ],
         }
     }
 
@@ -137,7 +162,9 @@ impl SlashCommand {
     /// app checks again on every use).
     fn default_permissions(self) -> Option<Permissions> {
         match self {
-            Self::Config => Some(Permissions::MANAGE_GUILD),
+            // Operations' own: hidden from members without Manage Server
+            // (the app checks the operations role on every use).
+            Self::Config | Self::AccountAdmin => Some(Permissions::MANAGE_GUILD),
             Self::LinkAccount
             | Self::Instructions
             | Self::Status
@@ -145,7 +172,9 @@ impl SlashCommand {
             | Self::PriceBook
             | Self::VerifyRole
             | Self::Invite
-            | Self::Ticket => None,
+            | Self::Ticket
+            | Self::History
+            | Self::EditAccount => None,
         }
     }
 }

@@ -111,7 +111,9 @@ pub fn notice(event: &Event) -> Option<Notice> {
         Event::NotificationUndeliverable { .. } => (Audience::OPS, Error),
         Event::ClaimLapsed { .. } | Event::ClaimClosed { .. } => (Audience::TENANT, Warning),
         Event::ClaimsFull { .. } => (Audience::OPS, Warning),
-        Event::ClaimRevived { .. } => (Audience::NOBODY, Info),
+        Event::ClaimRevived { .. } | Event::AccountEdited { .. } => (Audience::NOBODY, Info),
+        Event::ClaimRemoved { .. } | Event::ClaimTransferredOut { .. } => (Audience::TENANT, Warning),
+        Event::ClaimTransferredIn { .. } => (Audience::TENANT, Info),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }
         | Event::PriceBookSet { .. }
@@ -216,6 +218,10 @@ mod tests {
             Event::ClaimRevived { account: a },
             Event::ClaimClosed { account: a },
             Event::ClaimsFull { account: a, tenant: "900000000000000001".parse().unwrap() },
+            Event::ClaimRemoved { account: a, reason: "typo".into() },
+            Event::ClaimTransferredOut { account: a, reason: "moved".into() },
+            Event::ClaimTransferredIn { account: a, reason: "moved".into() },
+            Event::AccountEdited { account: a, fields: vec!["customer".into()], reason: None },
         ];
         for e in &all {
             match e {
@@ -245,7 +251,11 @@ mod tests {
                 | Event::ClaimLapsed { .. }
                 | Event::ClaimRevived { .. }
                 | Event::ClaimClosed { .. }
-                | Event::ClaimsFull { .. } => {}
+                | Event::ClaimsFull { .. }
+                | Event::ClaimRemoved { .. }
+                | Event::ClaimTransferredOut { .. }
+                | Event::ClaimTransferredIn { .. }
+                | Event::AccountEdited { .. } => {}
             }
         }
         all
@@ -284,6 +294,10 @@ mod tests {
             ("claim_revived", false, false, None),
             ("claim_closed", true, false, Some(Warning)),
             ("claims_full", false, true, Some(Warning)),
+            ("claim_removed", true, false, Some(Warning)),
+            ("claim_transferred_out", true, false, Some(Warning)),
+            ("claim_transferred_in", true, false, Some(Info)),
+            ("account_edited", false, false, None),
         ];
         let events = every_event();
         assert_eq!(events.len(), table.len());

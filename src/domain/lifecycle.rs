@@ -262,6 +262,30 @@ pub enum Event {
         account: AccountId,
         tenant: super::TenantId,
     },
+    /// Operations removed the claim (it stays, closed, for the record).
+    ClaimRemoved {
+        account: AccountId,
+        reason: String,
+    },
+    /// Operations moved the claim to another tenant: what its former tenant
+    /// hears.
+    ClaimTransferredOut {
+        account: AccountId,
+        reason: String,
+    },
+    /// ...and what its new tenant hears.
+    ClaimTransferredIn {
+        account: AccountId,
+        reason: String,
+    },
+    /// The registration's details were corrected.
+    AccountEdited {
+        account: AccountId,
+        /// The fields changed, by name.
+        fields: Vec<String>,
+        /// Why, when operations did it.
+        reason: Option<String>,
+    },
     /// A notification about the account could not be delivered.
     NotificationUndeliverable {
         account: AccountId,
@@ -301,6 +325,10 @@ impl Event {
             Self::ClaimRevived { .. } => "claim_revived",
             Self::ClaimClosed { .. } => "claim_closed",
             Self::ClaimsFull { .. } => "claims_full",
+            Self::ClaimRemoved { .. } => "claim_removed",
+            Self::ClaimTransferredOut { .. } => "claim_transferred_out",
+            Self::ClaimTransferredIn { .. } => "claim_transferred_in",
+            Self::AccountEdited { .. } => "account_edited",
         }
     }
 
@@ -332,7 +360,11 @@ impl Event {
             | Self::ClaimLapsed { account }
             | Self::ClaimRevived { account }
             | Self::ClaimClosed { account }
-            | Self::ClaimsFull { account, .. } => *account,
+            | Self::ClaimsFull { account, .. }
+            | Self::ClaimRemoved { account, .. }
+            | Self::ClaimTransferredOut { account, .. }
+            | Self::ClaimTransferredIn { account, .. }
+            | Self::AccountEdited { account, .. } => *account,
         }
     }
 

@@ -56,6 +56,7 @@ macro_rules! string_newtype {
 mod account;
 mod account_id;
 pub mod claims;
+mod correction;
 mod due;
 pub mod effects;
 mod email;
@@ -78,13 +79,16 @@ pub use account::{
     QueuedInvitation, Responsible, RoleRecord,
 };
 pub use account_id::AccountId;
+pub use correction::{CorrectionRefused, Edit};
 pub use due::{DueJob, DuePlan};
 pub use effects::{Audience, Effects, Notice, TicketEffect, Tone};
 pub use email::Email;
 pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use invitation::{ConstraintReason, HandshakeId, HandshakeState, Invitation};
 pub use lifecycle::{BlockReason, Event, IllegalTransition, LinkState, Transition};
-pub use names::{CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId, TicketReason};
+pub use names::{
+    CorrectionReason, CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId, TicketReason,
+};
 pub use probe::{BadProbePlan, ProbeOutcome, ProbePhase, ProbePlan, ProbeRecord, ProbeResult};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
 pub use support::{AccountKind, Lang, ManagedPolicy, SupportPlanGroup, SupportTier};
@@ -134,6 +138,8 @@ pub enum ParseError {
     InvitationNote { input: String },
     #[error("{input} is not a valid ticket reason")]
     TicketReason { input: String },
+    #[error("{input} is not a valid reason")]
+    CorrectionReason { input: String },
 }
 
 /// Characters that pasting drags along and that nobody means to type.

@@ -58,6 +58,14 @@ string_newtype!(
     TicketReason
 );
 
+string_newtype!(
+    /// Why operations removed, moved or corrected a registration, for the
+    /// audit log (1–500 characters, no line breaks).
+    CorrectionReason,
+    |s| printable(s, 500),
+    CorrectionReason
+);
+
 impl Default for RoleName {
     fn default() -> Self {
         Self("OrgLinkReadOnly".to_owned())

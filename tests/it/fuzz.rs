@@ -68,6 +68,7 @@ proptest! {
         round_trip::<RoleDescription>(&input);
         round_trip::<InvitationNote>(&input);
         round_trip::<TicketReason>(&input);
+        round_trip::<orglink::domain::CorrectionReason>(&input);
         round_trip::<ChatId>(&input);
         round_trip::<HandshakeId>(&input);
         let _ = input.parse::<SupportTier>();

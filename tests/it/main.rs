@@ -12,6 +12,8 @@ mod aws_mocks;
 mod claims;
 /// The command line, the real binary against a store on disk.
 mod cli;
+/// Operations correct registrations; everything is in the history.
+mod corrections;
 /// Crash safety: `orglink serve` killed at random moments.
 mod crash;
 /// The Discord front end end to end, over the HTTP interactions endpoint.

@@ -229,6 +229,83 @@ fn every_message() -> Vec<(String, Message)> {
         Message::Error(UserError::NotNow { account, state: LinkState::Linked, action: Action::RecordRole }),
     );
     add("later", Message::Later(business.clone().into()));
+    add(
+        "error_transfer_target_has_claim",
+        Message::Error(UserError::TransferTargetHasClaim { account, to: "900000000000000002".parse().unwrap() }),
+    );
+    add("error_nothing_to_change", Message::Error(UserError::NothingToChange { account }));
+    add(
+        "error_not_now_remove",
+        Message::Error(UserError::NotNow { account, state: LinkState::Linked, action: Action::Remove }),
+    );
+    add(
+        "error_not_now_edit",
+        Message::Error(UserError::NotNow { account, state: LinkState::Invited, action: Action::Edit }),
+    );
+    let corrected =
+        |correction, fields: &[&str], from: Option<&str>, reason: Option<&str>, account: &orglink::domain::Account| {
+            Message::Corrected(orglink::app::CorrectionView {
+                account: account.clone().into(),
+                correction,
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+                from: from.map(str::to_owned),
+                reason: reason.map(str::to_owned),
+            })
+        };
+    add("corrected_removed", corrected("removed", &[], None, Some("Typo in the account ID"), &business));
+    add(
+        "corrected_transferred",
+        corrected("transferred", &[], Some("900000000000000001"), Some("Moved to its reseller"), &business),
+    );
+    add(
+        "corrected_edited_mismatch",
+        corrected("edited", &["support_tier"], None, None, &{
+            let mut l = linked.clone();
+            l.support_tier = SupportTier::Business;
+            l.support_plan_group = Some(SupportPlanGroup::Passthrough);
+            l
+        }),
+    );
+    let entry =
+        |minutes: i64, actor: &str, action: &str, tenant: Option<&str>, events: &[&str], reason: Option<&str>| {
+            let at = harness::REGISTERED_AT + time::Duration::minutes(minutes);
+            orglink::app::HistoryEntry {
+                at,
+                at_text: at
+                    .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
+                    .unwrap(),
+                actor: actor.into(),
+                action: action.into(),
+                tenant: tenant.map(str::to_owned),
+                events: events.iter().map(|e| e.to_string()).collect(),
+                reason: reason.map(str::to_owned),
+            }
+        };
+    add(
+        "history_ops",
+        Message::History(orglink::app::HistoryView {
+            account_id: account,
+            for_ops: true,
+            entries: vec![
+                entry(
+                    0,
+                    "discord:700000000000000001",
+                    "account_add",
+                    Some("900000000000000001"),
+                    &["account_registered"],
+                    None,
+                ),
+                entry(
+                    90,
+                    "cli:ops",
+                    "account_transfer",
+                    Some("900000000000000002"),
+                    &["claim_transferred_in"],
+                    Some("Moved to its reseller"),
+                ),
+            ],
+        }),
+    );
     let check = |name, outcome| Check { name, outcome };
     let report = |checks: Vec<Check>, kind| VerificationReport {
         account,
@@ -398,7 +475,8 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::RoleDescription { .. }) => ParseError::HandshakeId { input },
         Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input },
         Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input },
-        Some(ParseError::TicketReason { .. }) => return None,
+        Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input },
+        Some(ParseError::CorrectionReason { .. }) => return None,
     })
 }
 

@@ -278,7 +278,8 @@ impl Metrics {
         if counted.is_none_or(|at| now - at >= ACCOUNT_GAUGES_EVERY) {
             self.handshakes.clear();
             self.accounts.clear();
-            for (state, handshake) in store.account_states()? {
+            // A closed claim is in no state any more: it stays for the record.
+            for (state, handshake, _) in store.account_states()?.into_iter().filter(|(_, _, closed)| !closed) {
                 self.accounts.get_or_create(&StateLabels { state: state.code() }).inc();
                 if let Some(handshake) = handshake {
                     self.handshakes.get_or_create(&StateLabels { state: handshake.code() }).inc();

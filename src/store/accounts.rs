@@ -560,13 +560,17 @@ impl Store {
         Ok(all)
     }
 
-    /// Every claim's link state and latest handshake state (for metrics).
-    pub fn account_states(&self) -> Result<Vec<(LinkState, Option<HandshakeState>)>, StoreError> {
+    /// Every claim's link state, latest handshake state and whether it is
+    /// closed (for metrics).
+    pub fn account_states(&self) -> Result<Vec<(LinkState, Option<HandshakeState>, bool)>, StoreError> {
         let mut states = Vec::new();
         for entry in self.accounts.iter() {
             let (k, v) = entry?;
             let stored = read::<Stored>("account", &k, &v)?;
-            states.extend(stored.claims.into_iter().map(|c| (c.account.state, c.account.invitation.map(|i| i.state))));
+            states.extend(stored.claims.into_iter().map(|c| {
+                let closed = c.account.closed_at.is_some();
+                (c.account.state, c.account.invitation.map(|i| i.state), closed)
+            }));
         }
         Ok(states)
     }

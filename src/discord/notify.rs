@@ -96,7 +96,8 @@ impl Notifier {
     pub async fn deliver_due(&self) -> anyhow::Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
         for item in self.store.outbox_due(self.clock.now())? {
-            let span = tracing::info_span!("notify", tenant = %item.tenant, event = item.event.code(), account = %item.event.account());
+            let account = item.event.account().map(|a| a.to_string()).unwrap_or_default();
+            let span = tracing::info_span!("notify", tenant = %item.tenant, event = item.event.code(), %account);
             let _entered = span.enter();
             match self.deliver(&item).await {
                 Ok(()) => {
@@ -137,7 +138,9 @@ impl Notifier {
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-        let Some(account) = self.store.account(item.event.account()).map_err(store_error)? else {
+        // Only an account's events reach a channel yet.
+        let Some(id) = item.event.account() else { return Err(Failure::Permanent("rejected")) };
+        let Some(account) = self.store.account(id).map_err(store_error)? else {
             return Err(Failure::Permanent("rejected"));
         };
         let audience = item.audience;

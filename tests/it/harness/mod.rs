@@ -533,7 +533,7 @@ impl Harness {
     /// test has now seen them.
     pub fn events(&self, account: &str) -> Vec<Event> {
         let items: Vec<OutboxItem> =
-            self.store().outbox().unwrap().into_iter().filter(|i| i.event.account() == id(account)).collect();
+            self.store().outbox().unwrap().into_iter().filter(|i| i.event.account() == Some(id(account))).collect();
         self.accounted.borrow_mut().extend(items.iter().map(|i| i.id));
         items.into_iter().map(|i| i.event).collect()
     }

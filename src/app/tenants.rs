@@ -27,6 +27,8 @@ impl App {
                 actor: actor.id.clone(),
                 tenant: tenant.clone(),
                 settings: settings.clone(),
+                status: None,
+                events: Vec::new(),
             })?;
             if channel.is_some() {
                 // What waited for a channel goes to this one.

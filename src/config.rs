@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::app::Settings;
-use crate::domain::{ChatId, Email, Lang, ParseError, Partition};
+use crate::domain::{ChatId, Email, Lang, ParseError, Partition, TenantPolicy};
 use crate::scheduler::{Job, Schedule};
 
 /// Discord's REST API, unless configured otherwise.
@@ -159,6 +159,7 @@ pub enum Expected {
     ProbeSchedule,
     Intervals,
     Complete,
+    TenantPolicy,
 }
 
 /// Where a configured value came from, for error messages.
@@ -341,6 +342,11 @@ pub static KEYS: &[Key] = &[
         "invitations.reminder_days" => "ORGLINK_INVITATIONS_REMINDER_DAYS", List, Fallback::List(&["7", "2"]),
         "Remind the tenant this many days before an invitation expires (1 to 14, once each).",
         |d, v| d.config.settings.reminder_days = reminder_days(v)?
+    },
+    key! {
+        "tenants.policy" => "ORGLINK_TENANTS_POLICY", Text, Fallback::Text("approval"),
+        "How a server that adds orglink becomes a tenant: approval (operations approve it) or open.",
+        |d, v| d.config.settings.tenant_policy = TenantPolicy::from_code(&v.text()).ok_or(Problem::Malformed(Expected::TenantPolicy))?
     },
     key! {
         "probe.enabled" => "ORGLINK_PROBE_ENABLED", Scalar, Fallback::Text("true"),

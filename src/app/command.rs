@@ -4,7 +4,7 @@
 use super::Permission;
 use crate::domain::{
     AccountId, ChatId, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn, RoleDescription,
-    SupportPlanGroup, TenantId, TicketReason,
+    SupportPlanGroup, TenantDecision, TenantId, TicketReason,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,6 +69,13 @@ pub enum Command {
         account: AccountId,
         reason: TicketReason,
     },
+    /// Operations: approve, deny, suspend or resume a tenant.
+    DecideTenant {
+        tenant: TenantId,
+        decision: TenantDecision,
+    },
+    /// Operations: every tenant with its status.
+    ListTenants,
 }
 
 impl Command {
@@ -87,6 +94,13 @@ impl Command {
             Self::VerifyRole { .. } => "verify_role",
             Self::Invite { .. } => "invite",
             Self::OpenTicket { .. } => "ticket",
+            Self::DecideTenant { decision, .. } => match decision {
+                TenantDecision::Approve => "tenant_approve",
+                TenantDecision::Deny => "tenant_deny",
+                TenantDecision::Suspend => "tenant_suspend",
+                TenantDecision::Resume => "tenant_resume",
+            },
+            Self::ListTenants => "tenant_list",
         }
     }
 
@@ -103,7 +117,7 @@ impl Command {
             | Self::VerifyRole { account, .. }
             | Self::Invite { account, .. }
             | Self::OpenTicket { account, .. } => Some(*account),
-            Self::ListAccounts { .. } | Self::Configure { .. } => None,
+            Self::ListAccounts { .. } | Self::Configure { .. } | Self::DecideTenant { .. } | Self::ListTenants => None,
         }
     }
 
@@ -120,7 +134,9 @@ impl Command {
             | Self::SetSupportPlan { .. }
             | Self::SetPriceBook { .. }
             | Self::Configure { .. }
-            | Self::Later { .. } => false,
+            | Self::Later { .. }
+            | Self::DecideTenant { .. }
+            | Self::ListTenants => false,
         }
     }
 
@@ -138,7 +154,7 @@ impl Command {
             | Self::VerifyRole { .. }
             | Self::OpenTicket { .. } => Permission::AccountRole,
             Self::Configure { .. } => Permission::ManageServer,
-            Self::Invite { .. } => Permission::Ops,
+            Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants => Permission::Ops,
         }
     }
 }

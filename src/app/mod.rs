@@ -4,9 +4,10 @@
 //! typed, calls [`App::execute`] (or [`App::handle`] for the commands that
 //! do not wait on AWS or Freshdesk) and renders the [`Reply`]. The
 //! dispatcher below opens one span per command and hands it to its feature:
-//! `accounts`, `tenants`, `verify`, `invite`, `tickets`; `jobs` holds the
-//! scheduled work. No front end holds business rules; this module holds no
-//! I/O of its own beyond the store and the clients it is given.
+//! `accounts`, `tenants` (with the door every tenant's command passes),
+//! `verify`, `invite`, `tickets`; `jobs` holds the scheduled work. No front
+//! end holds business rules; this module holds no I/O of its own beyond the
+//! store and the clients it is given.
 
 mod accounts;
 mod command;
@@ -29,7 +30,8 @@ pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
     AccountSummary, AccountView, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, NotificationView,
-    Offer, Rendered, Reply, TenantSettingsView, TicketView, Tone, Verdict, VerificationView, trust_policy,
+    Offer, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView, Tone,
+    Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -37,7 +39,7 @@ use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
 use crate::domain::{
     Account, AccountId, ChatId, DueJob, DuePlan, Effects, Event, ExternalIdPrefix, Partition, ProbePlan, RoleName,
-    TenantId, TicketEffect,
+    TenantId, TenantPolicy, TicketEffect,
 };
 use crate::freshdesk::desk::TicketDesk;
 use crate::store::{Audit, By, Change, Store, UpdateError};
@@ -58,6 +60,11 @@ pub struct Settings {
     pub partition: Partition,
     /// Looking for roles under the suggested name (zero-paste verification).
     pub probe: ProbeSettings,
+    /// How a server that adds orglink becomes a tenant.
+    pub tenant_policy: TenantPolicy,
+    /// The distributor's operations server, never held for approval
+    /// (`discord.ops_guild_id`: `wiring` sets it).
+    pub operations_server: Option<TenantId>,
 }
 
 /// How orglink looks for customers' roles by itself.
@@ -86,6 +93,8 @@ impl Default for Settings {
             auto_send_invitations: false,
             partition: Partition::Aws,
             probe: ProbeSettings::default(),
+            tenant_policy: TenantPolicy::default(),
+            operations_server: None,
         }
     }
 }
@@ -144,6 +153,12 @@ impl Actor {
     /// What orglink itself runs as (jobs, automatic invitations).
     pub fn system(id: impl Into<String>) -> Self {
         Self { id: id.into(), scope: Scope::Ops, rights: Rights { manage_server: true, roles: Vec::new(), ops: true } }
+    }
+
+    /// The chat member behind an actor from Discord (`discord:<user>`), to
+    /// name them in a message.
+    pub fn chat_user(&self) -> Option<ChatId> {
+        self.id.strip_prefix("discord:")?.parse().ok()
     }
 }
 
@@ -218,10 +233,16 @@ impl App {
     }
 
     /// Runs any command, waiting on AWS or Freshdesk where it must, in one
-    /// span named after the command.
+    /// span named after the command, once the door (`App::admit`) and
+    /// authorisation let it through.
     pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         let span = command_span(actor, &command);
         async {
+            if let Scope::Tenant(_) = actor.scope {
+                // It may record a new tenant: a store write.
+                let actor = actor.clone();
+                self.off_thread(move |app| app.admit(&actor)).await?;
+            }
             self.authorize(actor, command.permission())?;
             match command {
                 Command::VerifyRole { account, arn, description } => {
@@ -239,10 +260,12 @@ impl App {
         .await
     }
 
-    /// Runs a command that does not wait on AWS or Freshdesk.
+    /// Runs a command that does not wait on AWS or Freshdesk (through the
+    /// same door and authorisation).
     pub fn handle(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         let span = command_span(actor, &command);
         let _entered = span.enter();
+        self.admit(actor)?;
         self.authorize(actor, command.permission())?;
         self.dispatch(actor, command)
     }
@@ -262,6 +285,8 @@ impl App {
                 self.configure(actor, channel, language, account_role)
             }
             Command::Later { account } => self.later(actor, account),
+            Command::DecideTenant { tenant, decision } => self.decide_tenant(actor, tenant, decision),
+            Command::ListTenants => self.list_tenants(),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }

@@ -13,8 +13,8 @@ use std::time::Duration as StdDuration;
 use serenity::all::{ChannelId, CreateEmbed, CreateMessage, Http, HttpError, Nonce};
 use time::Duration;
 
-use super::outbound;
-use crate::app::{AccountView, Message, NotificationView};
+use super::outbound::{self, Ui};
+use crate::app::{AccountView, Message, NotificationView, Offer};
 use crate::clock::Clock;
 use crate::domain::{ChatId, Lang, effects};
 use crate::store::{OutboxItem, Store};
@@ -138,14 +138,17 @@ impl Notifier {
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-        // Only an account's events reach a channel yet.
-        let Some(id) = item.event.account() else { return Err(Failure::Permanent("rejected")) };
-        let Some(account) = self.store.account(id).map_err(store_error)? else {
-            return Err(Failure::Permanent("rejected"));
+        // A tenant's own events have no account; an account's must still
+        // have it.
+        let view = match item.event.account() {
+            Some(id) => match self.store.account(id).map_err(store_error)? {
+                Some(account) => Some(AccountView::from(account)),
+                None => return Err(Failure::Permanent("rejected")),
+            },
+            None => None,
         };
         let audience = item.audience;
         let settings = self.store.tenant_settings(&item.tenant).map_err(store_error)?;
-        let view = AccountView::from(account);
         for (wanted, destination) in [(audience.tenant, Destination::Tenant), (audience.ops, Destination::Ops)] {
             if !wanted {
                 continue;
@@ -161,17 +164,27 @@ impl Notifier {
             let Some(channel) = channel else {
                 return Err(Failure::Permanent(effects::NO_CHANNEL));
             };
+            let for_ops = destination == Destination::Ops;
             let message = Message::Notification(Box::new(NotificationView {
                 event: item.event.clone(),
                 account: view.clone(),
-                for_ops: destination == Destination::Ops,
+                tenant: item.tenant.to_string(),
+                for_ops,
             }));
-            let text = message.render(&self.templates, lang).map_err(|e| {
+            let rendering_failed = |e: anyhow::Error| {
                 tracing::error!(error = format!("{e:#}"), template = %message.template(), "rendering a notification failed");
                 Failure::Permanent("rejected")
-            })?;
+            };
+            let text = message.render(&self.templates, lang).map_err(|e| rendering_failed(e.into()))?;
+            let offers = Offer::for_notice(&item.event, for_ops);
+            let components = if offers.is_empty() {
+                Vec::new()
+            } else {
+                outbound::buttons(&offers, &Ui::load(&self.templates, lang).map_err(rendering_failed)?)
+            };
             let message = CreateMessage::new()
                 .embed(CreateEmbed::new().description(text.text).colour(outbound::colour(item.tone)))
+                .components(components)
                 .nonce(Nonce::String(nonce(&key)))
                 .enforce_nonce(true);
             // A Discord that does not answer must not hold up the others.

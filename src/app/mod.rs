@@ -409,7 +409,9 @@ impl App {
         Ok(())
     }
 
-    /// The accounts `job` must look at now.
+    /// The accounts `job` must look at now; a job that works for the
+    /// tenants passes over those of tenants on hold (suspended), which take
+    /// no room in `limit`.
     fn due_accounts(
         &self,
         job: crate::scheduler::Job,
@@ -417,8 +419,13 @@ impl App {
         limit: usize,
     ) -> Result<crate::store::DueAccounts, AppError> {
         self.ensure_due_index()?;
-        let due = self.store.due_accounts(due, self.clock.now(), limit)?;
-        self.metrics.job_records_read(job.name(), due.accounts.len());
+        let on_hold: std::collections::BTreeSet<TenantId> = if job.acts_for_tenants() {
+            self.store.tenant_statuses()?.into_iter().filter(|(_, s)| s.state.on_hold()).map(|(t, _)| t).collect()
+        } else {
+            Default::default()
+        };
+        let due = self.store.due_accounts_except(due, self.clock.now(), limit, |a| on_hold.contains(&a.tenant))?;
+        self.metrics.job_records_read(job.name(), due.accounts.len() + due.passed_over);
         Ok(due)
     }
 }

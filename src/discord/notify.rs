@@ -5,7 +5,9 @@
 //! remembered under its key before the next one goes, and Discord's nonce
 //! (enforced) makes a retry after a lost answer return the message already
 //! created. Failures are retried with backoff; an undeliverable event is
-//! kept as a dead letter and reported to operations, never dropped.
+//! kept as a dead letter and reported to operations, never dropped. A
+//! suspended tenant's channel hears nothing until the tenant is resumed:
+//! the items wait, and operations still hear their part at once.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -31,6 +33,24 @@ pub struct DeliveryReport {
     pub delivered: usize,
     pub retried: usize,
     pub undeliverable: usize,
+    /// Waiting for their tenant to be resumed.
+    pub held: usize,
+}
+
+impl DeliveryReport {
+    /// Whether the round sent, retried or gave up on anything (items that
+    /// wait for their tenant do not count).
+    pub fn did_something(&self) -> bool {
+        self.delivered + self.retried + self.undeliverable > 0
+    }
+}
+
+/// How far an item got.
+enum Delivered {
+    /// To everyone it is for: it leaves the outbox.
+    All,
+    /// Its tenant's part waits for the tenant to be resumed.
+    Held,
 }
 
 pub struct Notifier {
@@ -100,7 +120,8 @@ impl Notifier {
             let span = tracing::info_span!("notify", tenant = %item.tenant, event = item.event.code(), %account);
             let _entered = span.enter();
             match self.deliver(&item).await {
-                Ok(()) => {
+                Ok(Delivered::Held) => report.held += 1,
+                Ok(Delivered::All) => {
                     let (done, keys) = (item.clone(), delivery_keys(&item));
                     self.write(move |store| store.outbox_delivered(&done, &keys)).await?;
                     report.delivered += 1;
@@ -136,7 +157,7 @@ impl Notifier {
         }
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
+    async fn deliver(&self, item: &OutboxItem) -> Result<Delivered, Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
         // A tenant's own events have no account; an account's must still
         // have it.
@@ -149,8 +170,14 @@ impl Notifier {
         };
         let audience = item.audience;
         let settings = self.store.tenant_settings(&item.tenant).map_err(store_error)?;
+        let on_hold = self.store.tenant_status(&item.tenant).map_err(store_error)?.is_some_and(|s| s.state.on_hold());
+        let mut held = false;
         for (wanted, destination) in [(audience.tenant, Destination::Tenant), (audience.ops, Destination::Ops)] {
             if !wanted {
+                continue;
+            }
+            if destination == Destination::Tenant && on_hold {
+                held = true;
                 continue;
             }
             let key = delivery_key(item, destination);
@@ -199,7 +226,7 @@ impl Notifier {
                 Err(_) => return Err(Failure::Transient(format!("no answer from Discord within {:?}", self.timeout))),
             }
         }
-        Ok(())
+        Ok(if held { Delivered::Held } else { Delivered::All })
     }
 
     /// Delivers whenever woken, and at least every `interval`, until
@@ -215,7 +242,7 @@ impl Notifier {
         tokio::pin!(shutdown);
         loop {
             match self.deliver_due().await {
-                Ok(report) if report != DeliveryReport::default() => tracing::info!(?report, "notifications"),
+                Ok(report) if report.did_something() => tracing::info!(?report, "notifications"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = format!("{e:#}"), "the notification round failed"),
             }

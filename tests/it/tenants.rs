@@ -3,12 +3,18 @@
 //! the CLI), and may suspend and resume it; signed interactions against the
 //! running endpoint, Discord stood in by a recorder.
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use orglink::app::{Actor, AppError, Command, Rights, Scope, UserError};
+use orglink::aws::RetryPolicy;
 use orglink::domain::{Event, LinkState, SupportTier, TenantDecision, TenantId, TenantPolicy, TenantState};
+use orglink::scheduler::Job;
 use orglink::store::Record;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use time::macros::datetime;
+use wiremock::matchers::method;
+use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::discord::*;
 use crate::harness::{Harness, Orglink, new_account, operator};
@@ -313,6 +319,99 @@ async fn under_the_open_policy_a_new_server_is_served_at_once_without_a_notice()
     decide(&h, "900000000000000902", TenantDecision::Deny);
     let response = h.interact(&command("status", &[], "900000000000000902", "en-US", ADMIN, &[])).await;
     assert!(text(&response).contains("has not approved"), "{}", text(&response));
+    h.finish().await;
+}
+
+/// orglink with AWS (AssumeRole counted on the wire, two a minute at most)
+/// and a Discord recorder for the notifier, its clock at 09:00.
+async fn suspended_world() -> Harness {
+    let h = Harness::new()
+        .at(datetime!(2026-11-26 09:00 UTC))
+        .aws(RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) })
+        .counted()
+        .settings(|s| s.probe.assume_role_per_minute = 2)
+        .discord()
+        .start()
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(message_json(TENANT_CHANNEL)))
+        .mount(&h.discord().server)
+        .await;
+    h
+}
+
+const TENANT_CHANNEL: &str = "900000000000000002";
+const OTHER_CHANNEL: &str = "900000000000000003";
+
+#[tokio::test]
+async fn a_suspended_tenant_is_refused_its_notifications_wait_and_its_probes_stop_until_resumed() {
+    let h = suspended_world().await;
+    for (account, guild, channel) in
+        [("111100000001", GUILD_A, TENANT_CHANNEL), ("222200000001", GUILD_B, OTHER_CHANNEL)]
+    {
+        let configure = Command::Configure { channel: Some(chat(channel)), language: None, account_role: None };
+        h.app().handle(&admin(guild), configure).unwrap();
+        let new = new_account(account, guild, SupportTier::Basic);
+        h.app().handle(&admin(guild), Command::AddAccount(new)).unwrap();
+    }
+    decide(&h, GUILD_A, TenantDecision::Suspend);
+    assert_eq!(state(&h, GUILD_A), Some(TenantState::Suspended));
+
+    // Its commands are refused, and change nothing; autocomplete shows
+    // nothing of its accounts.
+    let before = h.store().export().unwrap();
+    let show = Command::ShowAccount { account: "111100000001".parse().unwrap() };
+    let err = h.app().handle(&admin(GUILD_A), show).unwrap_err();
+    assert!(matches!(err, AppError::User(UserError::TenantSuspended)), "{err:?}");
+    assert!(h.app().suggest_accounts(&admin(GUILD_A), "", 25).unwrap().is_empty());
+    assert_eq!(h.app().suggest_accounts(&admin(GUILD_B), "", 25).unwrap().len(), 1);
+    assert_eq!(h.store().export().unwrap(), before);
+
+    // Its notification waits (not sent, not dropped); the other tenant's
+    // goes out.
+    let report = h.notifier().deliver_due().await.unwrap();
+    assert_eq!((report.held, report.delivered), (1, 1), "{report:?}");
+    assert!(posted(&h, TENANT_CHANNEL).await.is_empty());
+    assert_eq!(posted(&h, OTHER_CHANNEL).await.len(), 1);
+    let waiting: Vec<&str> = h.outbox().iter().map(|i| i.event.code()).collect();
+    assert_eq!(waiting, ["account_registered"]);
+    assert_eq!(h.outbox()[0].attempts, 0, "holding is not failing");
+
+    // The probe leaves its account alone and spends none of the AssumeRole
+    // ceiling on it: the other tenant's account is probed.
+    h.clock().advance(time::Duration::minutes(3));
+    let probed_before = h.account("111100000001").probe;
+    let report = h.run(Job::ProbeRoles).await;
+    assert_eq!(report.held, 1, "{report:?}");
+    assert_eq!(h.assume_role_calls(), 1, "one AssumeRole: the other tenant's account");
+    assert_eq!(h.account("111100000001").probe, probed_before, "untouched");
+    assert!(h.account("222200000001").probe.unwrap().last.is_some());
+    // Its data stays.
+    assert_eq!(h.store().tenant_accounts(&tenant(GUILD_A)).unwrap().len(), 1);
+    assert!(h.store().tenant_settings(&tenant(GUILD_A)).unwrap().channel.is_some());
+
+    // Resumed: it is told, what waited goes out, its commands work and its
+    // account is probed again.
+    decide(&h, GUILD_A, TenantDecision::Resume);
+    let report = h.notifier().deliver_due().await.unwrap();
+    assert_eq!((report.held, report.delivered), (0, 2), "{report:?}");
+    let sent: Vec<String> = posted(&h, TENANT_CHANNEL)
+        .await
+        .iter()
+        .map(|m| m["embeds"][0]["description"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].contains("111100000001"), "{sent:?}");
+    assert!(sent[1].contains("serves this server again"), "{sent:?}");
+    assert!(h.outbox().is_empty());
+    let show = Command::ShowAccount { account: "111100000001".parse().unwrap() };
+    h.app().handle(&admin(GUILD_A), show).unwrap();
+    // Past the minute of the last AssumeRole, before the other account's
+    // next probe.
+    h.clock().advance(time::Duration::seconds(90));
+    let report = h.run(Job::ProbeRoles).await;
+    assert_eq!(report.held, 0, "{report:?}");
+    assert!(h.account("111100000001").probe.unwrap().last.is_some(), "probed again");
     h.finish().await;
 }
 

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{Actor, AppError, Command, Message, Reply, UserError, Verdict};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
-use crate::domain::{Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
+use crate::domain::{Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId};
 use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -43,6 +43,10 @@ enum TopCommand {
     /// Register, list and inspect AWS accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// The tenants (Discord servers) the distributor serves: list them,
+    /// approve or deny a new one, suspend or resume one.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
     /// Print the IAM role instructions of an account.
     Instructions {
         account_id: String,
@@ -251,6 +255,53 @@ enum AccountCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Every tenant orglink knows of, with its status, since when, and its
+    /// number of accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a tenant: one waiting for approval, one denied before, or one
+    /// not seen yet (approved in advance).
+    Approve {
+        /// The tenant: its Discord server ID.
+        tenant: String,
+    },
+    /// Refuse a tenant that is waiting for approval (or not seen yet).
+    Deny {
+        /// The tenant: its Discord server ID.
+        tenant: String,
+    },
+    /// Stop serving an approved tenant: its commands are refused, its
+    /// notifications wait and no job works for it; its data stays.
+    Suspend {
+        /// The tenant: its Discord server ID.
+        tenant: String,
+    },
+    /// Serve a suspended tenant again; its notifications that waited go out.
+    Resume {
+        /// The tenant: its Discord server ID.
+        tenant: String,
+    },
+}
+
+impl TenantCommand {
+    fn to_command(&self) -> Result<(Command, bool), ParseError> {
+        let decide = |tenant: &str, decision| -> Result<(Command, bool), ParseError> {
+            Ok((Command::DecideTenant { tenant: tenant.parse()?, decision }, false))
+        };
+        match self {
+            Self::List { json } => Ok((Command::ListTenants, *json)),
+            Self::Approve { tenant } => decide(tenant, TenantDecision::Approve),
+            Self::Deny { tenant } => decide(tenant, TenantDecision::Deny),
+            Self::Suspend { tenant } => decide(tenant, TenantDecision::Suspend),
+            Self::Resume { tenant } => decide(tenant, TenantDecision::Resume),
+        }
+    }
+}
+
 impl TopCommand {
     /// The app command these arguments ask for, and whether to print JSON.
     fn to_command(&self) -> Result<(Command, bool), ParseError> {
@@ -258,6 +309,7 @@ impl TopCommand {
             Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } => {
                 unreachable!("handled before app commands")
             }
+            Self::Tenant(tenant) => tenant.to_command()?,
             Self::Ticket { account_id, reason, .. } => {
                 (Command::OpenTicket { account: account_id.parse()?, reason: reason.parse()? }, false)
             }
@@ -369,6 +421,7 @@ impl TopCommand {
             | Self::Doctor
             | Self::Serve
             | Self::RegisterCommands
+            | Self::Tenant(_)
             | Self::Account(AccountCommand::Add { .. } | AccountCommand::List { .. }) => &None,
         };
         tenant.as_deref().map(str::parse).transpose()

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::app::Settings;
-use crate::domain::{ChatId, Email, Lang, ParseError, Partition};
+use crate::domain::{ChatId, Email, Lang, ParseError, Partition, TenantPolicy};
 use crate::scheduler::{Job, Schedule};
 
 /// Discord's REST API, unless configured otherwise.
@@ -160,6 +160,7 @@ pub enum Expected {
     Intervals,
     Complete,
     LapseAfter,
+    TenantPolicy,
 }
 
 /// Where a configured value came from, for error messages.
@@ -347,6 +348,11 @@ pub static KEYS: &[Key] = &[
         "claims.lapse_after" => "ORGLINK_CLAIMS_LAPSE_AFTER", Text, Fallback::Text("14d"),
         "An unverified claim lapses this long after its registration or its last instructions (1h to 90d).",
         |d, v| d.config.settings.lapse_after = lapse_after(v)?
+    },
+    key! {
+        "tenants.policy" => "ORGLINK_TENANTS_POLICY", Text, Fallback::Text("approval"),
+        "How a server that adds orglink becomes a tenant: approval (operations approve it) or open.",
+        |d, v| d.config.settings.tenant_policy = TenantPolicy::from_code(&v.text()).ok_or(Problem::Malformed(Expected::TenantPolicy))?
     },
     key! {
         "probe.enabled" => "ORGLINK_PROBE_ENABLED", Scalar, Fallback::Text("true"),

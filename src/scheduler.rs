@@ -69,6 +69,24 @@ impl Job {
         }
     }
 
+    /// Whether the job works for the tenants or writes to them (so it
+    /// leaves a suspended tenant's accounts alone), rather than records what
+    /// AWS did in the distributor's own organization (`poll_handshakes`: an
+    /// accepted invitation puts the account's billing on the distributor,
+    /// who must know) or serves the distributor's ticket queue.
+    pub fn acts_for_tenants(self) -> bool {
+        match self {
+            // A suspended tenant's claims do not lapse either: its data stays
+            // as it was.
+            Self::RemindInvitations
+            | Self::SendQueuedInvitations
+            | Self::AuditSupportPlans
+            | Self::ProbeRoles
+            | Self::LapseClaims => true,
+            Self::PollHandshakes | Self::OpenTickets => false,
+        }
+    }
+
     /// The due index the job reads: it looks at the accounts due for it,
     /// never the whole registry. Tickets wait in their own queue.
     pub fn due(self) -> Option<crate::domain::DueJob> {

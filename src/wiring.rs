@@ -10,6 +10,7 @@ use crate::aws::Aws;
 use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::TenantId;
 use crate::freshdesk::desk::TicketDesk;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -25,9 +26,10 @@ pub async fn aws_clients(config: &Config) -> (Aws, Distributor) {
     (Aws::new(sdk, config.aws.retry), distributor)
 }
 
-/// The app every front end runs: the store, the settings and the clock,
-/// the AWS clients when given (from [`aws_clients`], or built by a test
-/// against an emulator), and Freshdesk when `[freshdesk]` is configured.
+/// The app every front end runs: the store, the settings (with the
+/// operations server, which is never held for approval) and the clock, the
+/// AWS clients when given (from [`aws_clients`], or built by a test against
+/// an emulator), and Freshdesk when `[freshdesk]` is configured.
 pub fn app(
     config: &Config,
     templates: &Templates,
@@ -35,7 +37,9 @@ pub fn app(
     clock: Arc<dyn Clock>,
     aws: Option<(Aws, Distributor)>,
 ) -> App {
-    let mut app = App::new(store, config.settings.clone(), clock);
+    let mut settings = config.settings.clone();
+    settings.operations_server = config.discord.ops_guild_id.map(TenantId::of_server);
+    let mut app = App::new(store, settings, clock);
     if let Some((aws, distributor)) = aws {
         app = app.with_aws(aws).with_distributor(distributor);
     }

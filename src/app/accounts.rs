@@ -231,6 +231,9 @@ impl App {
         partial: &str,
         limit: usize,
     ) -> Result<Vec<AccountSummary>, AppError> {
+        if !self.admits(actor)? {
+            return Ok(Vec::new());
+        }
         self.authorize(actor, Permission::AccountRole)?;
         let accounts = match &actor.scope {
             Scope::Tenant(tenant) => self.store.tenant_accounts(tenant)?,

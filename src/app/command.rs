@@ -4,7 +4,7 @@
 use super::Permission;
 use crate::domain::{
     AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn,
-    RoleDescription, SupportPlanGroup, TenantId, TicketReason,
+    RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,6 +99,13 @@ pub enum Command {
         account: AccountId,
         reason: TicketReason,
     },
+    /// Operations: approve, deny, suspend or resume a tenant.
+    DecideTenant {
+        tenant: TenantId,
+        decision: TenantDecision,
+    },
+    /// Operations: every tenant with its status.
+    ListTenants,
 }
 
 impl Command {
@@ -122,6 +129,13 @@ impl Command {
             Self::VerifyRole { .. } => "verify_role",
             Self::Invite { .. } => "invite",
             Self::OpenTicket { .. } => "ticket",
+            Self::DecideTenant { decision, .. } => match decision {
+                TenantDecision::Approve => "tenant_approve",
+                TenantDecision::Deny => "tenant_deny",
+                TenantDecision::Suspend => "tenant_suspend",
+                TenantDecision::Resume => "tenant_resume",
+            },
+            Self::ListTenants => "tenant_list",
         }
     }
 
@@ -143,7 +157,7 @@ impl Command {
             | Self::VerifyRole { account, .. }
             | Self::Invite { account, .. }
             | Self::OpenTicket { account, .. } => Some(*account),
-            Self::ListAccounts { .. } | Self::Configure { .. } => None,
+            Self::ListAccounts { .. } | Self::Configure { .. } | Self::DecideTenant { .. } | Self::ListTenants => None,
         }
     }
 
@@ -165,7 +179,9 @@ impl Command {
             | Self::RemoveAccount { .. }
             | Self::TransferAccount { .. }
             | Self::EditAccount { .. }
-            | Self::History { .. } => false,
+            | Self::History { .. }
+            | Self::DecideTenant { .. }
+            | Self::ListTenants => false,
         }
     }
 
@@ -187,7 +203,7 @@ impl Command {
             | Self::OpenTicket { .. } => Permission::AccountRole,
             Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
-            Self::Invite { .. } => Permission::Ops,
+            Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants => Permission::Ops,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Errors a user caused and can fix: shown to them, in their language.
 
-use crate::domain::{AccountId, ChatId, LinkState, ParseError, TenantId};
+use crate::domain::{AccountId, ChatId, LinkState, ParseError, TenantDecision, TenantId, TenantState};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {
@@ -38,6 +38,16 @@ pub enum UserError {
     NoRoleRecorded { account: AccountId },
     #[error("account {account} cannot be invited in state {}", state.code())]
     CannotInvite { account: AccountId, state: LinkState },
+    #[error("this server is waiting for the distributor's approval")]
+    TenantPending,
+    #[error("the distributor has not approved this server")]
+    TenantDenied,
+    #[error("orglink is suspended for this server: contact the distributor")]
+    TenantSuspended,
+    #[error("cannot {} tenant {tenant}: it is {}", decision.code(), from.map_or("unknown", TenantState::code))]
+    TenantDecision { tenant: TenantId, from: Option<TenantState>, decision: TenantDecision },
+    #[error("{tenant} is the operations server: it is never held for approval")]
+    OperationsServer { tenant: TenantId },
 }
 
 /// What a command needs of the person who runs it.

@@ -25,6 +25,8 @@ pub struct JobReport {
     pub unchecked: Vec<(String, String)>,
     /// Accounts left for a later run (the AssumeRole ceiling was reached).
     pub deferred: usize,
+    /// Accounts left alone: their tenant is suspended.
+    pub held: usize,
 }
 
 impl App {
@@ -42,9 +44,12 @@ impl App {
         Ok(report)
     }
 
-    /// The accounts `job` must look at now.
-    fn due_for(&self, job: Job) -> Result<Vec<Account>, AppError> {
-        Ok(self.due_at_most(job, usize::MAX)?.accounts)
+    /// The accounts `job` must look at now, and the report that counts
+    /// them (and those it leaves alone).
+    fn due_for(&self, job: Job) -> Result<(Vec<Account>, JobReport), AppError> {
+        let due = self.due_at_most(job, usize::MAX)?;
+        let report = JobReport { tracked: due.accounts.len(), held: due.passed_over, ..JobReport::default() };
+        Ok((due.accounts, report))
     }
 
     /// At most `limit` of the accounts `job` must look at now, most overdue
@@ -86,8 +91,7 @@ impl App {
     /// Lapses the claims whose window ended without a verified role: their
     /// tenants are told once, and they no longer count against quotas.
     fn lapse_claims(&self) -> Result<JobReport, AppError> {
-        let due = self.due_for(Job::LapseClaims)?;
-        let mut report = JobReport { tracked: due.len(), ..JobReport::default() };
+        let (due, mut report) = self.due_for(Job::LapseClaims)?;
         let (now, lapse_after) = (self.clock.now(), self.settings.lapse_after);
         for claim in due.iter().filter(|c| c.lapses_at(lapse_after).is_some_and(|at| at <= now)) {
             let (_, events) = self.job_change(Job::LapseClaims, claim, "claim_lapsed", Audit::WhenEvents, |a| {
@@ -106,12 +110,10 @@ impl App {
     /// invitation leaves it as it was (never marked expired) and the sweep
     /// goes on.
     async fn poll_handshakes(&self) -> Result<JobReport, AppError> {
-        let tracked: Vec<Account> = self
-            .due_for(Job::PollHandshakes)?
-            .into_iter()
-            .filter(|a| a.invitation.as_ref().is_some_and(|i| i.state.is_open()))
-            .collect();
-        let mut report = JobReport { tracked: tracked.len(), ..JobReport::default() };
+        let (due, mut report) = self.due_for(Job::PollHandshakes)?;
+        let tracked: Vec<Account> =
+            due.into_iter().filter(|a| a.invitation.as_ref().is_some_and(|i| i.state.is_open())).collect();
+        report.tracked = tracked.len();
         if tracked.is_empty() {
             return Ok(report);
         }
@@ -188,6 +190,7 @@ impl App {
             // Those probed this run are due later now: what is left is due.
             report.deferred = found.total;
             report.tracked = probed.len() + found.total;
+            report.held = found.passed_over;
             if due.is_empty() {
                 break;
             }
@@ -269,8 +272,7 @@ impl App {
 
     /// Reminds the tenant once per threshold before an invitation expires.
     fn remind_invitations(&self) -> Result<JobReport, AppError> {
-        let tracked = self.due_for(Job::RemindInvitations)?;
-        let mut report = JobReport { tracked: tracked.len(), ..JobReport::default() };
+        let (tracked, mut report) = self.due_for(Job::RemindInvitations)?;
         let thresholds = &self.settings.reminder_days;
         let now = self.clock.now();
         let reminder_due = |a: &Account| a.invitation.as_ref().and_then(|i| i.reminder_due(now, thresholds));
@@ -305,8 +307,7 @@ impl App {
     /// Every linked account whose support plan group is missing or does not
     /// match its tier gets a warning to its tenant, each run, until fixed.
     fn audit_support_plans(&self) -> Result<JobReport, AppError> {
-        let flagged = self.due_for(Job::AuditSupportPlans)?;
-        let mut report = JobReport { tracked: flagged.len(), ..JobReport::default() };
+        let (flagged, mut report) = self.due_for(Job::AuditSupportPlans)?;
         for account in flagged.iter().filter(|a| a.support_plan_attention().is_some()) {
             self.job_change(Job::AuditSupportPlans, account, "support_plan_audit", Audit::Always, |a| {
                 Ok::<_, ()>(a.support_plan_attention().into_iter().collect())
@@ -319,8 +320,7 @@ impl App {
     /// Sends the invitations AWS's daily quota held back; those it still
     /// holds back stay queued.
     async fn send_queued_invitations(&self) -> Result<JobReport, AppError> {
-        let queued = self.due_for(Job::SendQueuedInvitations)?;
-        let mut report = JobReport { tracked: queued.len(), ..JobReport::default() };
+        let (queued, mut report) = self.due_for(Job::SendQueuedInvitations)?;
         for account in queued.into_iter().filter(|a| a.queued_invitation.is_some()) {
             let note = account.queued_invitation.as_ref().and_then(|q| q.note.clone());
             let actor = Actor::system(format!("job:{}", Job::SendQueuedInvitations.name()));

@@ -4,9 +4,10 @@
 //! typed, calls [`App::execute`] (or [`App::handle`] for the commands that
 //! do not wait on AWS or Freshdesk) and renders the [`Reply`]. The
 //! dispatcher below opens one span per command and hands it to its feature:
-//! `accounts`, `tenants`, `verify`, `invite`, `tickets`; `jobs` holds the
-//! scheduled work. No front end holds business rules; this module holds no
-//! I/O of its own beyond the store and the clients it is given.
+//! `accounts`, `tenants` (with the door every tenant's command passes),
+//! `verify`, `invite`, `tickets`; `jobs` holds the scheduled work. No front
+//! end holds business rules; this module holds no I/O of its own beyond the
+//! store and the clients it is given.
 
 mod accounts;
 mod command;
@@ -30,8 +31,8 @@ pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
     AccountSummary, AccountView, CorrectionView, HistoryEntry, HistoryView, InstructionsView, InviteRefusedView,
-    InvitedView, ListView, Message, NotificationView, Offer, Rendered, Reply, TenantSettingsView, TicketView, Tone,
-    Verdict, VerificationView, trust_policy,
+    InvitedView, ListView, Message, NotificationView, Offer, Rendered, Reply, TenantDecisionView, TenantListView,
+    TenantSettingsView, TenantSummary, TicketView, Tone, Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -40,7 +41,7 @@ use crate::clock::Clock;
 use crate::domain::claims::{self, NoClaim, Whose};
 use crate::domain::{
     Account, AccountId, ChatId, DueJob, DuePlan, Effects, Event, ExternalIdPrefix, Partition, ProbePlan, RoleName,
-    TenantId, TicketEffect,
+    TenantId, TenantPolicy, TicketEffect,
 };
 use crate::freshdesk::desk::TicketDesk;
 use crate::store::{Audit, By, Change, Store, UpdateError};
@@ -63,6 +64,11 @@ pub struct Settings {
     pub probe: ProbeSettings,
     /// How long a claim stays open without a verified role.
     pub lapse_after: time::Duration,
+    /// How a server that adds orglink becomes a tenant.
+    pub tenant_policy: TenantPolicy,
+    /// The distributor's operations server, never held for approval
+    /// (`discord.ops_guild_id`: `wiring` sets it).
+    pub operations_server: Option<TenantId>,
 }
 
 /// How orglink looks for customers' roles by itself.
@@ -92,6 +98,8 @@ impl Default for Settings {
             partition: Partition::Aws,
             probe: ProbeSettings::default(),
             lapse_after: time::Duration::days(14),
+            tenant_policy: TenantPolicy::default(),
+            operations_server: None,
         }
     }
 }
@@ -169,6 +177,12 @@ impl Actor {
             claim_of: None,
         }
     }
+
+    /// The chat member behind an actor from Discord (`discord:<user>`), to
+    /// name them in a message.
+    pub fn chat_user(&self) -> Option<ChatId> {
+        self.id.strip_prefix("discord:")?.parse().ok()
+    }
 }
 
 #[derive(Clone)]
@@ -242,10 +256,16 @@ impl App {
     }
 
     /// Runs any command, waiting on AWS or Freshdesk where it must, in one
-    /// span named after the command.
+    /// span named after the command, once the door (`App::admit`) and
+    /// authorisation let it through.
     pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         let span = command_span(actor, &command);
         async {
+            if let Scope::Tenant(_) = actor.scope {
+                // It may record a new tenant: a store write.
+                let actor = actor.clone();
+                self.off_thread(move |app| app.admit(&actor)).await?;
+            }
             self.authorize(actor, command.permission())?;
             match command {
                 Command::VerifyRole { account, arn, description } => {
@@ -263,10 +283,12 @@ impl App {
         .await
     }
 
-    /// Runs a command that does not wait on AWS or Freshdesk.
+    /// Runs a command that does not wait on AWS or Freshdesk (through the
+    /// same door and authorisation).
     pub fn handle(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         let span = command_span(actor, &command);
         let _entered = span.enter();
+        self.admit(actor)?;
         self.authorize(actor, command.permission())?;
         self.dispatch(actor, command)
     }
@@ -291,6 +313,8 @@ impl App {
             Command::TransferAccount { account, to, reason } => self.transfer_account(actor, account, &to, &reason),
             Command::EditAccount { account, edit, reason } => self.edit_account(actor, account, &edit, reason.as_ref()),
             Command::History { account } => self.history(actor, account),
+            Command::DecideTenant { tenant, decision } => self.decide_tenant(actor, tenant, decision),
+            Command::ListTenants => self.list_tenants(),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }
@@ -431,7 +455,9 @@ impl App {
         Ok(())
     }
 
-    /// The accounts `job` must look at now.
+    /// The accounts `job` must look at now; a job that works for the
+    /// tenants passes over those of tenants on hold (suspended), which take
+    /// no room in `limit`.
     fn due_accounts(
         &self,
         job: crate::scheduler::Job,
@@ -439,8 +465,13 @@ impl App {
         limit: usize,
     ) -> Result<crate::store::DueAccounts, AppError> {
         self.ensure_due_index()?;
-        let due = self.store.due_accounts(due, self.clock.now(), limit)?;
-        self.metrics.job_records_read(job.name(), due.accounts.len());
+        let on_hold: std::collections::BTreeSet<TenantId> = if job.acts_for_tenants() {
+            self.store.tenant_statuses()?.into_iter().filter(|(_, s)| s.state.on_hold()).map(|(t, _)| t).collect()
+        } else {
+            Default::default()
+        };
+        let due = self.store.due_accounts_except(due, self.clock.now(), limit, |a| on_hold.contains(&a.tenant))?;
+        self.metrics.job_records_read(job.name(), due.accounts.len() + due.passed_over);
         Ok(due)
     }
 }

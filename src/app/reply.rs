@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::error::UserError;
 use crate::domain::{
-    Account, AccountId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError, Partition, RoleName,
-    SupportPlanGroup, SupportTier, TenantSettings, VerificationReport,
+    Account, AccountId, ChatId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError, Partition,
+    RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, VerificationReport,
 };
 use crate::templates::Templates;
 
@@ -36,8 +36,8 @@ pub struct Reply {
     pub offers: Vec<Offer>,
 }
 
-/// A next step offered with a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A next step offered with a reply or a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offer {
     /// Show the CloudFormation template of the account's role.
     CloudFormation(AccountId),
@@ -49,12 +49,27 @@ pub enum Offer {
     Later(AccountId),
     /// Check the recorded role again.
     CheckNow(AccountId),
+    /// Operations: let the tenant in.
+    ApproveTenant(TenantId),
+    /// Operations: keep the tenant out.
+    DenyTenant(TenantId),
 }
 
 impl Offer {
     /// Every step the instructions offer, for `account`.
     pub fn instructions(account: AccountId) -> Vec<Offer> {
         vec![Self::CloudFormation(account), Self::AwsCli(account), Self::RoleCreated(account), Self::Later(account)]
+    }
+
+    /// What a notification of `event` offers its readers (operations, when
+    /// `for_ops`): a pending tenant is approved or denied from its notice.
+    pub fn for_notice(event: &Event, for_ops: bool) -> Vec<Offer> {
+        match event {
+            Event::TenantPending { tenant, .. } if for_ops => {
+                vec![Self::ApproveTenant(tenant.clone()), Self::DenyTenant(tenant.clone())]
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -308,13 +323,46 @@ pub struct TenantSettingsView {
     pub replayed: usize,
 }
 
-/// A notification for a channel: the event, the account as it is now, and
-/// whether operations read it.
+/// A notification for a channel: the event, the account as it is now (none
+/// for a tenant's own events), its tenant, and whether operations read it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {
     pub event: Event,
-    pub account: AccountView,
+    pub account: Option<AccountView>,
+    pub tenant: String,
     pub for_ops: bool,
+}
+
+/// What operations decided about a tenant (or found it already was).
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantDecisionView {
+    pub tenant: String,
+    pub decision: TenantDecision,
+    pub state: TenantState,
+    #[serde(with = "crate::domain::instant")]
+    pub since: time::OffsetDateTime,
+    /// `false`: the tenant was there already; nothing was recorded.
+    pub changed: bool,
+    /// Who decided, when it was a chat member (to name them).
+    pub by_user: Option<ChatId>,
+}
+
+/// One tenant in `tenant list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantSummary {
+    pub tenant: String,
+    /// `None`: never recorded (accounts registered from the CLI only).
+    pub state: Option<TenantState>,
+    #[serde(with = "crate::domain::instant::option")]
+    pub since: Option<time::OffsetDateTime>,
+    pub accounts: usize,
+    /// The distributor's operations server, never held for approval.
+    pub operations: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantListView {
+    pub tenants: Vec<TenantSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -356,6 +404,10 @@ pub enum Message {
     History(HistoryView),
     /// An event a channel hears of (`notifications/<event>.md`).
     Notification(Box<NotificationView>),
+    /// Operations approved, denied, suspended or resumed a tenant.
+    TenantDecided(TenantDecisionView),
+    /// Every tenant with its status.
+    TenantList(TenantListView),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -392,6 +444,8 @@ impl Message {
             Self::Ticket(_) => "ticket.md",
             Self::Corrected(_) => "corrected.md",
             Self::History(_) => "history.md",
+            Self::TenantDecided(_) => "tenant_decided.md",
+            Self::TenantList(_) => "tenant_list.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -410,6 +464,11 @@ impl Message {
                 UserError::UnknownInteraction => "errors/unknown_interaction.md",
                 UserError::NoRoleRecorded { .. } => "errors/no_role_recorded.md",
                 UserError::CannotInvite { .. } => "errors/cannot_invite.md",
+                UserError::TenantPending => "errors/tenant_pending.md",
+                UserError::TenantDenied => "errors/tenant_denied.md",
+                UserError::TenantSuspended => "errors/tenant_suspended.md",
+                UserError::TenantDecision { .. } => "errors/tenant_decision.md",
+                UserError::OperationsServer { .. } => "errors/operations_server.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -445,6 +504,8 @@ impl Message {
             Self::Corrected(v) => to_value(v),
             Self::History(v) => to_value(v),
             Self::Notification(v) => to_value(v),
+            Self::TenantDecided(v) => to_value(v),
+            Self::TenantList(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
             Self::Internal => json!({}),
@@ -475,6 +536,8 @@ impl Message {
             | Self::Corrected(_)
             | Self::History(_)
             | Self::Notification(_)
+            | Self::TenantDecided(_)
+            | Self::TenantList(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
@@ -532,6 +595,11 @@ fn error_context(error: &UserError) -> Value {
         UserError::DirectMessage | UserError::UnknownInteraction => json!({}),
         UserError::NoRoleRecorded { account } => json!({ "account_id": account }),
         UserError::CannotInvite { account, state } => json!({ "account_id": account, "state": state }),
+        UserError::TenantPending | UserError::TenantDenied | UserError::TenantSuspended => json!({}),
+        UserError::TenantDecision { tenant, from, decision } => {
+            json!({ "tenant": tenant, "state": from, "decision": decision })
+        }
+        UserError::OperationsServer { tenant } => json!({ "tenant": tenant }),
     }
 }
 

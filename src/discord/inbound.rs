@@ -1,13 +1,13 @@
 //! What a Discord interaction asks for, as app types. Pure: no I/O.
 
 use serenity::all::{
-    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Interaction, Member,
+    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Embed, Interaction, Member,
     ModalInteraction,
 };
 
 use super::spec::SlashCommand;
 use crate::app::{Actor, Command, InstructionsFormat, Rights, Scope, UserError};
-use crate::domain::{AccountId, ChatId, Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantId};
+use crate::domain::{AccountId, ChatId, Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId};
 
 /// Where the distributor's operations team works.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +41,13 @@ pub enum Request {
     OpenRoleModal {
         account: AccountId,
     },
+    /// Approve or Deny on the operations notice of a pending tenant; the
+    /// answer replaces the notice (`prompt`, its embeds) and its buttons.
+    DecideTenant {
+        tenant: TenantId,
+        decision: TenantDecision,
+        prompt: Vec<Embed>,
+    },
 }
 
 /// A parsed interaction: who (unless a ping), and what, or why not.
@@ -52,7 +59,9 @@ pub struct Incoming {
     pub request: Result<Request, UserError>,
 }
 
-/// The custom IDs of orglink's buttons and modal: `ol:<action>:<account>`.
+/// The custom IDs of orglink's buttons and modal: `ol:<action>:<account>`,
+/// and `ol:tenant-<decision>:<server>` on the operations notice of a
+/// pending tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustomId {
     CloudFormation(AccountId),
@@ -61,37 +70,46 @@ pub enum CustomId {
     Later(AccountId),
     RoleModal(AccountId),
     CheckNow(AccountId),
+    ApproveTenant(ChatId),
+    DenyTenant(ChatId),
 }
 
 impl CustomId {
     pub fn encode(self) -> String {
-        let (action, account) = match self {
-            Self::CloudFormation(a) => ("cfn", a),
-            Self::AwsCli(a) => ("cli", a),
-            Self::RoleCreated(a) => ("role", a),
-            Self::Later(a) => ("later", a),
-            Self::RoleModal(a) => ("arn", a),
-            Self::CheckNow(a) => ("check", a),
+        let (action, subject) = match self {
+            Self::CloudFormation(a) => ("cfn", a.to_string()),
+            Self::AwsCli(a) => ("cli", a.to_string()),
+            Self::RoleCreated(a) => ("role", a.to_string()),
+            Self::Later(a) => ("later", a.to_string()),
+            Self::RoleModal(a) => ("arn", a.to_string()),
+            Self::CheckNow(a) => ("check", a.to_string()),
+            Self::ApproveTenant(server) => ("tenant-approve", server.to_string()),
+            Self::DenyTenant(server) => ("tenant-deny", server.to_string()),
         };
-        format!("ol:{action}:{account}")
+        format!("ol:{action}:{subject}")
     }
 
     /// Parses a custom ID coming back from Discord: anything but exactly
     /// what [`CustomId::encode`] makes is refused.
     pub fn parse(input: &str) -> Option<Self> {
         let mut parts = input.split(':');
-        let (Some("ol"), Some(action), Some(account), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some("ol"), Some(action), Some(subject), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return None;
         };
-        let account = AccountId::from_bytes(account.as_bytes())?;
+        let account = || AccountId::from_bytes(subject.as_bytes());
+        // A server ID exactly as `encode` writes it: digits, no sign, no
+        // leading zero, nothing around.
+        let server = || subject.parse::<ChatId>().ok().filter(|id| id.to_string() == subject);
         Some(match action {
-            "cfn" => Self::CloudFormation(account),
-            "cli" => Self::AwsCli(account),
-            "role" => Self::RoleCreated(account),
-            "later" => Self::Later(account),
-            "arn" => Self::RoleModal(account),
-            "check" => Self::CheckNow(account),
+            "cfn" => Self::CloudFormation(account()?),
+            "cli" => Self::AwsCli(account()?),
+            "role" => Self::RoleCreated(account()?),
+            "later" => Self::Later(account()?),
+            "arn" => Self::RoleModal(account()?),
+            "check" => Self::CheckNow(account()?),
+            "tenant-approve" => Self::ApproveTenant(server()?),
+            "tenant-deny" => Self::DenyTenant(server()?),
             _ => return None,
         })
     }
@@ -257,6 +275,10 @@ fn suggest(interaction: &CommandInteraction) -> Request {
 
 fn component(interaction: &ComponentInteraction) -> Result<Request, UserError> {
     let run = |command| Ok(Request::Run { command, lang: None });
+    let decide = |server, decision| {
+        let prompt = interaction.message.embeds.clone();
+        Ok(Request::DecideTenant { tenant: TenantId::of_server(server), decision, prompt })
+    };
     match CustomId::parse(&interaction.data.custom_id) {
         Some(CustomId::CloudFormation(account)) => {
             run(Command::Instructions { account, format: InstructionsFormat::CloudFormation })
@@ -265,6 +287,8 @@ fn component(interaction: &ComponentInteraction) -> Result<Request, UserError> {
         Some(CustomId::RoleCreated(account)) => Ok(Request::OpenRoleModal { account }),
         Some(CustomId::Later(account)) => run(Command::Later { account }),
         Some(CustomId::CheckNow(account)) => run(Command::VerifyRole { account, arn: None, description: None }),
+        Some(CustomId::ApproveTenant(server)) => decide(server, TenantDecision::Approve),
+        Some(CustomId::DenyTenant(server)) => decide(server, TenantDecision::Deny),
         Some(CustomId::RoleModal(_)) | None => Err(UserError::UnknownInteraction),
     }
 }
@@ -299,6 +323,8 @@ mod tests {
             CustomId::Later(account),
             CustomId::RoleModal(account),
             CustomId::CheckNow(account),
+            CustomId::ApproveTenant("900000000000000501".parse().unwrap()),
+            CustomId::DenyTenant("1".parse().unwrap()),
         ] {
             let encoded = id.encode();
             assert!(encoded.len() <= 100);
@@ -314,6 +340,17 @@ mod tests {
             "xx:cfn:123456789012",
             "ol:rm:123456789012",
             "ol:cfn:12345678901２",
+            "ol:tenant-approve:",
+            "ol:tenant-approve:0",
+            "ol:tenant-approve:0900000000000000501",
+            "ol:tenant-approve:+900000000000000501",
+            "ol:tenant-approve: 900000000000000501",
+            "ol:tenant-approve:900000000000000501 ",
+            "ol:tenant-approve:18446744073709551616",
+            "ol:tenant-approve:acme",
+            "ol:tenant-suspend:900000000000000501",
+            "ol:tenant-approve:900000000000000501:x",
+            "ol:approve:900000000000000501",
         ] {
             assert_eq!(CustomId::parse(forged), None, "{forged}");
         }
@@ -321,7 +358,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn custom_id_parsing_never_panics(input in "\\PC{0,120}|ol:[a-z]{0,6}:[0-9]{0,14}") {
+        fn custom_id_parsing_never_panics(
+            input in "\\PC{0,120}|ol:[a-z]{0,6}:[0-9]{0,14}|ol:tenant-(approve|deny|x):[0-9 +-]{0,22}"
+        ) {
             if let Some(id) = CustomId::parse(&input) {
                 prop_assert_eq!(id.encode(), input);
             }

@@ -90,7 +90,7 @@ impl Bot {
             Ok(Request::Ping) => "ping",
             Ok(Request::Run { .. }) => "command",
             Ok(Request::SuggestAccounts { .. }) => "autocomplete",
-            Ok(Request::OpenRoleModal { .. }) => "component",
+            Ok(Request::OpenRoleModal { .. } | Request::DecideTenant { .. }) => "component",
             Err(_) => "invalid",
         };
         let response = self.respond_to(incoming);
@@ -144,6 +144,20 @@ impl Bot {
                 // Autocomplete cannot show an error: no suggestions instead.
                 Response::now(outbound::suggestions(&accounts.unwrap_or_default()))
             }
+            Request::DecideTenant { tenant, decision, prompt } => {
+                let command = crate::app::Command::DecideTenant { tenant, decision };
+                let name = command.name();
+                span.record("command", name);
+                let lang = self.lang(&incoming, None);
+                let outcome = self.app.handle(&sender.actor, command);
+                let decided = outcome.is_ok();
+                let (reply, rendered) = self.render(&self.outcome(name, outcome), lang);
+                if decided && reply.tone != crate::app::Tone::Error {
+                    outbound::answer_prompt(&reply, rendered, prompt)
+                } else {
+                    outbound::reply(&reply, rendered, self.ui(lang))
+                }
+            }
             Request::OpenRoleModal { account } => {
                 let lang = self.lang(&incoming, None);
                 match self.app.handle(&sender.actor, crate::app::Command::ShowAccount { account }) {
@@ -173,7 +187,13 @@ impl Bot {
                 self.changed.notify_one();
                 reply
             }
-            Err(AppError::User(e)) => Reply::error(e),
+            Err(AppError::User(e)) => {
+                if e == UserError::TenantPending {
+                    // Operations may just have been told of a new server.
+                    self.changed.notify_one();
+                }
+                Reply::error(e)
+            }
             Err(AppError::Internal(e)) => {
                 tracing::error!(error = format!("{e:#}"), "command failed");
                 Reply::new(crate::app::Tone::Error, vec![Message::Internal])

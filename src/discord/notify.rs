@@ -5,7 +5,9 @@
 //! remembered under its key before the next one goes, and Discord's nonce
 //! (enforced) makes a retry after a lost answer return the message already
 //! created. Failures are retried with backoff; an undeliverable event is
-//! kept as a dead letter and reported to operations, never dropped.
+//! kept as a dead letter and reported to operations, never dropped. A
+//! suspended tenant's channel hears nothing until the tenant is resumed:
+//! the items wait, and operations still hear their part at once.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -13,8 +15,8 @@ use std::time::Duration as StdDuration;
 use serenity::all::{ChannelId, CreateEmbed, CreateMessage, Http, HttpError, Nonce};
 use time::Duration;
 
-use super::outbound;
-use crate::app::{AccountView, Message, NotificationView};
+use super::outbound::{self, Ui};
+use crate::app::{AccountView, Message, NotificationView, Offer};
 use crate::clock::Clock;
 use crate::domain::{ChatId, Lang, effects};
 use crate::store::{OutboxItem, Store};
@@ -31,6 +33,24 @@ pub struct DeliveryReport {
     pub delivered: usize,
     pub retried: usize,
     pub undeliverable: usize,
+    /// Waiting for their tenant to be resumed.
+    pub held: usize,
+}
+
+impl DeliveryReport {
+    /// Whether the round sent, retried or gave up on anything (items that
+    /// wait for their tenant do not count).
+    pub fn did_something(&self) -> bool {
+        self.delivered + self.retried + self.undeliverable > 0
+    }
+}
+
+/// How far an item got.
+enum Delivered {
+    /// To everyone it is for: it leaves the outbox.
+    All,
+    /// Its tenant's part waits for the tenant to be resumed.
+    Held,
 }
 
 pub struct Notifier {
@@ -96,10 +116,12 @@ impl Notifier {
     pub async fn deliver_due(&self) -> anyhow::Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
         for item in self.store.outbox_due(self.clock.now())? {
-            let span = tracing::info_span!("notify", tenant = %item.tenant, event = item.event.code(), account = %item.event.account());
+            let account = item.event.account().map(|a| a.to_string()).unwrap_or_default();
+            let span = tracing::info_span!("notify", tenant = %item.tenant, event = item.event.code(), %account);
             let _entered = span.enter();
             match self.deliver(&item).await {
-                Ok(()) => {
+                Ok(Delivered::Held) => report.held += 1,
+                Ok(Delivered::All) => {
                     let (done, keys) = (item.clone(), delivery_keys(&item));
                     self.write(move |store| store.outbox_delivered(&done, &keys)).await?;
                     report.delivered += 1;
@@ -135,20 +157,31 @@ impl Notifier {
         }
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
+    async fn deliver(&self, item: &OutboxItem) -> Result<Delivered, Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-        // The claim the notice is about; a tenant whose claim moved to
-        // another hears of it about the account as it now is.
-        let id = item.event.account();
-        let account = match self.store.claim(id, &item.tenant).map_err(store_error)? {
-            Some(claim) => claim,
-            None => self.store.account(id).map_err(store_error)?.ok_or(Failure::Permanent("rejected"))?,
+        // A tenant's own events have no account; an account's are about the
+        // tenant's claim on it (a tenant whose claim moved to another hears
+        // of it about the account as it now is).
+        let view = match item.event.account() {
+            Some(id) => match self.store.claim(id, &item.tenant).map_err(store_error)? {
+                Some(claim) => Some(AccountView::from(claim)),
+                None => match self.store.account(id).map_err(store_error)? {
+                    Some(account) => Some(AccountView::from(account)),
+                    None => return Err(Failure::Permanent("rejected")),
+                },
+            },
+            None => None,
         };
         let audience = item.audience;
         let settings = self.store.tenant_settings(&item.tenant).map_err(store_error)?;
-        let view = AccountView::from(account);
+        let on_hold = self.store.tenant_status(&item.tenant).map_err(store_error)?.is_some_and(|s| s.state.on_hold());
+        let mut held = false;
         for (wanted, destination) in [(audience.tenant, Destination::Tenant), (audience.ops, Destination::Ops)] {
             if !wanted {
+                continue;
+            }
+            if destination == Destination::Tenant && on_hold {
+                held = true;
                 continue;
             }
             let key = delivery_key(item, destination);
@@ -162,17 +195,27 @@ impl Notifier {
             let Some(channel) = channel else {
                 return Err(Failure::Permanent(effects::NO_CHANNEL));
             };
+            let for_ops = destination == Destination::Ops;
             let message = Message::Notification(Box::new(NotificationView {
                 event: item.event.clone(),
                 account: view.clone(),
-                for_ops: destination == Destination::Ops,
+                tenant: item.tenant.to_string(),
+                for_ops,
             }));
-            let text = message.render(&self.templates, lang).map_err(|e| {
+            let rendering_failed = |e: anyhow::Error| {
                 tracing::error!(error = format!("{e:#}"), template = %message.template(), "rendering a notification failed");
                 Failure::Permanent("rejected")
-            })?;
+            };
+            let text = message.render(&self.templates, lang).map_err(|e| rendering_failed(e.into()))?;
+            let offers = Offer::for_notice(&item.event, for_ops);
+            let components = if offers.is_empty() {
+                Vec::new()
+            } else {
+                outbound::buttons(&offers, &Ui::load(&self.templates, lang).map_err(rendering_failed)?)
+            };
             let message = CreateMessage::new()
                 .embed(CreateEmbed::new().description(text.text).colour(outbound::colour(item.tone)))
+                .components(components)
                 .nonce(Nonce::String(nonce(&key)))
                 .enforce_nonce(true);
             // A Discord that does not answer must not hold up the others.
@@ -187,7 +230,7 @@ impl Notifier {
                 Err(_) => return Err(Failure::Transient(format!("no answer from Discord within {:?}", self.timeout))),
             }
         }
-        Ok(())
+        Ok(if held { Delivered::Held } else { Delivered::All })
     }
 
     /// Delivers whenever woken, and at least every `interval`, until
@@ -203,7 +246,7 @@ impl Notifier {
         tokio::pin!(shutdown);
         loop {
             match self.deliver_due().await {
-                Ok(report) if report != DeliveryReport::default() => tracing::info!(?report, "notifications"),
+                Ok(report) if report.did_something() => tracing::info!(?report, "notifications"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = format!("{e:#}"), "the notification round failed"),
             }

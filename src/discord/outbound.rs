@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use serenity::all::{
     AutocompleteChoice, ButtonStyle, Colour, CreateActionRow, CreateAttachment, CreateAutocompleteResponse,
     CreateButton, CreateEmbed, CreateInputText, CreateInteractionResponse, CreateInteractionResponseMessage,
-    CreateModal, EditInteractionResponse, InputTextStyle,
+    CreateModal, EditInteractionResponse, Embed, InputTextStyle,
 };
 
 use super::inbound::{CustomId, DESCRIPTION_INPUT, ROLE_ARN_INPUT};
@@ -167,27 +167,43 @@ pub fn deferred(followup: FollowUp) -> Response {
     }
 }
 
-fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
-    if offers.is_empty() {
-        return Vec::new();
-    }
-    let row = offers
+/// The buttons of `offers`, in one row (Discord allows five).
+pub fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
+    let row: Vec<CreateButton> = offers
         .iter()
-        .take(5)
-        .map(|offer| {
-            let (id, label, style) = match *offer {
+        .filter_map(|offer| {
+            let (id, label, style) = match offer {
                 Offer::CloudFormation(a) => {
-                    (CustomId::CloudFormation(a), "button_cloudformation", ButtonStyle::Secondary)
+                    (CustomId::CloudFormation(*a), "button_cloudformation", ButtonStyle::Secondary)
                 }
-                Offer::AwsCli(a) => (CustomId::AwsCli(a), "button_aws_cli", ButtonStyle::Secondary),
-                Offer::RoleCreated(a) => (CustomId::RoleCreated(a), "button_role_created", ButtonStyle::Success),
-                Offer::Later(a) => (CustomId::Later(a), "button_later", ButtonStyle::Secondary),
-                Offer::CheckNow(a) => (CustomId::CheckNow(a), "button_check_now", ButtonStyle::Primary),
+                Offer::AwsCli(a) => (CustomId::AwsCli(*a), "button_aws_cli", ButtonStyle::Secondary),
+                Offer::RoleCreated(a) => (CustomId::RoleCreated(*a), "button_role_created", ButtonStyle::Success),
+                Offer::Later(a) => (CustomId::Later(*a), "button_later", ButtonStyle::Secondary),
+                Offer::CheckNow(a) => (CustomId::CheckNow(*a), "button_check_now", ButtonStyle::Primary),
+                // Only a Discord server is decided from Discord.
+                Offer::ApproveTenant(t) => {
+                    (CustomId::ApproveTenant(t.server()?), "button_approve_tenant", ButtonStyle::Success)
+                }
+                Offer::DenyTenant(t) => (CustomId::DenyTenant(t.server()?), "button_deny_tenant", ButtonStyle::Danger),
             };
-            CreateButton::new(id.encode()).label(ui.get(label)).style(style)
+            Some(CreateButton::new(id.encode()).label(ui.get(label)).style(style))
         })
+        .take(5)
         .collect();
-    vec![CreateActionRow::Buttons(row)]
+    if row.is_empty() { Vec::new() } else { vec![CreateActionRow::Buttons(row)] }
+}
+
+/// The answer to a button of a notice (`prompt`, the notice's embeds): the
+/// notice stays, the reply is added under it and the buttons go, so that
+/// everyone in the channel sees who decided what and nobody decides twice.
+pub fn answer_prompt(reply: &Reply, rendered: Vec<(String, Option<String>)>, prompt: Vec<Embed>) -> Response {
+    let answer = rendered
+        .into_iter()
+        .flat_map(|(text, _)| split(&text, EMBED_DESCRIPTION_MAX))
+        .map(|piece| CreateEmbed::new().description(piece).colour(colour(reply.tone)));
+    let embeds: Vec<CreateEmbed> = prompt.into_iter().map(CreateEmbed::from).chain(answer).take(EMBEDS_MAX).collect();
+    let message = CreateInteractionResponseMessage::new().embeds(embeds).components(Vec::new());
+    Response::now(CreateInteractionResponse::UpdateMessage(message))
 }
 
 /// The modal that asks for the role's ARN.

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Account, Event, TicketReason, TicketRequest};
+use super::{Account, Event, TenantSettings, TicketReason, TicketRequest};
 
 /// How a message looks: Discord embed colours, CLI exit codes. Each tone's
 /// colour is defined once, in `discord::outbound`.
@@ -84,6 +84,21 @@ impl Effects {
                 .collect(),
         }
     }
+
+    /// Who hears of `events` of a tenant whose settings are `settings`: a
+    /// tenant without a notification channel is not told (it is told in
+    /// the reply to its next command instead), so such a notice never
+    /// waits as a dead letter; operations hear what they must act on.
+    pub fn of_tenant(events: &[Event], settings: &TenantSettings) -> Vec<Notice> {
+        events
+            .iter()
+            .filter_map(notice)
+            .filter_map(|mut n| {
+                n.audience.tenant &= settings.channel.is_some();
+                n.audience.anyone().then_some(n)
+            })
+            .collect()
+    }
 }
 
 /// Who hears of `event`, and in which tone; `None` for the events kept in
@@ -114,6 +129,13 @@ pub fn notice(event: &Event) -> Option<Notice> {
         Event::ClaimRevived { .. } | Event::AccountEdited { .. } => (Audience::NOBODY, Info),
         Event::ClaimRemoved { .. } | Event::ClaimTransferredOut { .. } => (Audience::TENANT, Warning),
         Event::ClaimTransferredIn { .. } => (Audience::TENANT, Info),
+        // Operations approve or deny it (the notice carries the buttons).
+        Event::TenantPending { .. } => (Audience::OPS, Warning),
+        Event::TenantApproved { .. } | Event::TenantResumed { .. } => (Audience::TENANT, Success),
+        Event::TenantDenied { .. } => (Audience::TENANT, Error),
+        // A suspended tenant's notifications wait for its resumption: it
+        // would hear of its suspension only once it is over.
+        Event::TenantSuspended { .. } | Event::TenantAdmitted { .. } => (Audience::NOBODY, Info),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }
         | Event::PriceBookSet { .. }
@@ -138,12 +160,14 @@ fn ticket_request(account: &Account, event: &Event, at: OffsetDateTime) -> Optio
 
 /// What operations hear when a notification of `event` could not be
 /// delivered, for `reason`; nothing for their own notices, which have
-/// nowhere else to go.
+/// nowhere else to go, nor for a tenant's own events, which operations
+/// decided themselves.
 pub fn undeliverable(event: &Event, reason: &str) -> Option<Notice> {
+    let account = event.account()?;
     match event {
         Event::NotificationUndeliverable { .. } => None,
         event => notice(&Event::NotificationUndeliverable {
-            account: event.account(),
+            account,
             undelivered: event.code().to_owned(),
             reason: reason.to_owned(),
         }),
@@ -189,6 +213,7 @@ mod tests {
     /// compile here until it has a row in the table below.
     fn every_event() -> Vec<Event> {
         let a: crate::domain::AccountId = "123456789012".parse().unwrap();
+        let t: crate::domain::TenantId = "900000000000000501".parse().unwrap();
         let all = vec![
             Event::AccountRegistered { account: a },
             Event::ExternalIdRotated { account: a },
@@ -222,6 +247,12 @@ mod tests {
             Event::ClaimTransferredOut { account: a, reason: "moved".into() },
             Event::ClaimTransferredIn { account: a, reason: "moved".into() },
             Event::AccountEdited { account: a, fields: vec!["customer".into()], reason: None },
+            Event::TenantPending { tenant: t.clone(), by: None },
+            Event::TenantAdmitted { tenant: t.clone() },
+            Event::TenantApproved { tenant: t.clone() },
+            Event::TenantDenied { tenant: t.clone() },
+            Event::TenantSuspended { tenant: t.clone() },
+            Event::TenantResumed { tenant: t },
         ];
         for e in &all {
             match e {
@@ -256,6 +287,12 @@ mod tests {
                 | Event::ClaimTransferredOut { .. }
                 | Event::ClaimTransferredIn { .. }
                 | Event::AccountEdited { .. } => {}
+                Event::TenantPending { .. }
+                | Event::TenantAdmitted { .. }
+                | Event::TenantApproved { .. }
+                | Event::TenantDenied { .. }
+                | Event::TenantSuspended { .. }
+                | Event::TenantResumed { .. } => {}
             }
         }
         all
@@ -298,6 +335,12 @@ mod tests {
             ("claim_transferred_out", true, false, Some(Warning)),
             ("claim_transferred_in", true, false, Some(Info)),
             ("account_edited", false, false, None),
+            ("tenant_pending", false, true, Some(Warning)),
+            ("tenant_admitted", false, false, None),
+            ("tenant_approved", true, false, Some(Success)),
+            ("tenant_denied", true, false, Some(Error)),
+            ("tenant_suspended", false, false, None),
+            ("tenant_resumed", true, false, Some(Success)),
         ];
         let events = every_event();
         assert_eq!(events.len(), table.len());
@@ -367,6 +410,26 @@ mod tests {
         );
         assert_eq!(notice.audience, Audience::OPS);
         assert_eq!(undeliverable(&notice.event, "missing_access"), None);
+    }
+
+    #[test]
+    fn a_tenant_without_a_channel_is_not_told_of_its_own_events_and_operations_always_are() {
+        let t: crate::domain::TenantId = "900000000000000501".parse().unwrap();
+        let events = [
+            Event::TenantPending { tenant: t.clone(), by: None },
+            Event::TenantApproved { tenant: t.clone() },
+            Event::TenantSuspended { tenant: t.clone() },
+        ];
+        let none = TenantSettings::default();
+        let codes = |notices: Vec<Notice>| notices.iter().map(|n| n.event.code()).collect::<Vec<_>>();
+        assert_eq!(codes(Effects::of_tenant(&events, &none)), ["tenant_pending"]);
+        let with_channel = TenantSettings { channel: crate::domain::ChatId::new(5), ..TenantSettings::default() };
+        let notices = Effects::of_tenant(&events, &with_channel);
+        assert_eq!(codes(notices.clone()), ["tenant_pending", "tenant_approved"]);
+        assert_eq!(notices[0].audience, Audience::OPS);
+        assert_eq!(notices[1].audience, Audience::TENANT);
+        // Nobody hears that a notice of a tenant's own could not go out.
+        assert_eq!(undeliverable(&events[1], "channel_not_found"), None);
     }
 
     #[test]

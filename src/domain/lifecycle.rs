@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{AccountId, SupportPlanGroup};
+use super::{AccountId, ChatId, SupportPlanGroup, TenantId};
 
 /// Why an account cannot move on by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -293,6 +293,29 @@ pub enum Event {
         undelivered: String,
         reason: String,
     },
+    /// A server's first command, under the approval policy: it waits for
+    /// operations to approve or deny it.
+    TenantPending {
+        tenant: TenantId,
+        /// The member whose command it was.
+        by: Option<ChatId>,
+    },
+    /// A server's first command, under the open policy: it is in.
+    TenantAdmitted {
+        tenant: TenantId,
+    },
+    TenantApproved {
+        tenant: TenantId,
+    },
+    TenantDenied {
+        tenant: TenantId,
+    },
+    TenantSuspended {
+        tenant: TenantId,
+    },
+    TenantResumed {
+        tenant: TenantId,
+    },
 }
 
 impl Event {
@@ -329,10 +352,17 @@ impl Event {
             Self::ClaimTransferredOut { .. } => "claim_transferred_out",
             Self::ClaimTransferredIn { .. } => "claim_transferred_in",
             Self::AccountEdited { .. } => "account_edited",
+            Self::TenantPending { .. } => "tenant_pending",
+            Self::TenantAdmitted { .. } => "tenant_admitted",
+            Self::TenantApproved { .. } => "tenant_approved",
+            Self::TenantDenied { .. } => "tenant_denied",
+            Self::TenantSuspended { .. } => "tenant_suspended",
+            Self::TenantResumed { .. } => "tenant_resumed",
         }
     }
 
-    pub fn account(&self) -> AccountId {
+    /// The account it is about; `None` for the events of a tenant.
+    pub fn account(&self) -> Option<AccountId> {
         match self {
             Self::AccountRegistered { account }
             | Self::ExternalIdRotated { account }
@@ -364,7 +394,57 @@ impl Event {
             | Self::ClaimRemoved { account, .. }
             | Self::ClaimTransferredOut { account, .. }
             | Self::ClaimTransferredIn { account, .. }
-            | Self::AccountEdited { account, .. } => *account,
+            | Self::AccountEdited { account, .. } => Some(*account),
+            Self::TenantPending { .. }
+            | Self::TenantAdmitted { .. }
+            | Self::TenantApproved { .. }
+            | Self::TenantDenied { .. }
+            | Self::TenantSuspended { .. }
+            | Self::TenantResumed { .. } => None,
+        }
+    }
+
+    /// The tenant it is about, for the events of a tenant itself (an
+    /// account's events name the account, whose record names its tenant).
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Self::TenantPending { tenant, .. }
+            | Self::TenantAdmitted { tenant }
+            | Self::TenantApproved { tenant }
+            | Self::TenantDenied { tenant }
+            | Self::TenantSuspended { tenant }
+            | Self::TenantResumed { tenant } => Some(tenant),
+            Self::AccountRegistered { .. }
+            | Self::ExternalIdRotated { .. }
+            | Self::RoleVerified { .. }
+            | Self::RoleVerificationReset { .. }
+            | Self::RoleFound { .. }
+            | Self::RoleNeedsFixing { .. }
+            | Self::AccountBlocked { .. }
+            | Self::InvitationSent { .. }
+            | Self::AccountLinked { .. }
+            | Self::InvitationDeclined { .. }
+            | Self::InvitationCanceled { .. }
+            | Self::InvitationExpired { .. }
+            | Self::SupportPlanGroupSet { .. }
+            | Self::PriceBookSet { .. }
+            | Self::RoleRecorded { .. }
+            | Self::InvitationQueued { .. }
+            | Self::InvitationReminder { .. }
+            | Self::SupportPlanAttention { .. }
+            | Self::BusinessSupportLinked { .. }
+            | Self::TicketRequested { .. }
+            | Self::TicketOpened { .. }
+            | Self::TicketWaiting { .. }
+            | Self::NotificationUndeliverable { .. }
+            | Self::ClaimLapsed { .. }
+            | Self::ClaimRevived { .. }
+            | Self::ClaimClosed { .. }
+            | Self::ClaimsFull { .. }
+            | Self::ClaimRemoved { .. }
+            | Self::ClaimTransferredOut { .. }
+            | Self::ClaimTransferredIn { .. }
+            | Self::AccountEdited { .. } => None,
         }
     }
 

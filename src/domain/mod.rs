@@ -92,7 +92,10 @@ pub use names::{
 pub use probe::{BadProbePlan, ProbeOutcome, ProbePhase, ProbePlan, ProbeRecord, ProbeResult};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
 pub use support::{AccountKind, Lang, ManagedPolicy, SupportPlanGroup, SupportTier};
-pub use tenant::{ChatId, TenantSettings};
+pub use tenant::{
+    Admission, ChatId, Decided, IllegalDecision, Refusal, TenantDecision, TenantPolicy, TenantSettings, TenantState,
+    TenantStatus,
+};
 pub use ticket::{TicketKind, TicketRecord, TicketRequest};
 pub use verification::{Check, CheckName, GUARD_ASSUME_ROLE_CALLS, Outcome, Problem, VerificationReport};
 

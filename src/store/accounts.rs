@@ -61,8 +61,11 @@ impl Change {
 pub struct DueAccounts {
     /// Read, most overdue first.
     pub accounts: Vec<Account>,
-    /// Due at all, read or not.
+    /// Due at all, read or not: those read and not passed over, and every
+    /// one beyond the limit (counted, not read).
     pub total: usize,
+    /// Read, and passed over as the caller asked: they take no room.
+    pub passed_over: usize,
 }
 
 /// Why a registration did not land.
@@ -478,16 +481,34 @@ impl Store {
     /// before it, most overdue first, at most `limit` of them (the rest are
     /// counted, not read). Nothing else is read.
     pub fn due_accounts(&self, job: DueJob, now: OffsetDateTime, limit: usize) -> Result<DueAccounts, StoreError> {
-        let mut due = DueAccounts { accounts: Vec::new(), total: 0 };
+        self.due_accounts_except(job, now, limit, |_| false)
+    }
+
+    /// [`Store::due_accounts`], passing over the claims `pass_over` names:
+    /// they are read, but take no room in the limit (so they never crowd
+    /// out the others) and are counted apart.
+    pub fn due_accounts_except(
+        &self,
+        job: DueJob,
+        now: OffsetDateTime,
+        limit: usize,
+        pass_over: impl Fn(&Account) -> bool,
+    ) -> Result<DueAccounts, StoreError> {
+        let mut due = DueAccounts { accounts: Vec::new(), total: 0, passed_over: 0 };
         for key in self.due_keys(job, now) {
             let key = key?;
-            due.total += 1;
             if due.accounts.len() == limit {
+                due.total += 1;
                 continue;
             }
             let (id, tenant) = parse_claim_key(&key[9..]).ok_or_else(|| corrupt_key("due index entry", &key))?;
-            if let Some(account) = self.claim(id, &tenant)? {
-                due.accounts.push(account);
+            match self.claim(id, &tenant)? {
+                Some(account) if pass_over(&account) => due.passed_over += 1,
+                Some(account) => {
+                    due.total += 1;
+                    due.accounts.push(account);
+                }
+                None => due.total += 1,
             }
         }
         Ok(due)

@@ -1,27 +1,45 @@
 //! Brings a store written by an older orglink up to [`super::SCHEMA_VERSION`]
-//! at open.
+//! at open, one step per version, each self-contained: it reads what its
+//! version wrote, writes what the next one reads, and records that version
+//! last, so a crash part-way leaves the older version in place and the next
+//! open finishes the step.
 //!
-//! Version 1 stored JSON; version 2 stores MessagePack (a third of the
-//! bytes), keeps each outbox item's audience and tone with it, and indexes
-//! when each account is next due for each job. Version 3 keeps every
-//! tenant's claim on an account together under the account's ID: each
-//! account becomes its tenant's claim, owned if its role was verified (as
-//! its state says), open otherwise; audit entries name the claim's tenant.
-//!
-//! Each step rewrites every value, batch by batch, and the new version is
-//! written last: a crash part-way leaves the old version in place, and the
-//! next open finishes the work (a value already rewritten is left as it
-//! is). The due index is built by the app on its first job run, from the
+//! 1 → 2: version 1 stored JSON; version 2 stores MessagePack (a third of
+//! the bytes), keeps each outbox item's audience and tone with it, and
+//! indexes when each account is next due for each job. Every value is
+//! rewritten, batch by batch (a value that is already version 2 is left as
+//! it is). The due index is built by the app on its first job run, from the
 //! configuration (`Store::due_plan` is empty after a migration).
+//!
+//! 2 → 3: tenants have a status (servers wait for the distributor's
+//! approval). Every tenant the store knows (with settings or accounts) was
+//! already served, so it is recorded as approved, with an entry in its
+//! audit log; one recorded already (a step that stopped part-way) is left
+//! as it is.
+//!
+//! 3 → 4: every tenant's claim on an account is kept together under the
+//! account's ID: each account becomes its tenant's claim, owned if its role
+//! was verified (as its state says), open otherwise; the external ID index
+//! names the claim; audit entries name the claim's tenant.
+//!
+//! Each step writes its version last: a crash part-way leaves the older
+//! version, and the next open finishes the step.
+
+use std::collections::BTreeSet;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::TransactionError;
 use time::OffsetDateTime;
 
-use super::accounts::{StoredClaimRef, StoredRef};
+use super::accounts::{StoredClaimRef, StoredRef, tenant_prefix};
+use super::tenants::tenant_of;
 use super::{AuditEntry, DeadLetter, OutboxItem, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, TenantAuditEntry};
 use super::{DecodeError, codec, show_key};
-use crate::domain::{Account, AccountId, Event, LinkState, TenantId, TenantSettings, TicketRequest, effects};
+use crate::domain::{
+    Account, AccountId, ChatId, Event, Lang, LinkState, TenantId, TenantSettings, TicketRequest, effects,
+};
 
 /// An outbox item as version 1 stored it: the event alone; who hears of it
 /// and how it looks were decided at delivery.
@@ -71,7 +89,7 @@ struct DeadLetterV1 {
     at: OffsetDateTime,
 }
 
-/// An account as version 2 stored it: one record per account.
+/// An account as versions 2 and 3 stored it: one record per account.
 #[derive(Serialize, Deserialize)]
 pub(super) struct StoredV2 {
     pub account: Account,
@@ -81,21 +99,27 @@ pub(super) struct StoredV2 {
 pub(super) fn run(store: &Store, from: u32) -> Result<(), StoreError> {
     tracing::info!(from, to = SCHEMA_VERSION, "migrating the store");
     if from < 2 {
-        from_json(store)?;
+        v1_to_v2(store)?;
     }
     if from < 3 {
-        to_claims(store)?;
+        v2_to_v3(store, OffsetDateTime::now_utc())?;
     }
-    store.due.clear()?;
-    store.db.remove(super::accounts::DUE_PLAN_KEY)?;
+    if from < 4 {
+        v3_to_v4(store)?;
+    }
+    debug_assert_eq!(SCHEMA_VERSION, 4, "a new version needs its step here");
+    Ok(())
+}
+
+/// Records `version` as the store's, once everything before is on disk.
+fn finish(store: &Store, version: u32) -> Result<(), StoreError> {
     store.db.flush()?;
-    store.db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+    store.db.insert(SCHEMA_KEY, &version.to_be_bytes())?;
     store.db.flush()?;
     Ok(())
 }
 
-/// Version 1 → 2: JSON → MessagePack, outbox items with their audience.
-fn from_json(store: &Store) -> Result<(), StoreError> {
+fn v1_to_v2(store: &Store) -> Result<(), StoreError> {
     rewrite(&store.accounts, "account", |account: Account| Ok(codec::encode(&StoredV2 { account, due: Vec::new() })))?;
     rewrite(&store.audit, "audit entry", |e: AuditEntry| Ok(codec::encode(&e)))?;
     rewrite(&store.outbox, "outbox item", |i: OutboxItemV1| Ok(codec::encode(&i.upgrade()?)))?;
@@ -106,13 +130,98 @@ fn from_json(store: &Store) -> Result<(), StoreError> {
     rewrite(&store.tenants, "tenant", |s: TenantSettings| Ok(codec::encode(&s)))?;
     rewrite(&store.tenant_audit, "tenant audit entry", |e: TenantAuditEntry| Ok(codec::encode(&e)))?;
     rewrite(&store.ticket_requests, "ticket request", |r: TicketRequest| Ok(codec::encode(&r)))?;
-    Ok(())
+    store.due.clear()?;
+    store.db.remove(super::accounts::DUE_PLAN_KEY)?;
+    finish(store, 2)
 }
 
-/// Version 2 → 3: each account becomes its tenant's claim (owned when its
-/// role was verified), the external ID index names the claim, and audit
-/// entries name the tenant.
-fn to_claims(store: &Store) -> Result<(), StoreError> {
+// What the 2 → 3 step writes, frozen as schema 3 stores it: a later step
+// that changes these types reads this, whatever the types have become.
+
+/// A tenant's status.
+#[derive(Serialize)]
+struct StatusV3 {
+    state: &'static str,
+    #[serde(with = "crate::domain::instant")]
+    since: OffsetDateTime,
+}
+
+/// A tenant's settings (read as schema 2 wrote them, kept as they are).
+#[derive(Serialize, Deserialize, Default)]
+struct SettingsV3 {
+    channel: Option<ChatId>,
+    language: Option<Lang>,
+    account_role: Option<ChatId>,
+}
+
+/// The event of an approval.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum EventV3<'a> {
+    TenantApproved { tenant: &'a str },
+}
+
+/// A tenant audit entry.
+#[derive(Serialize)]
+struct TenantAuditEntryV3<'a> {
+    #[serde(with = "crate::domain::instant")]
+    at: OffsetDateTime,
+    actor: &'static str,
+    tenant: &'a str,
+    settings: SettingsV3,
+    status: Option<StatusV3>,
+    events: Vec<EventV3<'a>>,
+}
+
+/// Who the audit log says approved the tenants a migration found.
+pub(super) const MIGRATION_ACTOR: &str = "orglink:migration-3";
+
+fn v2_to_v3(store: &Store, at: OffsetDateTime) -> Result<(), StoreError> {
+    let mut tenants = BTreeSet::new();
+    for key in store.tenants.iter().keys() {
+        tenants.insert(tenant_of(&key?)?);
+    }
+    for key in store.by_tenant.iter().keys() {
+        let key = key?;
+        // (tenant, NUL, account): tenant IDs never hold NUL.
+        let end = key.iter().position(|b| *b == 0).unwrap_or(key.len());
+        tenants.insert(tenant_of(&key[..end])?);
+    }
+    for tenant in tenants {
+        let key = tenant.as_str().as_bytes();
+        if store.tenant_status.contains_key(key)? {
+            continue;
+        }
+        let approved = StatusV3 { state: "approved", since: at };
+        let status = codec::encode(&approved);
+        let entry = codec::encode(&TenantAuditEntryV3 {
+            at,
+            actor: MIGRATION_ACTOR,
+            tenant: tenant.as_str(),
+            settings: match store.tenants.get(key)? {
+                Some(bytes) => super::read("tenant", key, &bytes)?,
+                None => SettingsV3::default(),
+            },
+            status: Some(approved),
+            events: vec![EventV3::TenantApproved { tenant: tenant.as_str() }],
+        });
+        let result: Result<(), TransactionError<()>> =
+            (&store.tenant_status, &store.tenant_audit).transaction(|(statuses, audit)| {
+                statuses.insert(key, status.as_slice())?;
+                let mut audit_key = tenant_prefix(&tenant);
+                audit_key.extend_from_slice(&audit.generate_id()?.to_be_bytes());
+                audit.insert(audit_key, entry.as_slice())?;
+                Ok(())
+            });
+        super::never_aborts(result)?;
+    }
+    finish(store, 3)
+}
+
+/// 3 → 4: each account becomes its tenant's claim (owned when its role was
+/// verified), the external ID index names the claim, and audit entries name
+/// the tenant.
+fn v3_to_v4(store: &Store) -> Result<(), StoreError> {
     const BATCH: usize = 10_000;
     let mut tenants: std::collections::HashMap<AccountId, TenantId> = std::collections::HashMap::new();
     let (mut accounts, mut external_ids, mut pending) = (sled::Batch::default(), sled::Batch::default(), 0);
@@ -159,10 +268,13 @@ fn to_claims(store: &Store) -> Result<(), StoreError> {
         }
     }
     store.audit.apply_batch(audit)?;
-    Ok(())
+    // The due index names claims now: the app builds it again.
+    store.due.clear()?;
+    store.db.remove(super::accounts::DUE_PLAN_KEY)?;
+    finish(store, 4)
 }
 
-/// Whether a version 2 account had proved control: its role verified, as
+/// Whether a version 3 account had proved control: its role verified, as
 /// its state or its role record says.
 fn owned_by_state(account: &Account) -> bool {
     use LinkState as S;

@@ -6,7 +6,7 @@
 //! One file per concern: [`accounts`] (the records, their indexes and the
 //! due index the jobs read), [`audit`], [`outbox`] (notifications, their
 //! deliveries and dead letters), [`tickets`] (requests waiting for
-//! Freshdesk), [`tenants`]. [`codec`] encodes values; [`migrate`] brings an
+//! Freshdesk), [`tenants`] (settings and status). [`codec`] encodes values; [`migrate`] brings an
 //! older store up to [`SCHEMA_VERSION`] at open.
 
 mod accounts;
@@ -29,11 +29,11 @@ pub use accounts::{Audit, By, Change, ClaimChanges, DueAccounts, InsertConflict,
 pub use audit::AuditEntry;
 pub use codec::DecodeError;
 pub use outbox::{DeadLetter, OutboxItem};
-pub use tenants::TenantAuditEntry;
+pub use tenants::{TenantAuditEntry, TenantRecord};
 
 /// Bumped whenever the stored encoding changes; [`migrate`] reads every
 /// older version.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// sled's page cache: the hot accounts, and a bounded footprint. sled
 /// counts less than its nodes hold: 4 MiB is about 11 MiB of heap, 8 MiB
@@ -83,6 +83,8 @@ pub struct Store {
     delivered: Tree,
     dead_letters: Tree,
     tenants: Tree,
+    /// Tenant → its status (schema 3).
+    tenant_status: Tree,
     tenant_audit: Tree,
     ticket_requests: Tree,
 }
@@ -154,6 +156,7 @@ impl Store {
             delivered: db.open_tree("delivered")?,
             dead_letters: db.open_tree("dead_letters")?,
             tenants: db.open_tree("tenants")?,
+            tenant_status: db.open_tree("tenant_status")?,
             tenant_audit: db.open_tree("tenant_audit")?,
             ticket_requests: db.open_tree("ticket_requests")?,
             db,

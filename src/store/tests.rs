@@ -242,6 +242,7 @@ fn a_version_1_store_is_migrated_at_open_and_a_newer_one_refused() {
         let db = sled::open(dir.path()).unwrap();
         db.insert(SCHEMA_KEY, &1u32.to_be_bytes()).unwrap();
         db.open_tree("accounts").unwrap().insert(a.id.as_bytes(), serde_json::to_vec(&a).unwrap()).unwrap();
+        db.open_tree("accounts_by_tenant").unwrap().insert(b"acme\x00123456789012", b"").unwrap();
         let outbox = serde_json::json!({
             "id": 7, "dedupe_key": "account_registered:123456789012:1", "tenant": "acme",
             "event": { "event": "account_registered", "account": "123456789012" },
@@ -271,6 +272,8 @@ fn a_version_1_store_is_migrated_at_open_and_a_newer_one_refused() {
     assert_eq!(store.audit_log(a.id).unwrap()[0].actor, "cli:ops");
     assert_eq!(store.audit_log(a.id).unwrap()[0].tenant, Some(acme()));
     assert_eq!(store.due_plan().unwrap(), None, "the app rebuilds the due index");
+    let acme = store.tenant_status(&a.tenant).unwrap().map(|s| s.state);
+    assert_eq!(acme, Some(crate::domain::TenantState::Approved), "and on to schema 3");
     drop(store);
 
     // sled's segment size is the one the store was created with.
@@ -463,4 +466,111 @@ fn data_survives_reopening_and_foreign_data_is_refused() {
         db.flush().unwrap();
     }
     assert!(matches!(Store::open(foreign.path()), Err(StoreError::UnknownData)));
+}
+
+#[test]
+fn a_version_2_store_approves_every_tenant_it_knows_at_open() {
+    use crate::domain::{TenantSettings, TenantState, TenantStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let with_settings: crate::domain::TenantId = "900000000000000001".parse().unwrap();
+    let suspended: crate::domain::TenantId = "gamma".parse().unwrap();
+    {
+        // What schema 2 wrote: accounts and settings, no statuses. One
+        // tenant was recorded by a migration that stopped part-way.
+        let store = Store::open(dir.path()).unwrap();
+        for (id, tenant) in [("000000000001", "acme"), ("000000000002", "acme"), ("000000000003", "gamma")] {
+            let a = account(id, tenant);
+            store.insert_account(&a, &by(), &registered(&a, vec![])).unwrap().unwrap();
+        }
+        let settings = TenantSettings { channel: crate::domain::ChatId::new(5), ..TenantSettings::default() };
+        store
+            .set_tenant_settings(&TenantAuditEntry {
+                at: AT,
+                actor: "discord:1".into(),
+                tenant: with_settings.clone(),
+                settings,
+                status: None,
+                events: vec![],
+            })
+            .unwrap();
+        let held = TenantStatus { state: TenantState::Suspended, since: AT };
+        store.tenant_status.insert(suspended.as_str(), codec::encode(&held)).unwrap();
+        store.db.insert(SCHEMA_KEY, &2u32.to_be_bytes()).unwrap();
+        store.flush().unwrap();
+    }
+    let before = OffsetDateTime::now_utc();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.db.get(SCHEMA_KEY).unwrap().unwrap().as_ref(), SCHEMA_VERSION.to_be_bytes());
+    let tenants: Vec<(String, Option<TenantState>, usize)> = store
+        .tenants()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.tenant.to_string(), t.status.map(|s| s.state), t.accounts))
+        .collect();
+    assert_eq!(
+        tenants,
+        [
+            ("900000000000000001".to_owned(), Some(TenantState::Approved), 0),
+            ("acme".to_owned(), Some(TenantState::Approved), 2),
+            ("gamma".to_owned(), Some(TenantState::Suspended), 1),
+        ]
+    );
+    let since = store.tenant_status(&"acme".parse().unwrap()).unwrap().unwrap().since;
+    assert!(since >= before - time::Duration::seconds(1), "approved at the migration");
+    // Each approval is in the tenant's audit log, by the migration; the
+    // settings are kept; the tenant left as it was gets nothing.
+    let log = store.tenant_audit_log(&with_settings).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].actor, migrate::MIGRATION_ACTOR);
+    assert_eq!(log[1].status.map(|s| s.state), Some(TenantState::Approved));
+    assert_eq!(log[1].events, [Event::TenantApproved { tenant: with_settings.clone() }]);
+    assert_eq!(log[1].settings.channel, crate::domain::ChatId::new(5));
+    assert_eq!(store.tenant_settings(&with_settings).unwrap().channel, crate::domain::ChatId::new(5));
+    assert!(store.tenant_audit_log(&suspended).unwrap().is_empty());
+    // Nobody is told: the outbox holds only what schema 2 had queued.
+    assert_eq!(store.outbox().unwrap().len(), 3);
+    drop(store);
+
+    // Opening again changes nothing.
+    let exported = Store::open(dir.path()).unwrap().export().unwrap();
+    let again = Store::open(dir.path()).unwrap().export().unwrap();
+    assert_eq!(exported, again);
+}
+
+#[test]
+fn a_tenant_status_changes_only_from_the_one_read_and_lands_with_its_entry_and_notices() {
+    use crate::domain::{TenantSettings, TenantState, TenantStatus};
+    let store = Store::temporary().unwrap();
+    let tenant: crate::domain::TenantId = "900000000000000501".parse().unwrap();
+    let pending = TenantStatus { state: TenantState::Pending, since: AT };
+    let event = Event::TenantPending { tenant: tenant.clone(), by: None };
+    let entry = TenantAuditEntry {
+        at: AT,
+        actor: "discord:7".into(),
+        tenant: tenant.clone(),
+        settings: TenantSettings::default(),
+        status: Some(pending),
+        events: vec![event.clone()],
+    };
+    let ops = Notice { event: event.clone(), audience: Audience::OPS, tone: Tone::Warning };
+    assert_eq!(store.change_tenant_status(None, &entry, std::slice::from_ref(&ops)).unwrap(), Ok(()));
+    assert_eq!(store.tenant_status(&tenant).unwrap(), Some(pending));
+    let outbox = store.outbox().unwrap();
+    assert_eq!((outbox.len(), &outbox[0].tenant, &outbox[0].event), (1, &tenant, &event));
+    assert_eq!(store.tenant_audit_log(&tenant).unwrap(), std::slice::from_ref(&entry));
+
+    // A second writer that read "never seen" finds the first one's status,
+    // and writes nothing.
+    let before = store.export().unwrap();
+    assert_eq!(store.change_tenant_status(None, &entry, &[ops]).unwrap(), Err(Some(pending)));
+    assert_eq!(store.export().unwrap(), before);
+
+    let approved = TenantAuditEntry {
+        status: Some(TenantStatus { state: TenantState::Approved, since: AT }),
+        events: vec![Event::TenantApproved { tenant: tenant.clone() }],
+        ..entry
+    };
+    assert_eq!(store.change_tenant_status(Some(&pending), &approved, &[]).unwrap(), Ok(()));
+    assert_eq!(store.tenant_statuses().unwrap(), [(tenant.clone(), approved.status.unwrap())]);
+    assert_eq!(store.tenant_audit_log(&tenant).unwrap().len(), 2);
 }

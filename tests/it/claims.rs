@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use orglink::app::{Actor, AppError, Command, InstructionsFormat, Rights, Scope, UserError};
 use orglink::aws::RetryPolicy;
-use orglink::domain::{Event, LinkState, SupportTier};
+use orglink::domain::{Event, LinkState, SupportTier, TenantDecision};
 use orglink::scheduler::Job;
 use serde_json::Value;
 
@@ -23,7 +23,10 @@ fn member_of(tenant: &str) -> Actor {
     }
 }
 
+/// `tenant` (approved by operations, once) registers `account`.
 fn claim(h: &Harness, account: &str, tenant: &str) -> Result<orglink::app::Reply, AppError> {
+    let approve = Command::DecideTenant { tenant: tenant.parse().unwrap(), decision: TenantDecision::Approve };
+    h.app().handle(&operator(), approve)?;
     h.app().handle(&member_of(tenant), Command::AddAccount(new_account(account, tenant, SupportTier::Basic)))
 }
 

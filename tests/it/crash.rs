@@ -269,6 +269,17 @@ impl World {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        // Operations approve the tests' tenants before orglink serves them.
+        for tenant in crate::harness::TENANTS {
+            let approved = Command::new(env!("CARGO_BIN_EXE_orglink"))
+                .args(["tenant", "approve", tenant])
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .output()
+                .unwrap();
+            assert!(approved.status.success(), "{approved:?}");
+        }
         let server = Server { child: None, env, port, log: dir.path().join("serve.log") };
         Self {
             discord,

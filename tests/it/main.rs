@@ -34,6 +34,8 @@ mod probe;
 mod secrets;
 /// Every message in both languages: snapshots, generated role templates.
 mod templates;
+/// Tenants approved by the distributor: the door, the decisions, suspension.
+mod tenants;
 /// The Freshdesk tickets orglink opens.
 mod tickets;
 /// Role verification against the AWS emulator.

@@ -96,7 +96,7 @@ async fn an_event_reaches_the_tenant_channel_once_in_its_language() {
     answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
 
     let report = h.notifier().deliver_due().await.unwrap();
-    assert_eq!(report, DeliveryReport { delivered: 1, retried: 0, undeliverable: 0 });
+    assert_eq!(report, DeliveryReport { delivered: 1, retried: 0, undeliverable: 0, held: 0 });
     let again = h.notifier().deliver_due().await.unwrap();
     assert_eq!(again, DeliveryReport::default(), "nothing left to send");
 

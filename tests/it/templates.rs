@@ -420,6 +420,7 @@ fn every_message() -> Vec<(String, Message)> {
             replayed: 2,
         }),
     );
+    tenant_messages(&mut add);
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
@@ -430,6 +431,71 @@ fn every_message() -> Vec<(String, Message)> {
         invalid("arn:aws:iam::123456789012:user/alice".parse::<orglink::domain::RoleArn>().unwrap_err()),
     );
     messages
+}
+
+/// What operations decide about tenants, the list of tenants, and what a
+/// tenant that is not served is told.
+fn tenant_messages(add: &mut impl FnMut(&str, Message)) {
+    use orglink::app::{TenantDecisionView, TenantListView, TenantSummary};
+    use orglink::domain::{TenantDecision, TenantState};
+    let server = "900000000000000501";
+    let decided = |decision, state, changed, by_user: Option<&str>| {
+        Message::TenantDecided(TenantDecisionView {
+            tenant: server.into(),
+            decision,
+            state,
+            since: harness::REGISTERED_AT,
+            changed,
+            by_user: by_user.map(|u| u.parse().unwrap()),
+        })
+    };
+    for (decision, state) in [
+        (TenantDecision::Approve, TenantState::Approved),
+        (TenantDecision::Deny, TenantState::Denied),
+        (TenantDecision::Suspend, TenantState::Suspended),
+        (TenantDecision::Resume, TenantState::Approved),
+    ] {
+        add(&format!("tenant_decided_{}", decision.code()), decided(decision, state, true, Some("700000000000000100")));
+    }
+    add("tenant_decided_by_cli", decided(TenantDecision::Approve, TenantState::Approved, true, None));
+    add("tenant_decided_unchanged", decided(TenantDecision::Suspend, TenantState::Suspended, false, None));
+    let summary = |tenant: &str, state, accounts, operations| TenantSummary {
+        tenant: tenant.into(),
+        state,
+        since: state.map(|_| harness::REGISTERED_AT),
+        accounts,
+        operations,
+    };
+    add(
+        "tenant_list",
+        Message::TenantList(TenantListView {
+            tenants: vec![
+                summary("900000000000000100", None, 0, true),
+                summary(server, Some(TenantState::Pending), 0, false),
+                summary("900000000000000502", Some(TenantState::Approved), 1, false),
+                summary("900000000000000503", Some(TenantState::Suspended), 12, false),
+                summary("900000000000000504", Some(TenantState::Denied), 0, false),
+                summary("acme", None, 2, false),
+            ],
+        }),
+    );
+    add("tenant_list_empty", Message::TenantList(TenantListView { tenants: vec![] }));
+    add("error_tenant_pending", Message::Error(UserError::TenantPending));
+    add("error_tenant_denied", Message::Error(UserError::TenantDenied));
+    add("error_tenant_suspended", Message::Error(UserError::TenantSuspended));
+    for (from, decision) in [
+        (None, TenantDecision::Suspend),
+        (Some(TenantState::Pending), TenantDecision::Resume),
+        (Some(TenantState::Approved), TenantDecision::Deny),
+        (Some(TenantState::Suspended), TenantDecision::Approve),
+    ] {
+        let name = format!("error_tenant_decision_{}_{}", from.map_or("unknown", TenantState::code), decision.code());
+        add(&name, Message::Error(UserError::TenantDecision { tenant: server.parse().unwrap(), from, decision }));
+    }
+    add(
+        "error_operations_server",
+        Message::Error(UserError::OperationsServer { tenant: "900000000000000100".parse().unwrap() }),
+    );
 }
 
 #[test]
@@ -721,6 +787,43 @@ fn every_notification_renders_in_both_languages() {
                     insta::assert_snapshot!(format!("notification_{i:02}_{}.{lang}", event.code()), text);
                 }
             }
+        }
+    }
+}
+
+/// Every event of a tenant's own that reaches a channel renders, for the
+/// channel it goes to, in both languages; operations' notice of a new
+/// server names it and who asked.
+#[test]
+fn every_tenant_notification_renders_in_both_languages() {
+    use orglink::app::NotificationView;
+    use orglink::domain::{Event, TenantId};
+    let tenant: TenantId = "900000000000000501".parse().unwrap();
+    let by = Some("700000000000000001".parse().unwrap());
+    let events = [
+        Event::TenantPending { tenant: tenant.clone(), by },
+        Event::TenantPending { tenant: tenant.clone(), by: None },
+        Event::TenantApproved { tenant: tenant.clone() },
+        Event::TenantDenied { tenant: tenant.clone() },
+        Event::TenantResumed { tenant: tenant.clone() },
+    ];
+    for (i, event) in events.into_iter().enumerate() {
+        let notice = orglink::domain::effects::notice(&event).expect("someone hears of it");
+        let for_ops = notice.audience.ops;
+        assert_ne!(notice.audience.tenant, for_ops, "one channel each");
+        let message = Message::Notification(Box::new(NotificationView {
+            event: event.clone(),
+            account: None,
+            tenant: tenant.to_string(),
+            for_ops,
+        }));
+        for lang in Lang::ALL {
+            let text = render(&message, lang);
+            if for_ops {
+                assert!(text.contains("`900000000000000501`"), "{text}");
+                assert_eq!(text.contains("<@700000000000000001>"), i == 0, "{text}");
+            }
+            insta::assert_snapshot!(format!("tenant_notification_{i}_{}.{lang}", event.code()), text);
         }
     }
 }

@@ -25,7 +25,7 @@ use orglink::aws::{Aws, RetryPolicy};
 use orglink::clock::{Clock, ManualClock, SystemClock};
 use orglink::config::{FreshdeskConfig, Secret};
 use orglink::discord::notify::Notifier;
-use orglink::domain::{Account, AccountId, Event, Lang, LinkState, SupportTier};
+use orglink::domain::{Account, AccountId, Event, Lang, LinkState, SupportTier, TenantDecision};
 use orglink::scheduler::Job;
 use orglink::server::{self, Running};
 use orglink::store::{OutboxItem, Store};
@@ -151,6 +151,7 @@ impl Builder {
         let dir = tempfile::tempdir().unwrap();
         let store =
             if self.on_disk { Store::open(&dir.path().join("data")).unwrap() } else { Store::temporary().unwrap() };
+        approve_test_tenants(&store, &self.settings, clock.clone());
         let aws = match self.aws {
             Some(retry) => Some(AwsSide::new(retry, self.counted, self.distributor).await),
             None => None,
@@ -324,6 +325,21 @@ pub const FRESHDESK_TIMEOUT: Duration = Duration::from_millis(300);
 
 pub fn operator() -> Actor {
     Actor::operator("ops")
+}
+
+/// The tenants the tests run as: the two Discord servers and the tenant the
+/// CLI registers accounts for. Every store a harness starts has them
+/// approved by operations, as an operator would, so the default policy
+/// (every other server waits for approval) is the one the tests run under.
+/// The operations server is not among them: it is never held.
+pub const TENANTS: [&str; 3] = [discord::GUILD_A, discord::GUILD_B, "acme"];
+
+fn approve_test_tenants(store: &Store, settings: &Settings, clock: Arc<dyn Clock>) {
+    let operations = App::new(store.clone(), settings.clone(), clock);
+    for tenant in TENANTS {
+        let approve = Command::DecideTenant { tenant: tenant.parse().unwrap(), decision: TenantDecision::Approve };
+        operations.handle(&operator(), approve).unwrap();
+    }
 }
 
 pub fn id(account: &str) -> AccountId {
@@ -539,7 +555,7 @@ impl Harness {
     /// test has now seen them.
     pub fn events(&self, account: &str) -> Vec<Event> {
         let items: Vec<OutboxItem> =
-            self.store().outbox().unwrap().into_iter().filter(|i| i.event.account() == id(account)).collect();
+            self.store().outbox().unwrap().into_iter().filter(|i| i.event.account() == Some(id(account))).collect();
         self.accounted.borrow_mut().extend(items.iter().map(|i| i.id));
         items.into_iter().map(|i| i.event).collect()
     }

@@ -78,7 +78,7 @@ pub use account::{
     QueuedInvitation, Responsible, RoleRecord,
 };
 pub use account_id::AccountId;
-pub use due::{DueJob, DuePlan};
+pub use due::{DueJob, DuePlan, FairShare};
 pub use effects::{Audience, Effects, Notice, TicketEffect, Tone};
 pub use email::Email;
 pub use external_id::{ExternalId, ExternalIdPrefix};

@@ -59,7 +59,8 @@ impl Change {
 /// The accounts a job must look at, and how many are due in all.
 #[derive(Debug, Clone)]
 pub struct DueAccounts {
-    /// Read, most overdue first.
+    /// Read, in the order the job takes them (most overdue first, or a
+    /// fair share of them).
     pub accounts: Vec<Account>,
     /// Due at all, read or not.
     pub total: usize,
@@ -491,6 +492,20 @@ impl Store {
             }
         }
         Ok(due)
+    }
+
+    /// The claims `job` must look at `now`, by their keys in the due index
+    /// (account and tenant), most overdue first: no record is read, so a
+    /// job can choose which to read.
+    pub fn due_claims(
+        &self,
+        job: DueJob,
+        now: OffsetDateTime,
+    ) -> impl Iterator<Item = Result<(AccountId, TenantId), StoreError>> {
+        self.due_keys(job, now).map(|key| {
+            let key = key?;
+            key.get(9..).and_then(parse_claim_key).ok_or_else(|| corrupt_key("due index entry", &key))
+        })
     }
 
     /// The due index's keys for `job` up to `now`, most overdue first.

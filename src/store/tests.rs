@@ -201,6 +201,10 @@ fn the_due_index_follows_each_change_and_is_read_up_to_now() {
     assert_eq!(due_ids(DueJob::Probe, AT + minute, usize::MAX), (vec![ids[0].into(), ids[1].into()], 2));
     assert_eq!(due_ids(DueJob::Probe, AT + minute * 5, 1), (vec![ids[0].into()], 3), "most overdue first");
     assert_eq!(due_ids(DueJob::Remind, AT + minute * 5, usize::MAX), (vec![], 0));
+    // The keys alone, in the same order, for a job that chooses what to read.
+    let keys: Vec<(crate::domain::AccountId, crate::domain::TenantId)> =
+        store.due_claims(DueJob::Probe, AT + minute * 5).collect::<Result<_, _>>().unwrap();
+    assert_eq!(keys, ids.iter().map(|id| (id.parse().unwrap(), acme())).collect::<Vec<_>>());
 
     // The first account is probed: its next probe is later; it is no longer polled.
     let first = ids[0].parse().unwrap();

@@ -28,6 +28,8 @@ mod invitations;
 mod notifications;
 /// Zero-paste verification: the probe job.
 mod probe;
+/// The probe's fair share across tenants.
+mod quotas;
 /// No secret in logs, replies or the store.
 mod secrets;
 /// Every message in both languages: snapshots, generated role templates.

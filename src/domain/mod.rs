@@ -65,6 +65,7 @@ mod invitation;
 mod lifecycle;
 mod names;
 mod probe;
+pub mod quota;
 mod role_arn;
 mod support;
 mod tenant;

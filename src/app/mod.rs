@@ -384,7 +384,7 @@ impl App {
     /// What the store records with `events` of `account` as it now is.
     fn change_of(&self, account: &Account, events: Vec<Event>, at: OffsetDateTime) -> Change {
         let effects = Effects::of(account, &events, at);
-        Change { due: account.due(&self.settings.due_plan()), events, effects }
+        Change { due: account.due(&self.settings.due_plan()), events, effects, counted: Vec::new() }
     }
 
     /// Changes the claim the actor means, in one store transaction.

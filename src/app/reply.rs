@@ -270,12 +270,13 @@ pub struct TenantSettingsView {
     pub replayed: usize,
 }
 
-/// A notification for a channel: the event, the account as it is now, and
+/// A notification for a channel: the event, the account as it is now
+/// (none for an event that stands alone: `Event::stands_alone`), and
 /// whether operations read it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {
     pub event: Event,
-    pub account: AccountView,
+    pub account: Option<AccountView>,
     pub for_ops: bool,
 }
 

@@ -137,12 +137,18 @@ impl Notifier {
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-        let Some(account) = self.store.claim(item.event.account(), &item.tenant).map_err(store_error)? else {
-            return Err(Failure::Permanent("rejected"));
+        // An event that stands alone shows only what it holds: its tenant may
+        // have no claim on the account (a registration refused).
+        let view = if item.event.stands_alone() {
+            None
+        } else {
+            match self.store.claim(item.event.account(), &item.tenant).map_err(store_error)? {
+                Some(account) => Some(AccountView::from(account)),
+                None => return Err(Failure::Permanent("rejected")),
+            }
         };
         let audience = item.audience;
         let settings = self.store.tenant_settings(&item.tenant).map_err(store_error)?;
-        let view = AccountView::from(account);
         for (wanted, destination) in [(audience.tenant, Destination::Tenant), (audience.ops, Destination::Ops)] {
             if !wanted {
                 continue;

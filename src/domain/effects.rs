@@ -110,7 +110,7 @@ pub fn notice(event: &Event) -> Option<Notice> {
         }
         Event::NotificationUndeliverable { .. } => (Audience::OPS, Error),
         Event::ClaimLapsed { .. } | Event::ClaimClosed { .. } => (Audience::TENANT, Warning),
-        Event::ClaimsFull { .. } => (Audience::OPS, Warning),
+        Event::ClaimsFull { .. } | Event::QuotaExceeded { .. } => (Audience::OPS, Warning),
         Event::ClaimRevived { .. } => (Audience::NOBODY, Info),
         Event::ExternalIdRotated { .. }
         | Event::RoleVerificationReset { .. }
@@ -216,6 +216,12 @@ mod tests {
             Event::ClaimRevived { account: a },
             Event::ClaimClosed { account: a },
             Event::ClaimsFull { account: a, tenant: "900000000000000001".parse().unwrap() },
+            Event::QuotaExceeded {
+                account: a,
+                tenant: "900000000000000001".parse().unwrap(),
+                quota: crate::domain::quota::Quota::TicketsPerDay,
+                limit: 20,
+            },
         ];
         for e in &all {
             match e {
@@ -245,7 +251,8 @@ mod tests {
                 | Event::ClaimLapsed { .. }
                 | Event::ClaimRevived { .. }
                 | Event::ClaimClosed { .. }
-                | Event::ClaimsFull { .. } => {}
+                | Event::ClaimsFull { .. }
+                | Event::QuotaExceeded { .. } => {}
             }
         }
         all
@@ -284,6 +291,7 @@ mod tests {
             ("claim_revived", false, false, None),
             ("claim_closed", true, false, Some(Warning)),
             ("claims_full", false, true, Some(Warning)),
+            ("quota_exceeded", false, true, Some(Warning)),
         ];
         let events = every_event();
         assert_eq!(events.len(), table.len());

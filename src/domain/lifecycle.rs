@@ -262,6 +262,14 @@ pub enum Event {
         account: AccountId,
         tenant: super::TenantId,
     },
+    /// A tenant was refused a command about the account: it was over a
+    /// quota. Operations hear of it once a day per tenant and quota.
+    QuotaExceeded {
+        account: AccountId,
+        tenant: super::TenantId,
+        quota: super::quota::Quota,
+        limit: u32,
+    },
     /// A notification about the account could not be delivered.
     NotificationUndeliverable {
         account: AccountId,
@@ -301,6 +309,7 @@ impl Event {
             Self::ClaimRevived { .. } => "claim_revived",
             Self::ClaimClosed { .. } => "claim_closed",
             Self::ClaimsFull { .. } => "claims_full",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
         }
     }
 
@@ -332,7 +341,44 @@ impl Event {
             | Self::ClaimLapsed { account }
             | Self::ClaimRevived { account }
             | Self::ClaimClosed { account }
-            | Self::ClaimsFull { account, .. } => *account,
+            | Self::ClaimsFull { account, .. }
+            | Self::QuotaExceeded { account, .. } => *account,
+        }
+    }
+
+    /// Whether its notification shows only what the event holds, so that it
+    /// goes out without a claim of its tenant on the account: a tenant
+    /// refused a registration over its quota has none.
+    pub fn stands_alone(&self) -> bool {
+        match self {
+            Self::QuotaExceeded { .. } => true,
+            Self::AccountRegistered { .. }
+            | Self::ExternalIdRotated { .. }
+            | Self::RoleVerified { .. }
+            | Self::RoleVerificationReset { .. }
+            | Self::RoleFound { .. }
+            | Self::RoleNeedsFixing { .. }
+            | Self::AccountBlocked { .. }
+            | Self::InvitationSent { .. }
+            | Self::AccountLinked { .. }
+            | Self::InvitationDeclined { .. }
+            | Self::InvitationCanceled { .. }
+            | Self::InvitationExpired { .. }
+            | Self::SupportPlanGroupSet { .. }
+            | Self::PriceBookSet { .. }
+            | Self::RoleRecorded { .. }
+            | Self::InvitationQueued { .. }
+            | Self::InvitationReminder { .. }
+            | Self::SupportPlanAttention { .. }
+            | Self::BusinessSupportLinked { .. }
+            | Self::TicketRequested { .. }
+            | Self::TicketOpened { .. }
+            | Self::TicketWaiting { .. }
+            | Self::NotificationUndeliverable { .. }
+            | Self::ClaimLapsed { .. }
+            | Self::ClaimRevived { .. }
+            | Self::ClaimClosed { .. }
+            | Self::ClaimsFull { .. } => false,
         }
     }
 

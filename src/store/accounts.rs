@@ -10,6 +10,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use time::OffsetDateTime;
 
 use super::{AuditEntry, OutboxItem, Store, StoreError, codec, read};
+use crate::domain::quota::{DayCount, Quota};
 use crate::domain::{
     Account, AccountId, DueJob, Effects, Event, ExternalId, HandshakeState, LinkState, TenantId, TicketEffect,
 };
@@ -46,6 +47,17 @@ pub struct Change {
     pub effects: Effects,
     /// When each job next needs the account: replaces what was indexed.
     pub due: Vec<(DueJob, OffsetDateTime)>,
+    /// Quota counts that this change used one of, as they now are: written
+    /// with it, so a use is counted exactly when it happened.
+    pub counted: Vec<Counted>,
+}
+
+/// A tenant's count of a quota's uses, as it is to be kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub tenant: TenantId,
+    pub quota: Quota,
+    pub count: DayCount,
 }
 
 impl Change {
@@ -207,6 +219,7 @@ struct Tx<'a> {
     audit: &'a TransactionalTree,
     outbox: &'a TransactionalTree,
     ticket_requests: &'a TransactionalTree,
+    quotas: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
@@ -295,6 +308,10 @@ impl Tx<'_> {
                 }
             }
         }
+        for counted in &change.counted {
+            self.quotas
+                .insert(super::quotas::count_key(counted.quota, &counted.tenant), codec::encode(&counted.count))?;
+        }
         Ok(())
     }
 }
@@ -327,10 +344,12 @@ impl Store {
             &self.audit,
             &self.outbox,
             &self.ticket_requests,
+            &self.quotas,
         );
-        let result = trees.transaction(|(accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests)| {
-            f(&Tx { accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests })
-        });
+        let result =
+            trees.transaction(|(accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas)| {
+                f(&Tx { accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas })
+            });
         match result {
             Ok(v) => Ok(Ok(v)),
             Err(TransactionError::Abort(why)) => Ok(Err(why)),

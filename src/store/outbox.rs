@@ -36,7 +36,13 @@ impl OutboxItem {
         Self::for_tenant(id, format!("o{id}"), account.tenant.clone(), notice, at)
     }
 
-    fn for_tenant(id: u64, dedupe_key: String, tenant: TenantId, notice: Notice, at: OffsetDateTime) -> Self {
+    pub(super) fn for_tenant(
+        id: u64,
+        dedupe_key: String,
+        tenant: TenantId,
+        notice: Notice,
+        at: OffsetDateTime,
+    ) -> Self {
         Self {
             id,
             dedupe_key,

@@ -9,6 +9,7 @@ use orglink::app::{
 };
 use orglink::app::{InviteRefusedView, InvitedView, VerificationView};
 use orglink::domain::Lang;
+use orglink::domain::quota::Quota;
 use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
     SupportTier,
@@ -643,6 +644,31 @@ fn every_notification_renders_in_both_languages() {
                     insta::assert_snapshot!(format!("notification_{i:02}_{}.{lang}", event.code()), text);
                 }
             }
+        }
+    }
+}
+
+/// An event that stands alone renders from its own fields: no claim of its
+/// tenant is needed (a registration refused over a quota has none).
+#[test]
+fn a_quota_notice_renders_without_a_claim_in_both_languages() {
+    use orglink::domain::Event;
+    let t = Templates::embedded();
+    for quota in Quota::ALL {
+        let event = Event::QuotaExceeded {
+            account: "123456789012".parse().unwrap(),
+            tenant: "900000000000000001".parse().unwrap(),
+            quota,
+            limit: 7,
+        };
+        assert!(event.stands_alone() && event.notifies());
+        for lang in Lang::ALL {
+            let context = serde_json::json!({ "event": event, "account": null, "for_ops": true });
+            let text = t.render(lang, "notifications/quota_exceeded.md", context).unwrap();
+            for needle in ["123456789012", "900000000000000001", "(7)", quota.code()] {
+                assert!(text.contains(needle), "{lang}: {needle} missing in {text}");
+            }
+            insta::assert_snapshot!(format!("notification_quota_exceeded_{}.{lang}", quota.code()), text);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Errors a user caused and can fix: shown to them, in their language.
 
+use crate::domain::quota::Quota;
 use crate::domain::{AccountId, ChatId, LinkState, ParseError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +35,9 @@ pub enum UserError {
     NoRoleRecorded { account: AccountId },
     #[error("account {account} cannot be invited in state {}", state.code())]
     CannotInvite { account: AccountId, state: LinkState },
+    /// The tenant used all a quota allows: nothing was done.
+    #[error("over the {} quota of {limit}", quota.code())]
+    QuotaExceeded { quota: Quota, limit: u32, resets_at: Option<time::OffsetDateTime> },
 }
 
 /// What a command needs of the person who runs it.

@@ -365,6 +365,7 @@ impl Message {
                 UserError::UnknownInteraction => "errors/unknown_interaction.md",
                 UserError::NoRoleRecorded { .. } => "errors/no_role_recorded.md",
                 UserError::CannotInvite { .. } => "errors/cannot_invite.md",
+                UserError::QuotaExceeded { .. } => "errors/quota_exceeded.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -480,6 +481,11 @@ fn error_context(error: &UserError) -> Value {
         UserError::DirectMessage | UserError::UnknownInteraction => json!({}),
         UserError::NoRoleRecorded { account } => json!({ "account_id": account }),
         UserError::CannotInvite { account, state } => json!({ "account_id": account, "state": state }),
+        UserError::QuotaExceeded { quota, limit, resets_at } => {
+            // RFC 3339, as every instant the templates read.
+            let resets_at = resets_at.map(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
+            json!({ "quota": quota, "limit": limit, "resets_at": resets_at.flatten() })
+        }
     }
 }
 

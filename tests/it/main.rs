@@ -28,7 +28,7 @@ mod invitations;
 mod notifications;
 /// Zero-paste verification: the probe job.
 mod probe;
-/// The probe's fair share across tenants.
+/// Quotas per tenant, and the probe's fair share across tenants.
 mod quotas;
 /// No secret in logs, replies or the store.
 mod secrets;

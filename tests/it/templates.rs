@@ -344,6 +344,18 @@ fn every_message() -> Vec<(String, Message)> {
             replayed: 2,
         }),
     );
+    // Each quota: which limit, its value, when it resets (none for open
+    // claims: when one of them is verified, lapses or is removed).
+    for (quota, limit, resets_at) in [
+        (Quota::OpenClaims, 200, None),
+        (Quota::TicketsPerDay, 20, Some(time::macros::datetime!(2026-12-02 00:00 UTC))),
+        (Quota::VerificationsPerMinute, 6, Some(time::macros::datetime!(2026-12-01 12:01:42 UTC))),
+    ] {
+        add(
+            &format!("error_quota_exceeded_{}", quota.code()),
+            Message::Error(UserError::QuotaExceeded { quota, limit, resets_at }),
+        );
+    }
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));

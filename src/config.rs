@@ -372,6 +372,22 @@ pub static KEYS: &[Key] = &[
             number(&v.text(), u64::from(crate::aws::PROBE_ASSUME_ROLE_CALLS)..=6_000, Expected::Count)? as u32
     },
     key! {
+        "quotas.open_claims" => "ORGLINK_QUOTAS_OPEN_CLAIMS", Scalar, Fallback::Text("200"),
+        "Registrations a tenant may have open at once, not yet verified nor lapsed (1 to 100000).",
+        |d, v| d.config.settings.quotas.open_claims = number(&v.text(), 1..=100_000, Expected::Count)? as u32
+    },
+    key! {
+        "quotas.tickets_per_day" => "ORGLINK_QUOTAS_TICKETS_PER_DAY", Scalar, Fallback::Text("20"),
+        "Tickets a tenant may ask for (/ticket) in a UTC day (1 to 10000).",
+        |d, v| d.config.settings.quotas.tickets_per_day = number(&v.text(), 1..=10_000, Expected::Count)? as u32
+    },
+    key! {
+        "quotas.verifications_per_minute" => "ORGLINK_QUOTAS_VERIFICATIONS_PER_MINUTE", Scalar, Fallback::Text("6"),
+        "Role checks a tenant may run on one account in any minute: /verify-role, the form, Check now (1 to 600).",
+        |d, v| d.config.settings.quotas.verifications_per_minute =
+            number(&v.text(), 1..=600, Expected::Count)? as u32
+    },
+    key! {
         "schedule.poll_handshakes" => "ORGLINK_SCHEDULE_POLL_HANDSHAKES", Text, Fallback::Cron(Job::PollHandshakes),
         "When to read every tracked invitation's state (cron, seconds first).",
         |d, v| d.cron.insert(Job::PollHandshakes.name().to_owned(), v.text())

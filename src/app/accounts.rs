@@ -4,15 +4,23 @@
 
 use super::{
     AccountSummary, AccountView, Action, Actor, App, AppError, InstructionsFormat, InstructionsView, ListView, Message,
-    Offer, Permission, Reply, Retry, Scope, Tone, UserError,
+    Offer, Permission, Reply, Retry, Scope, Tone, UserError, quotas,
 };
 use crate::domain::Event;
 use crate::domain::claims::{self, ClaimRefusal};
+use crate::domain::quota::{self, Exceeded, Quota};
 use crate::domain::{
     Account, AccountId, AccountKind, ExternalId, Lang, LinkState, NewAccount, PriceBookChoice, SupportPlanGroup,
     TenantId,
 };
 use crate::store::{Audit, By, UpdateError};
+
+/// Why a registration was refused: the account's claims, or the tenant's
+/// quota.
+enum Refusal {
+    Claim(ClaimRefusal),
+    Quota(Exceeded),
+}
 
 impl App {
     pub(super) fn add_account(&self, actor: &Actor, new: NewAccount) -> Result<Reply, AppError> {
@@ -23,6 +31,13 @@ impl App {
         }
         let (id, tenant) = (new.id, new.tenant.clone());
         let kind = new.kind;
+        // A reseller's registration counts against its open claims: counted
+        // and written under the gate, so two at once cannot both take the
+        // last room.
+        let bound = quotas::bound_tenant(actor).is_some();
+        let _gate = bound.then(|| self.quota_gate.lock().unwrap_or_else(|e| e.into_inner()));
+        let open = if bound { Some(self.open_claims(&tenant)?) } else { None };
+        let limit = self.limit(Quota::OpenClaims);
         let now = self.clock.now();
         let by = By { actor: &actor.id, action: "account_add", at: now, audit: Audit::Always };
         // A clash of 100-bit random IDs is next to impossible; draw again if
@@ -36,7 +51,11 @@ impl App {
             }
             let change = self.change_of(&account, events, now);
             let added = self.store.change_claims(id, &by, |claims| {
-                claims::may_claim(claims, &tenant)?;
+                // The account's own rules first: they say more than a quota.
+                claims::may_claim(claims, &tenant).map_err(Refusal::Claim)?;
+                if let Some(open) = open {
+                    quota::open_claims(limit, open).map_err(Refusal::Quota)?;
+                }
                 // A claim of this tenant's that closed makes room for this one.
                 claims.retain(|c| c.tenant != tenant);
                 claims.push(account.clone());
@@ -54,13 +73,16 @@ impl App {
                     messages.push(Message::Instructions(self.instructions(&account)));
                     return Ok(Reply::new(tone, messages).with_data(view).with_offers(Offer::instructions(id)));
                 }
-                Err(UpdateError::Rejected(ClaimRefusal::AlreadyClaimed)) => {
+                Err(UpdateError::Rejected(Refusal::Claim(ClaimRefusal::AlreadyClaimed))) => {
                     return Err(UserError::AlreadyRegistered { account: id }.into());
                 }
-                Err(UpdateError::Rejected(ClaimRefusal::OwnedElsewhere)) => {
+                Err(UpdateError::Rejected(Refusal::Claim(ClaimRefusal::OwnedElsewhere))) => {
                     return Err(UserError::LinkedElsewhere { account: id }.into());
                 }
-                Err(UpdateError::Rejected(ClaimRefusal::Full)) => {
+                Err(UpdateError::Rejected(Refusal::Quota(exceeded))) => {
+                    return Err(self.quota_refused(id, &tenant, exceeded, now));
+                }
+                Err(UpdateError::Rejected(Refusal::Claim(ClaimRefusal::Full))) => {
                     self.claims_full(id, &tenant, &by)?;
                     return Err(UserError::TooManyClaims { account: id, max: claims::MAX_OPEN_CLAIMS }.into());
                 }

@@ -58,7 +58,7 @@ impl App {
             let told = Change {
                 effects: Effects::of(&before, std::slice::from_ref(&out), now),
                 events: vec![out],
-                due: vec![],
+                ..Change::default()
             };
             Ok(vec![(to.clone(), self.change_of(claim, vec![into], now)), (from.clone(), told)])
         });

@@ -1,5 +1,6 @@
 //! Errors a user caused and can fix: shown to them, in their language.
 
+use crate::domain::quota::Quota;
 use crate::domain::{AccountId, ChatId, LinkState, ParseError, TenantDecision, TenantId, TenantState};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +49,9 @@ pub enum UserError {
     TenantDecision { tenant: TenantId, from: Option<TenantState>, decision: TenantDecision },
     #[error("{tenant} is the operations server: it is never held for approval")]
     OperationsServer { tenant: TenantId },
+    /// The tenant used all a quota allows: nothing was done.
+    #[error("over the {} quota of {limit}", quota.code())]
+    QuotaExceeded { quota: Quota, limit: u32, resets_at: Option<time::OffsetDateTime> },
 }
 
 /// What a command needs of the person who runs it.

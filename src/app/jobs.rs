@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Actor, App, AppError, Command, Message};
 use crate::aws::VerifyRequest;
-use crate::domain::{Account, CheckName, Event, HandshakeState, LinkState, Outcome, Problem};
+use crate::domain::{Account, CheckName, Event, FairShare, HandshakeState, LinkState, Outcome, Problem};
 use crate::scheduler::Job;
 use crate::store::{Audit, By};
 
@@ -160,9 +160,38 @@ impl App {
         Ok(report)
     }
 
+    /// At most `limit` of the claims `job` must look at now, shared fairly
+    /// among tenants ([`FairShare`]: round-robin, each tenant's most overdue
+    /// first), and how many are due in all. Only those taken are read.
+    fn due_fairly(&self, job: Job, limit: usize) -> Result<crate::store::DueAccounts, AppError> {
+        let due = job.due().ok_or_else(|| anyhow::anyhow!("{} reads no due index", job.name()))?;
+        self.ensure_due_index()?;
+        // A suspended tenant's claims are passed over by their keys alone:
+        // neither read nor given room.
+        let on_hold = self.tenants_on_hold(job)?;
+        let (mut share, mut passed_over) = (FairShare::new(limit), 0);
+        for key in self.store.due_claims(due, self.clock.now()) {
+            let (account, tenant) = key?;
+            if on_hold.contains(&tenant) {
+                passed_over += 1;
+            } else {
+                share.offer(account, tenant);
+            }
+        }
+        let total = share.offered();
+        let mut accounts = Vec::new();
+        for (account, tenant) in share.take() {
+            accounts.extend(self.store.claim(account, &tenant)?);
+        }
+        self.metrics.job_records_read(job.name(), accounts.len());
+        Ok(crate::store::DueAccounts { accounts, total, passed_over })
+    }
+
     /// Looks for the role of every account not verified yet, under the
-    /// suggested name (or the ARN pasted), most overdue first, as long as
-    /// the AssumeRole ceiling allows; the rest wait for the next run.
+    /// suggested name (or the ARN pasted), as long as the AssumeRole
+    /// ceiling allows, the claims shared round-robin across tenants (each
+    /// tenant's most overdue first): one tenant's thousands cannot hold up
+    /// another's few. The rest wait for the next run.
     async fn probe_roles(&self) -> Result<JobReport, AppError> {
         let probe = &self.settings.probe;
         if !probe.enabled {
@@ -177,16 +206,16 @@ impl App {
         loop {
             let now = self.clock.now();
             let available = self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(now);
+            // No room: nothing is read, what is due is only counted.
             let room = (available / per_probe) as usize;
-            let found = self.due_at_most(Job::ProbeRoles, room.max(1))?;
-            let mut due: Vec<(time::OffsetDateTime, Account)> = found
+            let found = self.due_fairly(Job::ProbeRoles, room)?;
+            // In the fair share's order, which the ceiling may cut short.
+            let due: Vec<Account> = found
                 .accounts
                 .into_iter()
                 .filter(|a| !probed.contains(&(a.id, a.tenant.clone())))
-                .filter_map(|a| Some((a.probe_due(&probe.plan)?, a)))
-                .filter(|(at, _)| *at <= now)
+                .filter(|a| a.probe_due(&probe.plan).is_some_and(|at| at <= now))
                 .collect();
-            due.sort_by_key(|(at, a)| (*at, a.id));
             // Those probed this run are due later now: what is left is due.
             report.deferred = found.total;
             report.tracked = probed.len() + found.total;
@@ -197,7 +226,7 @@ impl App {
             let Some(aws) = &self.aws else {
                 return Err(anyhow::anyhow!("looking for roles needs AWS").into());
             };
-            for (_, account) in due {
+            for account in due {
                 // Room for a probe's every call, or none is made.
                 if self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).available(self.clock.now()) < per_probe {
                     return Ok(report);

@@ -15,6 +15,7 @@ mod corrections;
 mod error;
 mod invite;
 mod jobs;
+mod quotas;
 mod rate;
 mod reply;
 mod tenants;
@@ -39,12 +40,13 @@ use crate::aws::Aws;
 use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
 use crate::domain::claims::{self, NoClaim, Whose};
+use crate::domain::quota::Quotas;
 use crate::domain::{
     Account, AccountId, ChatId, DueJob, DuePlan, Effects, Event, ExternalIdPrefix, Partition, ProbePlan, RoleName,
     TenantId, TenantPolicy, TicketEffect,
 };
 use crate::freshdesk::desk::TicketDesk;
-use crate::store::{Audit, By, Change, Store, UpdateError};
+use crate::store::{Audit, By, Change, Counted, Store, UpdateError};
 
 /// What the app needs to know of the configuration.
 #[derive(Debug, Clone)]
@@ -69,6 +71,8 @@ pub struct Settings {
     /// The distributor's operations server, never held for approval
     /// (`discord.ops_guild_id`: `wiring` sets it).
     pub operations_server: Option<TenantId>,
+    /// How much each tenant may use of what all share.
+    pub quotas: Quotas,
 }
 
 /// How orglink looks for customers' roles by itself.
@@ -100,6 +104,7 @@ impl Default for Settings {
             lapse_after: time::Duration::days(14),
             tenant_policy: TenantPolicy::default(),
             operations_server: None,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -195,6 +200,13 @@ pub struct App {
     ticket_desk: Option<Arc<TicketDesk>>,
     /// The probes' AssumeRole calls of the last minute, against the ceiling.
     probe_calls: Arc<std::sync::Mutex<rate::RateWindow>>,
+    /// Tenants' role checks of the last minute, per account: the
+    /// per-minute quota's count.
+    recent_checks: Arc<std::sync::Mutex<rate::LastMinute<(AccountId, TenantId)>>>,
+    /// Held from reading a tenant's quota count to writing the use that
+    /// counts against it (a registration, a ticket), so two at once cannot
+    /// both take the last one. This process owns the store: enough.
+    quota_gate: Arc<std::sync::Mutex<()>>,
     /// The due index was checked against the settings' plan.
     due_index_ready: Arc<std::sync::atomic::AtomicBool>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -212,6 +224,8 @@ impl App {
             distributor: None,
             ticket_desk: None,
             probe_calls,
+            recent_checks: Arc::default(),
+            quota_gate: Arc::default(),
             due_index_ready: Arc::default(),
             metrics,
         };
@@ -387,12 +401,28 @@ impl App {
         also: &[TicketEffect],
         change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
     ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
+        self.update_account_counted(id, tenant, by, also, None, change)
+    }
+
+    /// [`App::update_account`], with the quota count the change uses one
+    /// of, written with it.
+    fn update_account_counted<E>(
+        &self,
+        id: AccountId,
+        tenant: &TenantId,
+        by: By<'_>,
+        also: &[TicketEffect],
+        counted: Option<&Counted>,
+        change: impl Fn(&mut Account) -> Result<Vec<Event>, E>,
+    ) -> Result<(Account, Vec<Event>), UpdateError<E>> {
         let result = self.store.change_claims(id, &by, |claims| {
             let Some(i) = claims.iter().position(|c| c.tenant == *tenant && c.closed_at.is_none()) else {
                 return Err(None);
             };
             let events = change(&mut claims[i]).map_err(Some)?;
-            let mut changes = vec![(tenant.clone(), self.change_of(&claims[i], events, by.at).with_tickets(also))];
+            let mut first = self.change_of(&claims[i], events, by.at).with_tickets(also);
+            first.counted.extend(counted.cloned());
+            let mut changes = vec![(tenant.clone(), first)];
             for j in claims::settle(claims, i) {
                 let events = claims[j].close(by.at);
                 changes.push((claims[j].tenant.clone(), self.change_of(&claims[j], events, by.at)));
@@ -414,7 +444,7 @@ impl App {
     /// What the store records with `events` of `account` as it now is.
     fn change_of(&self, account: &Account, events: Vec<Event>, at: OffsetDateTime) -> Change {
         let effects = Effects::of(account, &events, at);
-        Change { due: account.due(&self.settings.due_plan()), events, effects }
+        Change { due: account.due(&self.settings.due_plan()), events, effects, counted: Vec::new() }
     }
 
     /// Changes the claim the actor means, in one store transaction.
@@ -426,10 +456,24 @@ impl App {
         change: impl Fn(&mut Account, OffsetDateTime) -> Result<Vec<Event>, UserError>,
     ) -> Result<(Account, Vec<Event>), Retry> {
         let tenant = self.load(actor, id).map_err(Retry::Failed)?.tenant;
+        self.update_claim(actor, id, &tenant, action, None, change)
+    }
+
+    /// Changes `tenant`'s claim on account `id` (the one the actor means),
+    /// with the quota count the change uses one of.
+    fn update_claim(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        tenant: &TenantId,
+        action: &str,
+        counted: Option<&Counted>,
+        change: impl Fn(&mut Account, OffsetDateTime) -> Result<Vec<Event>, UserError>,
+    ) -> Result<(Account, Vec<Event>), Retry> {
         let now = self.clock.now();
         let by = By { actor: &actor.id, action, at: now, audit: Audit::Always };
         let not_found = || Retry::Failed(UserError::AccountNotFound { account: id }.into());
-        match self.update_account(id, &tenant, by, &[], |account| change(account, now)) {
+        match self.update_account_counted(id, tenant, by, &[], counted, |account| change(account, now)) {
             Ok(done) => Ok(done),
             Err(UpdateError::NotFound) => Err(not_found()),
             Err(UpdateError::Rejected(e)) => Err(Retry::Failed(e.into())),
@@ -465,14 +509,24 @@ impl App {
         limit: usize,
     ) -> Result<crate::store::DueAccounts, AppError> {
         self.ensure_due_index()?;
-        let on_hold: std::collections::BTreeSet<TenantId> = if job.acts_for_tenants() {
-            self.store.tenant_statuses()?.into_iter().filter(|(_, s)| s.state.on_hold()).map(|(t, _)| t).collect()
-        } else {
-            Default::default()
-        };
+        let on_hold = self.tenants_on_hold(job)?;
         let due = self.store.due_accounts_except(due, self.clock.now(), limit, |a| on_hold.contains(&a.tenant))?;
         self.metrics.job_records_read(job.name(), due.accounts.len() + due.passed_over);
         Ok(due)
+    }
+}
+
+impl App {
+    /// The tenants whose claims `job` passes over: suspended ones, when the
+    /// job acts for tenants.
+    pub(crate) fn tenants_on_hold(
+        &self,
+        job: crate::scheduler::Job,
+    ) -> Result<std::collections::BTreeSet<TenantId>, AppError> {
+        if !job.acts_for_tenants() {
+            return Ok(Default::default());
+        }
+        Ok(self.store.tenant_statuses()?.into_iter().filter(|(_, s)| s.state.on_hold()).map(|(t, _)| t).collect())
     }
 }
 

@@ -324,7 +324,8 @@ pub struct TenantSettingsView {
 }
 
 /// A notification for a channel: the event, the account as it is now (none
-/// for a tenant's own events), its tenant, and whether operations read it.
+/// for a tenant's own events, or an event that stands alone:
+/// `Event::stands_alone`), its tenant, and whether operations read it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {
     pub event: Event,
@@ -469,6 +470,7 @@ impl Message {
                 UserError::TenantSuspended => "errors/tenant_suspended.md",
                 UserError::TenantDecision { .. } => "errors/tenant_decision.md",
                 UserError::OperationsServer { .. } => "errors/operations_server.md",
+                UserError::QuotaExceeded { .. } => "errors/quota_exceeded.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -600,6 +602,11 @@ fn error_context(error: &UserError) -> Value {
             json!({ "tenant": tenant, "state": from, "decision": decision })
         }
         UserError::OperationsServer { tenant } => json!({ "tenant": tenant }),
+        UserError::QuotaExceeded { quota, limit, resets_at } => {
+            // RFC 3339, as every instant the templates read.
+            let resets_at = resets_at.map(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
+            json!({ "quota": quota, "limit": limit, "resets_at": resets_at.flatten() })
+        }
     }
 }
 

@@ -1,11 +1,12 @@
-//! Freshdesk tickets: asked for by a tenant, or by an expired invitation;
-//! opened (or adopted by their tag) once, waiting while Freshdesk cannot
-//! take them.
+//! Freshdesk tickets: asked for by a tenant (within its tickets of the
+//! day), or by an expired invitation; opened (or adopted by their tag)
+//! once, waiting while Freshdesk cannot take them.
 
-use super::{Actor, App, AppError, Message, Reply, TicketView, Tone};
-use crate::domain::{AccountId, Event, TicketEffect, TicketReason, TicketRecord, TicketRequest};
+use super::{Actor, App, AppError, Message, Reply, TicketView, Tone, quotas};
+use crate::domain::quota::{self, Quota};
+use crate::domain::{AccountId, Event, TenantId, TicketEffect, TicketReason, TicketRecord, TicketRequest};
 use crate::freshdesk::FreshdeskError;
-use crate::store::{Audit, By, UpdateError};
+use crate::store::{Audit, By, Counted, UpdateError};
 
 impl App {
     /// One open ticket per account and reason: the existing one's link, or
@@ -22,11 +23,8 @@ impl App {
             let view = TicketView { account: id, url: Some(existing.url.clone()), existing: true };
             return Ok(Reply::new(Tone::Info, vec![Message::Ticket(view)]));
         }
-        let asked = reason.to_string();
-        self.update_off_thread(actor, id, "ticket_requested", move |a, _| {
-            Ok(vec![Event::TicketRequested { account: a.id, reason: asked.clone() }])
-        })
-        .await?;
+        let (asked, requester, tenant, key) = (reason.to_string(), actor.clone(), account.tenant, request.key.clone());
+        self.off_thread(move |app| app.ticket_requested(&requester, id, &tenant, &key, asked)).await?;
         let pending = self.store.ticket_requests()?.into_iter().find(|r| r.key == request.key);
         let opened = match pending {
             Some(request) => self.open_ticket(&request, &actor.id).await?,
@@ -35,6 +33,39 @@ impl App {
         let view = TicketView { account: id, url: opened.map(|t| t.url), existing: false };
         let tone = if view.url.is_some() { Tone::Success } else { Tone::Warning };
         Ok(Reply::new(tone, vec![Message::Ticket(view)]))
+    }
+
+    /// Records that the actor asked for the ticket under `key` on
+    /// `tenant`'s claim. A reseller's request for a new ticket counts
+    /// against its tickets of the day: read and written under the quota
+    /// gate, the count in the same transaction as the request. One still
+    /// waiting for Freshdesk is no new ticket: asked again, it is neither
+    /// refused nor counted.
+    fn ticket_requested(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        tenant: &TenantId,
+        key: &str,
+        asked: String,
+    ) -> Result<(), AppError> {
+        let bound = quotas::bound_tenant(actor).is_some();
+        let _gate = bound.then(|| self.quota_gate.lock().unwrap_or_else(|e| e.into_inner()));
+        let counts = bound && !self.store.ticket_requests()?.iter().any(|r| r.key == key);
+        let counted = if counts {
+            let now = self.clock.now();
+            let used = self.store.quota_count(tenant, Quota::TicketsPerDay)?;
+            match quota::ticket(self.limit(Quota::TicketsPerDay), used, now) {
+                Ok(count) => Some(Counted { tenant: tenant.clone(), quota: Quota::TicketsPerDay, count }),
+                Err(exceeded) => return Err(self.quota_refused(id, tenant, exceeded, now)),
+            }
+        } else {
+            None
+        };
+        self.update_claim(actor, id, tenant, "ticket_requested", counted.as_ref(), |a, _| {
+            Ok(vec![Event::TicketRequested { account: a.id, reason: asked.clone() }])
+        })?;
+        Ok(())
     }
 
     /// Opens (or adopts) one requested ticket; `None` while Freshdesk cannot

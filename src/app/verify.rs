@@ -1,6 +1,8 @@
 //! Checking the customer's role against AWS, on request.
 
-use super::{Action, Actor, App, AppError, Message, Offer, Permission, Reply, Tone, UserError, VerificationView};
+use super::{
+    Action, Actor, App, AppError, Message, Offer, Permission, Reply, Tone, UserError, VerificationView, quotas,
+};
 use crate::aws::VerifyRequest;
 use crate::domain::{Account, AccountId, CheckName, LinkState, Outcome, RoleArn, RoleDescription};
 
@@ -27,6 +29,11 @@ impl App {
         let Some(aws) = &self.aws else {
             return Err(anyhow::anyhow!("role verification needs AWS, which is not set up here").into());
         };
+        // Counted once it is about to reach AWS: a check refused before
+        // (no role recorded, another account's ARN) costs nothing.
+        if let Some(tenant) = quotas::bound_tenant(actor) {
+            self.count_verification(id, tenant).await?;
+        }
         let request = |claim: &Account| VerifyRequest {
             account: id,
             arn: arn.clone(),

@@ -159,10 +159,12 @@ impl Notifier {
 
     async fn deliver(&self, item: &OutboxItem) -> Result<Delivered, Failure> {
         let store_error = |e: crate::store::StoreError| Failure::Transient(e.to_string());
-        // A tenant's own events have no account; an account's are about the
-        // tenant's claim on it (a tenant whose claim moved to another hears
-        // of it about the account as it now is).
-        let view = match item.event.account() {
+        // A tenant's own events have no account, and an event that stands
+        // alone shows only what it holds (its tenant may have no claim: a
+        // registration refused); an account's are about the tenant's claim
+        // on it (a tenant whose claim moved to another hears of it about the
+        // account as it now is).
+        let view = match item.event.account().filter(|_| !item.event.stands_alone()) {
             Some(id) => match self.store.claim(id, &item.tenant).map_err(store_error)? {
                 Some(claim) => Some(AccountView::from(claim)),
                 None => match self.store.account(id).map_err(store_error)? {

@@ -2,6 +2,9 @@
 //! times as an index, written in the same transaction as the account, so a
 //! job reads only the accounts that are due, not the whole registry.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 use time::{Duration, OffsetDateTime};
 
 use super::{Account, ProbePlan};
@@ -95,6 +98,68 @@ impl Account {
     }
 }
 
+/// What a job run takes of the claims due, when it cannot take them all:
+/// round-robin across tenants, each tenant's most overdue first, so one
+/// tenant's thousands of due claims cannot hold up another tenant's few.
+/// Offered the due claims most overdue first (the due index's order), it
+/// keeps no more than it can hand out: at most `limit` per tenant.
+#[derive(Debug)]
+pub struct FairShare<K, T> {
+    limit: usize,
+    /// Each tenant with what it has due, in the order its most overdue
+    /// claim came.
+    queues: Vec<(T, Vec<K>)>,
+    positions: HashMap<T, usize>,
+    offered: usize,
+}
+
+impl<K, T: Clone + Eq + Hash> FairShare<K, T> {
+    pub fn new(limit: usize) -> Self {
+        Self { limit, queues: Vec::new(), positions: HashMap::new(), offered: 0 }
+    }
+
+    /// One more due claim, less overdue than those offered before.
+    pub fn offer(&mut self, claim: K, tenant: T) {
+        self.offered += 1;
+        let at = *self.positions.entry(tenant.clone()).or_insert_with(|| {
+            self.queues.push((tenant, Vec::new()));
+            self.queues.len() - 1
+        });
+        let queue = &mut self.queues[at].1;
+        if queue.len() < self.limit {
+            queue.push(claim);
+        }
+    }
+
+    /// How many were offered: due in all.
+    pub fn offered(&self) -> usize {
+        self.offered
+    }
+
+    /// At most `limit` claims: the first of each tenant's, then the second
+    /// of each, and so on.
+    pub fn take(self) -> Vec<(K, T)> {
+        let mut queues: Vec<(T, std::vec::IntoIter<K>)> =
+            self.queues.into_iter().map(|(tenant, claims)| (tenant, claims.into_iter())).collect();
+        let mut taken = Vec::new();
+        while taken.len() < self.limit {
+            let before = taken.len();
+            for (tenant, claims) in &mut queues {
+                if taken.len() == self.limit {
+                    break;
+                }
+                if let Some(claim) = claims.next() {
+                    taken.push((claim, tenant.clone()));
+                }
+            }
+            if taken.len() == before {
+                break;
+            }
+        }
+        taken
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +250,28 @@ mod tests {
         assert_eq!(account.due(&plan), vec![(DueJob::Lapse, AT + Duration::days(20) + LAPSE)]);
         account.owned_at = Some(AT);
         assert!(account.due(&plan).is_empty());
+    }
+
+    #[test]
+    fn a_fair_share_takes_round_robin_across_tenants_most_overdue_first() {
+        // Tenant a's claims are all more overdue than b's and c's.
+        let mut share = FairShare::new(7);
+        for n in 0..1000 {
+            share.offer(n, "a");
+        }
+        for n in 0..5 {
+            share.offer(2000 + n, "b");
+        }
+        share.offer(3000, "c");
+        assert_eq!(share.offered(), 1006);
+        assert_eq!(share.take(), [(0, "a"), (2000, "b"), (3000, "c"), (1, "a"), (2001, "b"), (2, "a"), (2002, "b")]);
+
+        // Room for everything: everything, each tenant in its own order.
+        let mut share = FairShare::new(10);
+        for (n, t) in [(1, "x"), (2, "y"), (3, "x")] {
+            share.offer(n, t);
+        }
+        assert_eq!(share.take(), [(1, "x"), (2, "y"), (3, "x")]);
+        assert!(FairShare::<u8, &str>::new(0).take().is_empty());
     }
 }

@@ -125,7 +125,7 @@ pub fn notice(event: &Event) -> Option<Notice> {
         }
         Event::NotificationUndeliverable { .. } => (Audience::OPS, Error),
         Event::ClaimLapsed { .. } | Event::ClaimClosed { .. } => (Audience::TENANT, Warning),
-        Event::ClaimsFull { .. } => (Audience::OPS, Warning),
+        Event::ClaimsFull { .. } | Event::QuotaExceeded { .. } => (Audience::OPS, Warning),
         Event::ClaimRevived { .. } | Event::AccountEdited { .. } => (Audience::NOBODY, Info),
         Event::ClaimRemoved { .. } | Event::ClaimTransferredOut { .. } => (Audience::TENANT, Warning),
         Event::ClaimTransferredIn { .. } => (Audience::TENANT, Info),
@@ -253,6 +253,12 @@ mod tests {
             Event::TenantDenied { tenant: t.clone() },
             Event::TenantSuspended { tenant: t.clone() },
             Event::TenantResumed { tenant: t },
+            Event::QuotaExceeded {
+                account: a,
+                tenant: "900000000000000001".parse().unwrap(),
+                quota: crate::domain::quota::Quota::TicketsPerDay,
+                limit: 20,
+            },
         ];
         for e in &all {
             match e {
@@ -286,7 +292,8 @@ mod tests {
                 | Event::ClaimRemoved { .. }
                 | Event::ClaimTransferredOut { .. }
                 | Event::ClaimTransferredIn { .. }
-                | Event::AccountEdited { .. } => {}
+                | Event::AccountEdited { .. }
+                | Event::QuotaExceeded { .. } => {}
                 Event::TenantPending { .. }
                 | Event::TenantAdmitted { .. }
                 | Event::TenantApproved { .. }
@@ -341,6 +348,7 @@ mod tests {
             ("tenant_denied", true, false, Some(Error)),
             ("tenant_suspended", false, false, None),
             ("tenant_resumed", true, false, Some(Success)),
+            ("quota_exceeded", false, true, Some(Warning)),
         ];
         let events = every_event();
         assert_eq!(events.len(), table.len());

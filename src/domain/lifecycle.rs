@@ -286,6 +286,14 @@ pub enum Event {
         /// Why, when operations did it.
         reason: Option<String>,
     },
+    /// A tenant was refused a command about the account: it was over a
+    /// quota. Operations hear of it once a day per tenant and quota.
+    QuotaExceeded {
+        account: AccountId,
+        tenant: super::TenantId,
+        quota: super::quota::Quota,
+        limit: u32,
+    },
     /// A notification about the account could not be delivered.
     NotificationUndeliverable {
         account: AccountId,
@@ -358,6 +366,7 @@ impl Event {
             Self::TenantDenied { .. } => "tenant_denied",
             Self::TenantSuspended { .. } => "tenant_suspended",
             Self::TenantResumed { .. } => "tenant_resumed",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
         }
     }
 
@@ -394,13 +403,60 @@ impl Event {
             | Self::ClaimRemoved { account, .. }
             | Self::ClaimTransferredOut { account, .. }
             | Self::ClaimTransferredIn { account, .. }
-            | Self::AccountEdited { account, .. } => Some(*account),
+            | Self::AccountEdited { account, .. }
+            | Self::QuotaExceeded { account, .. } => Some(*account),
             Self::TenantPending { .. }
             | Self::TenantAdmitted { .. }
             | Self::TenantApproved { .. }
             | Self::TenantDenied { .. }
             | Self::TenantSuspended { .. }
             | Self::TenantResumed { .. } => None,
+        }
+    }
+
+    /// Whether its notification shows only what the event holds, so that it
+    /// goes out without a claim of its tenant on the account: a tenant
+    /// refused a registration over its quota has none.
+    pub fn stands_alone(&self) -> bool {
+        match self {
+            Self::QuotaExceeded { .. } => true,
+            Self::AccountRegistered { .. }
+            | Self::ExternalIdRotated { .. }
+            | Self::RoleVerified { .. }
+            | Self::RoleVerificationReset { .. }
+            | Self::RoleFound { .. }
+            | Self::RoleNeedsFixing { .. }
+            | Self::AccountBlocked { .. }
+            | Self::InvitationSent { .. }
+            | Self::AccountLinked { .. }
+            | Self::InvitationDeclined { .. }
+            | Self::InvitationCanceled { .. }
+            | Self::InvitationExpired { .. }
+            | Self::SupportPlanGroupSet { .. }
+            | Self::PriceBookSet { .. }
+            | Self::RoleRecorded { .. }
+            | Self::InvitationQueued { .. }
+            | Self::InvitationReminder { .. }
+            | Self::SupportPlanAttention { .. }
+            | Self::BusinessSupportLinked { .. }
+            | Self::TicketRequested { .. }
+            | Self::TicketOpened { .. }
+            | Self::TicketWaiting { .. }
+            | Self::NotificationUndeliverable { .. }
+            | Self::ClaimLapsed { .. }
+            | Self::ClaimRevived { .. }
+            | Self::ClaimClosed { .. }
+            | Self::ClaimsFull { .. }
+            | Self::ClaimRemoved { .. }
+            | Self::ClaimTransferredOut { .. }
+            | Self::ClaimTransferredIn { .. }
+            | Self::AccountEdited { .. }
+            | Self::TenantPending { .. }
+            | Self::TenantAdmitted { .. }
+            | Self::TenantApproved { .. }
+            | Self::TenantDenied { .. }
+            | Self::TenantSuspended { .. }
+            | Self::TenantResumed { .. } => false,
         }
     }
 
@@ -444,7 +500,8 @@ impl Event {
             | Self::ClaimRemoved { .. }
             | Self::ClaimTransferredOut { .. }
             | Self::ClaimTransferredIn { .. }
-            | Self::AccountEdited { .. } => None,
+            | Self::AccountEdited { .. }
+            | Self::QuotaExceeded { .. } => None,
         }
     }
 

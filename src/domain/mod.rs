@@ -66,6 +66,7 @@ mod invitation;
 mod lifecycle;
 mod names;
 mod probe;
+pub mod quota;
 mod role_arn;
 mod support;
 mod tenant;
@@ -80,7 +81,7 @@ pub use account::{
 };
 pub use account_id::AccountId;
 pub use correction::{CorrectionRefused, Edit};
-pub use due::{DueJob, DuePlan};
+pub use due::{DueJob, DuePlan, FairShare};
 pub use effects::{Audience, Effects, Notice, TicketEffect, Tone};
 pub use email::Email;
 pub use external_id::{ExternalId, ExternalIdPrefix};

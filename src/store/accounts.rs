@@ -10,6 +10,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use time::OffsetDateTime;
 
 use super::{AuditEntry, OutboxItem, Store, StoreError, codec, read};
+use crate::domain::quota::{DayCount, Quota};
 use crate::domain::{
     Account, AccountId, DueJob, Effects, Event, ExternalId, HandshakeState, LinkState, TenantId, TicketEffect,
 };
@@ -46,6 +47,17 @@ pub struct Change {
     pub effects: Effects,
     /// When each job next needs the account: replaces what was indexed.
     pub due: Vec<(DueJob, OffsetDateTime)>,
+    /// Quota counts that this change used one of, as they now are: written
+    /// with it, so a use is counted exactly when it happened.
+    pub counted: Vec<Counted>,
+}
+
+/// A tenant's count of a quota's uses, as it is to be kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub tenant: TenantId,
+    pub quota: Quota,
+    pub count: DayCount,
 }
 
 impl Change {
@@ -59,7 +71,8 @@ impl Change {
 /// The accounts a job must look at, and how many are due in all.
 #[derive(Debug, Clone)]
 pub struct DueAccounts {
-    /// Read, most overdue first.
+    /// Read, in the order the job takes them (most overdue first, or a
+    /// fair share of them).
     pub accounts: Vec<Account>,
     /// Due at all, read or not: those read and not passed over, and every
     /// one beyond the limit (counted, not read).
@@ -209,6 +222,7 @@ struct Tx<'a> {
     audit: &'a TransactionalTree,
     outbox: &'a TransactionalTree,
     ticket_requests: &'a TransactionalTree,
+    quotas: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
@@ -297,6 +311,10 @@ impl Tx<'_> {
                 }
             }
         }
+        for counted in &change.counted {
+            self.quotas
+                .insert(super::quotas::count_key(counted.quota, &counted.tenant), codec::encode(&counted.count))?;
+        }
         Ok(())
     }
 }
@@ -329,10 +347,12 @@ impl Store {
             &self.audit,
             &self.outbox,
             &self.ticket_requests,
+            &self.quotas,
         );
-        let result = trees.transaction(|(accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests)| {
-            f(&Tx { accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests })
-        });
+        let result =
+            trees.transaction(|(accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas)| {
+                f(&Tx { accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas })
+            });
         match result {
             Ok(v) => Ok(Ok(v)),
             Err(TransactionError::Abort(why)) => Ok(Err(why)),
@@ -512,6 +532,20 @@ impl Store {
             }
         }
         Ok(due)
+    }
+
+    /// The claims `job` must look at `now`, by their keys in the due index
+    /// (account and tenant), most overdue first: no record is read, so a
+    /// job can choose which to read.
+    pub fn due_claims(
+        &self,
+        job: DueJob,
+        now: OffsetDateTime,
+    ) -> impl Iterator<Item = Result<(AccountId, TenantId), StoreError>> {
+        self.due_keys(job, now).map(|key| {
+            let key = key?;
+            key.get(9..).and_then(parse_claim_key).ok_or_else(|| corrupt_key("due index entry", &key))
+        })
     }
 
     /// The due index's keys for `job` up to `now`, most overdue first.

@@ -6,7 +6,8 @@
 //! One file per concern: [`accounts`] (the records, their indexes and the
 //! due index the jobs read), [`audit`], [`outbox`] (notifications, their
 //! deliveries and dead letters), [`tickets`] (requests waiting for
-//! Freshdesk), [`tenants`] (settings and status). [`codec`] encodes values; [`migrate`] brings an
+//! Freshdesk), [`tenants`] (settings and status), [`quotas`] (tenants' daily
+//! counts and the notices operations had of them). [`codec`] encodes values; [`migrate`] brings an
 //! older store up to [`SCHEMA_VERSION`] at open.
 
 mod accounts;
@@ -14,6 +15,7 @@ mod audit;
 pub mod codec;
 mod migrate;
 mod outbox;
+mod quotas;
 mod tenants;
 #[cfg(test)]
 mod tests;
@@ -25,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use sled::Tree;
 
-pub use accounts::{Audit, By, Change, ClaimChanges, DueAccounts, InsertConflict, UpdateError};
+pub use accounts::{Audit, By, Change, ClaimChanges, Counted, DueAccounts, InsertConflict, UpdateError};
 pub use audit::AuditEntry;
 pub use codec::DecodeError;
 pub use outbox::{DeadLetter, OutboxItem};
@@ -87,6 +89,9 @@ pub struct Store {
     tenant_status: Tree,
     tenant_audit: Tree,
     ticket_requests: Tree,
+    /// Tenants' daily quota counts, and when operations last heard of each
+    /// tenant over each quota.
+    quotas: Tree,
 }
 
 /// Reads a stored value; a value that does not decode is a typed error
@@ -159,6 +164,7 @@ impl Store {
             tenant_status: db.open_tree("tenant_status")?,
             tenant_audit: db.open_tree("tenant_audit")?,
             ticket_requests: db.open_tree("ticket_requests")?,
+            quotas: db.open_tree("quota_counts")?,
             db,
         };
         match found {

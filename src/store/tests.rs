@@ -31,7 +31,12 @@ fn notice(event: Event) -> Notice {
 
 fn registered(account: &Account, due: Vec<(DueJob, OffsetDateTime)>) -> Change {
     let event = Event::AccountRegistered { account: account.id };
-    Change { events: vec![event.clone()], effects: Effects { notices: vec![notice(event)], tickets: vec![] }, due }
+    Change {
+        events: vec![event.clone()],
+        effects: Effects { notices: vec![notice(event)], tickets: vec![] },
+        due,
+        ..Change::default()
+    }
 }
 
 #[test]
@@ -201,6 +206,10 @@ fn the_due_index_follows_each_change_and_is_read_up_to_now() {
     assert_eq!(due_ids(DueJob::Probe, AT + minute, usize::MAX), (vec![ids[0].into(), ids[1].into()], 2));
     assert_eq!(due_ids(DueJob::Probe, AT + minute * 5, 1), (vec![ids[0].into()], 3), "most overdue first");
     assert_eq!(due_ids(DueJob::Remind, AT + minute * 5, usize::MAX), (vec![], 0));
+    // The keys alone, in the same order, for a job that chooses what to read.
+    let keys: Vec<(crate::domain::AccountId, crate::domain::TenantId)> =
+        store.due_claims(DueJob::Probe, AT + minute * 5).collect::<Result<_, _>>().unwrap();
+    assert_eq!(keys, ids.iter().map(|id| (id.parse().unwrap(), acme())).collect::<Vec<_>>());
 
     // The first account is probed: its next probe is later; it is no longer polled.
     let first = ids[0].parse().unwrap();
@@ -434,7 +443,7 @@ fn a_domain_change_lands_with_its_audit_entry_and_a_refused_one_not_at_all() {
             Ok::<_, crate::domain::IllegalTransition>(Change {
                 events,
                 effects: Effects { notices, tickets: vec![] },
-                due: vec![],
+                ..Change::default()
             })
         })
         .unwrap();
@@ -573,4 +582,48 @@ fn a_tenant_status_changes_only_from_the_one_read_and_lands_with_its_entry_and_n
     assert_eq!(store.change_tenant_status(Some(&pending), &approved, &[]).unwrap(), Ok(()));
     assert_eq!(store.tenant_statuses().unwrap(), [(tenant.clone(), approved.status.unwrap())]);
     assert_eq!(store.tenant_audit_log(&tenant).unwrap().len(), 2);
+}
+
+#[test]
+fn a_quota_count_lands_with_its_change_and_operations_are_told_as_the_closure_says() {
+    use crate::domain::quota::{DayCount, Quota, UtcDay};
+    let dir = tempfile::tempdir().unwrap();
+    let a = account("123456789012", "acme");
+    let count = DayCount { day: UtcDay::of(AT), count: 3 };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_account(&a, &by(), &registered(&a, vec![])).unwrap().unwrap();
+        assert_eq!(store.quota_count(&acme(), Quota::TicketsPerDay).unwrap(), None);
+        // A refused change writes no count either.
+        let counted = Counted { tenant: acme(), quota: Quota::TicketsPerDay, count };
+        let with_count = |_: &mut Account| Ok::<_, ()>(Change { counted: vec![counted.clone()], ..Change::default() });
+        let refused = store.update_account(a.id, &acme(), &by(), |x| with_count(x).and(Err(())));
+        assert!(matches!(refused, Err(UpdateError::Rejected(()))));
+        assert_eq!(store.quota_count(&acme(), Quota::TicketsPerDay).unwrap(), None);
+        store.update_account(a.id, &acme(), &by(), with_count).unwrap();
+
+        let event = Event::QuotaExceeded { account: a.id, tenant: acme(), quota: Quota::TicketsPerDay, limit: 3 };
+        let ops = Notice { event: event.clone(), audience: Audience::OPS, tone: Tone::Warning };
+        let before = store.outbox().unwrap().len();
+        assert!(store.notice_quota_exceeded(&acme(), Quota::TicketsPerDay, &ops, AT, |last| last.is_none()).unwrap());
+        assert!(!store.notice_quota_exceeded(&acme(), Quota::TicketsPerDay, &ops, AT, |last| last.is_none()).unwrap());
+        let outbox = store.outbox().unwrap();
+        assert_eq!(outbox.len(), before + 1, "queued once");
+        assert_eq!((outbox[before].notice(), &outbox[before].tenant), (ops.clone(), &acme()));
+        let other = "globex".parse().unwrap();
+        assert!(store.notice_quota_exceeded(&other, Quota::TicketsPerDay, &ops, AT, |last| last.is_none()).unwrap());
+    }
+    // Both survive a restart: the day's count and the day operations heard.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.quota_count(&acme(), Quota::TicketsPerDay).unwrap(), Some(count));
+    let last = std::cell::Cell::new(None);
+    let ops = store.outbox().unwrap().pop().unwrap().notice();
+    store
+        .notice_quota_exceeded(&acme(), Quota::TicketsPerDay, &ops, AT, |told| {
+            last.set(told);
+            false
+        })
+        .unwrap();
+    assert_eq!(last.get(), Some(UtcDay::of(AT)));
+    assert_eq!(store.quota_count(&acme(), Quota::OpenClaims).unwrap(), None, "each quota its own");
 }

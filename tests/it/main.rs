@@ -30,6 +30,8 @@ mod invitations;
 mod notifications;
 /// Zero-paste verification: the probe job.
 mod probe;
+/// Quotas per tenant, and the probe's fair share across tenants.
+mod quotas;
 /// No secret in logs, replies or the store.
 mod secrets;
 /// Every message in both languages: snapshots, generated role templates.

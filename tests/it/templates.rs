@@ -9,6 +9,7 @@ use orglink::app::{
 };
 use orglink::app::{InviteRefusedView, InvitedView, VerificationView};
 use orglink::domain::Lang;
+use orglink::domain::quota::Quota;
 use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
     SupportTier,
@@ -421,6 +422,18 @@ fn every_message() -> Vec<(String, Message)> {
         }),
     );
     tenant_messages(&mut add);
+    // Each quota: which limit, its value, when it resets (none for open
+    // claims: when one of them is verified, lapses or is removed).
+    for (quota, limit, resets_at) in [
+        (Quota::OpenClaims, 200, None),
+        (Quota::TicketsPerDay, 20, Some(time::macros::datetime!(2026-12-02 00:00 UTC))),
+        (Quota::VerificationsPerMinute, 6, Some(time::macros::datetime!(2026-12-01 12:01:42 UTC))),
+    ] {
+        add(
+            &format!("error_quota_exceeded_{}", quota.code()),
+            Message::Error(UserError::QuotaExceeded { quota, limit, resets_at }),
+        );
+    }
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
@@ -824,6 +837,31 @@ fn every_tenant_notification_renders_in_both_languages() {
                 assert_eq!(text.contains("<@700000000000000001>"), i == 0, "{text}");
             }
             insta::assert_snapshot!(format!("tenant_notification_{i}_{}.{lang}", event.code()), text);
+        }
+    }
+}
+
+/// An event that stands alone renders from its own fields: no claim of its
+/// tenant is needed (a registration refused over a quota has none).
+#[test]
+fn a_quota_notice_renders_without_a_claim_in_both_languages() {
+    use orglink::domain::Event;
+    let t = Templates::embedded();
+    for quota in Quota::ALL {
+        let event = Event::QuotaExceeded {
+            account: "123456789012".parse().unwrap(),
+            tenant: "900000000000000001".parse().unwrap(),
+            quota,
+            limit: 7,
+        };
+        assert!(event.stands_alone() && event.notifies());
+        for lang in Lang::ALL {
+            let context = serde_json::json!({ "event": event, "account": null, "for_ops": true });
+            let text = t.render(lang, "notifications/quota_exceeded.md", context).unwrap();
+            for needle in ["123456789012", "900000000000000001", "(7)", quota.code()] {
+                assert!(text.contains(needle), "{lang}: {needle} missing in {text}");
+            }
+            insta::assert_snapshot!(format!("notification_quota_exceeded_{}.{lang}", quota.code()), text);
         }
     }
 }

@@ -46,7 +46,9 @@ impl fmt::Display for Secret {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub data_dir: PathBuf,
+    /// Where the store is: no default, since a path relative to wherever
+    /// orglink runs would be a different store in each place.
+    pub data_dir: Option<PathBuf>,
     pub templates_dir: Option<PathBuf>,
     /// The language used where no user's or tenant's language is known.
     pub language: Lang,
@@ -224,9 +226,9 @@ macro_rules! key {
 /// `config.example.toml` in step all read this table.
 pub static KEYS: &[Key] = &[
     key! {
-        "data_dir" => "ORGLINK_DATA_DIR", Text, Fallback::Text("orglink-data"),
-        "Where orglink keeps its data (created owner-only).",
-        |d, v| d.config.data_dir = PathBuf::from(nonempty(v)?)
+        "data_dir" => "ORGLINK_DATA_DIR", Text, Fallback::Unset,
+        "Where orglink keeps its data: a directory of its own, created owner-only (or --data-dir).",
+        |d, v| d.config.data_dir = Some(PathBuf::from(nonempty(v)?))
     },
     key! {
         "templates_dir" => "ORGLINK_TEMPLATES_DIR", Text, Fallback::Unset,
@@ -807,7 +809,7 @@ impl Config {
     /// field a key sets is overwritten by that key's default at least.
     fn seed() -> Self {
         Self {
-            data_dir: PathBuf::new(),
+            data_dir: None,
             templates_dir: None,
             language: Lang::En,
             settings: Settings::default(),
@@ -882,7 +884,7 @@ mod tests {
         let config = Config::load(None, &BTreeMap::new()).unwrap();
         assert_eq!(config.settings.cross_account_id.as_str(), "328676173091");
         assert_eq!(config.settings.role_name.as_str(), "OrgLinkReadOnly");
-        assert_eq!(config.data_dir, PathBuf::from("orglink-data"));
+        assert_eq!(config.data_dir, None);
     }
 
     #[test]

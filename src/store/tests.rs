@@ -574,3 +574,25 @@ fn a_tenant_status_changes_only_from_the_one_read_and_lands_with_its_entry_and_n
     assert_eq!(store.tenant_statuses().unwrap(), [(tenant.clone(), approved.status.unwrap())]);
     assert_eq!(store.tenant_audit_log(&tenant).unwrap().len(), 2);
 }
+
+#[test]
+fn only_a_new_empty_or_orglink_directory_is_taken_for_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_eq!(survey(&data).unwrap(), Found::Nothing);
+    assert!(matches!(Store::open_existing(&data), Err(StoreError::Missing { .. })));
+    assert!(!data.exists(), "opening an existing store creates none");
+    // A mount point's own lost+found leaves it empty.
+    std::fs::create_dir_all(data.join("lost+found")).unwrap();
+    assert_eq!(survey(&data).unwrap(), Found::Empty);
+    assert!(matches!(Store::open_existing(&data), Err(StoreError::Missing { .. })));
+    drop(Store::open(&data).unwrap());
+    assert_eq!(survey(&data).unwrap(), Found::Store);
+    drop(Store::open_existing(&data).unwrap());
+    // Anything beside sled's files makes it someone else's.
+    std::fs::write(data.join("notes.txt"), "mine").unwrap();
+    assert_eq!(survey(&data).unwrap(), Found::Foreign(vec!["notes.txt".into()]));
+    assert!(matches!(Store::open(&data), Err(StoreError::Foreign { .. })));
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    assert!(matches!(Store::open(&dir.path().join("file")), Err(StoreError::NotADirectory { .. })));
+}

@@ -429,3 +429,136 @@ fn another_process_holding_the_store_is_reported_not_a_panic() {
     assert!(run.stderr.contains("Sorry") && !run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(run.stderr.contains("another orglink process is using the data directory"), "{}", run.stderr);
 }
+
+/// AWS credentials that go nowhere, at once: for `doctor` where AWS is not
+/// what a test is about.
+const OFFLINE: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "AKIAOFFLINE"),
+    ("AWS_SECRET_ACCESS_KEY", "offline"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+    ("AWS_MAX_ATTEMPTS", "1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+/// Every entry under `dir` with its mode and, for a file, its contents.
+#[cfg(unix)]
+fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = vec![(dir.to_owned(), std::fs::metadata(dir).unwrap().permissions().mode(), vec![])];
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            found.extend(tree(&path));
+        } else {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            found.push((path.clone(), mode, std::fs::read(&path).unwrap()));
+        }
+    }
+    found
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_that_is_not_a_store_is_refused_and_left_exactly_as_it_was() {
+    use std::os::unix::fs::PermissionsExt;
+    let o = Orglink::new();
+    // A project, given as the data directory by mistake.
+    let project = o.data_dir();
+    std::fs::create_dir_all(project.join("bin")).unwrap();
+    std::fs::write(project.join("bin/deploy.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(project.join("bin/deploy.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(project.join("README.md"), "# project\n").unwrap();
+    std::fs::set_permissions(project.join("README.md"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(project.join("bin"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&project, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = tree(&project);
+    for args in [
+        &["account", "list"][..],
+        &["account", "add", "123456789012", "--tenant", "acme", "--customer", "Acme", "--support", "basic"],
+        &["tenant", "approve", "900000000000000001"],
+        &["sweep", "--job", "lapse_claims"],
+        &["serve"],
+    ] {
+        let run = o.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("is not empty and is not an orglink store"), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("README.md, bin"), "{}", run.stderr);
+        assert_eq!(tree(&project), before, "{args:?} changed the directory");
+    }
+    let run = o.run(&["account", "list", "--lang", "es"]);
+    assert!(run.stderr.contains("no es un almacén de orglink"), "{}", run.stderr);
+    // Doctor says so too, and touches nothing.
+    let run = o.run_with(OFFLINE, &["doctor"]);
+    assert!(run.stdout.contains("❌ Store in") && run.stdout.contains("not an orglink store"), "{}", run.stdout);
+    assert_eq!(tree(&project), before);
+}
+
+#[test]
+fn a_command_that_only_reads_never_creates_a_store() {
+    let o = Orglink::new();
+    for exists in [false, true] {
+        if exists {
+            std::fs::create_dir(o.data_dir()).unwrap();
+        }
+        for args in [
+            &["account", "list"][..],
+            &["account", "show", "123456789012"],
+            &["instructions", "123456789012"],
+            &["account", "history", "123456789012"],
+            &["tenant", "list", "--json"],
+        ] {
+            let run = o.run(args);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            let expected = format!("no orglink store at {}", o.data_dir().display());
+            assert!(run.stderr.contains(&expected), "{args:?}: {}", run.stderr);
+            assert!(run.stdout.is_empty(), "{}", run.stdout);
+        }
+        let run = o.run_with(OFFLINE, &["doctor"]);
+        assert!(run.stdout.contains("none yet"), "{}", run.stdout);
+        assert_eq!(o.data_dir().exists(), exists, "nothing was created");
+        if exists {
+            assert_eq!(std::fs::read_dir(o.data_dir()).unwrap().count(), 0, "the directory stays empty");
+        }
+    }
+    let run = o.run(&["account", "list", "--lang", "es"]);
+    assert!(run.stderr.contains("No hay un almacén de orglink en"), "{}", run.stderr);
+    // A command that records something creates it in the empty directory.
+    add(&o, "123456789012", &[]);
+    assert!(o.ok(&["account", "list"]).contains("123456789012"));
+}
+
+#[test]
+fn a_file_as_the_data_directory_or_none_at_all_is_named() {
+    let o = Orglink::new();
+    std::fs::write(o.data_dir(), "not a directory").unwrap();
+    for args in [&["account", "list"][..], &["account", "add", "123456789012"], &["serve"]] {
+        let mut args = args.to_vec();
+        if args.len() == 3 {
+            args.extend_from_slice(ACME);
+        }
+        let run = o.run(&args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(&format!("{} is not a directory", o.data_dir().display())), "{}", run.stderr);
+        assert!(!run.stderr.contains("os error"), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(o.data_dir()).unwrap(), "not a directory");
+
+    // No --data-dir, data_dir or ORGLINK_DATA_DIR: said, and nothing is
+    // created where orglink happens to run.
+    let run = o.run_bare(
+        &[],
+        &["account", "add", "123456789012", "--tenant", "acme", "--customer", "A", "--support", "basic"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("No data directory is set"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(o.path("")).unwrap().count(), 1, "only the file above");
+    let data = o.path("from-env");
+    let run = o.run_bare(
+        &[("ORGLINK_DATA_DIR", data.to_str().unwrap())],
+        &["account", "add", "123456789012"].iter().chain(ACME).copied().collect::<Vec<_>>(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(data.join("db").is_file());
+}

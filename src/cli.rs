@@ -801,18 +801,27 @@ fn data_dir_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, problem: D
 }
 
 fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &ConfigError) -> u8 {
+    let expected = |expected: crate::config::Expected, suggestion: Option<&str>| {
+        let expected = serde_json::to_value(expected).expect("serialises");
+        let context = serde_json::json!({ "expected": expected, "suggestion": suggestion });
+        templates.render(lang, "errors/config_expected.md", context).unwrap_or_default()
+    };
+    let mut missing: &[&str] = &[];
     let (problem, key, origin, detail) = match error {
         ConfigError::Unreadable { path, source } => {
             ("unreadable", None, path.display().to_string(), source.to_string())
         }
         ConfigError::Syntax { path, message } => ("syntax", None, path.display().to_string(), message.clone()),
         ConfigError::Empty { key, origin } => ("empty", Some(*key), origin.to_string(), String::new()),
-        ConfigError::Malformed { key, origin, expected } => {
-            let expected = serde_json::to_value(expected).expect("serialises");
-            let detail = templates
-                .render(lang, "errors/config_expected.md", serde_json::json!({ "expected": expected }))
-                .unwrap_or_default();
-            ("invalid", Some(*key), origin.to_string(), detail)
+        ConfigError::Malformed { key, origin, expected: what } => {
+            ("invalid", Some(*key), origin.to_string(), expected(*what, None))
+        }
+        ConfigError::NoScheme { key, origin, suggestion } => {
+            ("invalid", Some(*key), origin.to_string(), expected(crate::config::Expected::Url, Some(suggestion)))
+        }
+        ConfigError::Incomplete { set, origin, missing: absent } => {
+            missing = absent;
+            ("incomplete", Some(*set), origin.to_string(), expected(crate::config::Expected::Complete, None))
         }
         ConfigError::Invalid { key, origin, error } => {
             let detail = Message::Error(UserError::Invalid(error.clone()))
@@ -822,7 +831,8 @@ fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &Conf
             ("invalid", Some(*key), origin.to_string(), detail)
         }
     };
-    let context = serde_json::json!({ "problem": problem, "key": key, "origin": origin, "detail": detail });
+    let context =
+        serde_json::json!({ "problem": problem, "key": key, "origin": origin, "detail": detail, "missing": missing });
     let text = templates.render(lang, "errors/config.md", context).unwrap_or_else(|_| error.to_string());
     let _ = writeln!(io.err, "{text}");
     2

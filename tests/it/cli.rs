@@ -562,3 +562,54 @@ fn a_file_as_the_data_directory_or_none_at_all_is_named() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(data.join("db").is_file());
 }
+
+#[test]
+fn configuration_errors_say_what_is_wrong_in_both_languages() {
+    let o = Orglink::new();
+    let run = |env: &[(&str, &str)], lang: &str| {
+        let run = o.run_with(env, &["account", "list", "--lang", lang]);
+        assert_eq!(run.code, 2, "{run:?}");
+        run.stderr
+    };
+    // The right length, no Ed25519 key: not "64 hexadecimal characters".
+    let not_a_point = format!("02{}", "0".repeat(62));
+    let text = run(&[("ORGLINK_DISCORD_PUBLIC_KEY", &not_a_point)], "en");
+    assert!(
+        text.contains("is not an Ed25519 public key") && !text.contains("Expected the application's public key from"),
+        "{text}"
+    );
+    assert!(run(&[("ORGLINK_DISCORD_PUBLIC_KEY", &not_a_point)], "es").contains("no es una clave pública Ed25519"));
+
+    // A host without its scheme: what was probably meant.
+    let config = o.path("d.toml");
+    std::fs::write(
+        &config,
+        "[freshdesk]\nbase_url = \"distributor.freshdesk.com\"\napi_key = \"k\"\nrequester_email = \"ops@d.example\"\n",
+    )
+    .unwrap();
+    let with_file = |lang: &str| {
+        let run = o.run(&["--config", config.to_str().unwrap(), "account", "list", "--lang", lang]);
+        assert_eq!(run.code, 2, "{run:?}");
+        run.stderr
+    };
+    let text = with_file("en");
+    assert!(text.contains("Did you mean `https://distributor.freshdesk.com`?"), "{text}");
+    assert!(with_file("es").contains("¿Quiso decir `https://distributor.freshdesk.com`?"));
+
+    // A secret in clear over the network.
+    let text = run(&[("ORGLINK_DISCORD_API_BASE_URL", "http://discord.example")], "en");
+    assert!(text.contains("discord.api_base_url") && text.contains("in clear"), "{text}");
+    assert!(run(&[("ORGLINK_DISCORD_API_BASE_URL", "http://discord.example")], "es").contains("sin cifrar"));
+
+    // Half a Freshdesk: the key that is set, where, and the ones missing.
+    std::fs::write(&config, "[freshdesk]\nbase_url = \"https://distributor.freshdesk.com\"\n").unwrap();
+    let text = with_file("en");
+    let set_in = format!("Key `freshdesk.base_url`, set in {}.", config.display());
+    assert!(text.contains(&set_in), "{text}");
+    assert!(
+        text.contains("It needs `freshdesk.api_key` and `freshdesk.requester_email` too, which are not set."),
+        "{text}"
+    );
+    let text = with_file("es");
+    assert!(text.contains("Necesita también `freshdesk.api_key` y `freshdesk.requester_email`"), "{text}");
+}

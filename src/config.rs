@@ -159,6 +159,8 @@ pub enum Expected {
     Count,
     Region,
     Cron,
+    /// A cron expression that parses but does not fire every year.
+    CronYearly,
     Days,
     Priority,
     Json,
@@ -877,6 +879,21 @@ impl Config {
     }
 }
 
+/// The first job whose expression does not fire at least once in every
+/// year ahead: `0 0 0 30 2 *` (February 30) parses and never runs, and a
+/// job that never runs fails silently. Each of the next nine years (two
+/// leap cycles and 2100's missing leap day within reach) must see a run
+/// within 366 days of its start.
+fn never_yearly(schedule: &Schedule, now: time::OffsetDateTime) -> Option<Job> {
+    const YEAR: time::Duration = time::Duration::days(366);
+    schedule.jobs().find(|&job| {
+        (0..9).any(|year| {
+            let from = now + time::Duration::days(365 * year);
+            schedule.next(job, from).is_none_or(|next| next - from > YEAR)
+        })
+    })
+}
+
 impl Draft {
     /// The checks that need several keys: the schedule, and Freshdesk
     /// (all of it or none).
@@ -888,6 +905,13 @@ impl Draft {
                 KEYS.iter().find(|k| k.name.strip_prefix("schedule.") == Some(e.job)).map_or("schedule", |k| k.name);
             Problem::Malformed(Expected::Cron).at(key, origin(key))
         })?;
+        if let Some(job) = never_yearly(&config.schedule, time::OffsetDateTime::now_utc()) {
+            let key = KEYS
+                .iter()
+                .find(|k| k.name.strip_prefix("schedule.") == Some(job.name()))
+                .map_or("schedule", |k| k.name);
+            return Err(Problem::Malformed(Expected::CronYearly).at(key, origin(key)));
+        }
         const REQUIRED: [&str; 3] = ["freshdesk.base_url", "freshdesk.api_key", "freshdesk.requester_email"];
         config.freshdesk = match (f.base_url, f.api_key, f.requester_email) {
             (None, None, None) => None,
@@ -1185,6 +1209,27 @@ mod tests {
                 if missing == &["freshdesk.requester_email"]),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_schedule_that_does_not_fire_every_year_is_refused_at_load() {
+        for never in ["0 0 0 30 2 *", "0 0 0 31 4 *", "0 0 0 29 2 *", "0 0 0 1 1 * 2020"] {
+            let err = Config::load(None, &env(&[("ORGLINK_SCHEDULE_OPEN_TICKETS", never)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Malformed { key: "schedule.open_tickets", expected: Expected::CronYearly, .. }
+                ),
+                "{never}: {err}"
+            );
+        }
+        // Rare, but every year: the 31st of the months that have one, a
+        // Friday the 13th, once a year.
+        for yearly in ["0 0 0 31 * *", "0 0 12 13 * Fri", "0 0 9 1 1 *"] {
+            assert!(Config::load(None, &env(&[("ORGLINK_SCHEDULE_OPEN_TICKETS", yearly)])).is_ok(), "{yearly}");
+        }
+        let start = time::macros::datetime!(2027-03-01 0:00 UTC);
+        assert_eq!(never_yearly(&Config::default().schedule, start), None);
     }
 
     #[test]

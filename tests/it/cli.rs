@@ -601,6 +601,11 @@ fn configuration_errors_say_what_is_wrong_in_both_languages() {
     assert!(text.contains("discord.api_base_url") && text.contains("in clear"), "{text}");
     assert!(run(&[("ORGLINK_DISCORD_API_BASE_URL", "http://discord.example")], "es").contains("sin cifrar"));
 
+    // A schedule that parses but never fires is refused when loaded.
+    let text = run(&[("ORGLINK_SCHEDULE_PROBE_ROLES", "0 0 0 30 2 *")], "en");
+    assert!(text.contains("schedule.probe_roles") && text.contains("fires at least once every year"), "{text}");
+    assert!(run(&[("ORGLINK_SCHEDULE_PROBE_ROLES", "0 0 0 30 2 *")], "es").contains("al menos una vez cada año"));
+
     // Half a Freshdesk: the key that is set, where, and the ones missing.
     std::fs::write(&config, "[freshdesk]\nbase_url = \"https://distributor.freshdesk.com\"\n").unwrap();
     let text = with_file("en");

@@ -685,10 +685,29 @@ async fn doctor(
         Some(Err(crate::store::StoreError::Missing { .. })) => (Ok(()), Some("missing")),
         Some(Err(e)) => (Err(e.to_string()), None),
     };
-    let (aws, _) = wiring::aws_clients(config).await;
-    let identity = aws.own_account().await.map_err(|e| format!("{e:#}"));
+    // Credentials first: without them there is nothing to ask AWS with,
+    // and the SDK's chain has already said why.
+    let credentials = wiring::aws_credential_source(config).await;
+    let identity = match &credentials {
+        Ok(_) => {
+            let (aws, _) = wiring::aws_clients(config).await;
+            aws.own_account().await.map_err(|e| format!("{e:#}"))
+        }
+        Err(e) => Err(e.clone()),
+    };
+    let freshdesk = match wiring::freshdesk(config) {
+        None => None,
+        Some(Err(e)) => Some(("unreachable", e.to_string())),
+        Some(Ok(client)) => Some(match client.check_access().await {
+            Ok(()) => ("ok", String::new()),
+            Err(e) => freshdesk_problem(&e),
+        }),
+    };
     let cross = config.settings.cross_account_id.to_string();
     let d = &config.discord;
+    // Registering the commands needs the application's ID: a token without
+    // it starts, then fails at `register-commands`.
+    let application_id_missing = d.token.is_some() && d.application_id.is_none();
     let health = Health {
         store: store.clone(),
         transport: has_transport(d),
@@ -712,12 +731,36 @@ async fn doctor(
         "application_id": d.application_id,
         "ops_channel": d.ops_channel_id,
         "listen": config.listen.to_string(),
+        "application_id_missing": application_id_missing,
+        "aws_credentials": credentials.as_ref().ok().map(|source| source.unwrap_or("unknown")),
         "aws_account": identity.as_ref().ok(),
         "aws_error": identity.as_ref().err(),
+        "freshdesk": freshdesk.as_ref().map(|(problem, _)| *problem),
+        "freshdesk_error": freshdesk.as_ref().map(|(_, error)| error),
+        "freshdesk_url": config.freshdesk.as_ref().map(|f| f.base_url.as_str()),
         "cross_account_id": cross,
         "sources": sources,
     });
-    Ok((templates.render(lang, "doctor.md", context)?, health.healthy()))
+    let healthy =
+        health.healthy() && !application_id_missing && freshdesk.as_ref().is_none_or(|(problem, _)| *problem == "ok");
+    Ok((templates.render(lang, "doctor.md", context)?, healthy))
+}
+
+/// What `doctor`'s one Freshdesk read found, as its template names it,
+/// and the detail shown with it.
+fn freshdesk_problem(error: &crate::freshdesk::FreshdeskError) -> (&'static str, String) {
+    use crate::freshdesk::FreshdeskError;
+    match error {
+        FreshdeskError::Unauthorized => ("key_refused", "401".into()),
+        FreshdeskError::Forbidden => ("key_refused", "403".into()),
+        FreshdeskError::Network(cause) => ("unreachable", cause.clone()),
+        FreshdeskError::Timeout => ("unreachable", error.to_string()),
+        FreshdeskError::NotFound => ("not_found", String::new()),
+        FreshdeskError::Invalid { .. }
+        | FreshdeskError::RateLimited { .. }
+        | FreshdeskError::Server { .. }
+        | FreshdeskError::Unexpected { .. } => ("failed", error.to_string()),
+    }
 }
 
 /// Logs to stderr: `ORGLINK_LOG` filters (default `info`), and

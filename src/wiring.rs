@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::TenantId;
 use crate::freshdesk::desk::TicketDesk;
+use crate::freshdesk::{Freshdesk, FreshdeskError};
 use crate::store::Store;
 use crate::templates::Templates;
 
@@ -24,6 +25,53 @@ pub async fn aws_clients(config: &Config) -> (Aws, Distributor) {
     let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
     let distributor = Distributor::with_role(&sdk, config.aws.management_role_arn.as_ref()).await;
     (Aws::new(sdk, config.aws.retry), distributor)
+}
+
+/// Where the SDK's chain found orglink's AWS credentials, as `doctor`
+/// names it: `Ok(None)` when credentials resolved and the SDK did not say
+/// from where, `Err` (its words) when none could be loaded.
+pub async fn aws_credential_source(config: &Config) -> Result<Option<&'static str>, String> {
+    use aws_credential_types::credential_feature::AwsCredentialFeature as Feature;
+    use aws_credential_types::provider::ProvideCredentials;
+    let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
+    let provider = sdk.credentials_provider().ok_or("no credentials provider is configured")?;
+    let credentials = provider.provide_credentials().await.map_err(|e| {
+        // Each cause's words, without the SDK's debug dump at the end.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    })?;
+    let features = credentials.get_property::<Vec<Feature>>().cloned().unwrap_or_default();
+    // The feature enum is the SDK's and grows: one it adds later is named
+    // as unknown, not refused.
+    let source = features.iter().find_map(|feature| match feature {
+        Feature::CredentialsEnvVars => Some("environment"),
+        Feature::CredentialsProfile
+        | Feature::CredentialsProfileSourceProfile
+        | Feature::CredentialsProfileNamedProvider
+        | Feature::CredentialsProfileLogin => Some("profile"),
+        Feature::CredentialsSso | Feature::CredentialsProfileSso => Some("sso"),
+        Feature::CredentialsEnvVarsStsWebIdToken
+        | Feature::CredentialsProfileStsWebIdToken
+        | Feature::CredentialsStsAssumeRoleWebId => Some("web_identity"),
+        Feature::CredentialsProcess | Feature::CredentialsProfileProcess => Some("process"),
+        Feature::CredentialsHttp => Some("container"),
+        Feature::CredentialsImds => Some("instance_metadata"),
+        Feature::CredentialsStsAssumeRole => Some("assume_role"),
+        _ => None,
+    });
+    Ok(source)
+}
+
+/// A Freshdesk client for `doctor`'s one read, when `[freshdesk]` is set.
+pub fn freshdesk(config: &Config) -> Option<Result<Freshdesk, FreshdeskError>> {
+    let freshdesk = config.freshdesk.as_ref()?;
+    Some(Freshdesk::new(&freshdesk.base_url, freshdesk.api_key.clone(), FRESHDESK_TIMEOUT))
 }
 
 /// The app every front end runs: the store, the settings (with the

@@ -618,3 +618,73 @@ fn configuration_errors_say_what_is_wrong_in_both_languages() {
     let text = with_file("es");
     assert!(text.contains("Necesita también `freshdesk.api_key` y `freshdesk.requester_email`"), "{text}");
 }
+
+#[tokio::test]
+async fn doctor_checks_what_will_be_used() {
+    use crate::harness::{PLATFORM, Recorder, emulator};
+    use wiremock::matchers::{basic_auth, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let freshdesk = Recorder::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets"))
+        .and(query_param("per_page", "1"))
+        .and(basic_auth("fd-good-key", "X"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&freshdesk.server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"code": "invalid_credentials"})))
+        .with_priority(10)
+        .mount(&freshdesk.server)
+        .await;
+    let o = Orglink::new()
+        .aws(&emulator().admin(PLATFORM, "orglink-doctor-checks").await)
+        .env("ORGLINK_DISCORD_TOKEN", "bot-token")
+        .env("ORGLINK_FRESHDESK_BASE_URL", &freshdesk.uri())
+        .env("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@distributor.example");
+    drop(o.store());
+    let doctor_in = |lang: &str, env: &[(&str, &str)]| o.run_with(env, &["doctor", "--lang", lang]);
+    let doctor = |env: &[(&str, &str)]| doctor_in("en", env);
+    let good_key = ("ORGLINK_FRESHDESK_API_KEY", "fd-good-key");
+    let application = ("ORGLINK_DISCORD_APPLICATION_ID", "800000000000000001");
+
+    // A token without the application ID: command registration would fail.
+    let run = doctor(&[good_key]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("❌ Discord application ID: not set, but a bot token is"), "{}", run.stdout);
+    assert!(run.stdout.contains("✅ AWS credentials: from environment variables"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("✅ AWS identity: account {PLATFORM}")), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("✅ Freshdesk: {} answers", freshdesk.uri())), "{}", run.stdout);
+    // One authenticated read, nothing written.
+    let requests = freshdesk.requests().await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!((requests[0].method.as_str(), requests[0].url.path()), ("GET", "/api/v2/tickets"));
+    assert_eq!(requests[0].url.query(), Some("per_page=1"));
+
+    let run = doctor(&[good_key, application]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("❌"), "{}", run.stdout);
+
+    // A key Freshdesk refuses, and a Freshdesk that cannot be reached.
+    let run = doctor(&[("ORGLINK_FRESHDESK_API_KEY", "fd-wrong-key"), application]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("refused the API key (401): check freshdesk.api_key"), "{}", run.stdout);
+    assert!(!run.stdout.contains("fd-wrong-key"), "{}", run.stdout);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = format!("http://{closed}");
+    let run = doctor(&[good_key, application, ("ORGLINK_FRESHDESK_BASE_URL", &closed)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains(&format!("❌ Freshdesk: {closed} could not be reached")), "{}", run.stdout);
+    let run = doctor_in("es", &[good_key]);
+    assert!(run.stdout.contains("❌ ID de aplicación de Discord: sin definir"), "{}", run.stdout);
+    assert!(run.stdout.contains("✅ Credenciales de AWS: de variables de entorno"), "{}", run.stdout);
+    assert!(run.stdout.contains("responde, y la clave de API lee tickets"), "{}", run.stdout);
+
+    // No credentials anywhere: said once, and STS is not asked.
+    let none = Orglink::new().env("AWS_EC2_METADATA_DISABLED", "true").env("AWS_REGION", "us-east-1");
+    let run = none
+        .run_with(&[("AWS_CONFIG_FILE", "/nonexistent"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")], &["doctor"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("❌ AWS credentials: none could be loaded"), "{}", run.stdout);
+    assert!(!run.stdout.contains("AWS identity"), "{}", run.stdout);
+}

@@ -763,12 +763,31 @@ fn freshdesk_problem(error: &crate::freshdesk::FreshdeskError) -> (&'static str,
     }
 }
 
+/// The AWS SDK's targets that warn, raw and several times, of each source
+/// of credentials (and of the region) that failed: outside EC2, instance
+/// metadata alone gave four lines at every start. `wiring` logs one line of
+/// its own instead when no source gave credentials.
+const QUIET_AWS: &str = "aws_config::imds=error,aws_config::meta::credentials=error";
+
 /// Logs to stderr: `ORGLINK_LOG` filters (default `info`), and
-/// `ORGLINK_LOG_FORMAT=json` gives one JSON object a line.
+/// `ORGLINK_LOG_FORMAT=json` gives one JSON object a line. Colours only on
+/// a terminal: under systemd or a pipe, stderr goes to a journal or a file,
+/// which would keep the escape codes.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGLINK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let asked = std::env::var("ORGLINK_LOG").ok().filter(|f| !f.trim().is_empty());
+    // The SDK is quieted unless the operator's filter names it.
+    let directives = match asked {
+        Some(asked) if asked.contains("aws_config") => asked,
+        Some(asked) => format!("{asked},{QUIET_AWS}"),
+        None => format!("info,{QUIET_AWS}"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{QUIET_AWS}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if std::env::var("ORGLINK_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {

@@ -688,3 +688,62 @@ async fn doctor_checks_what_will_be_used() {
     assert!(run.stdout.contains("❌ AWS credentials: none could be loaded"), "{}", run.stdout);
     assert!(!run.stdout.contains("AWS identity"), "{}", run.stdout);
 }
+
+/// `orglink serve` as a service manager runs it: stderr a pipe, outside
+/// EC2, where the instance metadata service refuses its token (403).
+#[tokio::test]
+async fn serve_logs_fit_a_service_no_colour_and_one_line_for_missing_credentials() {
+    use crate::harness::Recorder;
+    use std::io::BufRead;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let imds = Recorder::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/latest/api/token"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&imds.server)
+        .await;
+    let o = Orglink::new();
+    let home = o.path("home");
+    std::fs::create_dir(&home).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
+        .arg("--data-dir")
+        .arg(o.data_dir())
+        .arg("serve")
+        // Nothing from the developer's shell: no AWS credentials, no ~/.aws.
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.uri())
+        .env("ORGLINK_DISCORD_PUBLIC_KEY", "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089")
+        .env("ORGLINK_HTTP_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("serving HTTP")) {
+        match received.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => log.push(line),
+            Err(e) => panic!("serve did not start ({e}): {log:#?}"),
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    log.extend(received.try_iter());
+    let text = log.join("\n");
+    assert!(imds.requests().await.iter().any(|r| r.method.as_str() == "PUT"), "instance metadata was asked: {text}");
+    assert!(!text.contains('\x1b'), "no colour codes in a pipe:\n{text}");
+    assert!(!text.contains("FailedToLoadToken") && !text.contains("aws_config"), "no raw SDK warnings:\n{text}");
+    let told: Vec<&String> = log.iter().filter(|l| l.contains("AWS credentials could not be loaded")).collect();
+    assert_eq!(told.len(), 1, "{text}");
+    assert!(told[0].contains("instance metadata (IMDS)") && told[0].contains("IMDS session token"), "{}", told[0]);
+}

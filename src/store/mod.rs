@@ -50,8 +50,10 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot prepare the data directory {path}: {source}")]
-    Directory { path: PathBuf, source: std::io::Error },
+    /// The I/O error is in the message and not a source: shown with its
+    /// sources (`{:#}`), it was said twice.
+    #[error("cannot prepare the data directory {path}: {error}")]
+    Directory { path: PathBuf, error: std::io::Error },
     #[error("{path} is not a directory")]
     NotADirectory { path: PathBuf },
     /// A directory that holds something else: orglink touches nothing in it.
@@ -138,7 +140,7 @@ impl Store {
     /// Opens or creates the store in `dir`, which [`survey`] found to be
     /// orglink's (or new).
     fn open_in(dir: &Path) -> Result<Self, StoreError> {
-        prepare_dir(dir).map_err(|source| StoreError::Directory { path: dir.to_owned(), source })?;
+        prepare_dir(dir).map_err(|error| StoreError::Directory { path: dir.to_owned(), error })?;
         // sled holds an exclusive lock on the directory. A process that has
         // just closed the store releases it a moment later: wait a little.
         let deadline = std::time::Instant::now() + LOCK_WAIT;
@@ -147,7 +149,7 @@ impl Store {
             match config.open() {
                 Ok(db) => {
                     let store = Self::from_db(db)?;
-                    owner_only(dir).map_err(|source| StoreError::Directory { path: dir.to_owned(), source })?;
+                    owner_only(dir).map_err(|error| StoreError::Directory { path: dir.to_owned(), error })?;
                     return Ok(store);
                 }
                 Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
@@ -307,7 +309,7 @@ const FILE_SYSTEM_OWN: &[&str] = &["lost+found"];
 /// `db`, `snap.*` and the `blobs` directory), so a mistyped path to a
 /// project or a home directory is told apart before anything is written.
 fn survey(dir: &Path) -> Result<Found, StoreError> {
-    let failed = |source| StoreError::Directory { path: dir.to_owned(), source };
+    let failed = |error| StoreError::Directory { path: dir.to_owned(), error };
     match fs::metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
         Err(e) => return Err(failed(e)),

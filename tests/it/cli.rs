@@ -544,6 +544,11 @@ fn a_file_as_the_data_directory_or_none_at_all_is_named() {
         assert!(!run.stderr.contains("os error"), "{}", run.stderr);
     }
     assert_eq!(std::fs::read_to_string(o.data_dir()).unwrap(), "not a directory");
+    // Below a file: the system's words, said once.
+    let below = o.data_dir().join("data");
+    let run = o.run_bare(&[], &["--data-dir", below.to_str().unwrap(), "account", "list"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.matches("Not a directory").count(), 1, "{}", run.stderr);
 
     // No --data-dir, data_dir or ORGLINK_DATA_DIR: said, and nothing is
     // created where orglink happens to run.

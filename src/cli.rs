@@ -479,12 +479,14 @@ pub fn run_with(
         None => templates,
     };
     let lang = explicit_lang.unwrap_or(config.language);
+    // No default: a directory relative to wherever orglink happens to run
+    // would hold a different store in each.
+    let data_dir = cli.data_dir.clone().or_else(|| config.data_dir.clone());
     if let TopCommand::Sweep { job } = &cli.command {
-        let data_dir = cli.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
+        let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
         return sweep(job.as_deref(), config, &data_dir, &templates, lang, io);
     }
     if matches!(cli.command, TopCommand::Serve | TopCommand::RegisterCommands | TopCommand::Doctor) {
-        let data_dir = cli.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
         return run_service(&cli.command, config, data_dir, templates, lang, io);
     }
 
@@ -494,10 +496,13 @@ pub fn run_with(
             Ok(parsed) => parsed,
             Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
         };
-    let data_dir = cli.data_dir.unwrap_or_else(|| config.data_dir.clone());
-    let store = match Store::open(&data_dir) {
+    let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
+    // A command that only reads has nothing to show in a new store: it
+    // opens an existing one or says there is none, and creates nothing.
+    let opened = if command.reads_only() { Store::open_existing(&data_dir) } else { Store::open(&data_dir) };
+    let store = match opened {
         Ok(store) => store,
-        Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
+        Err(e) => return store_error(io, &templates, lang, e),
     };
     let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into())).on_claim_of(claim_of);
     let slow = command.is_slow();
@@ -540,12 +545,22 @@ pub fn run_with(
 fn run_service(
     command: &TopCommand,
     config: Config,
-    data_dir: PathBuf,
+    data_dir: Option<PathBuf>,
     templates: Templates,
     lang: Lang,
     io: &mut Io<'_>,
 ) -> u8 {
     init_logging();
+    // `serve` writes: its store is opened (or created) before anything
+    // starts, and a directory that is not orglink's stops it here.
+    let store = match (command, &data_dir) {
+        (TopCommand::Serve, None) => return data_dir_error(io, &templates, lang, DataDir::Unset, &[]),
+        (TopCommand::Serve, Some(dir)) => match Store::open(dir) {
+            Ok(store) => Some(store),
+            Err(e) => return store_error(io, &templates, lang, e),
+        },
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return internal(io, &templates, lang, &anyhow::Error::new(e)),
@@ -564,12 +579,12 @@ fn run_service(
                 Ok(())
             }
             TopCommand::Doctor => {
-                let (text, healthy) = doctor(&config, &data_dir, &templates, lang).await?;
+                let (text, healthy) = doctor(&config, data_dir.as_deref(), &templates, lang).await?;
                 let _ = writeln!(io.out, "{text}");
                 if healthy { Ok(()) } else { Err(DoctorFound.into()) }
             }
             _ => {
-                let store = Store::open(&data_dir)?;
+                let store = store.expect("serve opened its store above");
                 crate::server::serve(config, templates.clone(), store, Arc::new(SystemClock)).await
             }
         }
@@ -618,7 +633,7 @@ fn sweep(
     };
     let store = match Store::open(data_dir) {
         Ok(store) => store,
-        Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
+        Err(e) => return store_error(io, templates, lang, e),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -656,19 +671,43 @@ struct DoctorFound;
 /// judged by [`Health::healthy`](crate::health::Health::healthy).
 async fn doctor(
     config: &Config,
-    data_dir: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
     templates: &Templates,
     lang: Lang,
 ) -> anyhow::Result<(String, bool)> {
     use crate::health::{Health, Identity, has_transport};
-    let store = match Store::open(data_dir) {
-        Ok(store) => store.health_check().map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    // Doctor only reads: it never creates a store. None yet (a new
+    // installation, before `serve`) is no fault: the first command that
+    // writes creates it there; a directory that is not orglink's is.
+    let (store, store_problem) = match data_dir.map(Store::open_existing) {
+        None => (Err("data directory not set".to_owned()), Some("unset")),
+        Some(Ok(store)) => (store.health_check().map_err(|e| e.to_string()), None),
+        Some(Err(crate::store::StoreError::Missing { .. })) => (Ok(()), Some("missing")),
+        Some(Err(e)) => (Err(e.to_string()), None),
     };
-    let (aws, _) = wiring::aws_clients(config).await;
-    let identity = aws.own_account().await.map_err(|e| format!("{e:#}"));
+    // Credentials first: without them there is nothing to ask AWS with,
+    // and the SDK's chain has already said why.
+    let credentials = wiring::aws_credential_source(config).await;
+    let identity = match &credentials {
+        Ok(_) => {
+            let (aws, _) = wiring::aws_clients(config).await;
+            aws.own_account().await.map_err(|e| format!("{e:#}"))
+        }
+        Err(e) => Err(e.clone()),
+    };
+    let freshdesk = match wiring::freshdesk(config) {
+        None => None,
+        Some(Err(e)) => Some(("unreachable", e.to_string())),
+        Some(Ok(client)) => Some(match client.check_access().await {
+            Ok(()) => ("ok", String::new()),
+            Err(e) => freshdesk_problem(&e),
+        }),
+    };
     let cross = config.settings.cross_account_id.to_string();
     let d = &config.discord;
+    // Registering the commands needs the application's ID: a token without
+    // it starts, then fails at `register-commands`.
+    let application_id_missing = d.token.is_some() && d.application_id.is_none();
     let health = Health {
         store: store.clone(),
         transport: has_transport(d),
@@ -682,8 +721,9 @@ async fn doctor(
         .map(|s| serde_json::json!({ "key": s.key, "value": s.shown, "origin": s.origin.to_string() }))
         .collect();
     let context = serde_json::json!({
-        "data_dir": data_dir.display().to_string(),
+        "data_dir": data_dir.map(|d| d.display().to_string()),
         "store": match &store { Ok(()) => "ok", Err(e) => e.as_str() },
+        "store_problem": store_problem,
         "templates": crate::templates::names(Lang::En).len(),
         "templates_dir": config.templates_dir.as_ref().map(|p| p.display().to_string()),
         "token": d.token.is_some(),
@@ -691,20 +731,63 @@ async fn doctor(
         "application_id": d.application_id,
         "ops_channel": d.ops_channel_id,
         "listen": config.listen.to_string(),
+        "application_id_missing": application_id_missing,
+        "aws_credentials": credentials.as_ref().ok().map(|source| source.unwrap_or("unknown")),
         "aws_account": identity.as_ref().ok(),
         "aws_error": identity.as_ref().err(),
+        "freshdesk": freshdesk.as_ref().map(|(problem, _)| *problem),
+        "freshdesk_error": freshdesk.as_ref().map(|(_, error)| error),
+        "freshdesk_url": config.freshdesk.as_ref().map(|f| f.base_url.as_str()),
         "cross_account_id": cross,
         "sources": sources,
     });
-    Ok((templates.render(lang, "doctor.md", context)?, health.healthy()))
+    let healthy =
+        health.healthy() && !application_id_missing && freshdesk.as_ref().is_none_or(|(problem, _)| *problem == "ok");
+    Ok((templates.render(lang, "doctor.md", context)?, healthy))
 }
 
+/// What `doctor`'s one Freshdesk read found, as its template names it,
+/// and the detail shown with it.
+fn freshdesk_problem(error: &crate::freshdesk::FreshdeskError) -> (&'static str, String) {
+    use crate::freshdesk::FreshdeskError;
+    match error {
+        FreshdeskError::Unauthorized => ("key_refused", "401".into()),
+        FreshdeskError::Forbidden => ("key_refused", "403".into()),
+        FreshdeskError::Network(cause) => ("unreachable", cause.clone()),
+        FreshdeskError::Timeout => ("unreachable", error.to_string()),
+        FreshdeskError::NotFound => ("not_found", String::new()),
+        FreshdeskError::Invalid { .. }
+        | FreshdeskError::RateLimited { .. }
+        | FreshdeskError::Server { .. }
+        | FreshdeskError::Unexpected { .. } => ("failed", error.to_string()),
+    }
+}
+
+/// The AWS SDK's targets that warn, raw and several times, of each source
+/// of credentials (and of the region) that failed: outside EC2, instance
+/// metadata alone gave four lines at every start. `wiring` logs one line of
+/// its own instead when no source gave credentials.
+const QUIET_AWS: &str = "aws_config::imds=error,aws_config::meta::credentials=error";
+
 /// Logs to stderr: `ORGLINK_LOG` filters (default `info`), and
-/// `ORGLINK_LOG_FORMAT=json` gives one JSON object a line.
+/// `ORGLINK_LOG_FORMAT=json` gives one JSON object a line. Colours only on
+/// a terminal: under systemd or a pipe, stderr goes to a journal or a file,
+/// which would keep the escape codes.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGLINK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let asked = std::env::var("ORGLINK_LOG").ok().filter(|f| !f.trim().is_empty());
+    // The SDK is quieted unless the operator's filter names it.
+    let directives = match asked {
+        Some(asked) if asked.contains("aws_config") => asked,
+        Some(asked) => format!("{asked},{QUIET_AWS}"),
+        None => format!("info,{QUIET_AWS}"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{QUIET_AWS}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if std::env::var("ORGLINK_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {
@@ -738,19 +821,69 @@ fn internal(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &anyhow::
     1
 }
 
+/// A data directory orglink will not use, said in the user's language:
+/// exit 2 (nothing was touched). Any other store failure is internal.
+fn store_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: crate::store::StoreError) -> u8 {
+    use crate::store::StoreError;
+    let (problem, found) = match &error {
+        StoreError::NotADirectory { path } => (DataDir::NotADirectory(path), &[][..]),
+        StoreError::Foreign { path, found } => (DataDir::Foreign(path), found.as_slice()),
+        StoreError::Missing { path } => (DataDir::Missing(path), &[][..]),
+        StoreError::Directory { .. }
+        | StoreError::Sled(_)
+        | StoreError::Locked { .. }
+        | StoreError::SchemaMismatch { .. }
+        | StoreError::UnknownData
+        | StoreError::Corrupt { .. } => return internal(io, templates, lang, &anyhow::Error::new(error)),
+    };
+    data_dir_error(io, templates, lang, problem, found)
+}
+
+/// What is wrong with the data directory, and which it is.
+enum DataDir<'a> {
+    /// Neither `--data-dir`, `data_dir` nor `ORGLINK_DATA_DIR`.
+    Unset,
+    NotADirectory(&'a std::path::Path),
+    Foreign(&'a std::path::Path),
+    Missing(&'a std::path::Path),
+}
+
+fn data_dir_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, problem: DataDir<'_>, found: &[String]) -> u8 {
+    let (problem, dir) = match problem {
+        DataDir::Unset => ("unset", None),
+        DataDir::NotADirectory(dir) => ("not_a_directory", Some(dir)),
+        DataDir::Foreign(dir) => ("foreign", Some(dir)),
+        DataDir::Missing(dir) => ("missing", Some(dir)),
+    };
+    let dir = dir.map(|d| d.display().to_string());
+    let context = serde_json::json!({ "problem": problem, "dir": dir, "found": found });
+    let text = templates.render(lang, "errors/data_dir.md", context).unwrap_or_else(|e| e.to_string());
+    let _ = writeln!(io.err, "{text}");
+    2
+}
+
 fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &ConfigError) -> u8 {
+    let expected = |expected: crate::config::Expected, suggestion: Option<&str>| {
+        let expected = serde_json::to_value(expected).expect("serialises");
+        let context = serde_json::json!({ "expected": expected, "suggestion": suggestion });
+        templates.render(lang, "errors/config_expected.md", context).unwrap_or_default()
+    };
+    let mut missing: &[&str] = &[];
     let (problem, key, origin, detail) = match error {
         ConfigError::Unreadable { path, source } => {
             ("unreadable", None, path.display().to_string(), source.to_string())
         }
         ConfigError::Syntax { path, message } => ("syntax", None, path.display().to_string(), message.clone()),
         ConfigError::Empty { key, origin } => ("empty", Some(*key), origin.to_string(), String::new()),
-        ConfigError::Malformed { key, origin, expected } => {
-            let expected = serde_json::to_value(expected).expect("serialises");
-            let detail = templates
-                .render(lang, "errors/config_expected.md", serde_json::json!({ "expected": expected }))
-                .unwrap_or_default();
-            ("invalid", Some(*key), origin.to_string(), detail)
+        ConfigError::Malformed { key, origin, expected: what } => {
+            ("invalid", Some(*key), origin.to_string(), expected(*what, None))
+        }
+        ConfigError::NoScheme { key, origin, suggestion } => {
+            ("invalid", Some(*key), origin.to_string(), expected(crate::config::Expected::Url, Some(suggestion)))
+        }
+        ConfigError::Incomplete { set, origin, missing: absent } => {
+            missing = absent;
+            ("incomplete", Some(*set), origin.to_string(), expected(crate::config::Expected::Complete, None))
         }
         ConfigError::Invalid { key, origin, error } => {
             let detail = Message::Error(UserError::Invalid(error.clone()))
@@ -760,7 +893,8 @@ fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &Conf
             ("invalid", Some(*key), origin.to_string(), detail)
         }
     };
-    let context = serde_json::json!({ "problem": problem, "key": key, "origin": origin, "detail": detail });
+    let context =
+        serde_json::json!({ "problem": problem, "key": key, "origin": origin, "detail": detail, "missing": missing });
     let text = templates.render(lang, "errors/config.md", context).unwrap_or_else(|_| error.to_string());
     let _ = writeln!(io.err, "{text}");
     2

@@ -46,7 +46,9 @@ impl fmt::Display for Secret {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub data_dir: PathBuf,
+    /// Where the store is: no default, since a path relative to wherever
+    /// orglink runs would be a different store in each place.
+    pub data_dir: Option<PathBuf>,
     pub templates_dir: Option<PathBuf>,
     /// The language used where no user's or tenant's language is known.
     pub language: Lang,
@@ -146,12 +148,19 @@ impl Default for Config {
 #[serde(rename_all = "snake_case")]
 pub enum Expected {
     PublicKey,
+    /// 64 hexadecimal characters that are not an Ed25519 public key.
+    Ed25519Key,
     Url,
+    /// `https://`: a secret would cross the network in clear over
+    /// `http://`, which only a loopback address may use.
+    Https,
     SocketAddr,
     Bool,
     Count,
     Region,
     Cron,
+    /// A cron expression that parses but does not fire every year.
+    CronYearly,
     Days,
     Priority,
     Json,
@@ -194,6 +203,13 @@ pub enum ConfigError {
     Empty { key: &'static str, origin: Origin },
     #[error("configuration key {key} (from {origin}) is not valid: expected {expected:?}")]
     Malformed { key: &'static str, origin: Origin, expected: Expected },
+    /// A URL without its scheme, and what was probably meant.
+    #[error("configuration key {key} (from {origin}) is not a URL: did you mean {suggestion}?")]
+    NoScheme { key: &'static str, origin: Origin, suggestion: String },
+    /// Part of a group of keys that go together: `set` is set (in
+    /// `origin`), the `missing` ones are not.
+    #[error("configuration key {set} (from {origin}) needs {} too", missing.join(", "))]
+    Incomplete { set: &'static str, origin: Origin, missing: Vec<&'static str> },
 }
 
 /// A row of [`KEYS`]: `name => env, shape, default, [secret,] doc, parser`.
@@ -224,9 +240,9 @@ macro_rules! key {
 /// `config.example.toml` in step all read this table.
 pub static KEYS: &[Key] = &[
     key! {
-        "data_dir" => "ORGLINK_DATA_DIR", Text, Fallback::Text("orglink-data"),
-        "Where orglink keeps its data (created owner-only).",
-        |d, v| d.config.data_dir = PathBuf::from(nonempty(v)?)
+        "data_dir" => "ORGLINK_DATA_DIR", Text, Fallback::Unset,
+        "Where orglink keeps its data: a directory of its own, created owner-only (or --data-dir).",
+        |d, v| d.config.data_dir = Some(PathBuf::from(nonempty(v)?))
     },
     key! {
         "templates_dir" => "ORGLINK_TEMPLATES_DIR", Text, Fallback::Unset,
@@ -578,6 +594,8 @@ enum Problem {
     Empty,
     Invalid(ParseError),
     Malformed(Expected),
+    /// A URL without a scheme: the `https://` one it probably meant.
+    NoScheme(String),
 }
 
 impl From<ParseError> for Problem {
@@ -592,6 +610,7 @@ impl Problem {
             Self::Empty => ConfigError::Empty { key, origin },
             Self::Invalid(error) => ConfigError::Invalid { key, origin, error },
             Self::Malformed(expected) => ConfigError::Malformed { key, origin, expected },
+            Self::NoScheme(suggestion) => ConfigError::NoScheme { key, origin, suggestion },
         }
     }
 }
@@ -669,13 +688,42 @@ fn lapse_after(v: Value) -> Result<time::Duration, Problem> {
         .ok_or(Problem::Malformed(Expected::LapseAfter))
 }
 
-/// An `http(s)://` base URL, without its trailing slashes.
+/// An `https://` base URL, without its trailing slashes: the services
+/// behind these keys get a bot token or an API key with every request, so
+/// plain `http://` is for a loopback address only (a local stand-in, as in
+/// the tests).
 fn url(v: Value) -> Result<String, Problem> {
     let url = v.text().trim().trim_end_matches('/').to_owned();
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+    if url.contains(char::is_whitespace) || url.is_empty() {
         return Err(Problem::Malformed(Expected::Url));
     }
-    Ok(url)
+    if !url.contains("://") {
+        // `distributor.freshdesk.com`: a host, typed without its scheme.
+        let suggestion = format!("https://{url}");
+        return match reqwest::Url::parse(&suggestion) {
+            Ok(parsed) if parsed.host_str().is_some_and(|h| h.contains('.') || is_loopback(h)) => {
+                Err(Problem::NoScheme(suggestion))
+            }
+            _ => Err(Problem::Malformed(Expected::Url)),
+        };
+    }
+    let parsed = reqwest::Url::parse(&url).map_err(|_| Problem::Malformed(Expected::Url))?;
+    let host = parsed.host_str().ok_or(Problem::Malformed(Expected::Url))?;
+    match parsed.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(host) => Ok(url),
+        "http" => Err(Problem::Malformed(Expected::Https)),
+        _ => Err(Problem::Malformed(Expected::Url)),
+    }
+}
+
+/// Whether a URL's host is this machine: 127.0.0.0/8, ::1 or localhost.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost."),
+    }
 }
 
 fn region(v: Value) -> Result<String, Problem> {
@@ -697,7 +745,11 @@ fn public_key(v: Value) -> Result<String, Problem> {
     // the Ed25519 verifier of it when serving.
     let key = v.text().trim().to_owned();
     match hex::decode(&key).map(|bytes| bytes.len()) {
-        Ok(32) => Ok(key),
+        // The right shape is not enough: a key mistyped in one character is
+        // (about half the time) no Ed25519 key at all, and would only fail
+        // when `serve` starts.
+        Ok(32) if crate::discord::endpoint::verifier(&key).is_some() => Ok(key),
+        Ok(32) => Err(Problem::Malformed(Expected::Ed25519Key)),
         _ => Err(Problem::Malformed(Expected::PublicKey)),
     }
 }
@@ -823,7 +875,7 @@ impl Config {
     /// field a key sets is overwritten by that key's default at least.
     fn seed() -> Self {
         Self {
-            data_dir: PathBuf::new(),
+            data_dir: None,
             templates_dir: None,
             language: Lang::En,
             settings: Settings::default(),
@@ -843,6 +895,21 @@ impl Config {
     }
 }
 
+/// The first job whose expression does not fire at least once in every
+/// year ahead: `0 0 0 30 2 *` (February 30) parses and never runs, and a
+/// job that never runs fails silently. Each of the next nine years (two
+/// leap cycles and 2100's missing leap day within reach) must see a run
+/// within 366 days of its start.
+fn never_yearly(schedule: &Schedule, now: time::OffsetDateTime) -> Option<Job> {
+    const YEAR: time::Duration = time::Duration::days(366);
+    schedule.jobs().find(|&job| {
+        (0..9).any(|year| {
+            let from = now + time::Duration::days(365 * year);
+            schedule.next(job, from).is_none_or(|next| next - from > YEAR)
+        })
+    })
+}
+
 impl Draft {
     /// The checks that need several keys: the schedule, and Freshdesk
     /// (all of it or none).
@@ -854,6 +921,13 @@ impl Draft {
                 KEYS.iter().find(|k| k.name.strip_prefix("schedule.") == Some(e.job)).map_or("schedule", |k| k.name);
             Problem::Malformed(Expected::Cron).at(key, origin(key))
         })?;
+        if let Some(job) = never_yearly(&config.schedule, time::OffsetDateTime::now_utc()) {
+            let key = KEYS
+                .iter()
+                .find(|k| k.name.strip_prefix("schedule.") == Some(job.name()))
+                .map_or("schedule", |k| k.name);
+            return Err(Problem::Malformed(Expected::CronYearly).at(key, origin(key)));
+        }
         const REQUIRED: [&str; 3] = ["freshdesk.base_url", "freshdesk.api_key", "freshdesk.requester_email"];
         config.freshdesk = match (f.base_url, f.api_key, f.requester_email) {
             (None, None, None) => None,
@@ -867,18 +941,13 @@ impl Draft {
                 custom_fields: f.custom_fields,
                 language: f.language.unwrap_or(config.language),
             }),
-            // Half a Freshdesk configuration is a mistake worth naming, with
-            // where the other half was set.
-            (url, key, _) => {
-                let missing = if url.is_none() {
-                    REQUIRED[0]
-                } else if key.is_none() {
-                    REQUIRED[1]
-                } else {
-                    REQUIRED[2]
-                };
-                let set = REQUIRED.iter().find_map(|k| origins.get(k)).cloned().unwrap_or(Origin::Default);
-                return Err(Problem::Malformed(Expected::Complete).at(missing, set));
+            // Half a Freshdesk configuration is a mistake worth naming: the
+            // key that is set, where, and the ones it needs.
+            (url, key, email) => {
+                let present = [url.is_some(), key.is_some(), email.is_some()];
+                let missing = REQUIRED.iter().zip(present).filter(|(_, set)| !set).map(|(k, _)| *k).collect();
+                let set = REQUIRED.iter().zip(present).find(|(_, set)| *set).map_or(REQUIRED[0], |(k, _)| *k);
+                return Err(ConfigError::Incomplete { set, origin: origin(set), missing });
             }
         };
         Ok(config)
@@ -898,7 +967,7 @@ mod tests {
         let config = Config::load(None, &BTreeMap::new()).unwrap();
         assert_eq!(config.settings.cross_account_id.as_str(), "328676173091");
         assert_eq!(config.settings.role_name.as_str(), "OrgLinkReadOnly");
-        assert_eq!(config.data_dir, PathBuf::from("orglink-data"));
+        assert_eq!(config.data_dir, None);
     }
 
     #[test]
@@ -1074,6 +1143,109 @@ mod tests {
         assert!(text.contains("unknown job \"poll_handshake\" in [schedule]"), "{text}");
         let text = Config::load(None, &env(&[("ORGLINK_SCHEDULE_OPEN_TICKETS", "soon")])).unwrap_err().to_string();
         assert!(text.contains("schedule.open_tickets") && text.contains("ORGLINK_SCHEDULE_OPEN_TICKETS"), "{text}");
+    }
+
+    #[test]
+    fn a_public_key_of_the_right_length_must_be_an_ed25519_key() {
+        // 64 hexadecimal characters, but y = 2 is on no Ed25519 point.
+        let not_a_point = format!("02{}", "0".repeat(62));
+        let err = Config::load(None, &env(&[("ORGLINK_DISCORD_PUBLIC_KEY", &not_a_point)])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Malformed { key: "discord.public_key", expected: Expected::Ed25519Key, .. }),
+            "{err}"
+        );
+        let err = Config::load(None, &env(&[("ORGLINK_DISCORD_PUBLIC_KEY", "abcd")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Malformed { expected: Expected::PublicKey, .. }), "{err}");
+    }
+
+    #[test]
+    fn base_urls_are_https_but_for_this_machine_and_a_missing_scheme_is_suggested() {
+        let base_url = |value: &str| {
+            Config::load(None, &env(&[("ORGLINK_DISCORD_API_BASE_URL", value)])).map(|c| c.discord.api_base_url)
+        };
+        for fine in [
+            "https://discord.com/",
+            "http://127.0.0.1:9",
+            "http://127.8.9.10",
+            "http://[::1]:8080",
+            "http://localhost:1",
+        ] {
+            assert!(base_url(fine).is_ok(), "{fine}");
+        }
+        for clear in ["http://discord.com", "http://10.0.0.1:80", "http://localhost.example.com", "http://[::2]"] {
+            let err = base_url(clear).unwrap_err();
+            assert!(matches!(err, ConfigError::Malformed { expected: Expected::Https, .. }), "{clear}: {err}");
+        }
+        for bad in ["ftp://discord.com", "https://", "https://dis cord.com", "discord"] {
+            let err = base_url(bad).unwrap_err();
+            assert!(matches!(err, ConfigError::Malformed { expected: Expected::Url, .. }), "{bad}: {err}");
+        }
+        let complete = |url: &str| {
+            env(&[
+                ("ORGLINK_FRESHDESK_BASE_URL", url),
+                ("ORGLINK_FRESHDESK_API_KEY", "k"),
+                ("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@d.example"),
+            ])
+        };
+        match Config::load(None, &complete("distributor.freshdesk.com")).unwrap_err() {
+            ConfigError::NoScheme { key, suggestion, .. } => {
+                assert_eq!((key, suggestion.as_str()), ("freshdesk.base_url", "https://distributor.freshdesk.com"))
+            }
+            other => panic!("{other}"),
+        }
+        let err = Config::load(None, &complete("http://distributor.freshdesk.com")).unwrap_err();
+        assert!(matches!(err, ConfigError::Malformed { key: "freshdesk.base_url", expected: Expected::Https, .. }));
+    }
+
+    #[test]
+    fn half_a_freshdesk_names_the_key_that_is_set_and_the_ones_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.toml");
+        std::fs::write(&path, "[freshdesk]\nbase_url = \"https://d.freshdesk.com\"\n").unwrap();
+        match Config::load(Some(&path), &BTreeMap::new()).unwrap_err() {
+            ConfigError::Incomplete { set, origin, missing } => {
+                assert_eq!(
+                    (set, origin, missing),
+                    (
+                        "freshdesk.base_url",
+                        Origin::File(path.clone()),
+                        vec!["freshdesk.api_key", "freshdesk.requester_email"]
+                    )
+                );
+            }
+            other => panic!("{other}"),
+        }
+        let err = Config::load(
+            Some(&path),
+            &env(&[("ORGLINK_FRESHDESK_API_KEY", "k"), ("ORGLINK_FRESHDESK_BASE_URL", "https://e.freshdesk.com")]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Incomplete { set: "freshdesk.base_url", origin: Origin::Env("ORGLINK_FRESHDESK_BASE_URL"), missing }
+                if missing == &["freshdesk.requester_email"]),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_schedule_that_does_not_fire_every_year_is_refused_at_load() {
+        for never in ["0 0 0 30 2 *", "0 0 0 31 4 *", "0 0 0 29 2 *", "0 0 0 1 1 * 2020"] {
+            let err = Config::load(None, &env(&[("ORGLINK_SCHEDULE_OPEN_TICKETS", never)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Malformed { key: "schedule.open_tickets", expected: Expected::CronYearly, .. }
+                ),
+                "{never}: {err}"
+            );
+        }
+        // Rare, but every year: the 31st of the months that have one, a
+        // Friday the 13th, once a year.
+        for yearly in ["0 0 0 31 * *", "0 0 12 13 * Fri", "0 0 9 1 1 *"] {
+            assert!(Config::load(None, &env(&[("ORGLINK_SCHEDULE_OPEN_TICKETS", yearly)])).is_ok(), "{yearly}");
+        }
+        let start = time::macros::datetime!(2027-03-01 0:00 UTC);
+        assert_eq!(never_yearly(&Config::default().schedule, start), None);
     }
 
     #[test]

@@ -185,6 +185,35 @@ impl Command {
         }
     }
 
+    /// Whether it only shows what is recorded. Such a command has nothing
+    /// to show without a store, so the CLI opens an existing one only and
+    /// never leaves a new, empty store where a mistyped path pointed.
+    /// (Showing the instructions may renew an existing claim's window; it
+    /// never records a claim of its own.)
+    pub fn reads_only(&self) -> bool {
+        match self {
+            Self::ListAccounts { .. }
+            | Self::ShowAccount { .. }
+            | Self::Instructions { .. }
+            | Self::History { .. }
+            | Self::ListTenants => true,
+            Self::AddAccount(_)
+            | Self::RotateExternalId { .. }
+            | Self::SetSupportPlan { .. }
+            | Self::SetPriceBook { .. }
+            | Self::Configure { .. }
+            | Self::Later { .. }
+            | Self::Revive { .. }
+            | Self::RemoveAccount { .. }
+            | Self::TransferAccount { .. }
+            | Self::EditAccount { .. }
+            | Self::VerifyRole { .. }
+            | Self::Invite { .. }
+            | Self::OpenTicket { .. }
+            | Self::DecideTenant { .. } => false,
+        }
+    }
+
     /// What the actor needs to run it.
     pub fn permission(&self) -> Permission {
         match self {

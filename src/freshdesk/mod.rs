@@ -208,6 +208,15 @@ impl Freshdesk {
         Ok(())
     }
 
+    /// One authenticated read, `GET /api/v2/tickets?per_page=1`: whether
+    /// the base URL answers and the API key's agent may read tickets
+    /// (`doctor`). Nothing is written.
+    pub async fn check_access(&self) -> Result<(), FreshdeskError> {
+        let _: Vec<serde_json::Value> =
+            self.send(self.request(reqwest::Method::GET, "/api/v2/tickets").query(&[("per_page", "1")])).await?;
+        Ok(())
+    }
+
     /// The ticket carrying `tag`, if one exists. Freshdesk's search index
     /// lags by minutes, so the most recently updated tickets are read too.
     pub async fn find_by_tag(&self, tag: &str) -> Result<Option<Ticket>, FreshdeskError> {
@@ -235,6 +244,14 @@ fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     if let Some(url) = e.url() {
         text = text.replace(url.as_str(), "Freshdesk");
+    }
+    // reqwest's own words are "error sending request": the cause
+    // (refused, no such host, TLS) is in its sources.
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
     text
 }

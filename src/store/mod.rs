@@ -52,8 +52,18 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot prepare the data directory {path}: {source}")]
-    Directory { path: PathBuf, source: std::io::Error },
+    /// The I/O error is in the message and not a source: shown with its
+    /// sources (`{:#}`), it was said twice.
+    #[error("cannot prepare the data directory {path}: {error}")]
+    Directory { path: PathBuf, error: std::io::Error },
+    #[error("{path} is not a directory")]
+    NotADirectory { path: PathBuf },
+    /// A directory that holds something else: orglink touches nothing in it.
+    #[error("{path} is not empty and is not an orglink store (it holds {}): orglink keeps its data in a directory of its own", found.join(", "))]
+    Foreign { path: PathBuf, found: Vec<String> },
+    /// A command that only reads found nothing to read, and created nothing.
+    #[error("no orglink store at {path}")]
+    Missing { path: PathBuf },
     #[error("the store failed: {0}")]
     Sled(#[from] sled::Error),
     #[error("another orglink process is using the data directory {path}: stop it, or point this one elsewhere")]
@@ -109,10 +119,33 @@ fn show_key(key: &[u8]) -> String {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, which is made owner-only. An
-    /// older schema is migrated in place.
+    /// Opens the store in `dir`, or creates it when `dir` does not exist or
+    /// is empty; the directory and what sled writes in it are made
+    /// owner-only. A directory that holds anything else is refused before
+    /// anything in it is touched. An older schema is migrated in place.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        prepare_dir(dir).map_err(|source| StoreError::Directory { path: dir.to_owned(), source })?;
+        match survey(dir)? {
+            Found::Foreign(found) => return Err(StoreError::Foreign { path: dir.to_owned(), found }),
+            Found::Nothing | Found::Empty | Found::Store => {}
+        }
+        Self::open_in(dir)
+    }
+
+    /// Opens the store in `dir` only if one is there: for commands that only
+    /// read, which have nothing to show in a new store and must not leave
+    /// one behind where a mistyped path pointed.
+    pub fn open_existing(dir: &Path) -> Result<Self, StoreError> {
+        match survey(dir)? {
+            Found::Foreign(found) => Err(StoreError::Foreign { path: dir.to_owned(), found }),
+            Found::Nothing | Found::Empty => Err(StoreError::Missing { path: dir.to_owned() }),
+            Found::Store => Self::open_in(dir),
+        }
+    }
+
+    /// Opens or creates the store in `dir`, which [`survey`] found to be
+    /// orglink's (or new).
+    fn open_in(dir: &Path) -> Result<Self, StoreError> {
+        prepare_dir(dir).map_err(|error| StoreError::Directory { path: dir.to_owned(), error })?;
         // sled holds an exclusive lock on the directory. A process that has
         // just closed the store releases it a moment later: wait a little.
         let deadline = std::time::Instant::now() + LOCK_WAIT;
@@ -121,7 +154,7 @@ impl Store {
             match config.open() {
                 Ok(db) => {
                     let store = Self::from_db(db)?;
-                    owner_only(dir).map_err(|source| StoreError::Directory { path: dir.to_owned(), source })?;
+                    owner_only(dir).map_err(|error| StoreError::Directory { path: dir.to_owned(), error })?;
                     return Ok(store);
                 }
                 Err(sled::Error::Io(e)) if is_lock_conflict(&e) => {
@@ -261,27 +294,109 @@ fn is_lock_conflict(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
+/// What a data directory holds, before orglink touches it.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    /// Nothing at that path: the store may be created there.
+    Nothing,
+    /// An empty directory (or a file system's own `lost+found` alone).
+    Empty,
+    /// Only what sled writes: a store.
+    Store,
+    /// Something else: these names (the first few).
+    Foreign(Vec<String>),
+}
+
+/// The names a file system puts in a new one's root, which make a mount
+/// point no less empty.
+const FILE_SYSTEM_OWN: &[&str] = &["lost+found"];
+
+/// What `dir` holds: a store is sled's files and nothing else (`conf`,
+/// `db`, `snap.*` and the `blobs` directory), so a mistyped path to a
+/// project or a home directory is told apart before anything is written.
+fn survey(dir: &Path) -> Result<Found, StoreError> {
+    let failed = |error| StoreError::Directory { path: dir.to_owned(), error };
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(e) => return Err(failed(e)),
+        Ok(meta) if !meta.is_dir() => return Err(StoreError::NotADirectory { path: dir.to_owned() }),
+        Ok(_) => {}
+    }
+    let (mut any, mut foreign) = (false, Vec::new());
+    for entry in fs::read_dir(dir).map_err(failed)? {
+        let entry = entry.map_err(failed)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if FILE_SYSTEM_OWN.contains(&name.as_str()) {
+            continue;
+        }
+        any = true;
+        if !is_sleds(&name, &entry.file_type().map_err(failed)?) {
+            foreign.push(name);
+        }
+    }
+    foreign.sort();
+    foreign.truncate(5);
+    Ok(match (any, foreign.is_empty()) {
+        (false, _) => Found::Empty,
+        (true, true) => Found::Store,
+        (true, false) => Found::Foreign(foreign),
+    })
+}
+
+/// Whether an entry of the data directory is one sled writes.
+fn is_sleds(name: &str, kind: &fs::FileType) -> bool {
+    match name {
+        "conf" | "db" => kind.is_file(),
+        "blobs" => kind.is_dir(),
+        other => other.starts_with("snap.") && kind.is_file(),
+    }
+}
+
 /// Makes what sled wrote in `dir` readable by its owner only: customer
-/// records, external IDs and the outbox are nobody else's business.
+/// records, external IDs and the outbox are nobody else's business. Only
+/// sled's own entries: [`survey`] refused a directory with anything else,
+/// and whatever appears beside them later is not orglink's to change.
 fn owner_only(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
-            let (path, kind) = (entry.path(), entry.file_type()?);
+            let (name, kind) = (entry.file_name().to_string_lossy().into_owned(), entry.file_type()?);
+            if !is_sleds(&name, &kind) {
+                continue;
+            }
             if kind.is_dir() {
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
-                owner_only(&path)?;
-            } else if kind.is_file() {
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+                fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o700))?;
+                // `blobs` holds sled's large values, all of them its own.
+                tighten_all(&entry.path())?;
+            } else {
+                fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
             }
         }
     }
     Ok(())
 }
 
-/// Creates `dir` if needed and makes it readable by its owner only.
+/// Makes everything under `dir`, which sled wrote, owner-only.
+#[cfg(unix)]
+fn tighten_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o700))?;
+            tighten_all(&entry.path())?;
+        } else if kind.is_file() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` if needed and makes it readable by its owner only (it is
+/// new, empty or already the store's: [`survey`] said so).
 fn prepare_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     #[cfg(unix)]

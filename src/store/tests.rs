@@ -627,3 +627,25 @@ fn a_quota_count_lands_with_its_change_and_operations_are_told_as_the_closure_sa
     assert_eq!(last.get(), Some(UtcDay::of(AT)));
     assert_eq!(store.quota_count(&acme(), Quota::OpenClaims).unwrap(), None, "each quota its own");
 }
+
+#[test]
+fn only_a_new_empty_or_orglink_directory_is_taken_for_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_eq!(survey(&data).unwrap(), Found::Nothing);
+    assert!(matches!(Store::open_existing(&data), Err(StoreError::Missing { .. })));
+    assert!(!data.exists(), "opening an existing store creates none");
+    // A mount point's own lost+found leaves it empty.
+    std::fs::create_dir_all(data.join("lost+found")).unwrap();
+    assert_eq!(survey(&data).unwrap(), Found::Empty);
+    assert!(matches!(Store::open_existing(&data), Err(StoreError::Missing { .. })));
+    drop(Store::open(&data).unwrap());
+    assert_eq!(survey(&data).unwrap(), Found::Store);
+    drop(Store::open_existing(&data).unwrap());
+    // Anything beside sled's files makes it someone else's.
+    std::fs::write(data.join("notes.txt"), "mine").unwrap();
+    assert_eq!(survey(&data).unwrap(), Found::Foreign(vec!["notes.txt".into()]));
+    assert!(matches!(Store::open(&data), Err(StoreError::Foreign { .. })));
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    assert!(matches!(Store::open(&dir.path().join("file")), Err(StoreError::NotADirectory { .. })));
+}

@@ -429,3 +429,326 @@ fn another_process_holding_the_store_is_reported_not_a_panic() {
     assert!(run.stderr.contains("Sorry") && !run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(run.stderr.contains("another orglink process is using the data directory"), "{}", run.stderr);
 }
+
+/// AWS credentials that go nowhere, at once: for `doctor` where AWS is not
+/// what a test is about.
+const OFFLINE: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "AKIAOFFLINE"),
+    ("AWS_SECRET_ACCESS_KEY", "offline"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+    ("AWS_MAX_ATTEMPTS", "1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+/// Every entry under `dir` with its mode and, for a file, its contents.
+#[cfg(unix)]
+fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = vec![(dir.to_owned(), std::fs::metadata(dir).unwrap().permissions().mode(), vec![])];
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            found.extend(tree(&path));
+        } else {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            found.push((path.clone(), mode, std::fs::read(&path).unwrap()));
+        }
+    }
+    found
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_that_is_not_a_store_is_refused_and_left_exactly_as_it_was() {
+    use std::os::unix::fs::PermissionsExt;
+    let o = Orglink::new();
+    // A project, given as the data directory by mistake.
+    let project = o.data_dir();
+    std::fs::create_dir_all(project.join("bin")).unwrap();
+    std::fs::write(project.join("bin/deploy.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(project.join("bin/deploy.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(project.join("README.md"), "# project\n").unwrap();
+    std::fs::set_permissions(project.join("README.md"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(project.join("bin"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&project, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = tree(&project);
+    for args in [
+        &["account", "list"][..],
+        &["account", "add", "123456789012", "--tenant", "acme", "--customer", "Acme", "--support", "basic"],
+        &["tenant", "approve", "900000000000000001"],
+        &["sweep", "--job", "lapse_claims"],
+        &["serve"],
+    ] {
+        let run = o.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("is not empty and is not an orglink store"), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("README.md, bin"), "{}", run.stderr);
+        assert_eq!(tree(&project), before, "{args:?} changed the directory");
+    }
+    let run = o.run(&["account", "list", "--lang", "es"]);
+    assert!(run.stderr.contains("no es un almacén de orglink"), "{}", run.stderr);
+    // Doctor says so too, and touches nothing.
+    let run = o.run_with(OFFLINE, &["doctor"]);
+    assert!(run.stdout.contains("❌ Store in") && run.stdout.contains("not an orglink store"), "{}", run.stdout);
+    assert_eq!(tree(&project), before);
+}
+
+#[test]
+fn a_command_that_only_reads_never_creates_a_store() {
+    let o = Orglink::new();
+    for exists in [false, true] {
+        if exists {
+            std::fs::create_dir(o.data_dir()).unwrap();
+        }
+        for args in [
+            &["account", "list"][..],
+            &["account", "show", "123456789012"],
+            &["instructions", "123456789012"],
+            &["account", "history", "123456789012"],
+            &["tenant", "list", "--json"],
+        ] {
+            let run = o.run(args);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            let expected = format!("no orglink store at {}", o.data_dir().display());
+            assert!(run.stderr.contains(&expected), "{args:?}: {}", run.stderr);
+            assert!(run.stdout.is_empty(), "{}", run.stdout);
+        }
+        let run = o.run_with(OFFLINE, &["doctor"]);
+        assert!(run.stdout.contains("none yet"), "{}", run.stdout);
+        assert_eq!(o.data_dir().exists(), exists, "nothing was created");
+        if exists {
+            assert_eq!(std::fs::read_dir(o.data_dir()).unwrap().count(), 0, "the directory stays empty");
+        }
+    }
+    let run = o.run(&["account", "list", "--lang", "es"]);
+    assert!(run.stderr.contains("No hay un almacén de orglink en"), "{}", run.stderr);
+    // A command that records something creates it in the empty directory.
+    add(&o, "123456789012", &[]);
+    assert!(o.ok(&["account", "list"]).contains("123456789012"));
+}
+
+#[test]
+fn a_file_as_the_data_directory_or_none_at_all_is_named() {
+    let o = Orglink::new();
+    std::fs::write(o.data_dir(), "not a directory").unwrap();
+    for args in [&["account", "list"][..], &["account", "add", "123456789012"], &["serve"]] {
+        let mut args = args.to_vec();
+        if args.len() == 3 {
+            args.extend_from_slice(ACME);
+        }
+        let run = o.run(&args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(&format!("{} is not a directory", o.data_dir().display())), "{}", run.stderr);
+        assert!(!run.stderr.contains("os error"), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(o.data_dir()).unwrap(), "not a directory");
+    // Below a file: the system's words, said once.
+    let below = o.data_dir().join("data");
+    let run = o.run_bare(&[], &["--data-dir", below.to_str().unwrap(), "account", "list"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.matches("Not a directory").count(), 1, "{}", run.stderr);
+
+    // No --data-dir, data_dir or ORGLINK_DATA_DIR: said, and nothing is
+    // created where orglink happens to run.
+    let run = o.run_bare(
+        &[],
+        &["account", "add", "123456789012", "--tenant", "acme", "--customer", "A", "--support", "basic"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("No data directory is set"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(o.path("")).unwrap().count(), 1, "only the file above");
+    let data = o.path("from-env");
+    let run = o.run_bare(
+        &[("ORGLINK_DATA_DIR", data.to_str().unwrap())],
+        &["account", "add", "123456789012"].iter().chain(ACME).copied().collect::<Vec<_>>(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(data.join("db").is_file());
+}
+
+#[test]
+fn configuration_errors_say_what_is_wrong_in_both_languages() {
+    let o = Orglink::new();
+    let run = |env: &[(&str, &str)], lang: &str| {
+        let run = o.run_with(env, &["account", "list", "--lang", lang]);
+        assert_eq!(run.code, 2, "{run:?}");
+        run.stderr
+    };
+    // The right length, no Ed25519 key: not "64 hexadecimal characters".
+    let not_a_point = format!("02{}", "0".repeat(62));
+    let text = run(&[("ORGLINK_DISCORD_PUBLIC_KEY", &not_a_point)], "en");
+    assert!(
+        text.contains("is not an Ed25519 public key") && !text.contains("Expected the application's public key from"),
+        "{text}"
+    );
+    assert!(run(&[("ORGLINK_DISCORD_PUBLIC_KEY", &not_a_point)], "es").contains("no es una clave pública Ed25519"));
+
+    // A host without its scheme: what was probably meant.
+    let config = o.path("d.toml");
+    std::fs::write(
+        &config,
+        "[freshdesk]\nbase_url = \"distributor.freshdesk.com\"\napi_key = \"k\"\nrequester_email = \"ops@d.example\"\n",
+    )
+    .unwrap();
+    let with_file = |lang: &str| {
+        let run = o.run(&["--config", config.to_str().unwrap(), "account", "list", "--lang", lang]);
+        assert_eq!(run.code, 2, "{run:?}");
+        run.stderr
+    };
+    let text = with_file("en");
+    assert!(text.contains("Did you mean `https://distributor.freshdesk.com`?"), "{text}");
+    assert!(with_file("es").contains("¿Quiso decir `https://distributor.freshdesk.com`?"));
+
+    // A secret in clear over the network.
+    let text = run(&[("ORGLINK_DISCORD_API_BASE_URL", "http://discord.example")], "en");
+    assert!(text.contains("discord.api_base_url") && text.contains("in clear"), "{text}");
+    assert!(run(&[("ORGLINK_DISCORD_API_BASE_URL", "http://discord.example")], "es").contains("sin cifrar"));
+
+    // A schedule that parses but never fires is refused when loaded.
+    let text = run(&[("ORGLINK_SCHEDULE_PROBE_ROLES", "0 0 0 30 2 *")], "en");
+    assert!(text.contains("schedule.probe_roles") && text.contains("fires at least once every year"), "{text}");
+    assert!(run(&[("ORGLINK_SCHEDULE_PROBE_ROLES", "0 0 0 30 2 *")], "es").contains("al menos una vez cada año"));
+
+    // Half a Freshdesk: the key that is set, where, and the ones missing.
+    std::fs::write(&config, "[freshdesk]\nbase_url = \"https://distributor.freshdesk.com\"\n").unwrap();
+    let text = with_file("en");
+    let set_in = format!("Key `freshdesk.base_url`, set in {}.", config.display());
+    assert!(text.contains(&set_in), "{text}");
+    assert!(
+        text.contains("It needs `freshdesk.api_key` and `freshdesk.requester_email` too, which are not set."),
+        "{text}"
+    );
+    let text = with_file("es");
+    assert!(text.contains("Necesita también `freshdesk.api_key` y `freshdesk.requester_email`"), "{text}");
+}
+
+#[tokio::test]
+async fn doctor_checks_what_will_be_used() {
+    use crate::harness::{PLATFORM, Recorder, emulator};
+    use wiremock::matchers::{basic_auth, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let freshdesk = Recorder::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tickets"))
+        .and(query_param("per_page", "1"))
+        .and(basic_auth("fd-good-key", "X"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&freshdesk.server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"code": "invalid_credentials"})))
+        .with_priority(10)
+        .mount(&freshdesk.server)
+        .await;
+    let o = Orglink::new()
+        .aws(&emulator().admin(PLATFORM, "orglink-doctor-checks").await)
+        .env("ORGLINK_DISCORD_TOKEN", "bot-token")
+        .env("ORGLINK_FRESHDESK_BASE_URL", &freshdesk.uri())
+        .env("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@distributor.example");
+    drop(o.store());
+    let doctor_in = |lang: &str, env: &[(&str, &str)]| o.run_with(env, &["doctor", "--lang", lang]);
+    let doctor = |env: &[(&str, &str)]| doctor_in("en", env);
+    let good_key = ("ORGLINK_FRESHDESK_API_KEY", "fd-good-key");
+    let application = ("ORGLINK_DISCORD_APPLICATION_ID", "800000000000000001");
+
+    // A token without the application ID: command registration would fail.
+    let run = doctor(&[good_key]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("❌ Discord application ID: not set, but a bot token is"), "{}", run.stdout);
+    assert!(run.stdout.contains("✅ AWS credentials: from environment variables"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("✅ AWS identity: account {PLATFORM}")), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("✅ Freshdesk: {} answers", freshdesk.uri())), "{}", run.stdout);
+    // One authenticated read, nothing written.
+    let requests = freshdesk.requests().await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!((requests[0].method.as_str(), requests[0].url.path()), ("GET", "/api/v2/tickets"));
+    assert_eq!(requests[0].url.query(), Some("per_page=1"));
+
+    let run = doctor(&[good_key, application]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("❌"), "{}", run.stdout);
+
+    // A key Freshdesk refuses, and a Freshdesk that cannot be reached.
+    let run = doctor(&[("ORGLINK_FRESHDESK_API_KEY", "fd-wrong-key"), application]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("refused the API key (401): check freshdesk.api_key"), "{}", run.stdout);
+    assert!(!run.stdout.contains("fd-wrong-key"), "{}", run.stdout);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = format!("http://{closed}");
+    let run = doctor(&[good_key, application, ("ORGLINK_FRESHDESK_BASE_URL", &closed)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains(&format!("❌ Freshdesk: {closed} could not be reached")), "{}", run.stdout);
+    let run = doctor_in("es", &[good_key]);
+    assert!(run.stdout.contains("❌ ID de aplicación de Discord: sin definir"), "{}", run.stdout);
+    assert!(run.stdout.contains("✅ Credenciales de AWS: de variables de entorno"), "{}", run.stdout);
+    assert!(run.stdout.contains("responde, y la clave de API lee tickets"), "{}", run.stdout);
+
+    // No credentials anywhere: said once, and STS is not asked.
+    let none = Orglink::new().env("AWS_EC2_METADATA_DISABLED", "true").env("AWS_REGION", "us-east-1");
+    let run = none
+        .run_with(&[("AWS_CONFIG_FILE", "/nonexistent"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")], &["doctor"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("❌ AWS credentials: none could be loaded"), "{}", run.stdout);
+    assert!(!run.stdout.contains("AWS identity"), "{}", run.stdout);
+}
+
+/// `orglink serve` as a service manager runs it: stderr a pipe, outside
+/// EC2, where the instance metadata service refuses its token (403).
+#[tokio::test]
+async fn serve_logs_fit_a_service_no_colour_and_one_line_for_missing_credentials() {
+    use crate::harness::Recorder;
+    use std::io::BufRead;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let imds = Recorder::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/latest/api/token"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&imds.server)
+        .await;
+    let o = Orglink::new();
+    let home = o.path("home");
+    std::fs::create_dir(&home).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_orglink"))
+        .arg("--data-dir")
+        .arg(o.data_dir())
+        .arg("serve")
+        // Nothing from the developer's shell: no AWS credentials, no ~/.aws.
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.uri())
+        .env("ORGLINK_DISCORD_PUBLIC_KEY", "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089")
+        .env("ORGLINK_HTTP_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("serving HTTP")) {
+        match received.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => log.push(line),
+            Err(e) => panic!("serve did not start ({e}): {log:#?}"),
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    log.extend(received.try_iter());
+    let text = log.join("\n");
+    assert!(imds.requests().await.iter().any(|r| r.method.as_str() == "PUT"), "instance metadata was asked: {text}");
+    assert!(!text.contains('\x1b'), "no colour codes in a pipe:\n{text}");
+    assert!(!text.contains("FailedToLoadToken") && !text.contains("aws_config"), "no raw SDK warnings:\n{text}");
+    let told: Vec<&String> = log.iter().filter(|l| l.contains("AWS credentials could not be loaded")).collect();
+    assert_eq!(told.len(), 1, "{text}");
+    assert!(told[0].contains("instance metadata (IMDS)") && told[0].contains("IMDS session token"), "{}", told[0]);
+}

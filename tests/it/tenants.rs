@@ -486,5 +486,6 @@ async fn the_policy_is_configured_by_name() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("tenants.policy") && run.stderr.contains("ORGLINK_TENANTS_POLICY"), "{}", run.stderr);
     assert!(run.stderr.contains("approval") && run.stderr.contains("open"), "{}", run.stderr);
+    drop(o.store());
     assert_eq!(o.run_with(&[("ORGLINK_TENANTS_POLICY", "open")], &["tenant", "list"]).code, 0);
 }

@@ -60,8 +60,17 @@ impl Orglink {
 
     /// Runs with `env` set besides the installation's environment.
     pub fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let data_dir = self.data_dir();
+        let mut full = vec!["--data-dir", data_dir.to_str().expect("a UTF-8 path")];
+        full.extend_from_slice(args);
+        self.run_bare(env, &full)
+    }
+
+    /// Runs `orglink ARGS...` as given (no `--data-dir`), in the
+    /// installation's directory.
+    pub fn run_bare(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut command = Command::new(env!("CARGO_BIN_EXE_orglink"));
-        command.arg("--data-dir").arg(self.data_dir()).args(args);
+        command.args(args).current_dir(self.dir.path());
         // Only what the test sets: no ORGLINK_* from the developer's shell.
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORGLINK_")) {
             command.env_remove(key);

@@ -531,7 +531,10 @@ pub fn run_with(
             let code = done(&reply);
             report(io, &templates, lang, &reply, code)
         }
-        Err(AppError::User(e)) => report(io, &templates, lang, &Reply::error(e), 2),
+        Err(AppError::User(e)) => {
+            let code = if e.ours() { 1 } else { 2 };
+            report(io, &templates, lang, &Reply::error(e), code)
+        }
         Err(AppError::Internal(e)) => internal(io, &templates, lang, &e),
     }
 }

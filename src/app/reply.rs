@@ -459,6 +459,8 @@ impl Message {
                 UserError::ManagementAccount { .. } => "errors/management_account.md",
                 UserError::NotNow { .. } => "errors/not_now.md",
                 UserError::ArnAccountMismatch { .. } => "errors/arn_account_mismatch.md",
+                UserError::PartitionMismatch { .. } => "errors/partition_mismatch.md",
+                UserError::CouldNotAskAws { .. } => "errors/could_not_ask_aws.md",
                 UserError::NotAllowed { .. } => "errors/not_allowed.md",
                 UserError::DirectMessage => "errors/direct_message.md",
                 UserError::UnknownInteraction => "errors/unknown_interaction.md",
@@ -600,6 +602,10 @@ fn error_context(error: &UserError) -> Value {
             json!({ "tenant": tenant, "state": from, "decision": decision })
         }
         UserError::OperationsServer { tenant } => json!({ "tenant": tenant }),
+        UserError::PartitionMismatch { partition, arn_partition } => {
+            json!({ "partition": partition, "arn_partition": arn_partition })
+        }
+        UserError::CouldNotAskAws { cause } => json!({ "cause": cause }),
     }
 }
 

@@ -67,6 +67,10 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     session: SessionFactory,
     retry: RetryPolicy,
+    /// orglink's own account once STS has named it: asked at the first
+    /// `AccessDenied` (to tell whose problem it is), then kept, since the
+    /// credentials of one process do not change account.
+    own: Arc<tokio::sync::OnceCell<String>>,
 }
 
 /// orglink's own SDK configuration: the standard credential chain, profiles,
@@ -159,7 +163,7 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(config),
             organizations: aws_sdk_organizations::Client::new(config),
         });
-        Self { sts: aws_sdk_sts::Client::new(&base), base, session, retry }
+        Self { sts: aws_sdk_sts::Client::new(&base), base, session, retry, own: Arc::default() }
     }
 
     /// With given clients: orglink's own STS client, and how to make the
@@ -170,7 +174,7 @@ impl Aws {
         session: SessionFactory,
         retry: RetryPolicy,
     ) -> Self {
-        Self { base, sts, session, retry }
+        Self { base, sts, session, retry, own: Arc::default() }
     }
 
     /// Counts every AWS call, orglink's own and those made with a customer
@@ -193,6 +197,16 @@ impl Aws {
     pub async fn own_account(&self) -> anyhow::Result<String> {
         let identity = self.sts.get_caller_identity().send().await?;
         identity.account().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("STS named no account"))
+    }
+
+    /// [`Aws::own_account`], asked once: a failure is not kept, so the next
+    /// call asks again.
+    pub async fn own_account_cached(&self) -> Result<String, String> {
+        self.own
+            .get_or_try_init(|| self.own_account())
+            .await
+            .cloned()
+            .map_err(|e| format!("orglink's own AWS identity could not be read: {e:#}"))
     }
 
     /// The SDK configuration with the given temporary credentials.

@@ -20,6 +20,8 @@ mod crash;
 mod discord;
 /// Role verification from Discord, against the AWS emulator.
 mod discord_verify;
+/// Failures named by their class: ours, AWS's, the user's.
+mod failures;
 /// The Freshdesk client.
 mod freshdesk;
 /// Every parser of untrusted input, fuzzed.

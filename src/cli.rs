@@ -641,7 +641,8 @@ fn sweep(
         Ok(reports) => match templates.render(lang, "sweep.md", serde_json::json!({ "reports": reports })) {
             Ok(text) => {
                 let _ = writeln!(io.out, "{text}");
-                0
+                // A run that could not ask AWS failed, whatever else it did.
+                if reports.iter().all(crate::app::JobReport::succeeded) { 0 } else { 1 }
             }
             Err(e) => internal(io, templates, lang, &anyhow::Error::new(e)),
         },

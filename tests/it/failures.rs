@@ -75,6 +75,24 @@ fn a_role_arn_in_another_partition_is_refused_as_input_before_aws_is_asked() {
     assert!(o.account(ACCOUNT).unwrap().role.is_none());
 }
 
+#[test]
+fn a_probe_run_that_cannot_ask_aws_fails_with_its_cause() {
+    let o = without_credentials();
+    o.ok(&["account", "add", ACCOUNT, "--tenant", "acme", "--customer", "Acme", "--support", "basic"]);
+    // The account's first probe is due now.
+    let now = time::OffsetDateTime::now_utc();
+    crate::harness::change(&o.store(), ACCOUNT, "test", now, |a| {
+        a.probe.as_mut().expect("probing from registration").next_at = Some(now - time::Duration::minutes(1));
+        Ok::<_, ()>(vec![])
+    });
+    let before = o.account(ACCOUNT).unwrap();
+    let run = o.run(&["sweep", "--job", "probe_roles"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("probe_roles failed: orglink could not ask AWS"), "{run:?}");
+    assert!(!run.stdout.contains("AssumeRole ceiling"), "{run:?}");
+    assert_eq!(o.account(ACCOUNT).unwrap(), before, "nothing recorded");
+}
+
 /// An already verified account, checked again while orglink runs as
 /// another AWS account than the platform: orglink's problem, said so, and
 /// the account stays verified.

@@ -54,6 +54,9 @@ pub struct Config {
     pub discord: DiscordConfig,
     /// Where `orglink serve` listens for HTTP (interactions, health, metrics).
     pub listen: std::net::SocketAddr,
+    /// Where `/healthz` and `/metrics` are served instead, when set: then
+    /// the public listener serves only `/interactions`.
+    pub admin_listen: Option<std::net::SocketAddr>,
     /// `/healthz` fails when a job has not succeeded for this many of its
     /// intervals.
     pub health_job_intervals: u32,
@@ -308,6 +311,12 @@ pub static KEYS: &[Key] = &[
         "http.listen" => "ORGLINK_HTTP_LISTEN", Text, Fallback::Text("127.0.0.1:8080"),
         "Where `orglink serve` listens: /healthz, /metrics and, with a public key, /interactions.",
         |d, v| d.config.listen = v.text().trim().parse().map_err(|_| Problem::Malformed(Expected::SocketAddr))?
+    },
+    key! {
+        "http.admin_listen" => "ORGLINK_HTTP_ADMIN_LISTEN", Text, Fallback::Unset,
+        "Serve /healthz and /metrics here (say a loopback address) and only /interactions on http.listen.",
+        |d, v| d.config.admin_listen =
+            Some(v.text().trim().parse().map_err(|_| Problem::Malformed(Expected::SocketAddr))?)
     },
     key! {
         "http.health_job_intervals" => "ORGLINK_HTTP_HEALTH_JOB_INTERVALS", Scalar, Fallback::Text("3"),
@@ -813,6 +822,7 @@ impl Config {
             settings: Settings::default(),
             discord: DiscordConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: None,
             health_job_intervals: 0,
             aws: AwsConfig::default(),
             schedule: Schedule::new(&BTreeMap::new()).expect("the jobs' default schedule parses"),

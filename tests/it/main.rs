@@ -26,6 +26,8 @@ mod failures;
 mod freshdesk;
 /// Every parser of untrusted input, fuzzed.
 mod fuzz;
+/// The Discord gateway transport, against a local fake gateway.
+mod gateway;
 /// AWS Organizations invitations: sending and tracking them.
 mod invitations;
 /// Outbox delivery to Discord channels: once, retried, never dropped.

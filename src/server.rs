@@ -212,9 +212,10 @@ pub async fn serve(config: Config, templates: Templates, store: Store, clock: Ar
 
 /// Customer roles trust the platform's cross-account ID: orglink must run as
 /// that account, or every verification fails ([`Identity`], as `doctor`
-/// judges it). Said at start-up.
+/// judges it). Said at start-up; the answer is kept, so the verifications'
+/// first AccessDenied need not ask again whose problem it is.
 async fn check_identity(aws: &Aws, cross_account_id: crate::domain::AccountId) {
-    match Identity::of(aws.own_account().await.map_err(|e| format!("{e:#}")), cross_account_id) {
+    match Identity::of(aws.own_account_cached().await, cross_account_id) {
         Identity::Platform => {
             tracing::info!(account = %cross_account_id, "AWS identity is the platform's cross-account ID")
         }

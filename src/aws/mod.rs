@@ -141,7 +141,21 @@ fn code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Problem {
-    Problem::Unavailable { detail: error.to_string().chars().take(300).collect() }
+    Problem::Unavailable { detail: detail(error) }
+}
+
+/// An SDK error as one line a person reads after "orglink could not ask
+/// AWS: ": the SDK's chain of causes spans lines (every credential
+/// provider tried), and the first 300 characters name the cause.
+fn detail(error: impl std::fmt::Display) -> String {
+    const MAX: usize = 300;
+    let line = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= MAX {
+        return line;
+    }
+    let mut cut: String = line.chars().take(MAX - 1).collect();
+    cut.push('…');
+    cut
 }
 
 impl Aws {
@@ -206,7 +220,7 @@ impl Aws {
             .get_or_try_init(|| self.own_account())
             .await
             .cloned()
-            .map_err(|e| format!("orglink's own AWS identity could not be read: {e:#}"))
+            .map_err(|e| detail(format_args!("orglink's own AWS identity could not be read: {e:#}")))
     }
 
     /// The SDK configuration with the given temporary credentials.
@@ -460,5 +474,23 @@ impl Aws {
                 (Outcome::Failed { problem }, None)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_one_line_of_at_most_300_characters() {
+        let chain =
+            "dispatch failure: no credentials found in chain. Attempted:\n  Environment: not set\n  Profile: none";
+        assert_eq!(
+            detail(chain),
+            "dispatch failure: no credentials found in chain. Attempted: Environment: not set Profile: none"
+        );
+        let long = detail("é ".repeat(400));
+        assert_eq!(long.chars().count(), 300);
+        assert!(long.ends_with('…'));
     }
 }

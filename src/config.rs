@@ -309,7 +309,7 @@ pub static KEYS: &[Key] = &[
     },
     key! {
         "http.listen" => "ORGLINK_HTTP_LISTEN", Text, Fallback::Text("127.0.0.1:8080"),
-        "Where `orglink serve` listens: /healthz, /metrics and, with a public key, /interactions.",
+        "Where `orglink serve` listens: with a public key, /interactions; /healthz and /metrics unless http.admin_listen is set.",
         |d, v| d.config.listen = v.text().trim().parse().map_err(|_| Problem::Malformed(Expected::SocketAddr))?
     },
     key! {

@@ -32,6 +32,8 @@ mod gateway;
 mod invitations;
 /// Outbox delivery to Discord channels: once, retried, never dropped.
 mod notifications;
+/// The systemd unit and the Dockerfile keep their hardening.
+mod packaging;
 /// Zero-paste verification: the probe job.
 mod probe;
 /// No secret in logs, replies or the store.

@@ -17,8 +17,14 @@ RUN apt-get update \
  && chmod 0700 /var/lib/orglink
 COPY --from=build /src/target/release/orglink /usr/local/bin/orglink
 USER orglink
+# The public listener serves only Discord's POST /interactions; /healthz and
+# /metrics stay on the container's loopback (`docker exec orglink ...` or a
+# sidecar in the same network namespace reaches them). To scrape from
+# another host, set ORGLINK_HTTP_ADMIN_LISTEN=0.0.0.0:9090 and publish 9090
+# on a private network only.
 ENV ORGLINK_DATA_DIR=/var/lib/orglink/data \
-    ORGLINK_HTTP_LISTEN=0.0.0.0:8080
+    ORGLINK_HTTP_LISTEN=0.0.0.0:8080 \
+    ORGLINK_HTTP_ADMIN_LISTEN=127.0.0.1:9090
 VOLUME ["/var/lib/orglink"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM

@@ -536,7 +536,10 @@ pub fn run_with(
             let code = done(&reply);
             report(io, &templates, lang, &reply, code)
         }
-        Err(AppError::User(e)) => report(io, &templates, lang, &Reply::error(e), 2),
+        Err(AppError::User(e)) => {
+            let code = if e.ours() { 1 } else { 2 };
+            report(io, &templates, lang, &Reply::error(e), code)
+        }
         Err(AppError::Internal(e)) => internal(io, &templates, lang, &e),
     }
 }
@@ -653,7 +656,8 @@ fn sweep(
         Ok(reports) => match templates.render(lang, "sweep.md", serde_json::json!({ "reports": reports })) {
             Ok(text) => {
                 let _ = writeln!(io.out, "{text}");
-                0
+                // A run that could not ask AWS failed, whatever else it did.
+                if reports.iter().all(crate::app::JobReport::succeeded) { 0 } else { 1 }
             }
             Err(e) => internal(io, templates, lang, &anyhow::Error::new(e)),
         },

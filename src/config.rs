@@ -56,6 +56,9 @@ pub struct Config {
     pub discord: DiscordConfig,
     /// Where `orglink serve` listens for HTTP (interactions, health, metrics).
     pub listen: std::net::SocketAddr,
+    /// Where `/healthz` and `/metrics` are served instead, when set: then
+    /// the public listener serves only `/interactions`.
+    pub admin_listen: Option<std::net::SocketAddr>,
     /// `/healthz` fails when a job has not succeeded for this many of its
     /// intervals.
     pub health_job_intervals: u32,
@@ -322,8 +325,14 @@ pub static KEYS: &[Key] = &[
     },
     key! {
         "http.listen" => "ORGLINK_HTTP_LISTEN", Text, Fallback::Text("127.0.0.1:8080"),
-        "Where `orglink serve` listens: /healthz, /metrics and, with a public key, /interactions.",
+        "Where `orglink serve` listens: with a public key, /interactions; /healthz and /metrics unless http.admin_listen is set.",
         |d, v| d.config.listen = v.text().trim().parse().map_err(|_| Problem::Malformed(Expected::SocketAddr))?
+    },
+    key! {
+        "http.admin_listen" => "ORGLINK_HTTP_ADMIN_LISTEN", Text, Fallback::Unset,
+        "Serve /healthz and /metrics here (say a loopback address) and only /interactions on http.listen.",
+        |d, v| d.config.admin_listen =
+            Some(v.text().trim().parse().map_err(|_| Problem::Malformed(Expected::SocketAddr))?)
     },
     key! {
         "http.health_job_intervals" => "ORGLINK_HTTP_HEALTH_JOB_INTERVALS", Scalar, Fallback::Text("3"),
@@ -881,6 +890,7 @@ impl Config {
             settings: Settings::default(),
             discord: DiscordConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: None,
             health_job_intervals: 0,
             aws: AwsConfig::default(),
             schedule: Schedule::new(&BTreeMap::new()).expect("the jobs' default schedule parses"),
@@ -889,9 +899,19 @@ impl Config {
         }
     }
 
-    /// The `ORGLINK_*` variables of the process environment.
+    /// The `ORGLINK_*` variables of the process environment and, under
+    /// systemd, the credentials named like them in `$CREDENTIALS_DIRECTORY`
+    /// (`LoadCredential=ORGLINK_DISCORD_TOKEN:/etc/orglink/discord_token`),
+    /// so a secret need not sit in the environment, where child processes
+    /// and `systemctl show` see it. A variable set in the environment wins.
     pub fn process_env() -> BTreeMap<String, String> {
-        std::env::vars().filter(|(k, _)| k.starts_with("ORGLINK_")).collect()
+        let mut env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("ORGLINK_")).collect();
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+            for (name, value) in credentials(Path::new(&dir)) {
+                env.entry(name).or_insert(value);
+            }
+        }
+        env
     }
 }
 
@@ -908,6 +928,20 @@ fn never_yearly(schedule: &Schedule, now: time::OffsetDateTime) -> Option<Job> {
             schedule.next(job, from).is_none_or(|next| next - from > YEAR)
         })
     })
+}
+
+/// The files of `dir` named like `ORGLINK_*` variables, as those variables:
+/// each file's text without its final line break (`echo` adds one).
+pub fn credentials(dir: &Path) -> BTreeMap<String, String> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok().filter(|n| n.starts_with("ORGLINK_"))?;
+            let text = std::fs::read_to_string(entry.path()).ok()?;
+            let value = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+            Some((name, value.to_owned()))
+        })
+        .collect()
 }
 
 impl Draft {
@@ -1068,6 +1102,23 @@ mod tests {
         let freshdesk = Config::load(None, &complete).unwrap().freshdesk.unwrap();
         assert_eq!((freshdesk.priority, freshdesk.group_id, freshdesk.language), (2, None, Lang::En));
         assert_eq!(freshdesk.base_url, "https://d.freshdesk.com");
+    }
+
+    #[test]
+    fn systemd_credentials_named_like_variables_are_read_as_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ORGLINK_DISCORD_TOKEN"), "from-a-credential\n").unwrap();
+        std::fs::write(dir.path().join("ORGLINK_LANGUAGE"), "es").unwrap();
+        std::fs::write(dir.path().join("aws_credentials"), "[default]\n").unwrap();
+        let read = credentials(dir.path());
+        assert_eq!(
+            read.into_iter().collect::<Vec<_>>(),
+            [
+                ("ORGLINK_DISCORD_TOKEN".to_owned(), "from-a-credential".to_owned()),
+                ("ORGLINK_LANGUAGE".to_owned(), "es".to_owned())
+            ]
+        );
+        assert!(credentials(&dir.path().join("missing")).is_empty());
     }
 
     #[test]

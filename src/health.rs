@@ -56,9 +56,44 @@ impl Health {
     }
 }
 
+/// How long a store check stands for `/healthz`: a probe every few seconds
+/// (a load balancer's, Kubernetes') does not write and flush the store each
+/// time, yet a store that stopped taking writes shows within this.
+pub const STORE_CHECK_FOR: time::Duration = time::Duration::seconds(10);
+
+/// The last store check and when it was made.
+#[derive(Debug, Clone, Default)]
+pub struct CachedCheck {
+    last: Option<(time::OffsetDateTime, Result<(), String>)>,
+}
+
+impl CachedCheck {
+    /// The last result, if it was made within [`STORE_CHECK_FOR`] of `now`
+    /// (a clock that went back makes it stale too).
+    pub fn fresh(&self, now: time::OffsetDateTime) -> Option<Result<(), String>> {
+        let (at, result) = self.last.as_ref()?;
+        (*at <= now && now - *at < STORE_CHECK_FOR).then(|| result.clone())
+    }
+
+    pub fn record(&mut self, at: time::OffsetDateTime, result: Result<(), String>) {
+        self.last = Some((at, result));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_check_stands_for_ten_seconds() {
+        let at = time::macros::datetime!(2026-12-01 12:00 UTC);
+        let mut cached = CachedCheck::default();
+        assert_eq!(cached.fresh(at), None);
+        cached.record(at, Err("read-only".into()));
+        assert_eq!(cached.fresh(at + time::Duration::seconds(9)), Some(Err("read-only".into())));
+        assert_eq!(cached.fresh(at + STORE_CHECK_FOR), None);
+        assert_eq!(cached.fresh(at - time::Duration::seconds(1)), None);
+    }
 
     #[test]
     fn every_check_made_must_pass() {

@@ -176,11 +176,11 @@ pub async fn run(app: App, schedule: Schedule, clock: Arc<dyn Clock>, shutdown: 
         }
         for job in jobs {
             let span = tracing::info_span!("job", job = job.name());
-            let result = app.run_job(job).instrument(span.clone()).await;
+            let result = app.run_scheduled(job).instrument(span.clone()).await;
             let _entered = span.enter();
-            app.metrics().job_run(job, result.is_ok(), clock.now());
             match result {
-                Ok(report) => tracing::info!(?report, "job done"),
+                Ok(report) if report.succeeded() => tracing::info!(?report, "job done"),
+                Ok(report) => tracing::error!(?report, "job failed: AWS could not be asked"),
                 Err(e) => tracing::error!(error = format!("{e:?}"), "job failed"),
             }
         }

@@ -32,8 +32,12 @@ pub enum ServeError {
 
 /// A running server.
 pub struct Running {
-    /// Where the HTTP endpoint (health, metrics, interactions) listens.
+    /// Where the HTTP endpoint (interactions; health and metrics too unless
+    /// an admin listener serves them) listens.
     pub http_addr: SocketAddr,
+    /// Where `/healthz` and `/metrics` are served when `http.admin_listen`
+    /// is set.
+    pub admin_addr: Option<SocketAddr>,
     pub bot: Arc<Bot>,
     tasks: Vec<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -139,13 +143,10 @@ pub async fn start(
         }
         None => None,
     };
-    // Health and metrics are served whichever transports run.
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let http_addr = listener.local_addr()?;
+    // Health and metrics are served whichever transports run: beside the
+    // interactions, or on their own listener (loopback, say) when one is set.
     let interactions = verifier.is_some();
-    let router = endpoint::router(endpoint::Endpoint {
+    let endpoint = endpoint::Endpoint {
         bot: bot.clone(),
         verifier,
         http,
@@ -154,15 +155,45 @@ pub async fn start(
         schedule: config.schedule.clone(),
         health_job_intervals: config.health_job_intervals,
         seen: Default::default(),
-    });
-    let shutdown = stopped();
+        store_check: Default::default(),
+    };
+    let public_routes = if config.admin_listen.is_some() { endpoint::Routes::Public } else { endpoint::Routes::All };
+    let http_addr =
+        serve_http(config.listen, endpoint::router(endpoint.clone(), public_routes), &mut tasks, stopped()).await?;
+    let admin_addr = match config.admin_listen {
+        Some(addr) => {
+            let router = endpoint::router(endpoint, endpoint::Routes::Admin);
+            Some(serve_http(addr, router, &mut tasks, stopped()).await?)
+        }
+        None => None,
+    };
+    match admin_addr {
+        Some(admin) => {
+            tracing::info!(addr = %http_addr, %admin, interactions, "serving HTTP: /interactions; /healthz and /metrics on the admin address")
+        }
+        None => {
+            tracing::info!(addr = %http_addr, interactions, "serving HTTP: /healthz, /metrics and, with interactions, /interactions")
+        }
+    }
+    Ok(Running { http_addr, admin_addr, bot, tasks, stop })
+}
+
+/// Binds `addr` and serves `router` there until `shutdown`; the address
+/// bound (the port chosen, for port 0).
+async fn serve_http(
+    addr: SocketAddr,
+    router: axum::Router,
+    tasks: &mut Vec<JoinHandle<()>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let bound = listener.local_addr()?;
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "the HTTP server stopped");
         }
     }));
-    tracing::info!(addr = %http_addr, interactions, "serving HTTP: /healthz, /metrics and, with interactions, /interactions");
-    Ok(Running { http_addr, bot, tasks, stop })
+    Ok(bound)
 }
 
 /// Runs until SIGINT or SIGTERM, then stops taking interactions and ends
@@ -181,9 +212,10 @@ pub async fn serve(config: Config, templates: Templates, store: Store, clock: Ar
 
 /// Customer roles trust the platform's cross-account ID: orglink must run as
 /// that account, or every verification fails ([`Identity`], as `doctor`
-/// judges it). Said at start-up.
+/// judges it). Said at start-up; the answer is kept, so the verifications'
+/// first AccessDenied need not ask again whose problem it is.
 async fn check_identity(aws: &Aws, cross_account_id: crate::domain::AccountId) {
-    match Identity::of(aws.own_account().await.map_err(|e| format!("{e:#}")), cross_account_id) {
+    match Identity::of(aws.own_account_cached().await, cross_account_id) {
         Identity::Platform => {
             tracing::info!(account = %cross_account_id, "AWS identity is the platform's cross-account ID")
         }

@@ -1,7 +1,11 @@
-//! Errors a user caused and can fix: shown to them, in their language.
+//! Errors shown to the user, in their language: those they caused and can
+//! fix and, named as ours, the failures of orglink they should know the
+//! kind of (AWS could not be asked).
 
 use crate::domain::quota::Quota;
-use crate::domain::{AccountId, ChatId, LinkState, ParseError, TenantDecision, TenantId, TenantState};
+use crate::domain::{
+    AccountId, ChatId, LinkState, ParseError, Partition, TenantDecision, TenantId, TenantState, Unasked,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {
@@ -52,6 +56,46 @@ pub enum UserError {
     /// The tenant used all a quota allows: nothing was done.
     #[error("over the {} quota of {limit}", quota.code())]
     QuotaExceeded { quota: Quota, limit: u32, resets_at: Option<time::OffsetDateTime> },
+    #[error("the role ARN is in partition {}, orglink works in {}", arn_partition.as_str(), partition.as_str())]
+    PartitionMismatch { partition: Partition, arn_partition: Partition },
+    /// orglink's problem, not the user's: nothing was recorded.
+    #[error("orglink could not ask AWS: {cause}")]
+    CouldNotAskAws { cause: Unasked },
+}
+
+impl UserError {
+    /// A failure of orglink's own (its credentials, its identity, a service
+    /// it needs), shown so the user knows it is not theirs to fix: the CLI
+    /// exits 1 for it, as for any failure of ours, not 2 as for input.
+    pub fn ours(&self) -> bool {
+        match self {
+            Self::CouldNotAskAws { .. } => true,
+            Self::Invalid(_)
+            | Self::AccountNotFound { .. }
+            | Self::AlreadyRegistered { .. }
+            | Self::LinkedElsewhere { .. }
+            | Self::TooManyClaims { .. }
+            | Self::AmbiguousClaim { .. }
+            | Self::TransferTargetHasClaim { .. }
+            | Self::NothingToChange { .. }
+            | Self::NoClaimTrusted { .. }
+            | Self::ManagementAccount { .. }
+            | Self::NotNow { .. }
+            | Self::ArnAccountMismatch { .. }
+            | Self::NotAllowed { .. }
+            | Self::DirectMessage
+            | Self::UnknownInteraction
+            | Self::NoRoleRecorded { .. }
+            | Self::CannotInvite { .. }
+            | Self::TenantPending
+            | Self::TenantDenied
+            | Self::TenantSuspended
+            | Self::TenantDecision { .. }
+            | Self::OperationsServer { .. }
+            | Self::PartitionMismatch { .. }
+            | Self::QuotaExceeded { .. } => false,
+        }
+    }
 }
 
 /// What a command needs of the person who runs it.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Actor, App, AppError, Command, Message};
 use crate::aws::VerifyRequest;
-use crate::domain::{Account, CheckName, Event, FairShare, HandshakeState, LinkState, Outcome, Problem};
+use crate::domain::{Account, Event, FairShare, HandshakeState, LinkState, Unasked};
 use crate::scheduler::Job;
 use crate::store::{Audit, By};
 
@@ -27,6 +27,17 @@ pub struct JobReport {
     pub deferred: usize,
     /// Accounts left alone: their tenant is suspended.
     pub held: usize,
+    /// The run stopped because AWS could not be asked (orglink's problem):
+    /// a failed run, whatever it did before.
+    pub failed: Option<Unasked>,
+}
+
+impl JobReport {
+    /// The run did what it is for: a run that could not ask AWS is not
+    /// (it counts as failed in metrics and health, and `sweep` exits 1).
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_none()
+    }
 }
 
 impl App {
@@ -42,6 +53,16 @@ impl App {
         };
         report.job = job.name();
         Ok(report)
+    }
+
+    /// Runs `job` as the scheduler does: the run counted in metrics as
+    /// succeeded or failed (a run that could not ask AWS failed, whatever
+    /// it did before), which `/healthz` judges a job's staleness by.
+    pub async fn run_scheduled(&self, job: Job) -> Result<JobReport, AppError> {
+        let result = self.run_job(job).await;
+        let succeeded = result.as_ref().is_ok_and(JobReport::succeeded);
+        self.metrics.job_run(job, succeeded, self.clock.now());
+        result
     }
 
     /// The accounts `job` must look at now, and the report that counts
@@ -234,8 +255,10 @@ impl App {
                 probed.insert((account.id, account.tenant.clone()));
                 report.deferred = report.deferred.saturating_sub(1);
                 if !self.probe_one(aws, account, &mut report).await? {
-                    // STS itself cannot be reached: the others wait for the
-                    // next run rather than each wait out the SDK's timeouts.
+                    // AWS cannot be asked (STS unreachable, no credentials,
+                    // orglink not the platform): the others wait for the
+                    // next run rather than each wait out the SDK's timeouts,
+                    // and the run is a failed one.
                     return Ok(report);
                 }
             }
@@ -243,8 +266,9 @@ impl App {
         Ok(report)
     }
 
-    /// Probes one account and records what it found; `false` when STS
-    /// could not be reached.
+    /// Probes one account and records what it found; `false` when AWS
+    /// could not be asked, and then nothing is recorded: the account stays
+    /// due, first in line for the next run.
     async fn probe_one(
         &self,
         aws: &crate::aws::Aws,
@@ -263,6 +287,14 @@ impl App {
         let calls = checked.assume_role_calls();
         self.probe_calls.lock().unwrap_or_else(|e| e.into_inner()).record(now, calls);
         report.aws_calls += calls;
+        let checked = match self.asked(aws, checked).await {
+            Ok(checked) => checked,
+            Err(unasked) => {
+                report.unchecked.push((account.id.to_string(), unasked.to_string()));
+                report.failed = Some(unasked);
+                return Ok(false);
+            }
+        };
         let (partition, role_name, plan) =
             (self.settings.partition, self.settings.role_name.clone(), self.settings.probe.plan.clone());
         let (external_id, observed) = (request.external_id.clone(), checked.clone());
@@ -279,12 +311,6 @@ impl App {
             .await?;
         if !events.is_empty() {
             report.changed += 1;
-        }
-        if let Some(Outcome::Failed { problem: Problem::Unavailable { detail } }) =
-            checked.outcome(CheckName::AssumeRole)
-        {
-            report.unchecked.push((account.id.to_string(), detail.clone()));
-            return Ok(false);
         }
         if events.iter().any(|e| matches!(e, Event::RoleFound { .. }))
             && self.settings.auto_send_invitations

@@ -460,6 +460,8 @@ impl Message {
                 UserError::ManagementAccount { .. } => "errors/management_account.md",
                 UserError::NotNow { .. } => "errors/not_now.md",
                 UserError::ArnAccountMismatch { .. } => "errors/arn_account_mismatch.md",
+                UserError::PartitionMismatch { .. } => "errors/partition_mismatch.md",
+                UserError::CouldNotAskAws { .. } => "errors/could_not_ask_aws.md",
                 UserError::NotAllowed { .. } => "errors/not_allowed.md",
                 UserError::DirectMessage => "errors/direct_message.md",
                 UserError::UnknownInteraction => "errors/unknown_interaction.md",
@@ -607,6 +609,10 @@ fn error_context(error: &UserError) -> Value {
             let resets_at = resets_at.map(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
             json!({ "quota": quota, "limit": limit, "resets_at": resets_at.flatten() })
         }
+        UserError::PartitionMismatch { partition, arn_partition } => {
+            json!({ "partition": partition, "arn_partition": arn_partition })
+        }
+        UserError::CouldNotAskAws { cause } => json!({ "cause": cause }),
     }
 }
 

@@ -3,8 +3,10 @@
 use super::{
     Action, Actor, App, AppError, Message, Offer, Permission, Reply, Tone, UserError, VerificationView, quotas,
 };
-use crate::aws::VerifyRequest;
-use crate::domain::{Account, AccountId, CheckName, LinkState, Outcome, RoleArn, RoleDescription};
+use crate::aws::{Aws, VerifyRequest};
+use crate::domain::{
+    Account, AccountId, CheckName, LinkState, Outcome, RoleArn, RoleDescription, Unasked, VerificationReport,
+};
 
 impl App {
     pub(super) async fn verify_role(
@@ -26,6 +28,12 @@ impl App {
         if arn.account() != id {
             return Err(UserError::ArnAccountMismatch { account: id, arn_account: arn.account() }.into());
         }
+        // A role in another partition can never trust the platform's
+        // account: it is the input that is wrong, and AWS is not asked.
+        if arn.partition() != self.settings.partition {
+            let partition = self.settings.partition;
+            return Err(UserError::PartitionMismatch { partition, arn_partition: arn.partition() }.into());
+        }
         let Some(aws) = &self.aws else {
             return Err(anyhow::anyhow!("role verification needs AWS, which is not set up here").into());
         };
@@ -40,14 +48,15 @@ impl App {
             external_id: claim.external_id.clone(),
             tier: claim.support_tier,
         };
+        let unasked = |cause| AppError::from(UserError::CouldNotAskAws { cause });
         let (claim, report) = if let [claim] = &candidates[..] {
-            (claim.clone(), aws.verify(&request(claim)).await)
+            (claim.clone(), self.asked(aws, aws.verify(&request(claim)).await).await.map_err(unasked)?)
         } else {
             // Operations, several claims and no owner: the one whose
             // external ID the role trusts is the one it proves.
             let mut proved = None;
             for claim in &candidates {
-                let report = aws.probe(&request(claim)).await;
+                let report = self.asked(aws, aws.probe(&request(claim)).await).await.map_err(unasked)?;
                 if report.outcome(CheckName::AssumeRole) == Some(&Outcome::Passed) {
                     proved = Some((claim.clone(), report));
                     break;
@@ -91,6 +100,22 @@ impl App {
             reply.messages.extend(self.auto_invite(id).await);
         }
         Ok(reply)
+    }
+
+    /// The report when it is a verdict on the role; else why AWS could not
+    /// be asked, which is orglink's problem: AWS did not answer, or it
+    /// refused AssumeRole while orglink runs as another account than the
+    /// platform's cross-account ID (asked once, at the first refusal).
+    pub(super) async fn asked(&self, aws: &Aws, report: VerificationReport) -> Result<VerificationReport, Unasked> {
+        if let Some(unasked) = Unasked::of(&report) {
+            return Err(unasked);
+        }
+        if Unasked::needs_identity(&report)
+            && let Some(unasked) = Unasked::identity(aws.own_account_cached().await, self.settings.cross_account_id)
+        {
+            return Err(unasked);
+        }
+        Ok(report)
     }
 
     /// The claims a verification may be about: the one the actor means;

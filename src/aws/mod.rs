@@ -67,6 +67,10 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     session: SessionFactory,
     retry: RetryPolicy,
+    /// orglink's own account once STS has named it: asked at the first
+    /// `AccessDenied` (to tell whose problem it is), then kept, since the
+    /// credentials of one process do not change account.
+    own: Arc<tokio::sync::OnceCell<String>>,
 }
 
 /// orglink's own SDK configuration: the standard credential chain, profiles,
@@ -137,7 +141,21 @@ fn code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Problem {
-    Problem::Unavailable { detail: error.to_string().chars().take(300).collect() }
+    Problem::Unavailable { detail: detail(error) }
+}
+
+/// An SDK error as one line a person reads after "orglink could not ask
+/// AWS: ": the SDK's chain of causes spans lines (every credential
+/// provider tried), and the first 300 characters name the cause.
+fn detail(error: impl std::fmt::Display) -> String {
+    const MAX: usize = 300;
+    let line = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= MAX {
+        return line;
+    }
+    let mut cut: String = line.chars().take(MAX - 1).collect();
+    cut.push('…');
+    cut
 }
 
 impl Aws {
@@ -159,7 +177,7 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(config),
             organizations: aws_sdk_organizations::Client::new(config),
         });
-        Self { sts: aws_sdk_sts::Client::new(&base), base, session, retry }
+        Self { sts: aws_sdk_sts::Client::new(&base), base, session, retry, own: Arc::default() }
     }
 
     /// With given clients: orglink's own STS client, and how to make the
@@ -170,7 +188,7 @@ impl Aws {
         session: SessionFactory,
         retry: RetryPolicy,
     ) -> Self {
-        Self { base, sts, session, retry }
+        Self { base, sts, session, retry, own: Arc::default() }
     }
 
     /// Counts every AWS call, orglink's own and those made with a customer
@@ -193,6 +211,16 @@ impl Aws {
     pub async fn own_account(&self) -> anyhow::Result<String> {
         let identity = self.sts.get_caller_identity().send().await?;
         identity.account().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("STS named no account"))
+    }
+
+    /// [`Aws::own_account`], asked once: a failure is not kept, so the next
+    /// call asks again.
+    pub async fn own_account_cached(&self) -> Result<String, String> {
+        self.own
+            .get_or_try_init(|| self.own_account())
+            .await
+            .cloned()
+            .map_err(|e| detail(format_args!("orglink's own AWS identity could not be read: {e:#}")))
     }
 
     /// The SDK configuration with the given temporary credentials.
@@ -446,5 +474,23 @@ impl Aws {
                 (Outcome::Failed { problem }, None)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_one_line_of_at_most_300_characters() {
+        let chain =
+            "dispatch failure: no credentials found in chain. Attempted:\n  Environment: not set\n  Profile: none";
+        assert_eq!(
+            detail(chain),
+            "dispatch failure: no credentials found in chain. Attempted: Environment: not set Profile: none"
+        );
+        let long = detail("é ".repeat(400));
+        assert_eq!(long.chars().count(), 300);
+        assert!(long.ends_with('…'));
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP side: `POST /interactions` (signed by Discord, when a public key
 //! is configured; each interaction run once), `GET /healthz` and
-//! `GET /metrics`.
+//! `GET /metrics` (on the same listener, or on their own when
+//! `http.admin_listen` is set, so they are not public).
 
 use std::sync::{Arc, Mutex};
 
@@ -48,11 +49,28 @@ pub struct Endpoint {
     /// The interactions run lately: the same signed request sent again is
     /// refused, not run twice. Shared by the clones axum makes.
     pub seen: Arc<Mutex<SeenInteractions>>,
+    /// The last store check, which `/healthz` reuses for a few seconds
+    /// (held across a check, so concurrent probes make one).
+    pub store_check: Arc<tokio::sync::Mutex<crate::health::CachedCheck>>,
 }
 
-pub fn router(endpoint: Endpoint) -> Router {
-    let mut router = Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics));
-    if endpoint.verifier.is_some() {
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    /// `/interactions` (with a public key), `/healthz` and `/metrics`.
+    All,
+    /// `/interactions` only: health and metrics are on the admin listener.
+    Public,
+    /// `/healthz` and `/metrics` only.
+    Admin,
+}
+
+pub fn router(endpoint: Endpoint, routes: Routes) -> Router {
+    let mut router = Router::new();
+    if routes != Routes::Public {
+        router = router.route("/healthz", get(healthz)).route("/metrics", get(metrics));
+    }
+    if endpoint.verifier.is_some() && routes != Routes::Admin {
         router = router.route("/interactions", post(interactions));
     }
     router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(endpoint)
@@ -115,21 +133,31 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
     Json(response.immediate).into_response()
 }
 
-/// Fails (503) when the store cannot be written, or a scheduled job has not
+/// Fails (503) when the store cannot be written (checked at most every
+/// [`crate::health::STORE_CHECK_FOR`]), or a scheduled job has not
 /// succeeded for longer than `health_job_intervals` of its schedule (the
 /// rule is [`crate::health::Health::healthy`]'s, as `doctor`'s).
 async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
     let app = endpoint.bot.app();
-    // The check writes and flushes to disk: not on the async threads.
-    let store = match tokio::task::spawn_blocking({
-        let store = app.store().clone();
-        move || store.health_check().map_err(|e| e.to_string())
-    })
-    .await
-    {
-        Ok(result) => result,
-        Err(e) => Err(e.to_string()),
+    let mut cached = endpoint.store_check.lock().await;
+    let store = match cached.fresh(endpoint.clock.now()) {
+        Some(result) => result,
+        None => {
+            // The check writes and flushes to disk: not on the async threads.
+            let result = match tokio::task::spawn_blocking({
+                let store = app.store().clone();
+                move || store.health_check().map_err(|e| e.to_string())
+            })
+            .await
+            {
+                Ok(result) => result,
+                Err(e) => Err(e.to_string()),
+            };
+            cached.record(endpoint.clock.now(), result.clone());
+            result
+        }
     };
+    drop(cached);
     let jobs = app.metrics().job_health(&endpoint.schedule, endpoint.clock.now(), endpoint.health_job_intervals);
     let healthy = crate::health::Health {
         store: store.clone(),

@@ -178,6 +178,8 @@ impl Bot {
         use crate::metrics::CommandOutcome;
         let counted = match &outcome {
             Ok(_) => CommandOutcome::Ok,
+            // AWS could not be asked: shown as such, counted as ours.
+            Err(AppError::User(e)) if e.ours() => CommandOutcome::InternalError,
             Err(AppError::User(_)) => CommandOutcome::UserError,
             Err(AppError::Internal(_)) => CommandOutcome::InternalError,
         };
@@ -188,6 +190,9 @@ impl Bot {
                 reply
             }
             Err(AppError::User(e)) => {
+                if e.ours() {
+                    tracing::error!(error = %e, "command failed");
+                }
                 if e == UserError::TenantPending {
                     // Operations may just have been told of a new server.
                     self.changed.notify_one();

@@ -98,7 +98,7 @@ pub use tenant::{
     TenantStatus,
 };
 pub use ticket::{TicketKind, TicketRecord, TicketRequest};
-pub use verification::{Check, CheckName, GUARD_ASSUME_ROLE_CALLS, Outcome, Problem, VerificationReport};
+pub use verification::{Check, CheckName, GUARD_ASSUME_ROLE_CALLS, Outcome, Problem, Unasked, VerificationReport};
 
 /// A value typed by a user that could not be parsed. Each variant carries the
 /// input as received (quoted, shortened) so the message can show it.

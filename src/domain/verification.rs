@@ -70,6 +70,64 @@ pub enum Problem {
     Unavailable { detail: String },
 }
 
+/// Why AWS could not be asked about a role: orglink's problem, never the
+/// customer's. A report with such a cause is no verdict on the role, so
+/// nothing of it is recorded (the claim, its role and checklist stay as
+/// they were) and the user is told to look at orglink, not at the role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unasked {
+    /// No credentials, AWS unreachable, throttled past the SDK's retries,
+    /// or an error of AWS's own.
+    Unavailable { detail: String },
+    /// orglink runs as another AWS account than the platform's
+    /// cross-account ID: every customer role refuses it, so an
+    /// `AccessDenied` says nothing about the customer's role.
+    OwnIdentity { own: String, expected: AccountId },
+}
+
+impl Unasked {
+    /// The check AWS could not answer, if any: then the report is no
+    /// verdict on the role.
+    pub fn of(report: &VerificationReport) -> Option<Self> {
+        report.checks.iter().find_map(|c| match &c.outcome {
+            Outcome::Failed { problem: Problem::Unavailable { detail } }
+            | Outcome::Warning { problem: Problem::Unavailable { detail } } => {
+                Some(Self::Unavailable { detail: detail.clone() })
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether AssumeRole's refusal needs orglink's own identity checked
+    /// before it can be the customer's: a refusal reads the same whether
+    /// the role does not trust the platform or orglink is not the platform.
+    pub fn needs_identity(report: &VerificationReport) -> bool {
+        report.outcome(CheckName::AssumeRole) == Some(&Outcome::Failed { problem: Problem::AccessDenied })
+    }
+
+    /// orglink's own account (or why it could not be read) against the
+    /// platform's cross-account ID: `None` when it is the platform.
+    pub fn identity(own: Result<String, String>, cross_account_id: AccountId) -> Option<Self> {
+        match own {
+            Ok(own) if own == cross_account_id.as_str() => None,
+            Ok(own) => Some(Self::OwnIdentity { own, expected: cross_account_id }),
+            Err(detail) => Some(Self::Unavailable { detail }),
+        }
+    }
+}
+
+impl std::fmt::Display for Unasked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable { detail } => f.write_str(detail),
+            Self::OwnIdentity { own, expected } => {
+                write!(f, "orglink runs as AWS account {own}, not the platform's cross-account ID {expected}")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
@@ -149,6 +207,37 @@ mod tests {
             checked_at: OffsetDateTime::UNIX_EPOCH,
             duration_ms: 0,
         }
+    }
+
+    #[test]
+    fn only_a_report_aws_answered_as_the_platform_is_a_verdict() {
+        let cross: AccountId = "123456789012".parse().unwrap();
+        let mut checks: Vec<_> = CheckName::ALL.iter().map(|n| (*n, Outcome::Skipped)).collect();
+        let unavailable = Problem::Unavailable { detail: "dispatch failure".into() };
+        checks[0].1 = Outcome::Failed { problem: unavailable.clone() };
+        assert_eq!(
+            Unasked::of(&report(checks.clone())),
+            Some(Unasked::Unavailable { detail: "dispatch failure".into() })
+        );
+        assert!(!Unasked::needs_identity(&report(checks.clone())));
+        // A refusal is the customer's only when orglink is the platform.
+        checks[0].1 = Outcome::Failed { problem: Problem::AccessDenied };
+        assert_eq!(Unasked::of(&report(checks.clone())), None);
+        assert!(Unasked::needs_identity(&report(checks.clone())));
+        assert_eq!(Unasked::identity(Ok("123456789012".into()), cross), None);
+        assert_eq!(
+            Unasked::identity(Ok("333300000001".into()), cross),
+            Some(Unasked::OwnIdentity { own: "333300000001".into(), expected: cross })
+        );
+        assert_eq!(
+            Unasked::identity(Err("no creds".into()), cross),
+            Some(Unasked::Unavailable { detail: "no creds".into() })
+        );
+        // Past AssumeRole, any check AWS could not answer.
+        let mut passed: Vec<_> = CheckName::ALL.iter().map(|n| (*n, Outcome::Passed)).collect();
+        assert!(!Unasked::needs_identity(&report(passed.clone())));
+        passed[3].1 = Outcome::Failed { problem: unavailable };
+        assert!(matches!(Unasked::of(&report(passed)), Some(Unasked::Unavailable { .. })));
     }
 
     #[test]

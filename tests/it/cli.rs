@@ -752,3 +752,21 @@ async fn serve_logs_fit_a_service_no_colour_and_one_line_for_missing_credentials
     assert_eq!(told.len(), 1, "{text}");
     assert!(told[0].contains("instance metadata (IMDS)") && told[0].contains("IMDS session token"), "{}", told[0]);
 }
+
+/// Under systemd, `LoadCredential=ORGLINK_...` files in
+/// `$CREDENTIALS_DIRECTORY` are read as the variables they are named like
+/// (how the unit hands orglink its secrets); the environment wins.
+#[test]
+fn systemd_credentials_are_read_as_the_variables_they_are_named_like() {
+    let o = Orglink::new();
+    let credentials = o.path("credentials");
+    std::fs::create_dir_all(&credentials).unwrap();
+    std::fs::write(credentials.join("ORGLINK_LANGUAGE"), "es\n").unwrap();
+    let dir = credentials.display().to_string();
+    let o = o.env("CREDENTIALS_DIRECTORY", &dir);
+    let out = o.ok(&["account", "add", "123456789012", "--tenant", "acme", "--customer", "Acme", "--support", "basic"]);
+    assert!(out.contains("quedó registrada"), "{out}");
+    assert!(o.ok(&["account", "show", "123456789012"]).contains("Estado: registrada"));
+    let run = o.run_with(&[("ORGLINK_LANGUAGE", "en")], &["account", "show", "123456789012"]);
+    assert!(run.code == 0 && run.stdout.contains("State: registered"), "the environment wins: {run:?}");
+}

@@ -537,6 +537,48 @@ async fn healthz_reports_the_store_and_transports() {
     h.finish().await;
 }
 
+/// With `http.admin_listen`, health and metrics leave the public listener,
+/// which serves only `/interactions`; and `/healthz` reuses its store check
+/// for 10 s rather than write and flush the store on every probe.
+#[tokio::test]
+async fn an_admin_listener_takes_health_and_metrics_off_the_public_one() {
+    let start = time::macros::datetime!(2026-12-01 12:00 UTC);
+    let clock = std::sync::Arc::new(orglink::clock::ManualClock::new(start));
+    let store = orglink::store::Store::temporary().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+    let mut config = config("http://127.0.0.1:9", &hex::encode(key.to_bytes()));
+    // The HTTP endpoint alone: no gateway to start.
+    config.discord.token = None;
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    let running =
+        orglink::server::start(config, orglink::templates::Templates::embedded(), store.clone(), clock.clone(), None)
+            .await
+            .unwrap();
+    let public = |path: &str| format!("http://{}{path}", running.http_addr);
+    let admin = |path: &str| format!("http://{}{path}", running.admin_addr.unwrap());
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/metrics"] {
+        assert_eq!(reqwest::get(public(path)).await.unwrap().status(), 404, "{path} is not public");
+        assert_eq!(reqwest::get(admin(path)).await.unwrap().status(), 200, "{path} on the admin listener");
+    }
+    let unsigned = client.post(public("/interactions")).body("{}").send().await.unwrap();
+    assert_eq!(unsigned.status(), 401, "the public listener takes interactions");
+    let on_admin = client.post(admin("/interactions")).body("{}").send().await.unwrap();
+    assert_eq!(on_admin.status(), 404, "the admin listener does not");
+
+    // The store check's mark (Unix seconds) moves only when a check writes.
+    let written =
+        || store.export().unwrap().into_iter().find(|(_, key, _)| key == b"health_check").map(|(_, _, value)| value);
+    let first = written().expect("the first /healthz wrote its check");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(reqwest::get(admin("/healthz")).await.unwrap().status(), 200);
+    assert_eq!(written().unwrap(), first, "within 10 s, the last check stands");
+    clock.advance(time::Duration::seconds(10));
+    assert_eq!(reqwest::get(admin("/healthz")).await.unwrap().status(), 200);
+    assert_ne!(written().unwrap(), first, "after 10 s, the store is checked again");
+    running.stop().await;
+}
+
 /// The value of the sample `name` (with its labels, as exposed) in a
 /// Prometheus text page.
 fn sample(page: &str, name: &str) -> Option<f64> {

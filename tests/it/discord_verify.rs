@@ -129,3 +129,41 @@ async fn the_modal_verifies_the_pasted_arn() {
     assert!(text(&edit).contains("**Verified**"), "{}", text(&edit));
     h.finish().await;
 }
+
+/// orglink runs as another account than the cross-account ID customer roles
+/// trust: AWS's refusal is orglink's problem, said as such in the follow-up
+/// (nothing about trust policies), counted as an internal error, and
+/// nothing is recorded about the account.
+#[tokio::test]
+async fn a_refusal_while_orglink_is_not_the_platform_is_said_to_be_orglinks() {
+    let mut h = Harness::new()
+        .aws(RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) })
+        .settings(|s| s.cross_account_id = "333300000099".parse().unwrap())
+        .serve()
+        .await;
+    // Ours, so logged as an error.
+    h.expect_error("orglink could not ask AWS");
+    let account = "444400000009";
+    let link = command(
+        "link-account",
+        &[("account_id", account), ("customer", "Acme"), ("support_tier", "basic")],
+        GUILD_A,
+        "en-US",
+        ADMIN,
+        &[],
+    );
+    h.interact(&link).await;
+    let before = h.store().account(account.parse().unwrap()).unwrap().unwrap();
+    let arn = format!("arn:aws:iam::{account}:role/OrgLinkReadOnly");
+    let mut verify =
+        command("verify-role", &[("account_id", account), ("role_arn", &arn)], GUILD_A, "en-US", ADMIN, &[]);
+    verify["token"] = json!("token-not-platform");
+    assert_eq!(h.interact(&verify).await["type"], 5, "deferred at once");
+    let shown = text(&followup(&h, "token-not-platform").await);
+    assert!(shown.contains("orglink could not ask AWS") && shown.contains(PLATFORM), "{shown}");
+    assert!(shown.contains("333300000099") && !shown.contains("trust policy"), "{shown}");
+    assert_eq!(h.store().account(account.parse().unwrap()).unwrap().unwrap(), before, "nothing recorded");
+    let page = reqwest::get(h.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"orglink_commands_total{command="verify_role",outcome="internal_error"} 1"#), "{page}");
+    h.finish().await;
+}

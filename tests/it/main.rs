@@ -20,14 +20,20 @@ mod crash;
 mod discord;
 /// Role verification from Discord, against the AWS emulator.
 mod discord_verify;
+/// Failures named by their class: ours, AWS's, the user's.
+mod failures;
 /// The Freshdesk client.
 mod freshdesk;
 /// Every parser of untrusted input, fuzzed.
 mod fuzz;
+/// The Discord gateway transport, against a local fake gateway.
+mod gateway;
 /// AWS Organizations invitations: sending and tracking them.
 mod invitations;
 /// Outbox delivery to Discord channels: once, retried, never dropped.
 mod notifications;
+/// The systemd unit and the Dockerfile keep their hardening.
+mod packaging;
 /// Zero-paste verification: the probe job.
 mod probe;
 /// Quotas per tenant, and the probe's fair share across tenants.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use orglink::app::{App, Command, InstructionsFormat, JobReport, Settings};
 use orglink::aws::RetryPolicy;
 use orglink::clock::Clock as _;
-use orglink::domain::{CheckName, Event, LinkState, Outcome, ProbeOutcome, Problem, SupportTier};
+use orglink::domain::{CheckName, Event, LinkState, Outcome, ProbeOutcome, Problem, SupportTier, Unasked};
 use orglink::scheduler::Job;
 use time::macros::datetime;
 use time::{Duration as Span, OffsetDateTime};
@@ -307,16 +307,26 @@ async fn when_sts_cannot_be_reached_the_run_stops_and_nothing_is_lost() {
     )
     .with_aws(orglink::aws::Aws::new(config, RetryPolicy { retries: 0, first_delay: Duration::from_millis(1) }));
     h.clock().advance(Span::minutes(2));
-    let report = down.run_job(Job::ProbeRoles).await.unwrap();
+    let before: Vec<_> = (1..=5).map(|n| h.account(&format!("22220000010{n}"))).collect();
+    let report = down.run_scheduled(Job::ProbeRoles).await.unwrap();
     assert_eq!(report.tracked, 5);
     assert_eq!(report.unchecked.len(), 1, "{report:?}");
     assert_eq!(report.deferred, 4, "the others wait for the next run");
-    let unavailable: Vec<_> = (1..=5)
-        .map(|n| h.account(&format!("22220000010{n}")))
-        .filter(|a| a.probe.as_ref().unwrap().last.as_ref().is_some_and(|l| l.outcome == ProbeOutcome::Unavailable))
-        .collect();
-    assert_eq!(unavailable.len(), 1);
+    // orglink's problem: a failed run, and nothing recorded about anyone
+    // (the account probed stays due, first for the next run).
+    assert!(matches!(report.failed, Some(Unasked::Unavailable { .. })), "{report:?}");
+    assert!(!report.succeeded());
+    let after: Vec<_> = (1..=5).map(|n| h.account(&format!("22220000010{n}"))).collect();
+    assert_eq!(before, after);
     assert!(h.outbox().iter().all(|i| i.event.code() == "account_registered"), "nobody is told");
+    // Counted as a failed run: no last success, and stale for `/healthz`
+    // once the job's intervals have passed.
+    let schedule = orglink::scheduler::Schedule::new(&Default::default()).unwrap();
+    let health = down.metrics().job_health(&schedule, h.now(), 3);
+    let probe = health.iter().find(|j| j.job == "probe_roles").unwrap();
+    assert_eq!(probe.last_success, None);
+    let later = down.metrics().job_health(&schedule, h.now() + Span::hours(1), 3);
+    assert!(later.iter().find(|j| j.job == "probe_roles").unwrap().stale);
 
     // AWS is back: the next run probes them all.
     h.clock().advance(Span::minutes(2));

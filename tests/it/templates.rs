@@ -14,7 +14,9 @@ use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
     SupportTier,
 };
-use orglink::domain::{AccountKind, Check, CheckName, Outcome, Partition, Problem, TenantSettings, VerificationReport};
+use orglink::domain::{
+    AccountKind, Check, CheckName, Outcome, Partition, Problem, TenantSettings, Unasked, VerificationReport,
+};
 use orglink::templates::{self, Templates};
 use serde_json::Value;
 
@@ -206,6 +208,22 @@ fn every_message() -> Vec<(String, Message)> {
     add(
         "error_arn_account_mismatch",
         Message::Error(UserError::ArnAccountMismatch { account, arn_account: "210987654321".parse().unwrap() }),
+    );
+    add(
+        "error_partition_mismatch",
+        Message::Error(UserError::PartitionMismatch { partition: Partition::Aws, arn_partition: Partition::AwsCn }),
+    );
+    add(
+        "error_could_not_ask_aws_unavailable",
+        Message::Error(UserError::CouldNotAskAws {
+            cause: Unasked::Unavailable { detail: "dispatch failure: no credentials".into() },
+        }),
+    );
+    add(
+        "error_could_not_ask_aws_own_identity",
+        Message::Error(UserError::CouldNotAskAws {
+            cause: Unasked::OwnIdentity { own: "333300000001".into(), expected: account },
+        }),
     );
     add(
         "error_not_allowed_no_role",

@@ -409,6 +409,12 @@ impl Harness {
         self.store.as_ref().unwrap()
     }
 
+    /// An error log line the test causes on purpose: `finish` lets lines
+    /// containing `text` pass.
+    pub fn expect_error(&mut self, text: &str) {
+        self.expected_errors.push(text.to_owned());
+    }
+
     pub fn app(&self) -> &App {
         self.app.as_ref().unwrap()
     }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::error::UserError;
 use crate::domain::{
     Account, AccountId, ChatId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError, Partition,
-    RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, VerificationReport,
+    RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, TextProblem,
+    VerificationReport,
 };
 use crate::templates::Templates;
 
@@ -551,29 +552,32 @@ impl Message {
 fn error_context(error: &UserError) -> Value {
     match error {
         UserError::Invalid(e) => {
-            let (field, input, problem) = match e {
-                ParseError::AccountId { input } => ("account_id", input, None),
-                ParseError::Email { input } => ("email", input, None),
-                ParseError::RoleArn { input, problem } => ("role_arn", input, Some(problem.code())),
-                ParseError::ExternalId { input } => ("external_id", input, None),
-                ParseError::ExternalIdPrefix { input } => ("external_id_prefix", input, None),
-                ParseError::RoleName { input } => ("role_name", input, None),
-                ParseError::TenantId { input } => ("tenant", input, None),
-                ParseError::CustomerName { input } => ("customer", input, None),
-                ParseError::PriceBookName { input } => ("price_book", input, None),
-                ParseError::SupportTier { input } => ("support_tier", input, None),
-                ParseError::SupportPlanGroup { input } => ("support_plan_group", input, None),
-                ParseError::AccountKind { input } => ("account_kind", input, None),
-                ParseError::Lang { input } => ("language", input, None),
-                ParseError::Format { input } => ("format", input, None),
-                ParseError::ChatId { input } => ("chat_id", input, None),
-                ParseError::RoleDescription { input } => ("role_description", input, None),
-                ParseError::HandshakeId { input } => ("handshake_id", input, None),
-                ParseError::InvitationNote { input } => ("invitation_note", input, None),
-                ParseError::TicketReason { input } => ("ticket_reason", input, None),
-                ParseError::CorrectionReason { input } => ("reason", input, None),
+            let none = None::<&TextProblem>;
+            let (field, input, problem, text) = match e {
+                ParseError::AccountId { input } => ("account_id", input, None, none),
+                ParseError::Email { input } => ("email", input, None, none),
+                ParseError::RoleArn { input, problem } => ("role_arn", input, Some(problem.code()), none),
+                ParseError::ExternalId { input } => ("external_id", input, None, none),
+                ParseError::ExternalIdPrefix { input } => ("external_id_prefix", input, None, none),
+                ParseError::RoleName { input } => ("role_name", input, None, none),
+                ParseError::TenantId { input } => ("tenant", input, None, none),
+                ParseError::CustomerName { input, problem } => ("customer", input, None, Some(problem)),
+                ParseError::PriceBookName { input, problem } => ("price_book", input, None, Some(problem)),
+                ParseError::SupportTier { input } => ("support_tier", input, None, none),
+                ParseError::SupportPlanGroup { input } => ("support_plan_group", input, None, none),
+                ParseError::AccountKind { input } => ("account_kind", input, None, none),
+                ParseError::Lang { input } => ("language", input, None, none),
+                ParseError::Format { input } => ("format", input, None, none),
+                ParseError::ChatId { input } => ("chat_id", input, None, none),
+                ParseError::RoleDescription { input, problem } => ("role_description", input, None, Some(problem)),
+                ParseError::HandshakeId { input } => ("handshake_id", input, None, none),
+                ParseError::InvitationNote { input, problem } => ("invitation_note", input, None, Some(problem)),
+                ParseError::TicketReason { input, problem } => ("ticket_reason", input, None, Some(problem)),
+                ParseError::CorrectionReason { input, problem } => ("reason", input, None, Some(problem)),
             };
-            json!({ "field": field, "input": input, "problem": problem })
+            // `text_problem`: which character, where, or the length, for
+            // free text.
+            json!({ "field": field, "input": input, "problem": problem, "text_problem": text })
         }
         UserError::AccountNotFound { account }
         | UserError::AlreadyRegistered { account }

@@ -214,7 +214,7 @@ pub fn role_modal(account: AccountId, ui: &Ui) -> CreateInteractionResponse {
         .max_length(2048)
         .required(true);
     let description = CreateInputText::new(InputTextStyle::Paragraph, ui.get("modal_description"), DESCRIPTION_INPUT)
-        .max_length(1000)
+        .max_length(crate::domain::RoleDescription::MAX_CHARS as u16)
         .required(false);
     CreateInteractionResponse::Modal(
         CreateModal::new(CustomId::RoleModal(account).encode(), ui.get("modal_title"))

@@ -20,6 +20,9 @@ mod crash;
 mod discord;
 /// Role verification from Discord, against the AWS emulator.
 mod discord_verify;
+/// Free text is data: refused where nothing can carry it, quoted or
+/// escaped wherever it lands (YAML, shell, Discord).
+mod free_text;
 /// The Freshdesk client.
 mod freshdesk;
 /// Every parser of untrusted input, fuzzed.

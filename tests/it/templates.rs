@@ -11,7 +11,7 @@ use orglink::app::{InviteRefusedView, InvitedView, VerificationView};
 use orglink::domain::Lang;
 use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
-    SupportTier,
+    SupportTier, TextProblem,
 };
 use orglink::domain::{AccountKind, Check, CheckName, Outcome, Partition, Problem, TenantSettings, VerificationReport};
 use orglink::templates::{self, Templates};
@@ -430,6 +430,12 @@ fn every_message() -> Vec<(String, Message)> {
         "error_invalid_role_arn_user",
         invalid("arn:aws:iam::123456789012:user/alice".parse::<orglink::domain::RoleArn>().unwrap_err()),
     );
+    add(
+        "error_invalid_customer_line_separator",
+        invalid("Acme\u{2028}Transform: x".parse::<orglink::domain::CustomerName>().unwrap_err()),
+    );
+    add("error_invalid_price_book_bidi", invalid("EMEA\u{202e}".parse::<orglink::domain::PriceBookName>().unwrap_err()));
+    add("error_invalid_reason_too_long", invalid("r".repeat(1001).parse::<orglink::domain::TicketReason>().unwrap_err()));
     messages
 }
 
@@ -515,6 +521,7 @@ fn every_message_in_both_languages() {
 fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
     let input = "x".to_owned();
     let first_problem = RoleArnProblem::ALL[0];
+    let text_problem = TextProblem::Character { character: '\u{2028}', position: 5 };
     Some(match error {
         None => ParseError::AccountId { input },
         Some(ParseError::AccountId { .. }) => ParseError::Email { input },
@@ -529,19 +536,19 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::ExternalId { .. }) => ParseError::ExternalIdPrefix { input },
         Some(ParseError::ExternalIdPrefix { .. }) => ParseError::RoleName { input },
         Some(ParseError::RoleName { .. }) => ParseError::TenantId { input },
-        Some(ParseError::TenantId { .. }) => ParseError::CustomerName { input },
-        Some(ParseError::CustomerName { .. }) => ParseError::PriceBookName { input },
+        Some(ParseError::TenantId { .. }) => ParseError::CustomerName { input, problem: text_problem },
+        Some(ParseError::CustomerName { .. }) => ParseError::PriceBookName { input, problem: text_problem },
         Some(ParseError::PriceBookName { .. }) => ParseError::SupportTier { input },
         Some(ParseError::SupportTier { .. }) => ParseError::SupportPlanGroup { input },
         Some(ParseError::SupportPlanGroup { .. }) => ParseError::AccountKind { input },
         Some(ParseError::AccountKind { .. }) => ParseError::Lang { input },
         Some(ParseError::Lang { .. }) => ParseError::Format { input },
         Some(ParseError::Format { .. }) => ParseError::ChatId { input },
-        Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input },
+        Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input, problem: text_problem },
         Some(ParseError::RoleDescription { .. }) => ParseError::HandshakeId { input },
-        Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input },
-        Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input },
-        Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input },
+        Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input, problem: text_problem },
+        Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input, problem: text_problem },
+        Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input, problem: text_problem },
         Some(ParseError::CorrectionReason { .. }) => return None,
     })
 }

@@ -26,6 +26,13 @@ fn embedded(lang: Lang, name: &str) -> Option<&'static str> {
     embedded::EMBEDDED.iter().find(|(n, _)| *n == full).map(|(_, body)| *body)
 }
 
+/// `value` as one shell word: single-quoted, each `'` written `'\''`.
+/// Inside single quotes the shell expands nothing, so the word is the
+/// value whatever it holds (`$(...)`, backticks, `;`, `#`).
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
 #[derive(Clone)]
 pub struct Templates {
     en: Arc<Environment<'static>>,
@@ -56,6 +63,7 @@ impl Templates {
                     if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None }
                 },
             );
+            env.add_filter("sh", shell_quote);
             env.set_loader(move |name| {
                 if let Some(dir) = &overrides {
                     let path = dir.join(lang.code()).join(name);

@@ -44,3 +44,157 @@ fn a_refused_customer_name_exits_2_and_stores_nothing() {
         assert!(o.export().is_empty(), "nothing stored for {customer:?}");
     }
 }
+
+/// Names a hostile tester tries, accepted: they are data, and must stay so.
+pub const HOSTILE: &[&str] = &[
+    "$(touch x)",
+    "`touch y`",
+    "'; rm -rf ~ #",
+    ": #",
+    "[link](https://x) @everyone",
+    "\"quoted\" \\ back\\slash",
+    "a: b\n",
+    "- [x] {y} & *z <w> ~~s~~ ||spoiler|| <@&1> <#2>",
+];
+
+mod generated {
+    use orglink::app::{InstructionsView, Message, Settings};
+    use orglink::domain::{
+        Account, AccountKind, CustomerName, ExternalId, ExternalIdPrefix, Lang, NewAccount, RoleName, SupportTier,
+    };
+    use orglink::templates::Templates;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use crate::harness::shell::{bash_parses, run_script};
+
+    fn view(
+        customer: &CustomerName,
+        role_name: &RoleName,
+        prefix: &ExternalIdPrefix,
+        tier: SupportTier,
+        probing: bool,
+    ) -> InstructionsView {
+        let new = NewAccount {
+            id: "123456789012".parse().unwrap(),
+            tenant: "acme".parse().unwrap(),
+            customer: customer.clone(),
+            root_email: None,
+            support_tier: tier,
+            kind: AccountKind::Standalone,
+            price_book: None,
+        };
+        let external_id = ExternalId::from_entropy(prefix, [7; 13]);
+        let account = Account::register(new, external_id, crate::harness::REGISTERED_AT).unwrap().0;
+        let mut settings = Settings { role_name: role_name.clone(), ..Settings::default() };
+        settings.probe.enabled = probing;
+        InstructionsView::new(&account, &settings)
+    }
+
+    fn render(message: &Message, lang: Lang) -> String {
+        message.render(&Templates::embedded(), lang).unwrap().text
+    }
+
+    /// The template parses to exactly the document orglink means: the same
+    /// keys, and the values it was given.
+    pub fn check_cloudformation(view: &InstructionsView, lang: Lang) -> Result<(), String> {
+        let yaml = render(&Message::CloudFormation(view.clone()), lang);
+        let doc: Value = serde_norway::from_str(&yaml).map_err(|e| format!("{e}\n{yaml}"))?;
+        let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("{what}:\n{yaml}")) };
+        check(
+            keys(&doc) == ["AWSTemplateFormatVersion", "Description", "Metadata", "Resources", "Outputs"],
+            "top-level keys",
+        )?;
+        check(
+            doc["Metadata"] == json!({"OrgLink": {"AccountId": "123456789012", "Customer": view.customer}}),
+            "metadata",
+        )?;
+        check(keys(&doc["Resources"]) == ["PlatformReadOnlyRole"], "resources")?;
+        let properties = &doc["Resources"]["PlatformReadOnlyRole"]["Properties"];
+        check(
+            keys(properties)
+                == ["RoleName", "Description", "MaxSessionDuration", "AssumeRolePolicyDocument", "ManagedPolicyArns"],
+            "properties",
+        )?;
+        check(properties["RoleName"] == view.role_name.as_str(), "role name")?;
+        check(properties["ManagedPolicyArns"] == json!(view.managed_policy_arns), "policies")?;
+        let trust: Value = serde_json::from_str(&view.trust_policy).unwrap();
+        check(properties["AssumeRolePolicyDocument"] == trust, "trust policy")?;
+        check(keys(&doc["Outputs"]) == ["RoleArn"], "outputs")
+    }
+
+    /// `bash -n` accepts the script; run, it calls `aws` and nothing else,
+    /// with the values it was given, and writes no file.
+    pub fn check_script(view: &InstructionsView, lang: Lang) -> Result<(), String> {
+        let script = render(&Message::AwsCli(view.clone()), lang);
+        bash_parses(&script).map_err(|e| format!("{e}\n{script}"))?;
+        let run = run_script(&script, false);
+        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("{what}: {run:?}\n{script}")) };
+        check(run.code == 0 && run.stderr.is_empty(), "runs cleanly")?;
+        check(run.files.is_empty(), "writes no file")?;
+        check(run.aws_calls.len() == 3 + view.managed_policy_arns.len(), "only the aws calls it means")?;
+        check(run.aws_calls.iter().all(|c| c[3] == view.role_name.as_str()), "the role name as given")?;
+        check(run.aws_calls[1][7] == view.trust_policy, "the trust policy as given")?;
+        check(run.stdout.contains(&view.customer), "the customer printed as given")
+    }
+
+    fn accepted<T: std::str::FromStr + std::fmt::Debug>(
+        strategy: impl Strategy<Value = String>,
+    ) -> impl Strategy<Value = T> {
+        strategy.prop_filter_map("refused", |s| s.parse::<T>().ok())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn generated_templates_hold_accepted_text_only_as_data(
+            customer in accepted::<CustomerName>(prop_oneof![
+                any::<String>(),
+                "[-$`'\"\\\\:#&*!|>%@{}\\[\\]()<~ a-zé\u{a0}\u{3000}\u{1f680}]{1,100}",
+                proptest::sample::select(super::HOSTILE).prop_map(str::to_owned),
+            ]),
+            role_name in accepted::<RoleName>("[A-Za-z0-9+=,.@_-]{1,64}".prop_map(String::from)),
+            prefix in accepted::<ExternalIdPrefix>("[A-Za-z0-9_+=,.@:/-]{0,32}".prop_map(String::from)),
+            tier in proptest::sample::select(SupportTier::ALL.to_vec()),
+            probing: bool,
+        ) {
+            let view = view(&customer, &role_name, &prefix, tier, probing);
+            for lang in Lang::ALL {
+                check_cloudformation(&view, lang).map_err(TestCaseError::fail)?;
+                check_script(&view, lang).map_err(TestCaseError::fail)?;
+            }
+        }
+    }
+}
+
+/// The names a hostile tester tried, registered from the CLI: the
+/// CloudFormation template parses to the expected keys only, and the
+/// script passes `bash -n` and runs nothing but `aws`.
+#[test]
+fn hostile_names_stay_data_in_the_generated_role_templates() {
+    use orglink::domain::Lang;
+    for (i, customer) in HOSTILE.iter().enumerate() {
+        let o = Orglink::new();
+        let id = format!("12345678901{i}");
+        let customer_arg = format!("--customer={customer}");
+        let run = o.run(&["account", "add", &id, "--tenant", "acme", &customer_arg, "--support", "basic"]);
+        assert_eq!(run.code, 0, "{customer:?}: {run:?}");
+        assert_eq!(o.account(&id).unwrap().customer.as_str(), customer.trim(), "stored as typed");
+        for lang in Lang::ALL {
+            let yaml = o.ok(&["instructions", &id, "--format", "cloudformation", "--lang", lang.code()]);
+            let doc: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
+            let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["AWSTemplateFormatVersion", "Description", "Metadata", "Resources", "Outputs"], "{yaml}");
+            assert_eq!(doc["Metadata"]["OrgLink"]["Customer"], customer.trim(), "{yaml}");
+            let script = o.ok(&["instructions", &id, "--format", "cli", "--lang", lang.code()]);
+            crate::harness::shell::bash_parses(&script).unwrap();
+            let run = crate::harness::shell::run_script(&script, false);
+            assert_eq!(run.code, 0, "{run:?}");
+            assert!(run.files.is_empty(), "nothing but aws ran: {run:?}");
+            assert!(run.aws_calls.iter().all(|c| c[0] == "iam" && c[3] == "OrgLinkReadOnly"), "{run:?}");
+            assert!(run.stdout.contains(customer.trim()), "{run:?}");
+        }
+    }
+}

@@ -33,10 +33,41 @@ pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
 }
 
+/// Where a rendering is read: Discord renders Markdown, a terminal does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Terminal,
+    Discord,
+}
+
+/// Characters Discord's Markdown gives a meaning to, inline: emphasis,
+/// code, spoilers, quotes, headings, masked links (`[x](y)`), mentions
+/// (`@everyone`, `<@id>`) and autolinks (`https:`). Escaped, each shows as
+/// itself.
+const MARKDOWN_SPECIAL: &str = "\\*_~`|>#[]()@<:";
+
+/// `text` as Discord shows it literally: each character Markdown gives a
+/// meaning to behind a backslash. Free text goes through it (the `md`
+/// filter) wherever a `.md` template shows it outside a code span.
+pub fn escape_markdown(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if MARKDOWN_SPECIAL.contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 #[derive(Clone)]
 pub struct Templates {
     en: Arc<Environment<'static>>,
     es: Arc<Environment<'static>>,
+    /// The same templates with `md` escaping for Discord.
+    en_discord: Arc<Environment<'static>>,
+    es_discord: Arc<Environment<'static>>,
+    surface: Surface,
 }
 
 impl Templates {
@@ -51,9 +82,15 @@ impl Templates {
     }
 
     fn build(overrides: Option<PathBuf>) -> Self {
-        let make = |lang: Lang| {
+        let make = |lang: Lang, surface: Surface| {
             let overrides = overrides.clone();
             let mut env = Environment::new();
+            // Free text in Markdown: escaped for Discord; a terminal shows
+            // it as typed.
+            env.add_filter("md", move |value: &str| match surface {
+                Surface::Discord => escape_markdown(value),
+                Surface::Terminal => value.to_owned(),
+            });
             env.set_undefined_behavior(UndefinedBehavior::Strict);
             env.set_trim_blocks(true);
             env.set_lstrip_blocks(true);
@@ -83,13 +120,30 @@ impl Templates {
             });
             Arc::new(env)
         };
-        Self { en: make(Lang::En), es: make(Lang::Es) }
+        Self {
+            en: make(Lang::En, Surface::Terminal),
+            es: make(Lang::Es, Surface::Terminal),
+            en_discord: make(Lang::En, Surface::Discord),
+            es_discord: make(Lang::Es, Surface::Discord),
+            surface: Surface::Terminal,
+        }
+    }
+
+    /// The same templates, rendering for Discord (free text escaped).
+    pub fn for_discord(&self) -> Self {
+        Self { surface: Surface::Discord, ..self.clone() }
+    }
+
+    pub fn surface(&self) -> Surface {
+        self.surface
     }
 
     fn env(&self, lang: Lang) -> &Environment<'static> {
-        match lang {
-            Lang::En => &self.en,
-            Lang::Es => &self.es,
+        match (self.surface, lang) {
+            (Surface::Terminal, Lang::En) => &self.en,
+            (Surface::Terminal, Lang::Es) => &self.es,
+            (Surface::Discord, Lang::En) => &self.en_discord,
+            (Surface::Discord, Lang::Es) => &self.es_discord,
         }
     }
 

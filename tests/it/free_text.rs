@@ -198,3 +198,150 @@ fn hostile_names_stay_data_in_the_generated_role_templates() {
         }
     }
 }
+
+/// The link a hostile tester named a customer after, and its escaped form:
+/// Discord shows the latter as the former's characters, neither a link nor
+/// a mention.
+const PHISHING: &str = "[Re-verify the role](https://evil.example/login) @everyone";
+const PHISHING_SHOWN: &str = r"\[Re-verify the role\]\(https\://evil.example/login\) \@everyone";
+
+/// Every request body orglink sent to Discord that carries a message.
+async fn message_bodies(h: &crate::harness::Harness) -> Vec<(String, String)> {
+    h.discord()
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PATCH"))
+        .filter(|r| r.url.path().ends_with("/messages") || r.url.path().ends_with("/messages/@original"))
+        .map(|r| (r.url.path().to_owned(), String::from_utf8_lossy(&r.body).into_owned()))
+        .collect()
+}
+
+/// The message of a body: JSON, or the `payload_json` part of a multipart
+/// body (a message with files).
+fn payload(body: &str) -> serde_json::Value {
+    if let Ok(json) = serde_json::from_str(body) {
+        return json;
+    }
+    let start = body.find("name=\"payload_json\"").expect("a payload_json part");
+    let json = &body[start..];
+    let json = &json[json.find('{').unwrap()..];
+    let end = json.rfind('}').unwrap();
+    serde_json::Deserializer::from_str(&json[..=end]).into_iter().next().unwrap().unwrap()
+}
+
+fn mentions_nobody(message: &serde_json::Value) -> bool {
+    message["allowed_mentions"] == serde_json::json!({ "parse": [], "users": [], "roles": [] })
+}
+
+#[tokio::test]
+async fn in_discord_hostile_text_is_shown_literally_and_pings_nobody() {
+    use crate::harness::Harness;
+    use crate::harness::discord::*;
+    use serde_json::json;
+
+    let h = Harness::new().serve().await;
+    let mut responses = Vec::new();
+    let mut config = command("orglink-config", &[], GUILD_A, "en-US", ADMIN, &[]);
+    config["data"]["options"] = json!([{ "name": "channel", "type": 7, "value": "900000000000000902" }]);
+    responses.push(h.interact(&config).await);
+    let account = "123456789012";
+    let link = command(
+        "link-account",
+        &[
+            ("account_id", account),
+            ("customer", PHISHING),
+            ("support_tier", "business"),
+            ("root_email", "a_b@x.example"),
+        ],
+        GUILD_A,
+        "en-US",
+        ADMIN,
+        &[],
+    );
+    responses.push(h.interact(&link).await);
+    assert_eq!(h.store().account(account.parse().unwrap()).unwrap().unwrap().customer.as_str(), PHISHING);
+    for (name, options) in [
+        ("status", vec![("account_id", account)]),
+        ("status", vec![]),
+        ("price-book", vec![("account_id", account), ("name", "[x](https://y) @here")]),
+        ("ticket", vec![("account_id", account), ("reason", "<@&910000000000000100> [z](https://z.example)")]),
+    ] {
+        responses.push(h.interact(&command(name, &options, GUILD_A, "en-US", ADMIN, &[])).await);
+    }
+    let mut later = interaction("component_button", GUILD_A, "en-US", ADMIN, &[]);
+    later["data"]["custom_id"] = json!(format!("ol:later:{account}"));
+    responses.push(h.interact(&later).await);
+    let mut cfn = later.clone();
+    cfn["token"] = json!("token-cfn");
+    cfn["data"]["custom_id"] = json!(format!("ol:cfn:{account}"));
+    responses.push(h.interact(&cfn).await);
+    h.followup("token-cfn").await;
+    h.settle().await;
+
+    // Every interaction response that carries a message, and every message
+    // sent over REST (notifications, follow-ups, edits).
+    for response in &responses {
+        assert!(matches!(response["type"].as_u64(), Some(4 | 5 | 7)), "{response}");
+        assert!(mentions_nobody(&response["data"]), "{response}");
+    }
+    let bodies = message_bodies(&h).await;
+    let channel_posts = bodies.iter().filter(|(path, _)| path.contains("/channels/")).count();
+    assert!(channel_posts >= 2, "the tenant's channel and operations heard of it: {bodies:?}");
+    for (path, body) in &bodies {
+        assert!(mentions_nobody(&payload(body)), "{path}: {body}");
+    }
+
+    // The customer shows as its characters: no masked link, no mention.
+    let texts: Vec<String> = responses
+        .iter()
+        .map(|r| embeds_text(&r["data"]))
+        .chain(bodies.iter().map(|(_, body)| embeds_text(&payload(body))))
+        .collect();
+    let shown = texts.iter().filter(|t| t.contains(PHISHING_SHOWN)).count();
+    assert!(shown >= 4, "the name is shown, escaped: {texts:#?}");
+    for text in &texts {
+        assert!(!text.contains(PHISHING), "{text}");
+        assert!(!text.contains("](http"), "no masked link: {text}");
+        assert!(!text.contains(" @everyone") && !text.contains(" @here"), "{text}");
+        assert!(!text.contains("<@&910000000000000100>"), "no role mention from text: {text}");
+    }
+    h.finish().await;
+}
+
+/// Every free-text value a `.md` template shows goes through `md` (Discord
+/// Markdown escaping): the fields below are the ones users type (customer,
+/// price book, reasons, e-mail) or that come from outside (AWS's error
+/// details). IDs, ARNs and tenant names are shown in code spans, which
+/// their parsers keep free of backticks.
+#[test]
+fn every_free_text_value_in_markdown_is_escaped() {
+    const FREE_TEXT: &[&str] = &["customer", "reason", "root_email", "choice.name", "detail", "aws_error"];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for lang in orglink::domain::Lang::ALL {
+        for name in orglink::templates::names(lang).into_iter().filter(|n| n.ends_with(".md")) {
+            let source = std::fs::read_to_string(dir.join(lang.code()).join(name)).unwrap();
+            for expression in source.split("{{").skip(1).filter_map(|rest| rest.split_once("}}")).map(|(e, _)| e.trim())
+            {
+                let (value, filters) = expression.split_once('|').unwrap_or((expression, ""));
+                let value = value.trim();
+                let free = FREE_TEXT.iter().any(|f| value == *f || value.ends_with(&format!(".{f}")));
+                assert!(
+                    !free || filters.split('|').any(|f| f.trim() == "md"),
+                    "{lang}/{name}: {{{{ {expression} }}}} shows free text without `| md`"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn markdown_escaping_leaves_nothing_discord_would_act_on() {
+    use orglink::templates::escape_markdown;
+    assert_eq!(escape_markdown(PHISHING), PHISHING_SHOWN);
+    assert_eq!(
+        escape_markdown("<@&1> <#2> **b** __u__ ~~s~~ ||x|| `c` > q # h \\"),
+        r"\<\@&1\> \<\#2\> \*\*b\*\* \_\_u\_\_ \~\~s\~\~ \|\|x\|\| \`c\` \> q \# h \\"
+    );
+    assert_eq!(escape_markdown("Café Ñandú, S.L."), "Café Ñandú, S.L.");
+}

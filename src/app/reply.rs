@@ -90,10 +90,10 @@ impl Reply {
         self
     }
 
-    /// Whether only the person who asked may see it: it holds an external
-    /// ID, or it is an error.
+    /// Whether only the person who asked may see it: it is an error, or a
+    /// message in it is private (`Message::is_private`).
     pub fn is_private(&self) -> bool {
-        self.tone == Tone::Error || self.messages.iter().any(Message::reveals_external_id)
+        self.tone == Tone::Error || self.messages.iter().any(Message::is_private)
     }
 
     pub fn with_data(mut self, data: impl Serialize) -> Self {
@@ -486,8 +486,19 @@ impl Message {
         }
     }
 
-    /// The values the template reads.
+    /// The values the template reads. A message that does not show the
+    /// external ID is rendered from a context without it, wherever it sat
+    /// (the account of a notification, of a status...): a template override
+    /// cannot publish what it is not given.
     pub fn context(&self) -> Value {
+        let mut context = self.full_context();
+        if !self.reveals_external_id() {
+            strip_external_ids(&mut context);
+        }
+        context
+    }
+
+    fn full_context(&self) -> Value {
         match self {
             Self::Registered(v)
             | Self::MemberAccountWarning(v)
@@ -541,6 +552,38 @@ impl Message {
             | Self::TenantList(_)
             | Self::Error(_)
             | Self::Internal => false,
+        }
+    }
+
+    /// Whether only the person who asked may see it, when shown in a chat
+    /// channel: it shows the external ID, or an account's details (root
+    /// e-mail, role ARN, customer, ticket link, history), which are the
+    /// tenant's business and not the channel's. Public: what a server's
+    /// settings are, and operations' decisions on tenants (their notice is
+    /// updated in place for operations to see).
+    pub fn is_private(&self) -> bool {
+        match self {
+            Self::Registered(_)
+            | Self::Instructions(_)
+            | Self::CloudFormation(_)
+            | Self::AwsCli(_)
+            | Self::ExternalIdRotated(_)
+            | Self::Verification(_)
+            | Self::MemberAccountWarning(_)
+            | Self::Status(_)
+            | Self::List(_)
+            | Self::SupportPlanSet(_)
+            | Self::PriceBookSet(_)
+            | Self::Later(_)
+            | Self::Invited(_)
+            | Self::InvitationQueued(_)
+            | Self::InviteRefused(_)
+            | Self::Ticket(_)
+            | Self::Corrected(_)
+            | Self::History(_)
+            | Self::Error(_)
+            | Self::Internal => true,
+            Self::TenantSettings(_) | Self::Notification(_) | Self::TenantDecided(_) | Self::TenantList(_) => false,
         }
     }
 
@@ -604,6 +647,18 @@ fn error_context(error: &UserError) -> Value {
             json!({ "tenant": tenant, "state": from, "decision": decision })
         }
         UserError::OperationsServer { tenant } => json!({ "tenant": tenant }),
+    }
+}
+
+/// Removes every `external_id` from `value`, at any depth.
+fn strip_external_ids(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("external_id");
+            map.values_mut().for_each(strip_external_ids);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_external_ids),
+        _ => {}
     }
 }
 

@@ -285,6 +285,14 @@ async fn in_discord_hostile_text_is_shown_literally_and_pings_nobody() {
         assert!(matches!(response["type"].as_u64(), Some(4 | 5 | 7)), "{response}");
         assert!(mentions_nobody(&response["data"]), "{response}");
     }
+    // What shows an account (registration, status, list, price book,
+    // ticket, Later, the template) is for the one who asked; the server's
+    // settings are not.
+    let ephemeral = |r: &serde_json::Value| r["data"]["flags"].as_u64().unwrap_or(0) & 64 == 64;
+    assert!(!ephemeral(&responses[0]), "{}", responses[0]);
+    for response in &responses[1..] {
+        assert!(ephemeral(response), "{response}");
+    }
     let bodies = message_bodies(&h).await;
     let channel_posts = bodies.iter().filter(|(path, _)| path.contains("/channels/")).count();
     assert!(channel_posts >= 2, "the tenant's channel and operations heard of it: {bodies:?}");

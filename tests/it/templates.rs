@@ -811,6 +811,16 @@ fn every_notification_renders_in_both_languages() {
                     .unwrap_or_else(|e| panic!("{event:?} {lang}: {e:#}"));
                 assert!(text.contains("123456789012"), "{text}");
                 assert!(!text.contains(view.account.external_id.as_str()), "channels never see the external ID");
+                // Nor does a template override: the context has none.
+                let message = Message::Notification(Box::new(orglink::app::NotificationView {
+                    event: event.clone(),
+                    account: Some(view.clone()),
+                    tenant: "acme".into(),
+                    for_ops,
+                }));
+                let context = message.context().to_string();
+                assert!(!context.contains(view.account.external_id.as_str()), "{context}");
+                assert_eq!(render(&message, lang), text, "the context without it renders the same");
                 if !for_ops {
                     insta::assert_snapshot!(format!("notification_{i:02}_{}.{lang}", event.code()), text);
                 }

@@ -261,6 +261,14 @@ async fn in_discord_hostile_text_is_shown_literally_and_pings_nobody() {
     );
     responses.push(h.interact(&link).await);
     assert_eq!(h.store().account(account.parse().unwrap()).unwrap().unwrap().customer.as_str(), PHISHING);
+    // A name no output can carry: refused, saying which character where.
+    let mut refused = link.clone();
+    refused["data"]["options"][0]["value"] = json!("210987654321");
+    refused["data"]["options"][1]["value"] = json!("Acme\u{2028}Transform: AWS::Include");
+    let answer = h.interact(&refused).await;
+    assert!(embeds_text(&answer["data"]).contains("U+2028 LINE SEPARATOR at character 5"), "{answer}");
+    assert!(h.store().account("210987654321".parse().unwrap()).unwrap().is_none(), "nothing stored");
+    responses.push(answer);
     for (name, options) in [
         ("status", vec![("account_id", account)]),
         ("status", vec![]),

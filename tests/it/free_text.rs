@@ -273,6 +273,7 @@ async fn in_discord_hostile_text_is_shown_literally_and_pings_nobody() {
         ("status", vec![("account_id", account)]),
         ("status", vec![]),
         ("price-book", vec![("account_id", account), ("name", "[x](https://y) @here")]),
+        // Waits on Freshdesk: deferred, then an edit of the response.
         ("ticket", vec![("account_id", account), ("reason", "<@&910000000000000100> [z](https://z.example)")]),
     ] {
         responses.push(h.interact(&command(name, &options, GUILD_A, "en-US", ADMIN, &[])).await);
@@ -285,6 +286,26 @@ async fn in_discord_hostile_text_is_shown_literally_and_pings_nobody() {
     cfn["data"]["custom_id"] = json!(format!("ol:cfn:{account}"));
     responses.push(h.interact(&cfn).await);
     h.followup("token-cfn").await;
+    // A server never seen: operations get a notice with buttons, and the
+    // decision updates it in place.
+    let new_guild = "900000000000000901";
+    let mut pending = link.clone();
+    pending["guild_id"] = json!(new_guild);
+    pending["channel"]["guild_id"] = json!(new_guild);
+    responses.push(h.interact(&pending).await);
+    h.settle().await;
+    let notice = message_bodies(&h)
+        .await
+        .into_iter()
+        .map(|(_, body)| payload(&body))
+        .find(|m| m["components"].as_array().is_some_and(|c| !c.is_empty()))
+        .expect("the operations notice with Approve and Deny");
+    let mut approve = interaction("component_button", OPS_GUILD, "en-US", NOBODY, &[OPS_ROLE]);
+    approve["data"]["custom_id"] = json!(format!("ol:tenant-approve:{new_guild}"));
+    approve["message"]["embeds"] = notice["embeds"].clone();
+    approve["message"]["components"] = notice["components"].clone();
+    let decided = h.interact(&approve).await;
+    assert_eq!(decided["type"], 7, "{decided}");
     h.settle().await;
 
     // Every interaction response that carries a message, and every message
@@ -301,9 +322,13 @@ async fn in_discord_hostile_text_is_shown_literally_and_pings_nobody() {
     for response in &responses[1..] {
         assert!(ephemeral(response), "{response}");
     }
+    assert!(mentions_nobody(&decided["data"]), "{decided}");
+    responses.push(decided);
     let bodies = message_bodies(&h).await;
     let channel_posts = bodies.iter().filter(|(path, _)| path.contains("/channels/")).count();
-    assert!(channel_posts >= 2, "the tenant's channel and operations heard of it: {bodies:?}");
+    assert!(channel_posts >= 3, "the tenant's channel and operations heard of it: {bodies:?}");
+    let edits = bodies.iter().filter(|(path, _)| path.ends_with("/messages/@original")).count();
+    assert!(edits >= 2, "the template's and the ticket's follow-ups: {bodies:?}");
     for (path, body) in &bodies {
         assert!(mentions_nobody(&payload(body)), "{path}: {body}");
     }

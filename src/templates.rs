@@ -49,15 +49,40 @@ const MARKDOWN_SPECIAL: &str = "\\*_~`|>#[]()@<:";
 /// `text` as Discord shows it literally: each character Markdown gives a
 /// meaning to behind a backslash. Free text goes through it (the `md`
 /// filter) wherever a `.md` template shows it outside a code span.
+/// A character free text may no longer hold (a value stored under older
+/// rules: a direction override, a line separator) is shown by its code.
 pub fn escape_markdown(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 8);
     for c in text.chars() {
+        if !crate::domain::names::allowed_in_free_text(c) {
+            escaped.push('\\');
+            escaped.extend(c.escape_unicode());
+            continue;
+        }
         if MARKDOWN_SPECIAL.contains(c) {
             escaped.push('\\');
         }
         escaped.push(c);
     }
     escaped
+}
+
+/// `value` as a YAML double-quoted scalar: JSON's quoting (a subset of
+/// YAML's), with every character free text may not hold written as an
+/// escape, so that a value stored under older rules (a line separator,
+/// U+FFFE) can neither end the scalar's line for a YAML 1.1 parser nor
+/// make the document unreadable.
+pub fn yaml_quote(value: &str) -> String {
+    let json = serde_json::to_string(value).expect("a string serialises");
+    let mut quoted = String::with_capacity(json.len());
+    for c in json.chars() {
+        match u32::from(c) {
+            _ if crate::domain::names::allowed_in_free_text(c) => quoted.push(c),
+            n if n <= 0xFFFF => quoted.push_str(&format!("\\u{n:04X}")),
+            n => quoted.push_str(&format!("\\U{n:08X}")),
+        }
+    }
+    quoted
 }
 
 #[derive(Clone)]
@@ -101,6 +126,7 @@ impl Templates {
                 },
             );
             env.add_filter("sh", shell_quote);
+            env.add_filter("yaml", yaml_quote);
             env.set_loader(move |name| {
                 if let Some(dir) = &overrides {
                     let path = dir.join(lang.code()).join(name);
@@ -158,5 +184,34 @@ impl Templates {
     pub fn variables(&self, lang: Lang, name: &str) -> Result<std::collections::BTreeSet<String>, minijinja::Error> {
         let template = self.env(lang).get_template(name)?;
         Ok(template.undeclared_variables(true).into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values stored before free text refused these characters still land
+    /// in YAML and Discord as data.
+    const LEGACY: &[&str] = &["a\u{2028}Transform: x", "b\u{fffe}", "c\u{202e}d", "e\u{10ffff}", "plain \"q\" 'x' \\"];
+
+    #[test]
+    fn yaml_quoting_reads_back_as_the_value() {
+        for value in LEGACY {
+            let quoted = yaml_quote(value);
+            assert!(quoted.chars().all(crate::domain::names::allowed_in_free_text), "{quoted:?}");
+            let doc: serde_json::Value = serde_norway::from_str(&format!("Key: {quoted}\n")).unwrap();
+            assert_eq!(doc, serde_json::json!({ "Key": value }), "{quoted}");
+        }
+    }
+
+    #[test]
+    fn shell_quoting_is_one_word() {
+        assert_eq!(shell_quote("it's $(x)"), r"'it'\''s $(x)'");
+    }
+
+    #[test]
+    fn markdown_shows_refused_characters_by_their_code() {
+        assert_eq!(escape_markdown("c\u{202e}d"), r"c\\u{202e}d");
     }
 }

@@ -386,3 +386,25 @@ fn markdown_escaping_leaves_nothing_discord_would_act_on() {
     );
     assert_eq!(escape_markdown("Café Ñandú, S.L."), "Café Ñandú, S.L.");
 }
+
+/// Freshdesk: the ticket's body is HTML, escaped by the templates' HTML
+/// auto-escaping; the subject is plain text, one line (free text holds no
+/// line break), the name as typed.
+#[test]
+fn ticket_bodies_escape_html_and_subjects_are_one_line() {
+    use orglink::domain::Lang;
+    use orglink::templates::Templates;
+    let customer = "<b>Acme</b> [x](https://x) & 'co'";
+    let context = serde_json::json!({
+        "account": { "id": "123456789012", "customer": customer, "tenant": "acme", "state": "registered" },
+        "request": { "kind": { "reason": "<script>alert(1)</script>" } },
+    });
+    for lang in Lang::ALL {
+        let t = Templates::embedded();
+        let body = t.render(lang, "tickets/requested.html", &context).unwrap();
+        assert!(body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") && !body.contains("<script>"), "{body}");
+        assert!(body.contains("&lt;b&gt;Acme&lt;&#x2f;b&gt;") && !body.contains("<b>"), "{body}");
+        let subject = t.render(lang, "tickets/requested_subject.txt", &context).unwrap();
+        assert!(subject.contains(customer) && !subject.contains('\n'), "{subject}");
+    }
+}

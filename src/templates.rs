@@ -210,6 +210,29 @@ mod tests {
         assert_eq!(shell_quote("it's $(x)"), r"'it'\''s $(x)'");
     }
 
+    proptest::proptest! {
+        /// Every character Discord's Markdown acts on comes out behind a
+        /// backslash, and removing the backslashes gives the text back.
+        #[test]
+        fn markdown_escaping_leaves_no_active_character(text in "[\\\\*_~`|>#\\[\\]()@<:a-z \u{e9}]{0,40}|\\PC{0,40}") {
+            let text: String = text.chars().filter(|c| crate::domain::names::allowed_in_free_text(*c)).collect();
+            let escaped = escape_markdown(&text);
+            let mut shown = String::new();
+            let mut chars = escaped.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    let next = chars.next().expect("a backslash escapes something");
+                    proptest::prop_assert!(MARKDOWN_SPECIAL.contains(next), "{escaped:?}");
+                    shown.push(next);
+                } else {
+                    proptest::prop_assert!(!MARKDOWN_SPECIAL.contains(c), "{escaped:?}");
+                    shown.push(c);
+                }
+            }
+            proptest::prop_assert_eq!(shown, text);
+        }
+    }
+
     #[test]
     fn markdown_shows_refused_characters_by_their_code() {
         assert_eq!(escape_markdown("c\u{202e}d"), r"c\\u{202e}d");

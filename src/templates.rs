@@ -26,10 +26,73 @@ fn embedded(lang: Lang, name: &str) -> Option<&'static str> {
     embedded::EMBEDDED.iter().find(|(n, _)| *n == full).map(|(_, body)| *body)
 }
 
+/// `value` as one shell word: single-quoted, each `'` written `'\''`.
+/// Inside single quotes the shell expands nothing, so the word is the
+/// value whatever it holds (`$(...)`, backticks, `;`, `#`).
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Where a rendering is read: Discord renders Markdown, a terminal does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Terminal,
+    Discord,
+}
+
+/// Characters Discord's Markdown gives a meaning to, inline: emphasis,
+/// code, spoilers, quotes, headings, masked links (`[x](y)`), mentions
+/// (`@everyone`, `<@id>`) and autolinks (`https:`). Escaped, each shows as
+/// itself.
+const MARKDOWN_SPECIAL: &str = "\\*_~`|>#[]()@<:";
+
+/// `text` as Discord shows it literally: each character Markdown gives a
+/// meaning to behind a backslash. Free text goes through it (the `md`
+/// filter) wherever a `.md` template shows it outside a code span.
+/// A character free text may no longer hold (a value stored under older
+/// rules: a direction override, a line separator) is shown by its code.
+pub fn escape_markdown(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !crate::domain::names::allowed_in_free_text(c) {
+            escaped.push('\\');
+            escaped.extend(c.escape_unicode());
+            continue;
+        }
+        if MARKDOWN_SPECIAL.contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// `value` as a YAML double-quoted scalar: JSON's quoting (a subset of
+/// YAML's), with every character free text may not hold written as an
+/// escape, so that a value stored under older rules (a line separator,
+/// U+FFFE) can neither end the scalar's line for a YAML 1.1 parser nor
+/// make the document unreadable.
+pub fn yaml_quote(value: &str) -> String {
+    let json = serde_json::to_string(value).expect("a string serialises");
+    let mut quoted = String::with_capacity(json.len());
+    for c in json.chars() {
+        match u32::from(c) {
+            _ if crate::domain::names::allowed_in_free_text(c) => quoted.push(c),
+            n if n <= 0xFFFF => quoted.push_str(&format!("\\u{n:04X}")),
+            n => quoted.push_str(&format!("\\U{n:08X}")),
+        }
+    }
+    quoted
+}
+
 #[derive(Clone)]
 pub struct Templates {
     en: Arc<Environment<'static>>,
     es: Arc<Environment<'static>>,
+    /// The same templates with `md` escaping for Discord.
+    en_discord: Arc<Environment<'static>>,
+    es_discord: Arc<Environment<'static>>,
+    surface: Surface,
 }
 
 impl Templates {
@@ -44,9 +107,15 @@ impl Templates {
     }
 
     fn build(overrides: Option<PathBuf>) -> Self {
-        let make = |lang: Lang| {
+        let make = |lang: Lang, surface: Surface| {
             let overrides = overrides.clone();
             let mut env = Environment::new();
+            // Free text in Markdown: escaped for Discord; a terminal shows
+            // it as typed.
+            env.add_filter("md", move |value: &str| match surface {
+                Surface::Discord => escape_markdown(value),
+                Surface::Terminal => value.to_owned(),
+            });
             env.set_undefined_behavior(UndefinedBehavior::Strict);
             env.set_trim_blocks(true);
             env.set_lstrip_blocks(true);
@@ -56,6 +125,8 @@ impl Templates {
                     if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None }
                 },
             );
+            env.add_filter("sh", shell_quote);
+            env.add_filter("yaml", yaml_quote);
             env.set_loader(move |name| {
                 if let Some(dir) = &overrides {
                     let path = dir.join(lang.code()).join(name);
@@ -75,13 +146,30 @@ impl Templates {
             });
             Arc::new(env)
         };
-        Self { en: make(Lang::En), es: make(Lang::Es) }
+        Self {
+            en: make(Lang::En, Surface::Terminal),
+            es: make(Lang::Es, Surface::Terminal),
+            en_discord: make(Lang::En, Surface::Discord),
+            es_discord: make(Lang::Es, Surface::Discord),
+            surface: Surface::Terminal,
+        }
+    }
+
+    /// The same templates, rendering for Discord (free text escaped).
+    pub fn for_discord(&self) -> Self {
+        Self { surface: Surface::Discord, ..self.clone() }
+    }
+
+    pub fn surface(&self) -> Surface {
+        self.surface
     }
 
     fn env(&self, lang: Lang) -> &Environment<'static> {
-        match lang {
-            Lang::En => &self.en,
-            Lang::Es => &self.es,
+        match (self.surface, lang) {
+            (Surface::Terminal, Lang::En) => &self.en,
+            (Surface::Terminal, Lang::Es) => &self.es,
+            (Surface::Discord, Lang::En) => &self.en_discord,
+            (Surface::Discord, Lang::Es) => &self.es_discord,
         }
     }
 
@@ -96,5 +184,57 @@ impl Templates {
     pub fn variables(&self, lang: Lang, name: &str) -> Result<std::collections::BTreeSet<String>, minijinja::Error> {
         let template = self.env(lang).get_template(name)?;
         Ok(template.undeclared_variables(true).into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values stored before free text refused these characters still land
+    /// in YAML and Discord as data.
+    const LEGACY: &[&str] = &["a\u{2028}Transform: x", "b\u{fffe}", "c\u{202e}d", "e\u{10ffff}", "plain \"q\" 'x' \\"];
+
+    #[test]
+    fn yaml_quoting_reads_back_as_the_value() {
+        for value in LEGACY {
+            let quoted = yaml_quote(value);
+            assert!(quoted.chars().all(crate::domain::names::allowed_in_free_text), "{quoted:?}");
+            let doc: serde_json::Value = serde_norway::from_str(&format!("Key: {quoted}\n")).unwrap();
+            assert_eq!(doc, serde_json::json!({ "Key": value }), "{quoted}");
+        }
+    }
+
+    #[test]
+    fn shell_quoting_is_one_word() {
+        assert_eq!(shell_quote("it's $(x)"), r"'it'\''s $(x)'");
+    }
+
+    proptest::proptest! {
+        /// Every character Discord's Markdown acts on comes out behind a
+        /// backslash, and removing the backslashes gives the text back.
+        #[test]
+        fn markdown_escaping_leaves_no_active_character(text in "[\\\\*_~`|>#\\[\\]()@<:a-z \u{e9}]{0,40}|\\PC{0,40}") {
+            let text: String = text.chars().filter(|c| crate::domain::names::allowed_in_free_text(*c)).collect();
+            let escaped = escape_markdown(&text);
+            let mut shown = String::new();
+            let mut chars = escaped.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    let next = chars.next().expect("a backslash escapes something");
+                    proptest::prop_assert!(MARKDOWN_SPECIAL.contains(next), "{escaped:?}");
+                    shown.push(next);
+                } else {
+                    proptest::prop_assert!(!MARKDOWN_SPECIAL.contains(c), "{escaped:?}");
+                    shown.push(c);
+                }
+            }
+            proptest::prop_assert_eq!(shown, text);
+        }
+    }
+
+    #[test]
+    fn markdown_shows_refused_characters_by_their_code() {
+        assert_eq!(escape_markdown("c\u{202e}d"), r"c\\u{202e}d");
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::error::UserError;
 use crate::domain::{
     Account, AccountId, ChatId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError, Partition,
-    RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, VerificationReport,
+    RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, TextProblem,
+    VerificationReport,
 };
 use crate::templates::Templates;
 
@@ -89,10 +90,10 @@ impl Reply {
         self
     }
 
-    /// Whether only the person who asked may see it: it holds an external
-    /// ID, or it is an error.
+    /// Whether only the person who asked may see it: it is an error, or a
+    /// message in it is private (`Message::is_private`).
     pub fn is_private(&self) -> bool {
-        self.tone == Tone::Error || self.messages.iter().any(Message::reveals_external_id)
+        self.tone == Tone::Error || self.messages.iter().any(Message::is_private)
     }
 
     pub fn with_data(mut self, data: impl Serialize) -> Self {
@@ -489,8 +490,19 @@ impl Message {
         }
     }
 
-    /// The values the template reads.
+    /// The values the template reads. A message that does not show the
+    /// external ID is rendered from a context without it, wherever it sat
+    /// (the account of a notification, of a status...): a template override
+    /// cannot publish what it is not given.
     pub fn context(&self) -> Value {
+        let mut context = self.full_context();
+        if !self.reveals_external_id() {
+            strip_external_ids(&mut context);
+        }
+        context
+    }
+
+    fn full_context(&self) -> Value {
         match self {
             Self::Registered(v)
             | Self::MemberAccountWarning(v)
@@ -547,6 +559,38 @@ impl Message {
         }
     }
 
+    /// Whether only the person who asked may see it, when shown in a chat
+    /// channel: it shows the external ID, or an account's details (root
+    /// e-mail, role ARN, customer, ticket link, history), which are the
+    /// tenant's business and not the channel's. Public: what a server's
+    /// settings are, and operations' decisions on tenants (their notice is
+    /// updated in place for operations to see).
+    pub fn is_private(&self) -> bool {
+        match self {
+            Self::Registered(_)
+            | Self::Instructions(_)
+            | Self::CloudFormation(_)
+            | Self::AwsCli(_)
+            | Self::ExternalIdRotated(_)
+            | Self::Verification(_)
+            | Self::MemberAccountWarning(_)
+            | Self::Status(_)
+            | Self::List(_)
+            | Self::SupportPlanSet(_)
+            | Self::PriceBookSet(_)
+            | Self::Later(_)
+            | Self::Invited(_)
+            | Self::InvitationQueued(_)
+            | Self::InviteRefused(_)
+            | Self::Ticket(_)
+            | Self::Corrected(_)
+            | Self::History(_)
+            | Self::Error(_)
+            | Self::Internal => true,
+            Self::TenantSettings(_) | Self::Notification(_) | Self::TenantDecided(_) | Self::TenantList(_) => false,
+        }
+    }
+
     pub fn render(&self, templates: &Templates, lang: Lang) -> Result<Rendered, minijinja::Error> {
         Ok(Rendered { text: templates.render(lang, &self.template(), self.context())?, filename: self.filename() })
     }
@@ -555,29 +599,32 @@ impl Message {
 fn error_context(error: &UserError) -> Value {
     match error {
         UserError::Invalid(e) => {
-            let (field, input, problem) = match e {
-                ParseError::AccountId { input } => ("account_id", input, None),
-                ParseError::Email { input } => ("email", input, None),
-                ParseError::RoleArn { input, problem } => ("role_arn", input, Some(problem.code())),
-                ParseError::ExternalId { input } => ("external_id", input, None),
-                ParseError::ExternalIdPrefix { input } => ("external_id_prefix", input, None),
-                ParseError::RoleName { input } => ("role_name", input, None),
-                ParseError::TenantId { input } => ("tenant", input, None),
-                ParseError::CustomerName { input } => ("customer", input, None),
-                ParseError::PriceBookName { input } => ("price_book", input, None),
-                ParseError::SupportTier { input } => ("support_tier", input, None),
-                ParseError::SupportPlanGroup { input } => ("support_plan_group", input, None),
-                ParseError::AccountKind { input } => ("account_kind", input, None),
-                ParseError::Lang { input } => ("language", input, None),
-                ParseError::Format { input } => ("format", input, None),
-                ParseError::ChatId { input } => ("chat_id", input, None),
-                ParseError::RoleDescription { input } => ("role_description", input, None),
-                ParseError::HandshakeId { input } => ("handshake_id", input, None),
-                ParseError::InvitationNote { input } => ("invitation_note", input, None),
-                ParseError::TicketReason { input } => ("ticket_reason", input, None),
-                ParseError::CorrectionReason { input } => ("reason", input, None),
+            let none = None::<&TextProblem>;
+            let (field, input, problem, text) = match e {
+                ParseError::AccountId { input } => ("account_id", input, None, none),
+                ParseError::Email { input } => ("email", input, None, none),
+                ParseError::RoleArn { input, problem } => ("role_arn", input, Some(problem.code()), none),
+                ParseError::ExternalId { input } => ("external_id", input, None, none),
+                ParseError::ExternalIdPrefix { input } => ("external_id_prefix", input, None, none),
+                ParseError::RoleName { input } => ("role_name", input, None, none),
+                ParseError::TenantId { input } => ("tenant", input, None, none),
+                ParseError::CustomerName { input, problem } => ("customer", input, None, Some(problem)),
+                ParseError::PriceBookName { input, problem } => ("price_book", input, None, Some(problem)),
+                ParseError::SupportTier { input } => ("support_tier", input, None, none),
+                ParseError::SupportPlanGroup { input } => ("support_plan_group", input, None, none),
+                ParseError::AccountKind { input } => ("account_kind", input, None, none),
+                ParseError::Lang { input } => ("language", input, None, none),
+                ParseError::Format { input } => ("format", input, None, none),
+                ParseError::ChatId { input } => ("chat_id", input, None, none),
+                ParseError::RoleDescription { input, problem } => ("role_description", input, None, Some(problem)),
+                ParseError::HandshakeId { input } => ("handshake_id", input, None, none),
+                ParseError::InvitationNote { input, problem } => ("invitation_note", input, None, Some(problem)),
+                ParseError::TicketReason { input, problem } => ("ticket_reason", input, None, Some(problem)),
+                ParseError::CorrectionReason { input, problem } => ("reason", input, None, Some(problem)),
             };
-            json!({ "field": field, "input": input, "problem": problem })
+            // `text_problem`: which character, where, or the length, for
+            // free text.
+            json!({ "field": field, "input": input, "problem": problem, "text_problem": text })
         }
         UserError::AccountNotFound { account }
         | UserError::AlreadyRegistered { account }
@@ -613,6 +660,18 @@ fn error_context(error: &UserError) -> Value {
             json!({ "partition": partition, "arn_partition": arn_partition })
         }
         UserError::CouldNotAskAws { cause } => json!({ "cause": cause }),
+    }
+}
+
+/// Removes every `external_id` from `value`, at any depth.
+fn strip_external_ids(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("external_id");
+            map.values_mut().for_each(strip_external_ids);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_external_ids),
+        _ => {}
     }
 }
 

@@ -50,7 +50,9 @@ impl Bot {
             ui_en: Ui::load(&templates, Lang::En)?,
             ui_es: Ui::load(&templates, Lang::Es)?,
             app,
-            templates,
+            // Everything the bot renders is read in Discord: free text is
+            // escaped.
+            templates: templates.for_discord(),
             ops,
             default_lang,
             changed: Arc::new(tokio::sync::Notify::new()),

@@ -208,7 +208,7 @@ impl Notifier {
                 tracing::error!(error = format!("{e:#}"), template = %message.template(), "rendering a notification failed");
                 Failure::Permanent("rejected")
             };
-            let text = message.render(&self.templates, lang).map_err(|e| rendering_failed(e.into()))?;
+            let text = message.render(&self.templates.for_discord(), lang).map_err(|e| rendering_failed(e.into()))?;
             let offers = Offer::for_notice(&item.event, for_ops);
             let components = if offers.is_empty() {
                 Vec::new()
@@ -216,6 +216,7 @@ impl Notifier {
                 outbound::buttons(&offers, &Ui::load(&self.templates, lang).map_err(rendering_failed)?)
             };
             let message = CreateMessage::new()
+                .allowed_mentions(outbound::no_mentions())
                 .embed(CreateEmbed::new().description(text.text).colour(outbound::colour(item.tone)))
                 .components(components)
                 .nonce(Nonce::String(nonce(&key)))

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use serenity::all::{
-    AutocompleteChoice, ButtonStyle, Colour, CreateActionRow, CreateAttachment, CreateAutocompleteResponse,
-    CreateButton, CreateEmbed, CreateInputText, CreateInteractionResponse, CreateInteractionResponseMessage,
-    CreateModal, EditInteractionResponse, Embed, InputTextStyle,
+    AutocompleteChoice, ButtonStyle, Colour, CreateActionRow, CreateAllowedMentions, CreateAttachment,
+    CreateAutocompleteResponse, CreateButton, CreateEmbed, CreateInputText, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateModal, EditInteractionResponse, Embed, InputTextStyle,
 };
 
 use super::inbound::{CustomId, DESCRIPTION_INPUT, ROLE_ARN_INPUT};
@@ -61,6 +61,24 @@ impl Ui {
     pub fn keys(&self) -> impl Iterator<Item = &String> {
         self.0.keys()
     }
+}
+
+/// What every message orglink sends may ping: nobody. Nothing is parsed
+/// from the text (a customer named `@everyone` pings no one), and no user
+/// or role is listed: a mention orglink writes itself (who approved a
+/// server, a channel's role) shows as a name and notifies nobody.
+pub fn no_mentions() -> CreateAllowedMentions {
+    CreateAllowedMentions::new().empty_users().empty_roles()
+}
+
+/// A message response with nothing to ping.
+fn response_message() -> CreateInteractionResponseMessage {
+    CreateInteractionResponseMessage::new().allowed_mentions(no_mentions())
+}
+
+/// An edit of a response with nothing to ping.
+fn edit_response() -> EditInteractionResponse {
+    EditInteractionResponse::new().allowed_mentions(no_mentions())
 }
 
 /// Each tone's colour, for replies and notifications alike.
@@ -135,9 +153,9 @@ fn parts(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> Par
 /// The reply as an edit of a deferred response.
 pub fn edit(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> EditInteractionResponse {
     let Parts { embeds, components, files } = parts(reply, rendered, ui);
-    files.into_iter().fold(EditInteractionResponse::new().embeds(embeds).components(components), |edit, file| {
-        edit.new_attachment(file)
-    })
+    files
+        .into_iter()
+        .fold(edit_response().embeds(embeds).components(components), |edit, file| edit.new_attachment(file))
 }
 
 /// The reply as an interaction response: at once, or deferred when it
@@ -146,15 +164,14 @@ pub fn reply(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) ->
     let private = reply.is_private();
     let Parts { embeds, components, files } = parts(reply, rendered, ui);
     if files.is_empty() {
-        let message = CreateInteractionResponseMessage::new().embeds(embeds).components(components).ephemeral(private);
+        let message = response_message().embeds(embeds).components(components).ephemeral(private);
         return Response::now(CreateInteractionResponse::Message(message));
     }
-    let followup =
-        files.into_iter().fold(EditInteractionResponse::new().embeds(embeds).components(components), |edit, file| {
-            edit.new_attachment(file)
-        });
+    let followup = files
+        .into_iter()
+        .fold(edit_response().embeds(embeds).components(components), |edit, file| edit.new_attachment(file));
     Response {
-        immediate: CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(private)),
+        immediate: CreateInteractionResponse::Defer(response_message().ephemeral(private)),
         followup: Some(FollowUp::Ready(followup)),
     }
 }
@@ -162,7 +179,7 @@ pub fn reply(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) ->
 /// A deferred answer: only the user sees the "thinking…" state and the result.
 pub fn deferred(followup: FollowUp) -> Response {
     Response {
-        immediate: CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true)),
+        immediate: CreateInteractionResponse::Defer(response_message().ephemeral(true)),
         followup: Some(followup),
     }
 }
@@ -202,7 +219,7 @@ pub fn answer_prompt(reply: &Reply, rendered: Vec<(String, Option<String>)>, pro
         .flat_map(|(text, _)| split(&text, EMBED_DESCRIPTION_MAX))
         .map(|piece| CreateEmbed::new().description(piece).colour(colour(reply.tone)));
     let embeds: Vec<CreateEmbed> = prompt.into_iter().map(CreateEmbed::from).chain(answer).take(EMBEDS_MAX).collect();
-    let message = CreateInteractionResponseMessage::new().embeds(embeds).components(Vec::new());
+    let message = response_message().embeds(embeds).components(Vec::new());
     Response::now(CreateInteractionResponse::UpdateMessage(message))
 }
 
@@ -214,7 +231,7 @@ pub fn role_modal(account: AccountId, ui: &Ui) -> CreateInteractionResponse {
         .max_length(2048)
         .required(true);
     let description = CreateInputText::new(InputTextStyle::Paragraph, ui.get("modal_description"), DESCRIPTION_INPUT)
-        .max_length(1000)
+        .max_length(crate::domain::RoleDescription::MAX_CHARS as u16)
         .required(false);
     CreateInteractionResponse::Modal(
         CreateModal::new(CustomId::RoleModal(account).encode(), ui.get("modal_title"))

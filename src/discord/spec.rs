@@ -13,7 +13,9 @@ use serenity::all::{
     CommandOptionType, CreateCommand, CreateCommandOption, InstallationContext, InteractionContext, Permissions,
 };
 
-use crate::domain::Lang;
+use crate::domain::{
+    CorrectionReason, CustomerName, InvitationNote, Lang, PriceBookName, RoleDescription, TicketReason,
+};
 use crate::templates::Templates;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,13 @@ pub enum OptionKind {
     String { max_length: u16 },
     Channel,
     Role,
+}
+
+/// A free-text type's bound as Discord's `max_length`, so that the option
+/// and the parser agree by construction.
+const fn max(chars: usize) -> u16 {
+    assert!(chars <= 6000, "Discord allows at most 6000 characters in a string option");
+    chars as u16
 }
 
 const fn text(key: &'static str, required: bool, max_length: u16) -> OptionSpec {
@@ -111,10 +120,10 @@ impl SlashCommand {
         match self {
             Self::LinkAccount => vec![
                 text("account_id", true, 40),
-                text("customer", true, 100),
+                text("customer", true, max(CustomerName::MAX_CHARS)),
                 choice("support_tier", true, &["business", "developer", "basic"]),
                 text("root_email", false, 64),
-                text("price_book", false, 100),
+                text("price_book", false, max(PriceBookName::MAX_CHARS)),
                 choice("account_kind", false, &["standalone", "member", "management"]),
             ],
             Self::Instructions => vec![
@@ -124,10 +133,14 @@ impl SlashCommand {
             ],
             Self::Status => vec![account(false)],
             Self::SupportPlan => vec![account(true), choice("group", true, &["passthrough", "business"])],
-            Self::PriceBook => vec![account(true), text("name", false, 100)],
-            Self::VerifyRole => vec![account(true), text("role_arn", true, 2048), text("description", false, 1000)],
-            Self::Invite => vec![text("account_id", true, 40), text("note", false, 1024)],
-            Self::Ticket => vec![account(true), text("reason", true, 500)],
+            Self::PriceBook => vec![account(true), text("name", false, max(PriceBookName::MAX_CHARS))],
+            Self::VerifyRole => vec![
+                account(true),
+                text("role_arn", true, 2048),
+                text("description", false, max(RoleDescription::MAX_CHARS)),
+            ],
+            Self::Invite => vec![text("account_id", true, 40), text("note", false, max(InvitationNote::MAX_CHARS))],
+            Self::Ticket => vec![account(true), text("reason", true, max(TicketReason::MAX_CHARS))],
             Self::Config => vec![
                 OptionSpec {
                     key: "channel",
@@ -142,7 +155,7 @@ impl SlashCommand {
             Self::History => vec![account(true)],
             Self::EditAccount => vec![
                 account(true),
-                text("customer", false, 100),
+                text("customer", false, max(CustomerName::MAX_CHARS)),
                 text("root_email", false, 64),
                 choice("support_tier", false, &["business", "developer", "basic"]),
                 choice("account_kind", false, &["standalone", "member"]),
@@ -150,7 +163,7 @@ impl SlashCommand {
             Self::AccountAdmin => vec![
                 choice("action", true, &["remove", "transfer"]),
                 text("account_id", true, 40),
-                text("reason", true, 500),
+                text("reason", true, max(CorrectionReason::MAX_CHARS)),
                 text("tenant", false, 64),
                 text("to", false, 64),
                 choice("force", false, &["no", "yes"]),

@@ -97,6 +97,14 @@ mod tests {
             "root@exa mple.com",
             "root@example..com",
             "rööt@example.com",
+            // Free text refuses these everywhere; an address is ASCII, so
+            // it can hold none of them.
+            "ro\u{2028}ot@example.com",
+            "root@exa\u{202e}mple.com",
+            "ro\u{200b}ot@example.com",
+            "root\u{fffe}@example.com",
+            "ro\u{7}ot@example.com",
+            "ro\not@example.com",
         ] {
             assert!(input.parse::<Email>().is_err(), "{input:?}");
         }

@@ -53,6 +53,69 @@ macro_rules! string_newtype {
     };
 }
 
+/// A free-text type: trimmed of what pasting drags along, then 1 to `$max`
+/// characters with none that an output format cannot carry safely
+/// (`names::free_text`), refused as `ParseError::$error` naming the problem.
+/// A value read back from the store is taken as stored: it was accepted by
+/// the rules of its day, and refusing it now would make the record
+/// unreadable; every output quotes or escapes it anyway.
+macro_rules! free_text_newtype {
+    ($(#[$doc:meta])* $name:ident, $max:expr, $error:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize)]
+        #[serde(into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The most characters it may hold.
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::ParseError;
+            fn from_str(input: &str) -> Result<Self, Self::Err> {
+                let trimmed = $crate::domain::trim_pasted(input);
+                let skipped = input[..input.find(trimmed).unwrap_or(0)].chars().count();
+                match $crate::domain::names::free_text(trimmed, $max, skipped) {
+                    Ok(()) => Ok(Self(trimmed.to_owned())),
+                    Err(problem) => {
+                        Err($crate::domain::ParseError::$error { input: $crate::domain::quote_input(input), problem })
+                    }
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::domain::ParseError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                value.parse()
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <String as ::serde::Deserialize>::deserialize(deserializer).map(Self)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 mod account;
 mod account_id;
 pub mod claims;
@@ -64,7 +127,7 @@ mod external_id;
 pub mod instant;
 mod invitation;
 mod lifecycle;
-mod names;
+pub mod names;
 mod probe;
 pub mod quota;
 mod role_arn;
@@ -88,7 +151,8 @@ pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use invitation::{ConstraintReason, HandshakeId, HandshakeState, Invitation};
 pub use lifecycle::{BlockReason, Event, IllegalTransition, LinkState, Transition};
 pub use names::{
-    CorrectionReason, CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId, TicketReason,
+    CorrectionReason, CustomerName, InvitationNote, PriceBookName, RoleDescription, RoleName, TenantId, TextProblem,
+    TicketReason,
 };
 pub use probe::{BadProbePlan, ProbeOutcome, ProbePhase, ProbePlan, ProbeRecord, ProbeResult};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
@@ -118,10 +182,10 @@ pub enum ParseError {
     RoleName { input: String },
     #[error("{input} is not a valid tenant")]
     TenantId { input: String },
-    #[error("{input} is not a valid customer name")]
-    CustomerName { input: String },
-    #[error("{input} is not a valid price book name")]
-    PriceBookName { input: String },
+    #[error("{input} is not a valid customer name: {problem}")]
+    CustomerName { input: String, problem: TextProblem },
+    #[error("{input} is not a valid price book name: {problem}")]
+    PriceBookName { input: String, problem: TextProblem },
     #[error("{input} is not a support tier")]
     SupportTier { input: String },
     #[error("{input} is not a support plan group")]
@@ -134,16 +198,16 @@ pub enum ParseError {
     Format { input: String },
     #[error("{input} is not a channel, role or server ID")]
     ChatId { input: String },
-    #[error("{input} is not a valid role description")]
-    RoleDescription { input: String },
+    #[error("{input} is not a valid role description: {problem}")]
+    RoleDescription { input: String, problem: TextProblem },
     #[error("{input} is not a handshake ID")]
     HandshakeId { input: String },
-    #[error("{input} is not a valid invitation note")]
-    InvitationNote { input: String },
-    #[error("{input} is not a valid ticket reason")]
-    TicketReason { input: String },
-    #[error("{input} is not a valid reason")]
-    CorrectionReason { input: String },
+    #[error("{input} is not a valid invitation note: {problem}")]
+    InvitationNote { input: String, problem: TextProblem },
+    #[error("{input} is not a valid ticket reason: {problem}")]
+    TicketReason { input: String, problem: TextProblem },
+    #[error("{input} is not a valid reason: {problem}")]
+    CorrectionReason { input: String, problem: TextProblem },
 }
 
 /// Characters that pasting drags along and that nobody means to type.
@@ -166,7 +230,9 @@ pub fn quote_input(input: &str) -> String {
             quoted.push('…');
             break;
         }
-        if c.is_control() || (is_invisible(c) && c != ' ') {
+        // What free text refuses is shown as its code, never as itself: a
+        // direction override would reorder the message around it.
+        if c.is_control() || (is_invisible(c) && c != ' ') || !names::allowed_in_free_text(c) {
             quoted.extend(c.escape_unicode());
         } else {
             quoted.push(c);

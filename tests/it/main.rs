@@ -22,6 +22,9 @@ mod discord;
 mod discord_verify;
 /// Failures named by their class: ours, AWS's, the user's.
 mod failures;
+/// Free text is data: refused where nothing can carry it, quoted or
+/// escaped wherever it lands (YAML, shell, Discord).
+mod free_text;
 /// The Freshdesk client.
 mod freshdesk;
 /// Every parser of untrusted input, fuzzed.

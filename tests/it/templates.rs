@@ -12,7 +12,7 @@ use orglink::domain::Lang;
 use orglink::domain::quota::Quota;
 use orglink::domain::{
     AccountId, BlockReason, LinkState, ParseError, PriceBookChoice, RoleArnProblem, RoleRecord, SupportPlanGroup,
-    SupportTier,
+    SupportTier, TextProblem,
 };
 use orglink::domain::{
     AccountKind, Check, CheckName, Outcome, Partition, Problem, TenantSettings, Unasked, VerificationReport,
@@ -461,6 +461,18 @@ fn every_message() -> Vec<(String, Message)> {
         "error_invalid_role_arn_user",
         invalid("arn:aws:iam::123456789012:user/alice".parse::<orglink::domain::RoleArn>().unwrap_err()),
     );
+    add(
+        "error_invalid_customer_line_separator",
+        invalid("Acme\u{2028}Transform: x".parse::<orglink::domain::CustomerName>().unwrap_err()),
+    );
+    add(
+        "error_invalid_price_book_bidi",
+        invalid("EMEA\u{202e}".parse::<orglink::domain::PriceBookName>().unwrap_err()),
+    );
+    add(
+        "error_invalid_reason_too_long",
+        invalid("r".repeat(1001).parse::<orglink::domain::TicketReason>().unwrap_err()),
+    );
     messages
 }
 
@@ -546,6 +558,7 @@ fn every_message_in_both_languages() {
 fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
     let input = "x".to_owned();
     let first_problem = RoleArnProblem::ALL[0];
+    let text_problem = TextProblem::Character { character: '\u{2028}', position: 5 };
     Some(match error {
         None => ParseError::AccountId { input },
         Some(ParseError::AccountId { .. }) => ParseError::Email { input },
@@ -560,19 +573,19 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::ExternalId { .. }) => ParseError::ExternalIdPrefix { input },
         Some(ParseError::ExternalIdPrefix { .. }) => ParseError::RoleName { input },
         Some(ParseError::RoleName { .. }) => ParseError::TenantId { input },
-        Some(ParseError::TenantId { .. }) => ParseError::CustomerName { input },
-        Some(ParseError::CustomerName { .. }) => ParseError::PriceBookName { input },
+        Some(ParseError::TenantId { .. }) => ParseError::CustomerName { input, problem: text_problem },
+        Some(ParseError::CustomerName { .. }) => ParseError::PriceBookName { input, problem: text_problem },
         Some(ParseError::PriceBookName { .. }) => ParseError::SupportTier { input },
         Some(ParseError::SupportTier { .. }) => ParseError::SupportPlanGroup { input },
         Some(ParseError::SupportPlanGroup { .. }) => ParseError::AccountKind { input },
         Some(ParseError::AccountKind { .. }) => ParseError::Lang { input },
         Some(ParseError::Lang { .. }) => ParseError::Format { input },
         Some(ParseError::Format { .. }) => ParseError::ChatId { input },
-        Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input },
+        Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input, problem: text_problem },
         Some(ParseError::RoleDescription { .. }) => ParseError::HandshakeId { input },
-        Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input },
-        Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input },
-        Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input },
+        Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input, problem: text_problem },
+        Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input, problem: text_problem },
+        Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input, problem: text_problem },
         Some(ParseError::CorrectionReason { .. }) => return None,
     })
 }
@@ -656,33 +669,48 @@ fn assert_trust_policy(policy: &Value, view: &InstructionsView, principal: &str)
     assert_eq!(s["Condition"].as_object().unwrap().len(), 1, "no other condition (no MFA)");
 }
 
-/// The AWS CLI commands: the trust policy they write is the right JSON, and
-/// they attach exactly the policies the tier needs.
+/// The AWS CLI commands, run with a stand-in `aws`: they pass the right
+/// trust policy, attach exactly the policies the tier needs, run nothing
+/// but `aws`, and leave a role that already exists alone.
 #[test]
 fn aws_cli_commands_create_the_same_role() {
+    use harness::shell::{bash_parses, run_script};
     for expected in &EXPECTED {
         let view = instructions_in(expected.tier, expected.partition);
         for lang in Lang::ALL {
             let script = render(&Message::AwsCli(view.clone()), lang);
-            let policy = script
-                .split_once("<<'POLICY'\n")
-                .and_then(|(_, rest)| rest.split_once("\nPOLICY\n"))
-                .map(|(json, _)| json)
-                .unwrap_or_else(|| panic!("no here-document in\n{script}"));
-            assert_trust_policy(&serde_json::from_str(policy).unwrap(), &view, expected.principal);
-            let commands: Vec<&str> = script.lines().filter(|l| l.starts_with("aws ")).collect();
-            assert!(commands[0].starts_with("aws iam create-role --role-name OrgLinkReadOnly "), "{script}");
-            assert!(commands[0].contains("--assume-role-policy-document file://orglink-trust-policy.json"));
-            // The description is single-quoted: it must hold no quote itself.
-            let description = commands[0].split('\'').nth(1).unwrap();
-            assert!(!description.is_empty() && commands[0].matches('\'').count() == 2, "{}", commands[0]);
-            let attached: Vec<&str> =
-                commands.iter().filter_map(|c| c.split_once("--policy-arn ").map(|(_, arn)| arn)).collect();
+            assert!(script.lines().any(|l| l == "set -euo pipefail"), "{script}");
+            bash_parses(&script).unwrap();
+            let run = run_script(&script, false);
+            assert_eq!(run.code, 0, "{run:?}");
+            assert!(run.files.is_empty(), "writes no file: {run:?}");
+            let calls: Vec<Vec<&str>> = run.aws_calls.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
+            assert_eq!(calls[0], ["iam", "get-role", "--role-name", "OrgLinkReadOnly"]);
+            let create = &calls[1];
+            assert_eq!(create[..4], ["iam", "create-role", "--role-name", "OrgLinkReadOnly"]);
+            assert_eq!(create[4], "--description");
+            assert!(!create[5].is_empty());
+            assert_eq!(create[6], "--assume-role-policy-document");
+            assert_trust_policy(&serde_json::from_str(create[7]).unwrap(), &view, expected.principal);
+            let attached: Vec<&str> = calls[2..calls.len() - 1]
+                .iter()
+                .map(|c| {
+                    assert_eq!(c[..4], ["iam", "attach-role-policy", "--role-name", "OrgLinkReadOnly"]);
+                    c[5]
+                })
+                .collect();
             assert_eq!(attached, expected.policies);
             assert_eq!(
-                commands.last().unwrap(),
-                &"aws iam get-role --role-name OrgLinkReadOnly --query Role.Arn --output text"
+                calls.last().unwrap(),
+                &["iam", "get-role", "--role-name", "OrgLinkReadOnly", "--query", "Role.Arn", "--output", "text"]
             );
+
+            // A role of that name exists: the script says what to do and
+            // changes nothing.
+            let run = run_script(&script, true);
+            assert_ne!(run.code, 0, "{run:?}");
+            assert_eq!(run.aws_calls.len(), 1, "only the get-role that found it: {run:?}");
+            assert!(run.stderr.contains("OrgLinkReadOnly") && run.stderr.contains("role_name"), "{}", run.stderr);
         }
     }
 }
@@ -814,6 +842,16 @@ fn every_notification_renders_in_both_languages() {
                     .unwrap_or_else(|e| panic!("{event:?} {lang}: {e:#}"));
                 assert!(text.contains("123456789012"), "{text}");
                 assert!(!text.contains(view.account.external_id.as_str()), "channels never see the external ID");
+                // Nor does a template override: the context has none.
+                let message = Message::Notification(Box::new(orglink::app::NotificationView {
+                    event: event.clone(),
+                    account: Some(view.clone()),
+                    tenant: "acme".into(),
+                    for_ops,
+                }));
+                let context = message.context().to_string();
+                assert!(!context.contains(view.account.external_id.as_str()), "{context}");
+                assert_eq!(render(&message, lang), text, "the context without it renders the same");
                 if !for_ops {
                     insta::assert_snapshot!(format!("notification_{i:02}_{}.{lang}", event.code()), text);
                 }

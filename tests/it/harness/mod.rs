@@ -11,6 +11,7 @@ mod cli;
 pub mod discord;
 pub mod recorder;
 mod samples;
+pub mod shell;
 pub mod watch;
 
 use std::cell::RefCell;

@@ -196,13 +196,33 @@ async fn serve_http(
     Ok(bound)
 }
 
+/// The command line's socket: where it listens, and what runs a request on
+/// the running server's bot (the CLI's own execution).
+pub struct CliSocket {
+    pub path: std::path::PathBuf,
+    pub handler: Box<dyn FnOnce(Arc<Bot>) -> crate::socket::Handler + Send>,
+}
+
 /// Runs until SIGINT or SIGTERM, then stops taking interactions and ends
 /// the running tasks.
-pub async fn serve(config: Config, templates: Templates, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    templates: Templates,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    socket: CliSocket,
+) -> anyhow::Result<()> {
     let flush_store = store.clone();
     let (aws, distributor) = wiring::aws_clients(&config).await;
     check_identity(&aws, config.settings.cross_account_id).await;
-    let running = start(config, templates, store, clock, Some((aws, distributor))).await?;
+    let mut running = start(config, templates, store, clock, Some((aws, distributor))).await?;
+    let handler = (socket.handler)(running.bot.clone());
+    let stopping = running.stop.subscribe();
+    let stopped = async move {
+        let mut stopping = stopping;
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    running.tasks.push(crate::socket::listen(socket.path, handler, stopped).await?);
     shutdown_signal().await;
     tracing::info!("shutting down");
     tokio::time::timeout(Duration::from_secs(20), running.stop()).await.ok();

@@ -735,7 +735,6 @@ fn run_service(
         Err(e) => match e.downcast_ref::<crate::server::ServeError>() {
             Some(serve_error) => {
                 let problem = match serve_error {
-                    crate::server::ServeError::NoTransport => "no_transport",
                     crate::server::ServeError::CannotRegister => "cannot_register",
                 };
                 let text = templates
@@ -883,7 +882,6 @@ async fn doctor(
     let application_id_missing = d.token.is_some() && d.application_id.is_none();
     let health = Health {
         store: store.clone(),
-        transport: has_transport(d),
         identity: Some(Identity::of(identity.clone(), config.settings.cross_account_id)),
         stale_jobs: 0,
     };
@@ -900,6 +898,7 @@ async fn doctor(
         "socket": socket.map(|p| p.display().to_string()),
         "templates": crate::templates::names(Lang::En).len(),
         "templates_dir": config.templates_dir.as_ref().map(|p| p.display().to_string()),
+        "transport": has_transport(d),
         "token": d.token.is_some(),
         "public_key": d.public_key.is_some(),
         "application_id": d.application_id,

@@ -180,3 +180,21 @@ async fn the_command_line_runs_through_the_server_that_holds_the_store() {
     // And what the server recorded is there.
     assert!(o.account("123456789012").is_some());
 }
+
+#[tokio::test]
+async fn serve_without_discord_runs_the_jobs_the_socket_and_health() {
+    let o = Orglink::new();
+    let server = Server::start(&o, &[]).await;
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body["transports"], json!({ "http": false, "gateway": false }));
+    assert_eq!(reqwest::get(server.url("/metrics")).await.unwrap().status(), 200);
+
+    let run = o.run_with(OFFLINE, &["tenant", "list"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let log = server.stop();
+    assert_eq!(log.matches("no Discord configured").count(), 1, "said once: {log}");
+    assert!(log.contains("orglink.sock"), "{log}");
+}

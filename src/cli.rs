@@ -626,6 +626,7 @@ async fn serve_request(
     request: crate::socket::Request,
     io: &mut Io<'_>,
 ) -> u8 {
+    use crate::metrics::CommandOutcome;
     let lang = request.lang;
     let own = env!("CARGO_PKG_VERSION");
     if request.version != own {
@@ -668,7 +669,19 @@ async fn serve_request(
             Err(e) => return report(io, templates, lang, &Reply::error(e.into()), 2),
         };
     let actor = Actor::operator(&request.user).on_claim_of(claim_of);
+    let name = command.name();
     let result = app.execute(&actor, command).await;
+    // Counted as Discord's are: the server's metrics see every command it ran.
+    let outcome = match &result {
+        Ok(_) => CommandOutcome::Ok,
+        Err(AppError::User(e)) if e.ours() => CommandOutcome::InternalError,
+        Err(AppError::User(_)) => CommandOutcome::UserError,
+        Err(AppError::Internal(e)) => {
+            tracing::error!(error = format!("{e:#}"), "a command from the command line's socket failed");
+            CommandOutcome::InternalError
+        }
+    };
+    app.metrics().command(name, outcome);
     // Its notices go out now, not at the next round: a refusal may have
     // recorded one for operations too.
     bot.changed.notify_one();

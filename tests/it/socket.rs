@@ -156,6 +156,16 @@ async fn the_command_line_runs_through_the_server_that_holds_the_store() {
         .unwrap();
     assert!(embeds_text(&response["data"]).contains("Acme"), "{response}");
 
+    // The server counts them as it counts Discord's.
+    let page = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    for counted in [
+        r#"orglink_commands_total{command="account_add",outcome="ok"} 1"#,
+        r#"orglink_commands_total{command="account_add",outcome="user_error"} 1"#,
+        r#"orglink_commands_total{command="account_show",outcome="user_error"} 1"#,
+    ] {
+        assert!(page.contains(counted), "{counted}: {page}");
+    }
+
     // Sweep runs the jobs in the server.
     let run = o.run_with(&env, &["sweep", "--job", "lapse_claims"]);
     assert_eq!(run.code, 0, "{run:?}");

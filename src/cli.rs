@@ -428,10 +428,11 @@ impl TopCommand {
     }
 }
 
-/// Output streams, so tests can capture them.
+/// Output streams, so tests (and the socket, for its client) can capture
+/// them; `Send`, as the server's requests are futures on tokio.
 pub struct Io<'a> {
-    pub out: &'a mut dyn Write,
-    pub err: &'a mut dyn Write,
+    pub out: &'a mut (dyn Write + Send),
+    pub err: &'a mut (dyn Write + Send),
 }
 
 /// Runs the command line `args` with the process environment.
@@ -457,7 +458,8 @@ pub fn run_with(
     env: &std::collections::BTreeMap<String, String>,
     io: &mut Io<'_>,
 ) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -483,8 +485,15 @@ pub fn run_with(
     // would hold a different store in each.
     let data_dir = cli.data_dir.clone().or_else(|| config.data_dir.clone());
     if let TopCommand::Sweep { job } = &cli.command {
+        let jobs = match jobs_named(job.as_deref(), &templates, lang, io) {
+            Ok(jobs) => jobs,
+            Err(code) => return code,
+        };
         let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
-        return sweep(job.as_deref(), config, &data_dir, &templates, lang, io);
+        if let Some(code) = through_server(&data_dir, lang, &args, &templates, io) {
+            return code;
+        }
+        return sweep(jobs, config, &data_dir, &templates, lang, io);
     }
     if matches!(cli.command, TopCommand::Serve | TopCommand::RegisterCommands | TopCommand::Doctor) {
         return run_service(&cli.command, config, data_dir, templates, lang, io);
@@ -497,6 +506,10 @@ pub fn run_with(
             Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
         };
     let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
+    // A running server holds the store (sled's lock): it runs the command.
+    if let Some(code) = through_server(&data_dir, lang, &args, &templates, io) {
+        return code;
+    }
     // A command that only reads has nothing to show in a new store: it
     // opens an existing one or says there is none, and creates nothing.
     let opened = if command.reads_only() { Store::open_existing(&data_dir) } else { Store::open(&data_dir) };
@@ -504,7 +517,7 @@ pub fn run_with(
         Ok(store) => store,
         Err(e) => return store_error(io, &templates, lang, e),
     };
-    let actor = Actor::operator(&std::env::var("USER").unwrap_or_else(|_| "unknown".into())).on_claim_of(claim_of);
+    let actor = Actor::operator(&cli_user()).on_claim_of(claim_of);
     let slow = command.is_slow();
     let result = if slow {
         match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -521,6 +534,23 @@ pub fn run_with(
     if let Err(e) = store.flush() {
         return internal(io, &templates, lang, &anyhow::Error::new(e));
     }
+    print_outcome(io, &templates, lang, json, result)
+}
+
+/// Who runs the command line, for the audit (`cli:<user>`).
+fn cli_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}
+
+/// Prints a command's outcome as text (or its data as JSON) and says the
+/// exit code: the same whether it ran here or in a server.
+fn print_outcome(
+    io: &mut Io<'_>,
+    templates: &Templates,
+    lang: Lang,
+    json: bool,
+    result: Result<Reply, AppError>,
+) -> u8 {
     // A role that is not verified is an answer, not a failure: exit 3.
     let done = |reply: &Reply| match reply.verdict {
         Verdict::Done => 0,
@@ -534,14 +564,128 @@ pub fn run_with(
         }
         Ok(reply) => {
             let code = done(&reply);
-            report(io, &templates, lang, &reply, code)
+            report(io, templates, lang, &reply, code)
         }
         Err(AppError::User(e)) => {
             let code = if e.ours() { 1 } else { 2 };
-            report(io, &templates, lang, &Reply::error(e), code)
+            report(io, templates, lang, &Reply::error(e), code)
         }
-        Err(AppError::Internal(e)) => internal(io, &templates, lang, &e),
+        Err(AppError::Internal(e)) => internal(io, templates, lang, &e),
     }
+}
+
+/// Hands the command line `args` to the server running on `data_dir`, if
+/// one answers there, and prints what it printed: `None` when none does.
+fn through_server(
+    data_dir: &std::path::Path,
+    lang: Lang,
+    args: &[OsString],
+    templates: &Templates,
+    io: &mut Io<'_>,
+) -> Option<u8> {
+    let request = crate::socket::Request {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        user: cli_user(),
+        lang,
+        // Parsed as UTF-8 already, but for the paths (`--data-dir`,
+        // `--config`), which the server does not use.
+        args: args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect(),
+    };
+    match crate::socket::call(&crate::socket::path(data_dir), &request) {
+        Ok(None) => None,
+        Ok(Some(response)) => {
+            let _ = write!(io.out, "{}", response.stdout);
+            let _ = write!(io.err, "{}", response.stderr);
+            Some(response.exit_code)
+        }
+        Err(e) => Some(internal(io, templates, lang, &e)),
+    }
+}
+
+/// What the running server does with a command line sent on its socket:
+/// what [`run_with`] does with it, on the server's app, its output kept for
+/// the client.
+pub(crate) fn socket_handler(bot: Arc<crate::discord::Bot>, templates: Templates) -> crate::socket::Handler {
+    Arc::new(move |request| {
+        let (bot, templates) = (bot.clone(), templates.clone());
+        Box::pin(async move {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let exit_code = serve_request(&bot, &templates, request, &mut Io { out: &mut out, err: &mut err }).await;
+            crate::socket::Response {
+                exit_code,
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                stderr: String::from_utf8_lossy(&err).into_owned(),
+            }
+        })
+    })
+}
+
+async fn serve_request(
+    bot: &crate::discord::Bot,
+    templates: &Templates,
+    request: crate::socket::Request,
+    io: &mut Io<'_>,
+) -> u8 {
+    use crate::metrics::CommandOutcome;
+    let lang = request.lang;
+    let own = env!("CARGO_PKG_VERSION");
+    if request.version != own {
+        let context = serde_json::json!({ "server": own, "client": request.version });
+        let text = templates.render(lang, "errors/socket_version.md", context).unwrap_or_default();
+        let _ = writeln!(io.err, "{text}");
+        return 2;
+    }
+    let cli = match Cli::try_parse_from(std::iter::once("orglink".to_owned()).chain(request.args)) {
+        Ok(cli) => cli,
+        // `--version` (how `doctor` asks whether a server answers), or
+        // what the client parsed and this server cannot: the same version
+        // parses the same, so only the former.
+        Err(e) => {
+            let stream = if e.use_stderr() { &mut *io.err } else { &mut *io.out };
+            let _ = write!(stream, "{}", e.render());
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let app = bot.app();
+    match &cli.command {
+        TopCommand::Sweep { job } => {
+            let jobs = match jobs_named(job.as_deref(), templates, lang, io) {
+                Ok(jobs) => jobs,
+                Err(code) => return code,
+            };
+            let result = run_jobs(app, jobs).await;
+            bot.changed.notify_one();
+            return print_sweep(io, templates, lang, result);
+        }
+        TopCommand::Serve | TopCommand::Doctor | TopCommand::RegisterCommands => {
+            let error = anyhow::anyhow!("this command runs in its own process, not through the server");
+            return internal(io, templates, lang, &error);
+        }
+        _ => {}
+    }
+    let (command, json, claim_of) =
+        match cli.command.to_command().and_then(|(c, j)| Ok((c, j, cli.command.claim_of()?))) {
+            Ok(parsed) => parsed,
+            Err(e) => return report(io, templates, lang, &Reply::error(e.into()), 2),
+        };
+    let actor = Actor::operator(&request.user).on_claim_of(claim_of);
+    let name = command.name();
+    let result = app.execute(&actor, command).await;
+    // Counted as Discord's are: the server's metrics see every command it ran.
+    let outcome = match &result {
+        Ok(_) => CommandOutcome::Ok,
+        Err(AppError::User(e)) if e.ours() => CommandOutcome::InternalError,
+        Err(AppError::User(_)) => CommandOutcome::UserError,
+        Err(AppError::Internal(e)) => {
+            tracing::error!(error = format!("{e:#}"), "a command from the command line's socket failed");
+            CommandOutcome::InternalError
+        }
+    };
+    app.metrics().command(name, outcome);
+    // Its notices go out now, not at the next round: a refusal may have
+    // recorded one for operations too.
+    bot.changed.notify_one();
+    print_outcome(io, templates, lang, json, result)
 }
 
 /// `serve` and `register-commands`: long-running or networked, on tokio.
@@ -588,7 +732,13 @@ fn run_service(
             }
             _ => {
                 let store = store.expect("serve opened its store above");
-                crate::server::serve(config, templates.clone(), store, Arc::new(SystemClock)).await
+                let dir = data_dir.as_deref().expect("serve has its data directory");
+                let for_socket = templates.clone();
+                let socket = crate::server::CliSocket {
+                    path: crate::socket::path(dir),
+                    handler: Box::new(move |bot| socket_handler(bot, for_socket)),
+                };
+                crate::server::serve(config, templates.clone(), store, Arc::new(SystemClock), socket).await
             }
         }
     });
@@ -598,7 +748,6 @@ fn run_service(
         Err(e) => match e.downcast_ref::<crate::server::ServeError>() {
             Some(serve_error) => {
                 let problem = match serve_error {
-                    crate::server::ServeError::NoTransport => "no_transport",
                     crate::server::ServeError::CannotRegister => "cannot_register",
                 };
                 let text = templates
@@ -612,28 +761,32 @@ fn run_service(
     }
 }
 
+/// The jobs `sweep` runs: all, or the one named (else exit 2, said).
+fn jobs_named(job: Option<&str>, templates: &Templates, lang: Lang, io: &mut Io<'_>) -> Result<Vec<Job>, u8> {
+    match job {
+        None => Ok(Job::ALL.to_vec()),
+        Some(name) => match Job::from_name(name.trim()) {
+            Some(job) => Ok(vec![job]),
+            None => {
+                let names: Vec<&str> = Job::ALL.iter().map(|j| j.name()).collect();
+                let context = serde_json::json!({ "input": crate::domain::quote_input(name), "jobs": names });
+                let text = templates.render(lang, "errors/unknown_job.md", context).unwrap_or_default();
+                let _ = writeln!(io.err, "{text}");
+                Err(2)
+            }
+        },
+    }
+}
+
 /// `orglink sweep`: the scheduled jobs, once, now.
 fn sweep(
-    job: Option<&str>,
+    jobs: Vec<Job>,
     config: Config,
     data_dir: &std::path::Path,
     templates: &Templates,
     lang: Lang,
     io: &mut Io<'_>,
 ) -> u8 {
-    let jobs: Vec<Job> = match job {
-        None => Job::ALL.to_vec(),
-        Some(name) => match Job::from_name(name.trim()) {
-            Some(job) => vec![job],
-            None => {
-                let names: Vec<&str> = Job::ALL.iter().map(|j| j.name()).collect();
-                let context = serde_json::json!({ "input": crate::domain::quote_input(name), "jobs": names });
-                let text = templates.render(lang, "errors/unknown_job.md", context).unwrap_or_default();
-                let _ = writeln!(io.err, "{text}");
-                return 2;
-            }
-        },
-    };
     let store = match Store::open(data_dir) {
         Ok(store) => store,
         Err(e) => return store_error(io, templates, lang, e),
@@ -645,13 +798,27 @@ fn sweep(
     let result = runtime.block_on(async {
         let aws = wiring::aws_clients(&config).await;
         let app = wiring::app(&config, templates, store.clone(), Arc::new(SystemClock), Some(aws));
-        let mut reports = Vec::new();
-        for job in jobs {
-            reports.push(app.run_job(job).await?);
-        }
-        Ok::<_, AppError>(reports)
+        run_jobs(&app, jobs).await
     });
     let _ = store.flush();
+    print_sweep(io, templates, lang, result)
+}
+
+async fn run_jobs(app: &crate::app::App, jobs: Vec<Job>) -> Result<Vec<crate::app::JobReport>, AppError> {
+    let mut reports = Vec::new();
+    for job in jobs {
+        reports.push(app.run_job(job).await?);
+    }
+    Ok(reports)
+}
+
+/// Prints what a sweep did; exit 1 if a job failed.
+fn print_sweep(
+    io: &mut Io<'_>,
+    templates: &Templates,
+    lang: Lang,
+    result: Result<Vec<crate::app::JobReport>, AppError>,
+) -> u8 {
     match result {
         Ok(reports) => match templates.render(lang, "sweep.md", serde_json::json!({ "reports": reports })) {
             Ok(text) => {
@@ -683,7 +850,21 @@ async fn doctor(
     // Doctor only reads: it never creates a store. None yet (a new
     // installation, before `serve`) is no fault: the first command that
     // writes creates it there; a directory that is not orglink's is.
-    let (store, store_problem) = match data_dir.map(Store::open_existing) {
+    // A running server holds the store: asking it (`--version` on its
+    // socket) says it answers, where opening the store would only wait for
+    // its lock and fail.
+    let socket = data_dir.map(crate::socket::path);
+    let served = socket.as_deref().is_some_and(|path| {
+        let ping = crate::socket::Request {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            user: cli_user(),
+            lang,
+            args: vec!["--version".to_owned()],
+        };
+        matches!(crate::socket::call(path, &ping), Ok(Some(response)) if response.exit_code == 0)
+    });
+    let (store, store_problem) = match data_dir.filter(|_| !served).map(Store::open_existing) {
+        None if served => (Ok(()), Some("served")),
         None => (Err("data directory not set".to_owned()), Some("unset")),
         Some(Ok(store)) => (store.health_check().map_err(|e| e.to_string()), None),
         Some(Err(crate::store::StoreError::Missing { .. })) => (Ok(()), Some("missing")),
@@ -714,7 +895,6 @@ async fn doctor(
     let application_id_missing = d.token.is_some() && d.application_id.is_none();
     let health = Health {
         store: store.clone(),
-        transport: has_transport(d),
         identity: Some(Identity::of(identity.clone(), config.settings.cross_account_id)),
         stale_jobs: 0,
     };
@@ -728,8 +908,10 @@ async fn doctor(
         "data_dir": data_dir.map(|d| d.display().to_string()),
         "store": match &store { Ok(()) => "ok", Err(e) => e.as_str() },
         "store_problem": store_problem,
+        "socket": socket.map(|p| p.display().to_string()),
         "templates": crate::templates::names(Lang::En).len(),
         "templates_dir": config.templates_dir.as_ref().map(|p| p.display().to_string()),
+        "transport": has_transport(d),
         "token": d.token.is_some(),
         "public_key": d.public_key.is_some(),
         "application_id": d.application_id,

@@ -15,6 +15,7 @@ pub mod health;
 pub mod metrics;
 pub mod scheduler;
 pub mod server;
+pub mod socket;
 pub mod store;
 pub mod templates;
 pub mod wiring;

@@ -24,8 +24,6 @@ const DELIVERY_INTERVAL: Duration = Duration::from_secs(5);
 /// Why `serve` cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("neither discord.token nor discord.public_key is configured: nothing to serve")]
-    NoTransport,
     #[error("discord.token and discord.application_id are needed to register commands")]
     CannotRegister,
 }
@@ -82,9 +80,7 @@ pub async fn start(
     aws: Option<(Aws, Distributor)>,
 ) -> anyhow::Result<Running> {
     let discord_config = &config.discord;
-    if !health::has_transport(discord_config) {
-        return Err(ServeError::NoTransport.into());
-    }
+    let discord = health::has_transport(discord_config);
     if discord_config.register_commands_on_start {
         let count = register_commands(&config, &templates).await?;
         tracing::info!(count, "slash commands registered");
@@ -167,6 +163,10 @@ pub async fn start(
         }
         None => None,
     };
+    if !discord {
+        let health = admin_addr.unwrap_or(http_addr);
+        tracing::info!(%health, "no Discord configured (discord.token, discord.public_key): serving the scheduled jobs, the command line's socket and /healthz, /metrics only");
+    }
     match admin_addr {
         Some(admin) => {
             tracing::info!(addr = %http_addr, %admin, interactions, "serving HTTP: /interactions; /healthz and /metrics on the admin address")
@@ -196,13 +196,33 @@ async fn serve_http(
     Ok(bound)
 }
 
+/// The command line's socket: where it listens, and what runs a request on
+/// the running server's bot (the CLI's own execution).
+pub struct CliSocket {
+    pub path: std::path::PathBuf,
+    pub handler: Box<dyn FnOnce(Arc<Bot>) -> crate::socket::Handler + Send>,
+}
+
 /// Runs until SIGINT or SIGTERM, then stops taking interactions and ends
 /// the running tasks.
-pub async fn serve(config: Config, templates: Templates, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    templates: Templates,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    socket: CliSocket,
+) -> anyhow::Result<()> {
     let flush_store = store.clone();
     let (aws, distributor) = wiring::aws_clients(&config).await;
     check_identity(&aws, config.settings.cross_account_id).await;
-    let running = start(config, templates, store, clock, Some((aws, distributor))).await?;
+    let mut running = start(config, templates, store, clock, Some((aws, distributor))).await?;
+    let handler = (socket.handler)(running.bot.clone());
+    let stopping = running.stop.subscribe();
+    let stopped = async move {
+        let mut stopping = stopping;
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    running.tasks.push(crate::socket::listen(socket.path, handler, stopped).await?);
     shutdown_signal().await;
     tracing::info!("shutting down");
     tokio::time::timeout(Duration::from_secs(20), running.stop()).await.ok();

@@ -161,7 +161,6 @@ async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
     let jobs = app.metrics().job_health(&endpoint.schedule, endpoint.clock.now(), endpoint.health_job_intervals);
     let healthy = crate::health::Health {
         store: store.clone(),
-        transport: endpoint.verifier.is_some() || endpoint.gateway,
         identity: None,
         stale_jobs: jobs.iter().filter(|j| j.stale).count(),
     }

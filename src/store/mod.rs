@@ -329,6 +329,11 @@ fn survey(dir: &Path) -> Result<Found, StoreError> {
         if FILE_SYSTEM_OWN.contains(&name.as_str()) {
             continue;
         }
+        // The socket a server listens on for the command line is orglink's,
+        // but no store: a directory with only that is still a new one.
+        if name == crate::socket::SOCKET_NAME && is_socket(&entry.file_type().map_err(failed)?) {
+            continue;
+        }
         any = true;
         if !is_sleds(&name, &entry.file_type().map_err(failed)?) {
             foreign.push(name);
@@ -341,6 +346,16 @@ fn survey(dir: &Path) -> Result<Found, StoreError> {
         (true, true) => Found::Store,
         (true, false) => Found::Foreign(foreign),
     })
+}
+
+#[cfg(unix)]
+fn is_socket(kind: &fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_socket(kind)
+}
+
+#[cfg(not(unix))]
+fn is_socket(_: &fs::FileType) -> bool {
+    false
 }
 
 /// Whether an entry of the data directory is one sled writes.

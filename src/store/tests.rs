@@ -649,3 +649,22 @@ fn only_a_new_empty_or_orglink_directory_is_taken_for_the_store() {
     std::fs::write(dir.path().join("file"), "").unwrap();
     assert!(matches!(Store::open(&dir.path().join("file")), Err(StoreError::NotADirectory { .. })));
 }
+
+#[cfg(unix)]
+#[test]
+fn the_servers_socket_is_orglinks_own_a_file_by_its_name_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let socket = data.join(crate::socket::SOCKET_NAME);
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // Alone it makes no store: the directory is still a new one.
+    assert_eq!(survey(&data).unwrap(), Found::Empty);
+    drop(Store::open(&data).unwrap());
+    assert_eq!(survey(&data).unwrap(), Found::Store);
+    drop(listener);
+    // A plain file under that name is no socket of ours.
+    std::fs::remove_file(&socket).unwrap();
+    std::fs::write(&socket, "").unwrap();
+    assert_eq!(survey(&data).unwrap(), Found::Foreign(vec![crate::socket::SOCKET_NAME.into()]));
+}

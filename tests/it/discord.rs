@@ -6,7 +6,7 @@ use orglink::domain::LinkState;
 use serde_json::{Value, json};
 
 use crate::harness::discord::*;
-use crate::harness::{Harness, Orglink, Recorder};
+use crate::harness::{Harness, Recorder};
 
 const EPHEMERAL: u64 = 64;
 
@@ -637,15 +637,6 @@ async fn healthz_fails_when_a_job_has_not_succeeded_for_three_intervals() {
     }
     assert_eq!(healthz().await.status(), 200);
     h.finish().await;
-}
-
-#[tokio::test]
-async fn serve_without_any_transport_names_both_keys() {
-    // The installation's environment holds no ORGLINK_* variable.
-    let run = Orglink::new().run(&["serve"]);
-    assert_eq!(run.code, 2);
-    let stderr = &run.stderr;
-    assert!(stderr.contains("ORGLINK_DISCORD_TOKEN") && stderr.contains("ORGLINK_DISCORD_PUBLIC_KEY"), "{stderr}");
 }
 
 #[tokio::test]

@@ -43,6 +43,8 @@ mod probe;
 mod quotas;
 /// No secret in logs, replies or the store.
 mod secrets;
+/// The command line through a running `orglink serve`'s socket.
+mod socket;
 /// Every message in both languages: snapshots, generated role templates.
 mod templates;
 /// Tenants approved by the distributor: the door, the decisions, suspension.

@@ -335,7 +335,10 @@ async fn the_cli_verifies_with_exit_codes_for_each_outcome() {
 async fn doctor_checks_the_aws_identity() {
     let run = Orglink::new().aws(&emulator().admin(PLATFORM, "orglink-doctor").await).run(&["doctor"]);
     let out = &run.stdout;
-    assert_eq!(run.code, 1, "no Discord transport is configured: {out}");
+    // No Discord is configured: reported, not a fault (`serve` runs the
+    // jobs and the command line's socket without it).
+    assert_eq!(run.code, 0, "{out}");
+    assert!(out.contains("Discord: not configured"), "{out}");
     assert!(
         out.contains(&format!("AWS identity: account {PLATFORM}")) && !out.contains("but customer roles trust"),
         "{out}"

@@ -152,6 +152,21 @@ enum AccountCommand {
         #[arg(long, value_name = "standalone|member|management")]
         kind: Option<String>,
     },
+    /// Register the accounts of a CSV file for one tenant: all of them, or,
+    /// when any row is refused, none (each refused row named by its line;
+    /// exit 2). Columns (header first, comma or semicolon):
+    /// account_id,customer,support[,email][,price_book][,kind].
+    Import {
+        file: PathBuf,
+        /// The reseller the accounts are registered for (its Discord server ID).
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: String,
+        /// Judge every row, register nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// List accounts, of one tenant or all.
     List {
         #[arg(long)]
@@ -337,6 +352,17 @@ impl TopCommand {
                 }),
                 false,
             ),
+            Self::Account(AccountCommand::Import { file, tenant, dry_run, json }) => {
+                let tenant: TenantId = tenant.parse()?;
+                // Missing, unreadable or not UTF-8: the file is the input,
+                // refused before the store is opened.
+                let text =
+                    std::fs::read(file).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
+                        ParseError::ImportFile { input: crate::domain::quote_input(&file.to_string_lossy()) }
+                    })?;
+                let rows = crate::domain::import::read(&text, &tenant);
+                (Command::ImportAccounts { tenant, rows, dry_run: *dry_run }, *json)
+            }
             Self::Account(AccountCommand::List { tenant, json }) => {
                 (Command::ListAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, *json)
             }
@@ -422,7 +448,9 @@ impl TopCommand {
             | Self::Serve
             | Self::RegisterCommands
             | Self::Tenant(_)
-            | Self::Account(AccountCommand::Add { .. } | AccountCommand::List { .. }) => &None,
+            | Self::Account(AccountCommand::Add { .. } | AccountCommand::Import { .. } | AccountCommand::List { .. }) => {
+                &None
+            }
         };
         tenant.as_deref().map(str::parse).transpose()
     }

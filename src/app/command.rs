@@ -2,6 +2,7 @@
 //! and how it is named, in exhaustive matches.
 
 use super::Permission;
+use crate::domain::import::ImportRows;
 use crate::domain::{
     AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn,
     RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
@@ -21,6 +22,13 @@ pub enum InstructionsFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     AddAccount(NewAccount),
+    /// Register the rows of a file for one tenant: all of them, or none
+    /// when any row is refused. `dry_run` judges them and writes nothing.
+    ImportAccounts {
+        tenant: TenantId,
+        rows: ImportRows,
+        dry_run: bool,
+    },
     ListAccounts {
         tenant: Option<TenantId>,
     },
@@ -113,6 +121,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::AddAccount(_) => "account_add",
+            Self::ImportAccounts { .. } => "account_import",
             Self::ListAccounts { .. } => "account_list",
             Self::ShowAccount { .. } => "account_show",
             Self::RotateExternalId { .. } => "account_rotate_external_id",
@@ -157,7 +166,11 @@ impl Command {
             | Self::VerifyRole { account, .. }
             | Self::Invite { account, .. }
             | Self::OpenTicket { account, .. } => Some(*account),
-            Self::ListAccounts { .. } | Self::Configure { .. } | Self::DecideTenant { .. } | Self::ListTenants => None,
+            Self::ImportAccounts { .. }
+            | Self::ListAccounts { .. }
+            | Self::Configure { .. }
+            | Self::DecideTenant { .. }
+            | Self::ListTenants => None,
         }
     }
 
@@ -167,6 +180,7 @@ impl Command {
         match self {
             Self::VerifyRole { .. } | Self::Invite { .. } | Self::OpenTicket { .. } => true,
             Self::AddAccount(_)
+            | Self::ImportAccounts { .. }
             | Self::ListAccounts { .. }
             | Self::ShowAccount { .. }
             | Self::RotateExternalId { .. }
@@ -197,6 +211,8 @@ impl Command {
             | Self::Instructions { .. }
             | Self::History { .. }
             | Self::ListTenants => true,
+            // A dry run judges the file against what is recorded.
+            Self::ImportAccounts { dry_run, .. } => *dry_run,
             Self::AddAccount(_)
             | Self::RotateExternalId { .. }
             | Self::SetSupportPlan { .. }
@@ -230,7 +246,9 @@ impl Command {
             | Self::History { .. }
             | Self::VerifyRole { .. }
             | Self::OpenTicket { .. } => Permission::AccountRole,
-            Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
+            // The CLI's for now: a tenant's import would need its quota of
+            // open claims counted for the whole file.
+            Self::ImportAccounts { .. } | Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
             Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants => Permission::Ops,
         }

@@ -124,6 +124,7 @@ mod due;
 pub mod effects;
 mod email;
 mod external_id;
+pub mod import;
 pub mod instant;
 mod invitation;
 mod lifecycle;
@@ -200,6 +201,8 @@ pub enum ParseError {
     ChatId { input: String },
     #[error("{input} is not a valid role description: {problem}")]
     RoleDescription { input: String, problem: TextProblem },
+    #[error("{input} is not a readable UTF-8 CSV file")]
+    ImportFile { input: String },
     #[error("{input} is not a handshake ID")]
     HandshakeId { input: String },
     #[error("{input} is not a valid invitation note: {problem}")]

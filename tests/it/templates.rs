@@ -452,6 +452,7 @@ fn every_message() -> Vec<(String, Message)> {
             Message::Error(UserError::QuotaExceeded { quota, limit, resets_at }),
         );
     }
+    import_messages(&mut add);
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
@@ -541,6 +542,41 @@ fn tenant_messages(add: &mut impl FnMut(&str, Message)) {
     );
 }
 
+/// An import: registered, judged in a dry run, and every kind of row
+/// problem.
+fn import_messages(add: &mut impl FnMut(&str, Message)) {
+    use orglink::app::{ImportView, ImportedAccount};
+    use orglink::domain::import::{RowError, RowProblem};
+    let account: AccountId = "123456789012".parse().unwrap();
+    let rows = |external_id: Option<&str>| {
+        vec![ImportedAccount {
+            line: 2,
+            id: account,
+            customer: "Acme *Corp*, Ltd".into(),
+            external_id: external_id.map(|e| e.parse().unwrap()),
+        }]
+    };
+    let view =
+        |dry_run, external_id| ImportView { tenant: "acme".into(), dry_run, count: 1, accounts: rows(external_id) };
+    add("imported", Message::Imported(view(false, Some("orglink-0123456789abcdef0123456789"))));
+    add("imported_dry_run", Message::Imported(view(true, None)));
+    let errors = [
+        RowError::Invalid("gold".parse::<SupportTier>().unwrap_err()),
+        RowError::Invalid("A\u{2028}B".parse::<orglink::domain::CustomerName>().unwrap_err()),
+        RowError::Header { column: "name".into() },
+        RowError::Fields { expected: 6, found: 7 },
+        RowError::Unclosed,
+        RowError::Empty,
+        RowError::Duplicate { account, first_line: 2 },
+        RowError::AlreadyRegistered { account },
+        RowError::LinkedElsewhere { account },
+        RowError::TooManyClaims { account, max: 5 },
+        RowError::ManagementAccount { account },
+    ];
+    let problems = errors.into_iter().enumerate().map(|(i, error)| RowProblem { line: i + 2, error }).collect();
+    add("error_import_rejected", Message::Error(UserError::ImportRejected { problems }));
+}
+
 #[test]
 fn every_message_in_both_languages() {
     for (name, message) in every_message() {
@@ -582,7 +618,8 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::Lang { .. }) => ParseError::Format { input },
         Some(ParseError::Format { .. }) => ParseError::ChatId { input },
         Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input, problem: text_problem },
-        Some(ParseError::RoleDescription { .. }) => ParseError::HandshakeId { input },
+        Some(ParseError::RoleDescription { .. }) => ParseError::ImportFile { input },
+        Some(ParseError::ImportFile { .. }) => ParseError::HandshakeId { input },
         Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input, problem: text_problem },
         Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input, problem: text_problem },
         Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input, problem: text_problem },

@@ -167,6 +167,17 @@ enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What a reseller sends each customer, as CSV: every open
+    /// registration (of one reseller, or all) with its state, external ID,
+    /// the role to create, the account it trusts and the command that
+    /// shows the instructions.
+    Export {
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+        /// CSV (the one format, named so others may come).
+        #[arg(long, required = true)]
+        csv: bool,
+    },
     /// List accounts, of one tenant or all.
     List {
         #[arg(long)]
@@ -363,6 +374,9 @@ impl TopCommand {
                 let rows = crate::domain::import::read(&text, &tenant);
                 (Command::ImportAccounts { tenant, rows, dry_run: *dry_run }, *json)
             }
+            Self::Account(AccountCommand::Export { tenant, .. }) => {
+                (Command::ExportAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, false)
+            }
             Self::Account(AccountCommand::List { tenant, json }) => {
                 (Command::ListAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, *json)
             }
@@ -448,9 +462,12 @@ impl TopCommand {
             | Self::Serve
             | Self::RegisterCommands
             | Self::Tenant(_)
-            | Self::Account(AccountCommand::Add { .. } | AccountCommand::Import { .. } | AccountCommand::List { .. }) => {
-                &None
-            }
+            | Self::Account(
+                AccountCommand::Add { .. }
+                | AccountCommand::Import { .. }
+                | AccountCommand::Export { .. }
+                | AccountCommand::List { .. },
+            ) => &None,
         };
         tenant.as_deref().map(str::parse).transpose()
     }

@@ -32,6 +32,12 @@ pub enum Command {
     ListAccounts {
         tenant: Option<TenantId>,
     },
+    /// What a reseller sends each customer: every open claim (of one
+    /// tenant, or all for operations) with its external ID and the role
+    /// to create.
+    ExportAccounts {
+        tenant: Option<TenantId>,
+    },
     ShowAccount {
         account: AccountId,
     },
@@ -123,6 +129,7 @@ impl Command {
             Self::AddAccount(_) => "account_add",
             Self::ImportAccounts { .. } => "account_import",
             Self::ListAccounts { .. } => "account_list",
+            Self::ExportAccounts { .. } => "account_export",
             Self::ShowAccount { .. } => "account_show",
             Self::RotateExternalId { .. } => "account_rotate_external_id",
             Self::Instructions { .. } => "instructions",
@@ -168,6 +175,7 @@ impl Command {
             | Self::OpenTicket { account, .. } => Some(*account),
             Self::ImportAccounts { .. }
             | Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
             | Self::Configure { .. }
             | Self::DecideTenant { .. }
             | Self::ListTenants => None,
@@ -182,6 +190,7 @@ impl Command {
             Self::AddAccount(_)
             | Self::ImportAccounts { .. }
             | Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
             | Self::ShowAccount { .. }
             | Self::RotateExternalId { .. }
             | Self::Instructions { .. }
@@ -207,6 +216,7 @@ impl Command {
     pub fn reads_only(&self) -> bool {
         match self {
             Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
             | Self::ShowAccount { .. }
             | Self::Instructions { .. }
             | Self::History { .. }
@@ -235,6 +245,7 @@ impl Command {
         match self {
             Self::AddAccount(_)
             | Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
             | Self::ShowAccount { .. }
             | Self::RotateExternalId { .. }
             | Self::Instructions { .. }

@@ -1,9 +1,12 @@
 //! Importing a file of accounts for one tenant: every row is judged first
 //! (its values by the domain's parsers, duplicates within the file, the
 //! claim rules against the store), and the file is registered whole, in
-//! one store transaction, or not at all.
+//! one store transaction, or not at all. And the export: what a reseller
+//! sends each customer.
 
-use super::{Actor, App, AppError, ImportView, ImportedAccount, Message, Reply, Scope, Tone, UserError};
+use super::{
+    Actor, App, AppError, ExportRow, ExportView, ImportView, ImportedAccount, Message, Reply, Scope, Tone, UserError,
+};
 use crate::domain::claims::{self, ClaimRefusal};
 use crate::domain::import::{ImportRows, RowError, RowProblem};
 use crate::domain::{Account, AccountId, AccountKind, ExternalId, TenantId};
@@ -101,5 +104,33 @@ impl App {
             }
         }
         Err(anyhow::anyhow!("could not draw unused external IDs").into())
+    }
+
+    pub(super) fn export_accounts(&self, actor: &Actor, tenant: Option<TenantId>) -> Result<Reply, AppError> {
+        let tenant = match &actor.scope {
+            Scope::Tenant(own) => Some(own.clone()),
+            Scope::Ops => tenant,
+        };
+        let accounts = match &tenant {
+            Some(t) => self.store.tenant_accounts(t)?,
+            None => self.store.all_accounts()?,
+        };
+        let view = ExportView {
+            tenant: tenant.map(|t| t.to_string()),
+            accounts: accounts
+                .iter()
+                .filter(|a| a.closed_at.is_none())
+                .map(|a| ExportRow {
+                    id: a.id,
+                    customer: a.customer.to_string(),
+                    tenant: a.tenant.to_string(),
+                    state: a.state,
+                    external_id: a.external_id.clone(),
+                    role_name: self.settings.role_name.clone(),
+                    trusted_account_id: self.settings.cross_account_id,
+                })
+                .collect(),
+        };
+        Ok(Reply::new(Tone::Info, vec![Message::Export(view.clone())]).with_data(view))
     }
 }

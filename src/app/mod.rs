@@ -32,10 +32,10 @@ pub use command::{Command, InstructionsFormat};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
-    AccountSummary, AccountView, CorrectionView, HistoryEntry, HistoryView, ImportView, ImportedAccount,
-    InstructionsView, InviteRefusedView, InvitedView, ListView, Message, NotificationView, Offer, Rendered, Reply,
-    TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView, Tone, Verdict, VerificationView,
-    trust_policy,
+    AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, ImportView,
+    ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, NotificationView, Offer,
+    Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView, Tone, Verdict,
+    VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -316,6 +316,7 @@ impl App {
             Command::AddAccount(new) => self.add_account(actor, new),
             Command::ImportAccounts { tenant, rows, dry_run } => self.import_accounts(actor, &tenant, rows, dry_run),
             Command::ListAccounts { tenant } => self.list_accounts(actor, tenant),
+            Command::ExportAccounts { tenant } => self.export_accounts(actor, tenant),
             Command::ShowAccount { account } => self.show_account(actor, account),
             Command::RotateExternalId { account } => self.rotate_external_id(actor, account),
             Command::Instructions { account, format } => self.show_instructions(actor, account, format),

@@ -393,6 +393,26 @@ pub struct ImportedAccount {
     pub external_id: Option<ExternalId>,
 }
 
+/// What a reseller sends each customer, one row per open claim.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportView {
+    pub tenant: Option<String>,
+    pub accounts: Vec<ExportRow>,
+}
+
+/// An account's row in the export: the role to create, the account it
+/// trusts, the external ID it requires.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportRow {
+    pub id: AccountId,
+    pub customer: String,
+    pub tenant: String,
+    pub state: crate::domain::LinkState,
+    pub external_id: ExternalId,
+    pub role_name: RoleName,
+    pub trusted_account_id: AccountId,
+}
+
 /// Every message orglink can show. Adding one means adding its template in
 /// both languages (checked by tests) and a line in each match below.
 #[derive(Debug, Clone)]
@@ -406,6 +426,8 @@ pub enum Message {
     List(ListView),
     /// The accounts of a file, registered (or judged, in a dry run).
     Imported(ImportView),
+    /// Open claims as CSV, with what each customer needs.
+    Export(ExportView),
     ExternalIdRotated(AccountView),
     SupportPlanSet(AccountView),
     PriceBookSet(AccountView),
@@ -457,6 +479,7 @@ impl Message {
             Self::Status(_) => "status.md",
             Self::List(_) => "list.md",
             Self::Imported(_) => "imported.md",
+            Self::Export(_) => "export.csv",
             Self::ExternalIdRotated(_) => "external_id_rotated.md",
             Self::SupportPlanSet(_) => "support_plan_set.md",
             Self::PriceBookSet(_) => "price_book_set.md",
@@ -510,6 +533,7 @@ impl Message {
         match self {
             Self::CloudFormation(v) => Some(format!("orglink-role-{}.yaml", v.account_id)),
             Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
+            Self::Export(_) => Some("orglink-accounts.csv".to_owned()),
             _ => None,
         }
     }
@@ -549,6 +573,7 @@ impl Message {
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) => to_value(v),
             Self::Imported(v) => to_value(v),
+            Self::Export(v) => to_value(v),
             Self::Internal => json!({}),
             Self::Error(e) => error_context(e),
         }
@@ -563,6 +588,7 @@ impl Message {
             | Self::AwsCli(_)
             | Self::ExternalIdRotated(_)
             | Self::Imported(_)
+            | Self::Export(_)
             | Self::Verification(_) => true,
             Self::MemberAccountWarning(_)
             | Self::Status(_)
@@ -603,6 +629,7 @@ impl Message {
             | Self::Status(_)
             | Self::List(_)
             | Self::Imported(_)
+            | Self::Export(_)
             | Self::SupportPlanSet(_)
             | Self::PriceBookSet(_)
             | Self::Later(_)

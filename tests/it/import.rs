@@ -126,3 +126,34 @@ fn problems_are_explained_in_spanish() {
     assert!(format!("{missing:?}").contains("Archivo CSV"), "{missing:?}");
     assert!(!o.data_dir().exists(), "an unreadable file opens no store");
 }
+
+#[test]
+fn the_export_gives_each_customer_what_they_need_quoted_as_csv() {
+    let o = Orglink::new().env("ORGLINK_PLATFORM_CROSS_ACCOUNT_ID", "210987654321");
+    let text = format!("{HEADER}111111111111,\"Acme, \"\"the\"\" Corp\",business,,,\n222222222222,=cmd(),basic,,,\n");
+    assert_eq!(import(&o, &text, &[]).code, 0);
+    o.ok(&["account", "add", "333333333333", "--tenant", "other", "--customer", "Other", "--support", "basic"]);
+    let out = o.ok(&["account", "export", "--tenant", "acme", "--csv"]);
+    let store = o.store();
+    let external = |id: &str| store.account(id.parse().unwrap()).unwrap().unwrap().external_id.as_str().to_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "account_id,customer,tenant,state,external_id,role_name,trusted_account_id,instructions_command",
+            &format!(
+                "111111111111,\"Acme, \"\"the\"\" Corp\",acme,registered,{},OrgLinkReadOnly,210987654321,/instructions account_id:111111111111",
+                external("111111111111")
+            ),
+            &format!(
+                "222222222222,'=cmd(),acme,registered,{},OrgLinkReadOnly,210987654321,/instructions account_id:222222222222",
+                external("222222222222")
+            ),
+        ]
+    );
+    drop(store);
+    // Operations: every tenant's; in Spanish, the Spanish command.
+    let all = o.ok(&["--lang", "es", "account", "export", "--csv"]);
+    assert_eq!(all.lines().count(), 4, "{all}");
+    assert!(all.contains("/instrucciones id_cuenta:333333333333"), "{all}");
+}

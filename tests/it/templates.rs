@@ -560,6 +560,17 @@ fn import_messages(add: &mut impl FnMut(&str, Message)) {
         |dry_run, external_id| ImportView { tenant: "acme".into(), dry_run, count: 1, accounts: rows(external_id) };
     add("imported", Message::Imported(view(false, Some("orglink-0123456789abcdef0123456789"))));
     add("imported_dry_run", Message::Imported(view(true, None)));
+    use orglink::app::{ExportRow, ExportView};
+    let row = ExportRow {
+        id: account,
+        customer: "Acme, \"the\" Corp".into(),
+        tenant: "acme".into(),
+        state: orglink::domain::LinkState::Registered,
+        external_id: "orglink-0123456789abcdef0123456789".parse().unwrap(),
+        role_name: "OrgLinkReadOnly".parse().unwrap(),
+        trusted_account_id: "210987654321".parse().unwrap(),
+    };
+    add("export", Message::Export(ExportView { tenant: Some("acme".into()), accounts: vec![row] }));
     let errors = [
         RowError::Invalid("gold".parse::<SupportTier>().unwrap_err()),
         RowError::Invalid("A\u{2028}B".parse::<orglink::domain::CustomerName>().unwrap_err()),

@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{Actor, AppError, Command, Message, Reply, UserError, Verdict};
+use crate::app::{Actor, AppError, Command, ListFormat, Message, Reply, UserError, Verdict};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
-use crate::domain::{Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId};
+use crate::domain::{
+    Edit, Lang, LinkState, ListFilter, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId,
+};
 use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -178,12 +180,25 @@ enum AccountCommand {
         #[arg(long, required = true)]
         csv: bool,
     },
-    /// List accounts, of one tenant or all.
+    /// List open registrations, of one tenant or all, with their state,
+    /// registration and last-change dates and who must act next.
     List {
         #[arg(long)]
         tenant: Option<String>,
-        #[arg(long)]
+        /// Only registrations in this state (repeatable): registered,
+        /// role_verified, invited, linked, invitation_expired,
+        /// invitation_declined, invitation_canceled,
+        /// blocked_management_account, blocked_member_account, lapsed.
+        #[arg(long = "state", value_name = "STATE")]
+        states: Vec<String>,
+        /// Only registrations whose last change is older than DAYS days.
+        #[arg(long, value_name = "DAYS")]
+        stale: Option<u32>,
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// As CSV, for a spreadsheet.
+        #[arg(long)]
+        csv: bool,
     },
     /// Show an account's state and checklist.
     Show {
@@ -377,8 +392,12 @@ impl TopCommand {
             Self::Account(AccountCommand::Export { tenant, .. }) => {
                 (Command::ExportAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, false)
             }
-            Self::Account(AccountCommand::List { tenant, json }) => {
-                (Command::ListAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, *json)
+            Self::Account(AccountCommand::List { tenant, states, stale, json, csv }) => {
+                let states = states.iter().map(|s| LinkState::parse_code(s)).collect::<Result<_, _>>()?;
+                let filter = ListFilter { states, stale_days: *stale };
+                let format = if *csv { ListFormat::Csv } else { ListFormat::Text };
+                let tenant = tenant.as_deref().map(str::parse).transpose()?;
+                (Command::ListAccounts { tenant, filter, format }, *json)
             }
             Self::Account(AccountCommand::Show { account_id, json, .. }) => {
                 (Command::ShowAccount { account: account_id.parse()? }, *json)

@@ -4,8 +4,8 @@
 use super::Permission;
 use crate::domain::import::ImportRows;
 use crate::domain::{
-    AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn,
-    RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
+    AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, ListFilter, NewAccount, ParseError,
+    PriceBookChoice, RoleArn, RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,6 +17,14 @@ pub enum InstructionsFormat {
     CloudFormation,
     /// AWS CLI commands that create the role.
     Cli,
+}
+
+/// How a list is shown: the message's text, or CSV for a spreadsheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListFormat {
+    #[default]
+    Text,
+    Csv,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +39,9 @@ pub enum Command {
     },
     ListAccounts {
         tenant: Option<TenantId>,
+        /// Which claims (open ones; of some states; stale ones).
+        filter: ListFilter,
+        format: ListFormat,
     },
     /// What a reseller sends each customer: every open claim (of one
     /// tenant, or all for operations) with its external ID and the role

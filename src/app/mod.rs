@@ -28,7 +28,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
-pub use command::{Command, InstructionsFormat};
+pub use command::{Command, InstructionsFormat, ListFormat};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
@@ -315,7 +315,7 @@ impl App {
         match command {
             Command::AddAccount(new) => self.add_account(actor, new),
             Command::ImportAccounts { tenant, rows, dry_run } => self.import_accounts(actor, &tenant, rows, dry_run),
-            Command::ListAccounts { tenant } => self.list_accounts(actor, tenant),
+            Command::ListAccounts { tenant, filter, format } => self.list_accounts(actor, tenant, &filter, format),
             Command::ExportAccounts { tenant } => self.export_accounts(actor, tenant),
             Command::ShowAccount { account } => self.show_account(actor, account),
             Command::RotateExternalId { account } => self.rotate_external_id(actor, account),

@@ -177,6 +177,12 @@ pub struct AccountSummary {
     pub state: crate::domain::LinkState,
     pub steps_done: usize,
     pub steps_total: usize,
+    #[serde(with = "crate::domain::instant")]
+    pub registered_at: time::OffsetDateTime,
+    #[serde(with = "crate::domain::instant")]
+    pub updated_at: time::OffsetDateTime,
+    /// Who must act next; none when every step is done.
+    pub next_actor: Option<crate::domain::Responsible>,
 }
 
 impl From<&Account> for AccountSummary {
@@ -190,6 +196,9 @@ impl From<&Account> for AccountSummary {
             state: a.state,
             steps_done: checklist.iter().filter(|e| e.status == crate::domain::CheckStatus::Done).count(),
             steps_total: checklist.len(),
+            registered_at: a.registered_at,
+            updated_at: a.updated_at,
+            next_actor: a.next_actor(),
         }
     }
 }
@@ -371,6 +380,8 @@ pub struct TenantListView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ListView {
     pub tenant: Option<String>,
+    /// Some were left out by `--state` or `--stale`.
+    pub filtered: bool,
     pub accounts: Vec<AccountSummary>,
 }
 
@@ -424,6 +435,8 @@ pub enum Message {
     AwsCli(InstructionsView),
     Status(AccountView),
     List(ListView),
+    /// The same list as CSV.
+    ListCsv(ListView),
     /// The accounts of a file, registered (or judged, in a dry run).
     Imported(ImportView),
     /// Open claims as CSV, with what each customer needs.
@@ -478,6 +491,7 @@ impl Message {
             Self::AwsCli(_) => "aws_cli.sh",
             Self::Status(_) => "status.md",
             Self::List(_) => "list.md",
+            Self::ListCsv(_) => "list.csv",
             Self::Imported(_) => "imported.md",
             Self::Export(_) => "export.csv",
             Self::ExternalIdRotated(_) => "external_id_rotated.md",
@@ -533,7 +547,7 @@ impl Message {
         match self {
             Self::CloudFormation(v) => Some(format!("orglink-role-{}.yaml", v.account_id)),
             Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
-            Self::Export(_) => Some("orglink-accounts.csv".to_owned()),
+            Self::Export(_) | Self::ListCsv(_) => Some("orglink-accounts.csv".to_owned()),
             _ => None,
         }
     }
@@ -571,7 +585,7 @@ impl Message {
             Self::TenantDecided(v) => to_value(v),
             Self::TenantList(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
-            Self::List(v) => to_value(v),
+            Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) => to_value(v),
             Self::Export(v) => to_value(v),
             Self::Internal => json!({}),
@@ -593,6 +607,7 @@ impl Message {
             Self::MemberAccountWarning(_)
             | Self::Status(_)
             | Self::List(_)
+            | Self::ListCsv(_)
             | Self::SupportPlanSet(_)
             | Self::PriceBookSet(_)
             | Self::TenantSettings(_)
@@ -628,6 +643,7 @@ impl Message {
             | Self::MemberAccountWarning(_)
             | Self::Status(_)
             | Self::List(_)
+            | Self::ListCsv(_)
             | Self::Imported(_)
             | Self::Export(_)
             | Self::SupportPlanSet(_)
@@ -716,6 +732,7 @@ fn invalid_context(e: &ParseError) -> Value {
         ParseError::RoleDescription { input, problem } => ("role_description", input, None, Some(problem)),
         ParseError::HandshakeId { input } => ("handshake_id", input, None, none),
         ParseError::ImportFile { input } => ("import_file", input, None, none),
+        ParseError::LinkState { input } => ("state", input, None, none),
         ParseError::InvitationNote { input, problem } => ("invitation_note", input, None, Some(problem)),
         ParseError::TicketReason { input, problem } => ("ticket_reason", input, None, Some(problem)),
         ParseError::CorrectionReason { input, problem } => ("reason", input, None, Some(problem)),

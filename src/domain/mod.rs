@@ -140,7 +140,7 @@ mod verification;
 #[cfg(test)]
 pub(crate) use account::sample as sample_account;
 pub use account::{
-    Account, CheckItem, CheckStatus, ChecklistEntry, ManagementAccountRefused, NewAccount, PriceBookChoice,
+    Account, CheckItem, CheckStatus, ChecklistEntry, ListFilter, ManagementAccountRefused, NewAccount, PriceBookChoice,
     QueuedInvitation, Responsible, RoleRecord,
 };
 pub use account_id::AccountId;
@@ -203,6 +203,8 @@ pub enum ParseError {
     RoleDescription { input: String, problem: TextProblem },
     #[error("{input} is not a readable UTF-8 CSV file")]
     ImportFile { input: String },
+    #[error("{input} is not an account state")]
+    LinkState { input: String },
     #[error("{input} is not a handshake ID")]
     HandshakeId { input: String },
     #[error("{input} is not a valid invitation note: {problem}")]

@@ -157,3 +157,59 @@ fn the_export_gives_each_customer_what_they_need_quoted_as_csv() {
     assert_eq!(all.lines().count(), 4, "{all}");
     assert!(all.contains("/instrucciones id_cuenta:333333333333"), "{all}");
 }
+
+/// Sets a claim's state and last change directly in the store, as time
+/// and AWS would have.
+fn age(o: &Orglink, id: &str, state: orglink::domain::LinkState, days: i64) {
+    let store = o.store();
+    let by = orglink::store::By::new("test", "age", time::OffsetDateTime::now_utc());
+    store
+        .update_account::<()>(id.parse().unwrap(), &"acme".parse().unwrap(), &by, |a| {
+            a.state = state;
+            a.updated_at -= time::Duration::days(days);
+            Ok(orglink::store::Change::default())
+        })
+        .unwrap();
+}
+
+#[test]
+fn lists_filter_by_state_and_staleness_and_quote_csv() {
+    use orglink::domain::LinkState;
+    let o = Orglink::new();
+    let text = format!(
+        "{HEADER}111111111111,\"Acme, \"\"the\"\" Corp\",business,,,\n222222222222,Beta,basic,,,\n333333333333,Gamma,basic,,,\n"
+    );
+    assert_eq!(import(&o, &text, &[]).code, 0);
+    age(&o, "111111111111", LinkState::Registered, 40);
+    age(&o, "222222222222", LinkState::Lapsed, 10);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut full = vec!["account", "list", "--json"];
+        full.extend_from_slice(args);
+        let json: Value = serde_json::from_str(&o.ok(&full)).unwrap();
+        json["accounts"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&[]), ["111111111111", "222222222222", "333333333333"]);
+    assert_eq!(ids(&["--state", "lapsed"]), ["222222222222"]);
+    assert_eq!(ids(&["--state", "lapsed", "--state", "registered"]).len(), 3);
+    assert_eq!(ids(&["--stale", "7"]), ["111111111111", "222222222222"]);
+    assert_eq!(ids(&["--stale", "30"]), ["111111111111"]);
+    assert_eq!(ids(&["--stale", "30", "--state", "lapsed"]), Vec::<String>::new());
+    let json: Value = serde_json::from_str(&o.ok(&["account", "list", "--json", "--tenant", "acme"])).unwrap();
+    let first = &json["accounts"][0];
+    assert_eq!(first["next_actor"], "account_owner");
+    assert!(first["registered_at"].as_str().unwrap() > first["updated_at"].as_str().unwrap(), "{first}");
+
+    let csv = o.ok(&["account", "list", "--csv", "--state", "registered"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "account_id,customer,tenant,state,steps_done,steps_total,registered_at,updated_at,next_actor");
+    assert!(lines[1].starts_with("111111111111,\"Acme, \"\"the\"\" Corp\",acme,registered,"), "{csv}");
+    assert!(lines[1].ends_with(",account_owner"), "{csv}");
+    assert_eq!(lines.len(), 3, "{csv}");
+    let text = o.ok(&["account", "list", "--stale", "30"]);
+    assert!(text.contains("next: AWS account owner"), "{text}");
+    assert!(o.ok(&["account", "list", "--stale", "100"]).contains("No registrations match"));
+
+    let bad = o.run(&["--lang", "es", "account", "list", "--state", "done"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("Estado de la cuenta: `done`"), "{bad:?}");
+}

@@ -186,11 +186,15 @@ fn every_message() -> Vec<(String, Message)> {
         "list_tenant",
         Message::List(ListView {
             tenant: Some("acme".into()),
+            filtered: false,
             accounts: vec![AccountSummary::from(&business), AccountSummary::from(&linked)],
         }),
     );
-    add("list_all", Message::List(ListView { tenant: None, accounts: vec![AccountSummary::from(&member)] }));
-    add("list_empty", Message::List(ListView { tenant: Some("acme".into()), accounts: vec![] }));
+    let all = ListView { tenant: None, filtered: false, accounts: vec![AccountSummary::from(&member)] };
+    add("list_all", Message::List(all.clone()));
+    add("list_csv", Message::ListCsv(all));
+    add("list_empty", Message::List(ListView { tenant: Some("acme".into()), filtered: false, accounts: vec![] }));
+    add("list_none_match", Message::List(ListView { tenant: Some("acme".into()), filtered: true, accounts: vec![] }));
 
     let account: AccountId = "123456789012".parse().unwrap();
     add("error_account_not_found", Message::Error(UserError::AccountNotFound { account }));
@@ -630,7 +634,8 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::Format { .. }) => ParseError::ChatId { input },
         Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input, problem: text_problem },
         Some(ParseError::RoleDescription { .. }) => ParseError::ImportFile { input },
-        Some(ParseError::ImportFile { .. }) => ParseError::HandshakeId { input },
+        Some(ParseError::ImportFile { .. }) => ParseError::LinkState { input },
+        Some(ParseError::LinkState { .. }) => ParseError::HandshakeId { input },
         Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input, problem: text_problem },
         Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input, problem: text_problem },
         Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input, problem: text_problem },

@@ -4,7 +4,7 @@
 
 use super::{
     AccountSummary, AccountView, Action, Actor, App, AppError, InstructionsFormat, InstructionsView, ListFormat,
-    ListView, Message, Offer, Permission, Reply, Retry, Scope, Tone, UserError, quotas,
+    ListView, Message, Offer, PendingTicket, Permission, Reply, Retry, Scope, Tone, UserError, quotas,
 };
 use crate::domain::Event;
 use crate::domain::claims::{self, ClaimRefusal};
@@ -139,7 +139,13 @@ impl App {
     }
 
     pub(super) fn show_account(&self, actor: &Actor, account: AccountId) -> Result<Reply, AppError> {
-        let view = AccountView::from(self.load(actor, account)?);
+        let account = self.load(actor, account)?;
+        // Ticket requests wait in their own small tree until Freshdesk
+        // takes them; the opened ones are on the claim.
+        let pending =
+            self.store.ticket_requests()?.into_iter().filter(|r| r.account == account.id && r.tenant == account.tenant);
+        let pending_tickets = pending.map(|r| PendingTicket { requested_at: r.requested_at }).collect();
+        let view = AccountView { pending_tickets, ..AccountView::from(account) };
         Ok(Reply::new(Tone::Info, vec![Message::Status(view.clone())]).with_data(view))
     }
 

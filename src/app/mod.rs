@@ -33,9 +33,9 @@ pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
     AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, ImportView,
-    ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, ListView, Message, NotificationView, Offer,
-    Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView, Tone, Verdict,
-    VerificationView, trust_policy,
+    ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, LastCheck, ListView, Message, NotificationView,
+    Offer, PendingTicket, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary,
+    TicketView, Tone, Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;

@@ -116,14 +116,37 @@ pub struct AccountView {
     pub required_support_plan_group: SupportPlanGroup,
     pub support_plan_mismatch: bool,
     pub checklist: Vec<ChecklistEntry>,
+    /// The last check of the recorded role: when, and its verdict.
+    pub last_check: Option<LastCheck>,
+    /// Tickets asked for and waiting for Freshdesk (filled where the
+    /// account is shown on its own: `account show`, `/status`).
+    pub pending_tickets: Vec<PendingTicket>,
+}
+
+/// When the recorded role was last checked, and whether it passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastCheck {
+    #[serde(with = "crate::domain::instant")]
+    pub at: time::OffsetDateTime,
+    pub verified: bool,
+}
+
+/// A ticket recorded and not yet opened in Freshdesk.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingTicket {
+    #[serde(with = "crate::domain::instant")]
+    pub requested_at: time::OffsetDateTime,
 }
 
 impl From<Account> for AccountView {
     fn from(account: Account) -> Self {
+        let report = account.role.as_ref().and_then(|r| r.report.as_ref());
         Self {
             required_support_plan_group: account.support_tier.required_group(),
             support_plan_mismatch: account.support_plan_mismatch(),
             checklist: account.checklist(),
+            last_check: report.map(|r| LastCheck { at: r.checked_at, verified: r.verified() }),
+            pending_tickets: Vec::new(),
             account,
         }
     }

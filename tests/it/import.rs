@@ -213,3 +213,17 @@ fn lists_filter_by_state_and_staleness_and_quote_csv() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("Estado de la cuenta: `done`"), "{bad:?}");
 }
+
+#[test]
+fn show_names_the_tickets_waiting_and_the_last_check() {
+    let o = Orglink::new();
+    o.ok(&["account", "add", "111111111111", "--tenant", "acme", "--customer", "Acme", "--support", "basic"]);
+    // No Freshdesk configured: the ticket is recorded and waits.
+    let ticket = o.run(&["ticket", "111111111111", "--reason", "The owner needs help"]);
+    assert_eq!(ticket.code, 0, "{ticket:?}");
+    let shown = o.ok(&["account", "show", "111111111111"]);
+    assert!(shown.contains("🕓 waits for Freshdesk"), "{shown}");
+    let json: Value = serde_json::from_str(&o.ok(&["account", "show", "111111111111", "--json"])).unwrap();
+    assert_eq!(json["pending_tickets"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json["last_check"], Value::Null);
+}

@@ -174,6 +174,28 @@ fn every_message() -> Vec<(String, Message)> {
     linked.support_plan_group = Some(SupportPlanGroup::Passthrough);
     linked.price_book = Some(PriceBookChoice::Custom("Partner EMEA".parse().unwrap()));
     add("status_linked_mismatch", Message::Status(linked.clone().into()));
+    // A role whose last check failed, an opened ticket and one waiting.
+    let mut helped = business.clone();
+    helped.role = Some(RoleRecord {
+        arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly".parse().unwrap(),
+        description: None,
+        recorded_at: harness::REGISTERED_AT,
+        verified_at: None,
+        report: Some(harness::verification_report(
+            helped.id,
+            &[(orglink::domain::CheckName::AssumeRole, orglink::domain::Problem::AccessDenied)],
+        )),
+    });
+    helped.tickets.push(orglink::domain::TicketRecord {
+        key: "k".into(),
+        id: 4242,
+        url: "https://desk.example/a/tickets/4242".into(),
+        kind: "requested".into(),
+        opened_at: harness::REGISTERED_AT + time::Duration::hours(1),
+    });
+    let mut view = orglink::app::AccountView::from(helped);
+    view.pending_tickets.push(orglink::app::PendingTicket { requested_at: harness::REGISTERED_AT });
+    add("status_tickets_failed_check", Message::Status(view));
     add("support_plan_set_mismatch", Message::SupportPlanSet(linked.clone().into()));
     linked.support_plan_group = Some(SupportPlanGroup::BusinessSupport);
     add("support_plan_set_matching", Message::SupportPlanSet(linked.clone().into()));

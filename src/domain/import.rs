@@ -69,14 +69,15 @@ pub fn read(text: &str, tenant: &TenantId) -> ImportRows {
         out.problems.push(RowProblem { line: 1, error: RowError::Empty });
         return out;
     };
-    let mut columns: HashMap<&str, usize> = HashMap::new();
+    // Spreadsheets capitalise headers: names are matched in any case.
+    let mut columns: HashMap<String, usize> = HashMap::new();
     for (i, name) in header.iter().enumerate() {
-        let name = name.trim();
-        if !COLUMNS.contains(&name) || columns.insert(name, i).is_some() {
-            out.problems.push(RowProblem { line: 1, error: RowError::Header { column: name.to_owned() } });
+        let name = name.trim().to_ascii_lowercase();
+        if !COLUMNS.contains(&name.as_str()) || columns.insert(name.clone(), i).is_some() {
+            out.problems.push(RowProblem { line: 1, error: RowError::Header { column: name } });
         }
     }
-    for name in REQUIRED.iter().filter(|n| !columns.contains_key(*n)) {
+    for name in REQUIRED.iter().filter(|n| !columns.contains_key(**n)) {
         out.problems.push(RowProblem { line: 1, error: RowError::Header { column: (*name).to_owned() } });
     }
     if !out.problems.is_empty() {
@@ -84,8 +85,9 @@ pub fn read(text: &str, tenant: &TenantId) -> ImportRows {
     }
     let mut seen: HashMap<AccountId, usize> = HashMap::new();
     for (line, fields) in records {
-        // A blank line (often the last) is no row.
-        if fields.len() == 1 && fields[0].trim().is_empty() {
+        // A blank line (often the last), or a row of empty cells as
+        // spreadsheets leave below the data, is no row.
+        if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
         if fields.len() != header.len() {
@@ -250,6 +252,14 @@ mod tests {
         assert_eq!(read("account_id,name,support\n", &tenant()).problems[0].error.code(), "header");
         assert_eq!(read("account_id,customer,support\n", &tenant()).problems[0].error.code(), "empty");
         assert_eq!(read("", &tenant()).problems[0].error.code(), "empty");
+        assert_eq!(read("account_id,customer,support\n,,\n , ,\n", &tenant()).problems[0].error.code(), "empty");
+    }
+
+    #[test]
+    fn headers_match_in_any_case_and_empty_rows_are_skipped() {
+        let read = read("Account_ID,Customer,SUPPORT\n111111111111,A,basic\n,,\n\n", &tenant());
+        assert!(read.problems.is_empty(), "{:?}", read.problems);
+        assert_eq!(read.rows.len(), 1);
     }
 
     #[test]

@@ -76,7 +76,12 @@ fn main() {
     for i in 0..200.min(tenants * 4) {
         let tenant = format!("tenant-{:05}", (i * 7919) % tenants).parse().unwrap();
         let t = Instant::now();
-        let reply = app.handle(&actor, Command::ListAccounts { tenant: Some(tenant) }).unwrap();
+        let reply = app
+            .handle(
+                &actor,
+                Command::ListAccounts { tenant: Some(tenant), filter: Default::default(), format: Default::default() },
+            )
+            .unwrap();
         list_latencies.push(t.elapsed());
         assert!(reply.data.is_some());
     }

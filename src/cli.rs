@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{Actor, AppError, Command, Message, Reply, UserError, Verdict};
+use crate::app::{Actor, AppError, Command, ListFormat, Message, Reply, UserError, Verdict};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
-use crate::domain::{Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId};
+use crate::domain::{
+    Edit, Lang, LinkState, ListFilter, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId,
+};
 use crate::scheduler::Job;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -152,12 +154,51 @@ enum AccountCommand {
         #[arg(long, value_name = "standalone|member|management")]
         kind: Option<String>,
     },
-    /// List accounts, of one tenant or all.
+    /// Register the accounts of a CSV file for one tenant: all of them, or,
+    /// when any row is refused, none (each refused row named by its line;
+    /// exit 2). Columns (header first, comma or semicolon):
+    /// account_id,customer,support[,email][,price_book][,kind].
+    Import {
+        file: PathBuf,
+        /// The reseller the accounts are registered for (its Discord server ID).
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: String,
+        /// Judge every row, register nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a reseller sends each customer, as CSV: every open
+    /// registration (of one reseller, or all) with its state, external ID,
+    /// the role to create, the account it trusts and the command that
+    /// shows the instructions.
+    Export {
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+        /// CSV (the one format, named so others may come).
+        #[arg(long, required = true)]
+        csv: bool,
+    },
+    /// List open registrations, of one tenant or all, with their state,
+    /// registration and last-change dates and who must act next.
     List {
         #[arg(long)]
         tenant: Option<String>,
-        #[arg(long)]
+        /// Only registrations in this state (repeatable): registered,
+        /// role_verified, invited, linked, invitation_expired,
+        /// invitation_declined, invitation_canceled,
+        /// blocked_management_account, blocked_member_account, lapsed.
+        #[arg(long = "state", value_name = "STATE")]
+        states: Vec<String>,
+        /// Only registrations whose last change is older than DAYS days.
+        #[arg(long, value_name = "DAYS")]
+        stale: Option<u32>,
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// As CSV, for a spreadsheet.
+        #[arg(long)]
+        csv: bool,
     },
     /// Show an account's state and checklist.
     Show {
@@ -337,8 +378,26 @@ impl TopCommand {
                 }),
                 false,
             ),
-            Self::Account(AccountCommand::List { tenant, json }) => {
-                (Command::ListAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, *json)
+            Self::Account(AccountCommand::Import { file, tenant, dry_run, json }) => {
+                let tenant: TenantId = tenant.parse()?;
+                // Missing, unreadable or not UTF-8: the file is the input,
+                // refused before the store is opened.
+                let text =
+                    std::fs::read(file).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
+                        ParseError::ImportFile { input: crate::domain::quote_input(&file.to_string_lossy()) }
+                    })?;
+                let rows = crate::domain::import::read(&text, &tenant);
+                (Command::ImportAccounts { tenant, rows, dry_run: *dry_run }, *json)
+            }
+            Self::Account(AccountCommand::Export { tenant, .. }) => {
+                (Command::ExportAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, false)
+            }
+            Self::Account(AccountCommand::List { tenant, states, stale, json, csv }) => {
+                let states = states.iter().map(|s| LinkState::parse_code(s)).collect::<Result<_, _>>()?;
+                let filter = ListFilter { states, stale_days: *stale };
+                let format = if *csv { ListFormat::Csv } else { ListFormat::Text };
+                let tenant = tenant.as_deref().map(str::parse).transpose()?;
+                (Command::ListAccounts { tenant, filter, format }, *json)
             }
             Self::Account(AccountCommand::Show { account_id, json, .. }) => {
                 (Command::ShowAccount { account: account_id.parse()? }, *json)
@@ -422,7 +481,12 @@ impl TopCommand {
             | Self::Serve
             | Self::RegisterCommands
             | Self::Tenant(_)
-            | Self::Account(AccountCommand::Add { .. } | AccountCommand::List { .. }) => &None,
+            | Self::Account(
+                AccountCommand::Add { .. }
+                | AccountCommand::Import { .. }
+                | AccountCommand::Export { .. }
+                | AccountCommand::List { .. },
+            ) => &None,
         };
         tenant.as_deref().map(str::parse).transpose()
     }

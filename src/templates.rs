@@ -127,6 +127,7 @@ impl Templates {
             );
             env.add_filter("sh", shell_quote);
             env.add_filter("yaml", yaml_quote);
+            env.add_filter("csv", |value: &str| crate::domain::import::csv_field(value));
             env.set_loader(move |name| {
                 if let Some(dir) = &overrides {
                     let path = dir.join(lang.code()).join(name);

@@ -3,15 +3,15 @@
 //! plan group and the price book.
 
 use super::{
-    AccountSummary, AccountView, Action, Actor, App, AppError, InstructionsFormat, InstructionsView, ListView, Message,
-    Offer, Permission, Reply, Retry, Scope, Tone, UserError, quotas,
+    AccountSummary, AccountView, Action, Actor, App, AppError, InstructionsFormat, InstructionsView, ListFormat,
+    ListView, Message, Offer, PendingTicket, Permission, Reply, Retry, Scope, Tone, UserError, quotas,
 };
 use crate::domain::Event;
 use crate::domain::claims::{self, ClaimRefusal};
 use crate::domain::quota::{self, Exceeded, Quota};
 use crate::domain::{
-    Account, AccountId, AccountKind, ExternalId, Lang, LinkState, NewAccount, PriceBookChoice, SupportPlanGroup,
-    TenantId,
+    Account, AccountId, AccountKind, ExternalId, Lang, LinkState, ListFilter, NewAccount, PriceBookChoice,
+    SupportPlanGroup, TenantId,
 };
 use crate::store::{Audit, By, UpdateError};
 
@@ -110,7 +110,13 @@ impl App {
         }
     }
 
-    pub(super) fn list_accounts(&self, actor: &Actor, tenant: Option<TenantId>) -> Result<Reply, AppError> {
+    pub(super) fn list_accounts(
+        &self,
+        actor: &Actor,
+        tenant: Option<TenantId>,
+        filter: &ListFilter,
+        format: ListFormat,
+    ) -> Result<Reply, AppError> {
         let tenant = match &actor.scope {
             Scope::Tenant(own) => Some(own.clone()),
             Scope::Ops => tenant,
@@ -119,15 +125,27 @@ impl App {
             Some(t) => self.store.tenant_accounts(t)?,
             None => self.store.all_accounts()?,
         };
+        let now = self.clock.now();
         let view = ListView {
             tenant: tenant.map(|t| t.to_string()),
-            accounts: accounts.iter().filter(|a| a.closed_at.is_none()).map(AccountSummary::from).collect(),
+            filtered: *filter != ListFilter::default(),
+            accounts: accounts.iter().filter(|a| filter.matches(a, now)).map(AccountSummary::from).collect(),
         };
-        Ok(Reply::new(Tone::Info, vec![Message::List(view.clone())]).with_data(view))
+        let message = match format {
+            ListFormat::Text => Message::List(view.clone()),
+            ListFormat::Csv => Message::ListCsv(view.clone()),
+        };
+        Ok(Reply::new(Tone::Info, vec![message]).with_data(view))
     }
 
     pub(super) fn show_account(&self, actor: &Actor, account: AccountId) -> Result<Reply, AppError> {
-        let view = AccountView::from(self.load(actor, account)?);
+        let account = self.load(actor, account)?;
+        // Ticket requests wait in their own small tree until Freshdesk
+        // takes them; the opened ones are on the claim.
+        let pending =
+            self.store.ticket_requests()?.into_iter().filter(|r| r.account == account.id && r.tenant == account.tenant);
+        let pending_tickets = pending.map(|r| PendingTicket { requested_at: r.requested_at }).collect();
+        let view = AccountView { pending_tickets, ..AccountView::from(account) };
         Ok(Reply::new(Tone::Info, vec![Message::Status(view.clone())]).with_data(view))
     }
 

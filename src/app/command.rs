@@ -2,9 +2,10 @@
 //! and how it is named, in exhaustive matches.
 
 use super::Permission;
+use crate::domain::import::ImportRows;
 use crate::domain::{
-    AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, NewAccount, ParseError, PriceBookChoice, RoleArn,
-    RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
+    AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, ListFilter, NewAccount, ParseError,
+    PriceBookChoice, RoleArn, RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,10 +19,34 @@ pub enum InstructionsFormat {
     Cli,
 }
 
+/// How a list is shown: the message's text, or CSV for a spreadsheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListFormat {
+    #[default]
+    Text,
+    Csv,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     AddAccount(NewAccount),
+    /// Register the rows of a file for one tenant: all of them, or none
+    /// when any row is refused. `dry_run` judges them and writes nothing.
+    ImportAccounts {
+        tenant: TenantId,
+        rows: ImportRows,
+        dry_run: bool,
+    },
     ListAccounts {
+        tenant: Option<TenantId>,
+        /// Which claims (open ones; of some states; stale ones).
+        filter: ListFilter,
+        format: ListFormat,
+    },
+    /// What a reseller sends each customer: every open claim (of one
+    /// tenant, or all for operations) with its external ID and the role
+    /// to create.
+    ExportAccounts {
         tenant: Option<TenantId>,
     },
     ShowAccount {
@@ -113,7 +138,9 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::AddAccount(_) => "account_add",
+            Self::ImportAccounts { .. } => "account_import",
             Self::ListAccounts { .. } => "account_list",
+            Self::ExportAccounts { .. } => "account_export",
             Self::ShowAccount { .. } => "account_show",
             Self::RotateExternalId { .. } => "account_rotate_external_id",
             Self::Instructions { .. } => "instructions",
@@ -157,7 +184,12 @@ impl Command {
             | Self::VerifyRole { account, .. }
             | Self::Invite { account, .. }
             | Self::OpenTicket { account, .. } => Some(*account),
-            Self::ListAccounts { .. } | Self::Configure { .. } | Self::DecideTenant { .. } | Self::ListTenants => None,
+            Self::ImportAccounts { .. }
+            | Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
+            | Self::Configure { .. }
+            | Self::DecideTenant { .. }
+            | Self::ListTenants => None,
         }
     }
 
@@ -167,7 +199,9 @@ impl Command {
         match self {
             Self::VerifyRole { .. } | Self::Invite { .. } | Self::OpenTicket { .. } => true,
             Self::AddAccount(_)
+            | Self::ImportAccounts { .. }
             | Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
             | Self::ShowAccount { .. }
             | Self::RotateExternalId { .. }
             | Self::Instructions { .. }
@@ -193,10 +227,13 @@ impl Command {
     pub fn reads_only(&self) -> bool {
         match self {
             Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
             | Self::ShowAccount { .. }
             | Self::Instructions { .. }
             | Self::History { .. }
             | Self::ListTenants => true,
+            // A dry run judges the file against what is recorded.
+            Self::ImportAccounts { dry_run, .. } => *dry_run,
             Self::AddAccount(_)
             | Self::RotateExternalId { .. }
             | Self::SetSupportPlan { .. }
@@ -219,6 +256,7 @@ impl Command {
         match self {
             Self::AddAccount(_)
             | Self::ListAccounts { .. }
+            | Self::ExportAccounts { .. }
             | Self::ShowAccount { .. }
             | Self::RotateExternalId { .. }
             | Self::Instructions { .. }
@@ -230,7 +268,9 @@ impl Command {
             | Self::History { .. }
             | Self::VerifyRole { .. }
             | Self::OpenTicket { .. } => Permission::AccountRole,
-            Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
+            // The CLI's for now: a tenant's import would need its quota of
+            // open claims counted for the whole file.
+            Self::ImportAccounts { .. } | Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
             Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants => Permission::Ops,
         }

@@ -2,6 +2,7 @@
 //! fix and, named as ours, the failures of orglink they should know the
 //! kind of (AWS could not be asked).
 
+use crate::domain::import::RowProblem;
 use crate::domain::quota::Quota;
 use crate::domain::{
     AccountId, ChatId, LinkState, ParseError, Partition, TenantDecision, TenantId, TenantState, Unasked,
@@ -58,6 +59,9 @@ pub enum UserError {
     QuotaExceeded { quota: Quota, limit: u32, resets_at: Option<time::OffsetDateTime> },
     #[error("the role ARN is in partition {}, orglink works in {}", arn_partition.as_str(), partition.as_str())]
     PartitionMismatch { partition: Partition, arn_partition: Partition },
+    /// Rows of an import that cannot be registered: nothing was.
+    #[error("{} rows of the file cannot be registered", problems.len())]
+    ImportRejected { problems: Vec<RowProblem> },
     /// orglink's problem, not the user's: nothing was recorded.
     #[error("orglink could not ask AWS: {cause}")]
     CouldNotAskAws { cause: Unasked },
@@ -93,6 +97,7 @@ impl UserError {
             | Self::TenantDecision { .. }
             | Self::OperationsServer { .. }
             | Self::PartitionMismatch { .. }
+            | Self::ImportRejected { .. }
             | Self::QuotaExceeded { .. } => false,
         }
     }

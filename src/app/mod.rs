@@ -13,6 +13,7 @@ mod accounts;
 mod command;
 mod corrections;
 mod error;
+mod import;
 mod invite;
 mod jobs;
 mod quotas;
@@ -27,13 +28,14 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
-pub use command::{Command, InstructionsFormat};
+pub use command::{Command, InstructionsFormat, ListFormat};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
-    AccountSummary, AccountView, CorrectionView, HistoryEntry, HistoryView, InstructionsView, InviteRefusedView,
-    InvitedView, ListView, Message, NotificationView, Offer, Rendered, Reply, TenantDecisionView, TenantListView,
-    TenantSettingsView, TenantSummary, TicketView, Tone, Verdict, VerificationView, trust_policy,
+    AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, ImportView,
+    ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, LastCheck, ListView, Message, NotificationView,
+    Offer, PendingTicket, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary,
+    TicketView, Tone, Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -312,7 +314,9 @@ impl App {
     fn dispatch(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         match command {
             Command::AddAccount(new) => self.add_account(actor, new),
-            Command::ListAccounts { tenant } => self.list_accounts(actor, tenant),
+            Command::ImportAccounts { tenant, rows, dry_run } => self.import_accounts(actor, &tenant, rows, dry_run),
+            Command::ListAccounts { tenant, filter, format } => self.list_accounts(actor, tenant, &filter, format),
+            Command::ExportAccounts { tenant } => self.export_accounts(actor, tenant),
             Command::ShowAccount { account } => self.show_account(actor, account),
             Command::RotateExternalId { account } => self.rotate_external_id(actor, account),
             Command::Instructions { account, format } => self.show_instructions(actor, account, format),

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::UserError;
+use crate::domain::import::{RowError, RowProblem};
 use crate::domain::{
     Account, AccountId, ChatId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError, Partition,
     RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, TextProblem,
@@ -115,14 +116,37 @@ pub struct AccountView {
     pub required_support_plan_group: SupportPlanGroup,
     pub support_plan_mismatch: bool,
     pub checklist: Vec<ChecklistEntry>,
+    /// The last check of the recorded role: when, and its verdict.
+    pub last_check: Option<LastCheck>,
+    /// Tickets asked for and waiting for Freshdesk (filled where the
+    /// account is shown on its own: `account show`, `/status`).
+    pub pending_tickets: Vec<PendingTicket>,
+}
+
+/// When the recorded role was last checked, and whether it passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastCheck {
+    #[serde(with = "crate::domain::instant")]
+    pub at: time::OffsetDateTime,
+    pub verified: bool,
+}
+
+/// A ticket recorded and not yet opened in Freshdesk.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingTicket {
+    #[serde(with = "crate::domain::instant")]
+    pub requested_at: time::OffsetDateTime,
 }
 
 impl From<Account> for AccountView {
     fn from(account: Account) -> Self {
+        let report = account.role.as_ref().and_then(|r| r.report.as_ref());
         Self {
             required_support_plan_group: account.support_tier.required_group(),
             support_plan_mismatch: account.support_plan_mismatch(),
             checklist: account.checklist(),
+            last_check: report.map(|r| LastCheck { at: r.checked_at, verified: r.verified() }),
+            pending_tickets: Vec::new(),
             account,
         }
     }
@@ -176,6 +200,12 @@ pub struct AccountSummary {
     pub state: crate::domain::LinkState,
     pub steps_done: usize,
     pub steps_total: usize,
+    #[serde(with = "crate::domain::instant")]
+    pub registered_at: time::OffsetDateTime,
+    #[serde(with = "crate::domain::instant")]
+    pub updated_at: time::OffsetDateTime,
+    /// Who must act next; none when every step is done.
+    pub next_actor: Option<crate::domain::Responsible>,
 }
 
 impl From<&Account> for AccountSummary {
@@ -189,6 +219,9 @@ impl From<&Account> for AccountSummary {
             state: a.state,
             steps_done: checklist.iter().filter(|e| e.status == crate::domain::CheckStatus::Done).count(),
             steps_total: checklist.len(),
+            registered_at: a.registered_at,
+            updated_at: a.updated_at,
+            next_actor: a.next_actor(),
         }
     }
 }
@@ -370,7 +403,48 @@ pub struct TenantListView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ListView {
     pub tenant: Option<String>,
+    /// Some were left out by `--state` or `--stale`.
+    pub filtered: bool,
     pub accounts: Vec<AccountSummary>,
+}
+
+/// What an import registered (or, in a dry run, would register).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportView {
+    pub tenant: String,
+    pub dry_run: bool,
+    pub count: usize,
+    pub accounts: Vec<ImportedAccount>,
+}
+
+/// One row of an import: its line, its account and, once registered, the
+/// external ID the customer's role must trust.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportedAccount {
+    pub line: usize,
+    pub id: AccountId,
+    pub customer: String,
+    pub external_id: Option<ExternalId>,
+}
+
+/// What a reseller sends each customer, one row per open claim.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportView {
+    pub tenant: Option<String>,
+    pub accounts: Vec<ExportRow>,
+}
+
+/// An account's row in the export: the role to create, the account it
+/// trusts, the external ID it requires.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportRow {
+    pub id: AccountId,
+    pub customer: String,
+    pub tenant: String,
+    pub state: crate::domain::LinkState,
+    pub external_id: ExternalId,
+    pub role_name: RoleName,
+    pub trusted_account_id: AccountId,
 }
 
 /// Every message orglink can show. Adding one means adding its template in
@@ -384,6 +458,12 @@ pub enum Message {
     AwsCli(InstructionsView),
     Status(AccountView),
     List(ListView),
+    /// The same list as CSV.
+    ListCsv(ListView),
+    /// The accounts of a file, registered (or judged, in a dry run).
+    Imported(ImportView),
+    /// Open claims as CSV, with what each customer needs.
+    Export(ExportView),
     ExternalIdRotated(AccountView),
     SupportPlanSet(AccountView),
     PriceBookSet(AccountView),
@@ -434,6 +514,9 @@ impl Message {
             Self::AwsCli(_) => "aws_cli.sh",
             Self::Status(_) => "status.md",
             Self::List(_) => "list.md",
+            Self::ListCsv(_) => "list.csv",
+            Self::Imported(_) => "imported.md",
+            Self::Export(_) => "export.csv",
             Self::ExternalIdRotated(_) => "external_id_rotated.md",
             Self::SupportPlanSet(_) => "support_plan_set.md",
             Self::PriceBookSet(_) => "price_book_set.md",
@@ -474,6 +557,7 @@ impl Message {
                 UserError::TenantDecision { .. } => "errors/tenant_decision.md",
                 UserError::OperationsServer { .. } => "errors/operations_server.md",
                 UserError::QuotaExceeded { .. } => "errors/quota_exceeded.md",
+                UserError::ImportRejected { .. } => "errors/import_rejected.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -486,6 +570,7 @@ impl Message {
         match self {
             Self::CloudFormation(v) => Some(format!("orglink-role-{}.yaml", v.account_id)),
             Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
+            Self::Export(_) | Self::ListCsv(_) => Some("orglink-accounts.csv".to_owned()),
             _ => None,
         }
     }
@@ -523,7 +608,9 @@ impl Message {
             Self::TenantDecided(v) => to_value(v),
             Self::TenantList(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
-            Self::List(v) => to_value(v),
+            Self::List(v) | Self::ListCsv(v) => to_value(v),
+            Self::Imported(v) => to_value(v),
+            Self::Export(v) => to_value(v),
             Self::Internal => json!({}),
             Self::Error(e) => error_context(e),
         }
@@ -537,10 +624,13 @@ impl Message {
             | Self::CloudFormation(_)
             | Self::AwsCli(_)
             | Self::ExternalIdRotated(_)
+            | Self::Imported(_)
+            | Self::Export(_)
             | Self::Verification(_) => true,
             Self::MemberAccountWarning(_)
             | Self::Status(_)
             | Self::List(_)
+            | Self::ListCsv(_)
             | Self::SupportPlanSet(_)
             | Self::PriceBookSet(_)
             | Self::TenantSettings(_)
@@ -576,6 +666,9 @@ impl Message {
             | Self::MemberAccountWarning(_)
             | Self::Status(_)
             | Self::List(_)
+            | Self::ListCsv(_)
+            | Self::Imported(_)
+            | Self::Export(_)
             | Self::SupportPlanSet(_)
             | Self::PriceBookSet(_)
             | Self::Later(_)
@@ -598,33 +691,10 @@ impl Message {
 
 fn error_context(error: &UserError) -> Value {
     match error {
-        UserError::Invalid(e) => {
-            let none = None::<&TextProblem>;
-            let (field, input, problem, text) = match e {
-                ParseError::AccountId { input } => ("account_id", input, None, none),
-                ParseError::Email { input } => ("email", input, None, none),
-                ParseError::RoleArn { input, problem } => ("role_arn", input, Some(problem.code()), none),
-                ParseError::ExternalId { input } => ("external_id", input, None, none),
-                ParseError::ExternalIdPrefix { input } => ("external_id_prefix", input, None, none),
-                ParseError::RoleName { input } => ("role_name", input, None, none),
-                ParseError::TenantId { input } => ("tenant", input, None, none),
-                ParseError::CustomerName { input, problem } => ("customer", input, None, Some(problem)),
-                ParseError::PriceBookName { input, problem } => ("price_book", input, None, Some(problem)),
-                ParseError::SupportTier { input } => ("support_tier", input, None, none),
-                ParseError::SupportPlanGroup { input } => ("support_plan_group", input, None, none),
-                ParseError::AccountKind { input } => ("account_kind", input, None, none),
-                ParseError::Lang { input } => ("language", input, None, none),
-                ParseError::Format { input } => ("format", input, None, none),
-                ParseError::ChatId { input } => ("chat_id", input, None, none),
-                ParseError::RoleDescription { input, problem } => ("role_description", input, None, Some(problem)),
-                ParseError::HandshakeId { input } => ("handshake_id", input, None, none),
-                ParseError::InvitationNote { input, problem } => ("invitation_note", input, None, Some(problem)),
-                ParseError::TicketReason { input, problem } => ("ticket_reason", input, None, Some(problem)),
-                ParseError::CorrectionReason { input, problem } => ("reason", input, None, Some(problem)),
-            };
-            // `text_problem`: which character, where, or the length, for
-            // free text.
-            json!({ "field": field, "input": input, "problem": problem, "text_problem": text })
+        UserError::Invalid(e) => invalid_context(e),
+        UserError::ImportRejected { problems } => {
+            let problems: Vec<Value> = problems.iter().map(problem_context).collect();
+            json!({ "problems": problems })
         }
         UserError::AccountNotFound { account }
         | UserError::AlreadyRegistered { account }
@@ -661,6 +731,58 @@ fn error_context(error: &UserError) -> Value {
         }
         UserError::CouldNotAskAws { cause } => json!({ "cause": cause }),
     }
+}
+
+/// A value a parser refused: which field, what was typed, and why.
+fn invalid_context(e: &ParseError) -> Value {
+    let none = None::<&TextProblem>;
+    let (field, input, problem, text) = match e {
+        ParseError::AccountId { input } => ("account_id", input, None, none),
+        ParseError::Email { input } => ("email", input, None, none),
+        ParseError::RoleArn { input, problem } => ("role_arn", input, Some(problem.code()), none),
+        ParseError::ExternalId { input } => ("external_id", input, None, none),
+        ParseError::ExternalIdPrefix { input } => ("external_id_prefix", input, None, none),
+        ParseError::RoleName { input } => ("role_name", input, None, none),
+        ParseError::TenantId { input } => ("tenant", input, None, none),
+        ParseError::CustomerName { input, problem } => ("customer", input, None, Some(problem)),
+        ParseError::PriceBookName { input, problem } => ("price_book", input, None, Some(problem)),
+        ParseError::SupportTier { input } => ("support_tier", input, None, none),
+        ParseError::SupportPlanGroup { input } => ("support_plan_group", input, None, none),
+        ParseError::AccountKind { input } => ("account_kind", input, None, none),
+        ParseError::Lang { input } => ("language", input, None, none),
+        ParseError::Format { input } => ("format", input, None, none),
+        ParseError::ChatId { input } => ("chat_id", input, None, none),
+        ParseError::RoleDescription { input, problem } => ("role_description", input, None, Some(problem)),
+        ParseError::HandshakeId { input } => ("handshake_id", input, None, none),
+        ParseError::ImportFile { input } => ("import_file", input, None, none),
+        ParseError::LinkState { input } => ("state", input, None, none),
+        ParseError::InvitationNote { input, problem } => ("invitation_note", input, None, Some(problem)),
+        ParseError::TicketReason { input, problem } => ("ticket_reason", input, None, Some(problem)),
+        ParseError::CorrectionReason { input, problem } => ("reason", input, None, Some(problem)),
+    };
+    // `text_problem`: which character, where, or the length, for
+    // free text.
+    json!({ "field": field, "input": input, "problem": problem, "text_problem": text })
+}
+
+/// A row of an import that cannot be registered: its line and why.
+fn problem_context(p: &RowProblem) -> Value {
+    let account = |a: &AccountId| Some(a.to_string());
+    let (account_id, first_line, column, expected, found, max, invalid) = match &p.error {
+        RowError::Invalid(e) => (None, None, None, None, None, None, Some(invalid_context(e))),
+        RowError::Header { column } => (None, None, Some(column.clone()), None, None, None, None),
+        RowError::Fields { expected, found } => (None, None, None, Some(*expected), Some(*found), None, None),
+        RowError::Unclosed | RowError::Empty => (None, None, None, None, None, None, None),
+        RowError::Duplicate { account: a, first_line } => (account(a), Some(*first_line), None, None, None, None, None),
+        RowError::TooManyClaims { account: a, max } => (account(a), None, None, None, None, Some(*max), None),
+        RowError::AlreadyRegistered { account: a }
+        | RowError::LinkedElsewhere { account: a }
+        | RowError::ManagementAccount { account: a } => (account(a), None, None, None, None, None, None),
+    };
+    json!({
+        "line": p.line, "kind": p.error.code(), "account_id": account_id, "first_line": first_line,
+        "column": column, "expected": expected, "found": found, "max": max, "invalid": invalid,
+    })
 }
 
 /// Removes every `external_id` from `value`, at any depth.

@@ -222,7 +222,11 @@ fn command(interaction: &CommandInteraction) -> Result<(Request, Option<TenantId
         }
         SlashCommand::Status => match o.parsed::<AccountId>("account_id")? {
             Some(account) => Command::ShowAccount { account },
-            None => Command::ListAccounts { tenant: Some(tenant) },
+            None => Command::ListAccounts {
+                tenant: Some(tenant),
+                filter: crate::domain::ListFilter::default(),
+                format: crate::app::ListFormat::Text,
+            },
         },
         SlashCommand::SupportPlan => {
             Command::SetSupportPlan { account: o.required("account_id").parse()?, group: o.required("group").parse()? }

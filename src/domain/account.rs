@@ -593,6 +593,32 @@ pub enum Responsible {
     DistributorOps,
 }
 
+/// Which claims a list shows: open ones in any of `states` (every state
+/// when none is named) and, with `stale_days`, only those whose last
+/// change is older than that many days: the ones somebody must chase.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListFilter {
+    pub states: Vec<LinkState>,
+    pub stale_days: Option<u32>,
+}
+
+impl ListFilter {
+    pub fn matches(&self, account: &Account, now: OffsetDateTime) -> bool {
+        let stale = |days: u32| account.updated_at < now - time::Duration::days(days.into());
+        account.closed_at.is_none()
+            && (self.states.is_empty() || self.states.contains(&account.state))
+            && self.stale_days.is_none_or(stale)
+    }
+}
+
+impl Account {
+    /// Who must act next: the one responsible for the checklist's first
+    /// item not done (none when all are).
+    pub fn next_actor(&self) -> Option<Responsible> {
+        self.checklist().into_iter().find(|e| e.status != CheckStatus::Done).map(|e| e.responsible)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChecklistEntry {
     pub item: CheckItem,

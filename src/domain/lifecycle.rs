@@ -74,6 +74,12 @@ impl LinkState {
         Self::ALL.into_iter().find(|s| s.code() == code)
     }
 
+    /// A state by its code, as `account list --state` takes it.
+    pub fn parse_code(input: &str) -> Result<Self, super::ParseError> {
+        Self::from_code(super::trim_pasted(input).to_ascii_lowercase().as_str())
+            .ok_or_else(|| super::ParseError::LinkState { input: super::quote_input(input) })
+    }
+
     fn invitation_ended(self) -> bool {
         matches!(self, Self::InvitationExpired | Self::InvitationDeclined | Self::InvitationCanceled)
     }

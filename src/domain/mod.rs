@@ -124,6 +124,7 @@ mod due;
 pub mod effects;
 mod email;
 mod external_id;
+pub mod import;
 pub mod instant;
 mod invitation;
 mod lifecycle;
@@ -139,7 +140,7 @@ mod verification;
 #[cfg(test)]
 pub(crate) use account::sample as sample_account;
 pub use account::{
-    Account, CheckItem, CheckStatus, ChecklistEntry, ManagementAccountRefused, NewAccount, PriceBookChoice,
+    Account, CheckItem, CheckStatus, ChecklistEntry, ListFilter, ManagementAccountRefused, NewAccount, PriceBookChoice,
     QueuedInvitation, Responsible, RoleRecord,
 };
 pub use account_id::AccountId;
@@ -200,6 +201,10 @@ pub enum ParseError {
     ChatId { input: String },
     #[error("{input} is not a valid role description: {problem}")]
     RoleDescription { input: String, problem: TextProblem },
+    #[error("{input} is not a readable UTF-8 CSV file")]
+    ImportFile { input: String },
+    #[error("{input} is not an account state")]
+    LinkState { input: String },
     #[error("{input} is not a handshake ID")]
     HandshakeId { input: String },
     #[error("{input} is not a valid invitation note: {problem}")]

@@ -411,6 +411,48 @@ impl Store {
         })
     }
 
+    /// Stores many new claims (of different accounts) in one transaction,
+    /// each with its audit entry and effects: all of them, or none. For
+    /// each, `may_add` judges it against the claims its account has (a
+    /// closed claim of the same tenant gives way to the new one); the first
+    /// it refuses aborts everything and is returned with its position.
+    /// An import is taken whole, and a crash halfway must not leave half
+    /// a file registered.
+    pub fn add_claims<E>(
+        &self,
+        by: &By<'_>,
+        new: &[(Account, Change)],
+        may_add: impl Fn(&[Account], &Account) -> Result<(), E>,
+    ) -> Result<(), UpdateError<(usize, E)>> {
+        let outcome = self.account_tx(|tx| {
+            for (i, (account, change)) in new.iter().enumerate() {
+                let before = tx.stored(account.id)?;
+                let mut claims: Vec<Account> = before.iter().map(|c| c.account.clone()).collect();
+                if let Err(e) = may_add(&claims, account) {
+                    return abort(Abort::Rejected((i, e)));
+                }
+                claims.retain(|c| c.tenant != account.tenant);
+                let new_due = due_entries(&change.due);
+                let after: Vec<(&Account, Vec<(u8, i64)>)> = claims
+                    .iter()
+                    .map(|claim| {
+                        let due = before.iter().find(|c| c.account.tenant == claim.tenant).map(|c| c.due.clone());
+                        (claim, due.unwrap_or_default())
+                    })
+                    .chain(std::iter::once((account, new_due)))
+                    .collect();
+                tx.write(account.id, &before, &after)?;
+                tx.record(account, by, change)?;
+            }
+            Ok(())
+        })?;
+        outcome.map_err(|why| match why {
+            Abort::Rejected(e) => UpdateError::Rejected(e),
+            Abort::ExternalIdTaken => UpdateError::ExternalIdTaken,
+            Abort::Corrupt(e) => UpdateError::Store(e),
+        })
+    }
+
     /// Stores a new claim with its audit entry and effects, unless its
     /// tenant holds one on the account already or its external ID is taken.
     pub fn insert_account(

@@ -70,6 +70,48 @@ fn a_change_lands_exactly_as_given() {
 }
 
 #[test]
+fn many_new_claims_land_together_or_not_at_all() {
+    let store = Store::temporary().unwrap();
+    let claims: Vec<(Account, Change)> = (0..3)
+        .map(|i| {
+            let a = account(&format!("{:012}", 100_000_000_000u64 + i), "acme");
+            let change = registered(&a, vec![(DueJob::Probe, AT)]);
+            (a, change)
+        })
+        .collect();
+    // The last one refused: nothing of the first two is written.
+    let refused = store.add_claims(&by(), &claims, |_, a| if a.id == claims[2].0.id { Err("no") } else { Ok(()) });
+    assert!(matches!(refused, Err(UpdateError::Rejected((2, "no")))));
+    assert_eq!(store.export().unwrap(), Store::temporary().unwrap().export().unwrap());
+
+    // Two claims with one external ID: the second aborts it all.
+    let mut clash = claims.clone();
+    clash[1].0.external_id = clash[0].0.external_id.clone();
+    assert!(matches!(store.add_claims(&by(), &clash, |_, _| Ok::<_, ()>(())), Err(UpdateError::ExternalIdTaken)));
+    assert!(store.tenant_accounts(&acme()).unwrap().is_empty());
+
+    store.add_claims(&by(), &claims, |_, _| Ok::<_, ()>(())).unwrap();
+    assert_eq!(store.tenant_accounts(&acme()).unwrap(), claims.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>());
+    assert_eq!(store.outbox().unwrap().len(), 3);
+    assert_eq!(store.due_accounts(DueJob::Probe, AT, usize::MAX).unwrap().total, 3);
+    for (a, _) in &claims {
+        assert_eq!(store.audit_log(a.id).unwrap().len(), 1);
+        assert_eq!(store.account_with_external_id(&a.external_id).unwrap(), Some(a.id));
+    }
+    // Each account's claims are judged as they stand: a second time, each
+    // is refused by what the first wrote.
+    let again =
+        store.add_claims(
+            &by(),
+            &claims,
+            |existing, a| {
+                if existing.iter().any(|c| c.tenant == a.tenant) { Err(()) } else { Ok(()) }
+            },
+        );
+    assert!(matches!(again, Err(UpdateError::Rejected((0, ())))));
+}
+
+#[test]
 fn the_counts_metrics_read_agree_with_the_records() {
     let store = Store::temporary().unwrap();
     assert_eq!(store.outbox_summary().unwrap(), (0, None));

@@ -78,7 +78,13 @@ async fn the_role_makes_the_reseller_it_trusts_the_owner_and_closes_the_other_cl
     // The first reseller sees nothing more of it.
     let shown = h.app().handle(&member_of("1001"), Command::ShowAccount { account: id(account) });
     assert_eq!(user_error(shown), UserError::AccountNotFound { account: id(account) });
-    let list = h.app().handle(&member_of("1001"), Command::ListAccounts { tenant: None }).unwrap();
+    let list = h
+        .app()
+        .handle(
+            &member_of("1001"),
+            Command::ListAccounts { tenant: None, filter: Default::default(), format: Default::default() },
+        )
+        .unwrap();
     assert_eq!(list.data.unwrap()["accounts"], serde_json::json!([]));
     assert!(h.app().suggest_accounts(&member_of("1001"), "1112", 25).unwrap().is_empty());
     let again = verify("1001").await;

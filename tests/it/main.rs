@@ -31,6 +31,8 @@ mod freshdesk;
 mod fuzz;
 /// The Discord gateway transport, against a local fake gateway.
 mod gateway;
+/// `account import`: a CSV file registered whole or not at all.
+mod import;
 /// AWS Organizations invitations: sending and tracking them.
 mod invitations;
 /// Outbox delivery to Discord channels: once, retried, never dropped.

@@ -174,6 +174,28 @@ fn every_message() -> Vec<(String, Message)> {
     linked.support_plan_group = Some(SupportPlanGroup::Passthrough);
     linked.price_book = Some(PriceBookChoice::Custom("Partner EMEA".parse().unwrap()));
     add("status_linked_mismatch", Message::Status(linked.clone().into()));
+    // A role whose last check failed, an opened ticket and one waiting.
+    let mut helped = business.clone();
+    helped.role = Some(RoleRecord {
+        arn: "arn:aws:iam::123456789012:role/OrgLinkReadOnly".parse().unwrap(),
+        description: None,
+        recorded_at: harness::REGISTERED_AT,
+        verified_at: None,
+        report: Some(harness::verification_report(
+            helped.id,
+            &[(orglink::domain::CheckName::AssumeRole, orglink::domain::Problem::AccessDenied)],
+        )),
+    });
+    helped.tickets.push(orglink::domain::TicketRecord {
+        key: "k".into(),
+        id: 4242,
+        url: "https://desk.example/a/tickets/4242".into(),
+        kind: "requested".into(),
+        opened_at: harness::REGISTERED_AT + time::Duration::hours(1),
+    });
+    let mut view = orglink::app::AccountView::from(helped);
+    view.pending_tickets.push(orglink::app::PendingTicket { requested_at: harness::REGISTERED_AT });
+    add("status_tickets_failed_check", Message::Status(view));
     add("support_plan_set_mismatch", Message::SupportPlanSet(linked.clone().into()));
     linked.support_plan_group = Some(SupportPlanGroup::BusinessSupport);
     add("support_plan_set_matching", Message::SupportPlanSet(linked.clone().into()));
@@ -186,11 +208,15 @@ fn every_message() -> Vec<(String, Message)> {
         "list_tenant",
         Message::List(ListView {
             tenant: Some("acme".into()),
+            filtered: false,
             accounts: vec![AccountSummary::from(&business), AccountSummary::from(&linked)],
         }),
     );
-    add("list_all", Message::List(ListView { tenant: None, accounts: vec![AccountSummary::from(&member)] }));
-    add("list_empty", Message::List(ListView { tenant: Some("acme".into()), accounts: vec![] }));
+    let all = ListView { tenant: None, filtered: false, accounts: vec![AccountSummary::from(&member)] };
+    add("list_all", Message::List(all.clone()));
+    add("list_csv", Message::ListCsv(all));
+    add("list_empty", Message::List(ListView { tenant: Some("acme".into()), filtered: false, accounts: vec![] }));
+    add("list_none_match", Message::List(ListView { tenant: Some("acme".into()), filtered: true, accounts: vec![] }));
 
     let account: AccountId = "123456789012".parse().unwrap();
     add("error_account_not_found", Message::Error(UserError::AccountNotFound { account }));
@@ -452,6 +478,7 @@ fn every_message() -> Vec<(String, Message)> {
             Message::Error(UserError::QuotaExceeded { quota, limit, resets_at }),
         );
     }
+    import_messages(&mut add);
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
@@ -541,6 +568,52 @@ fn tenant_messages(add: &mut impl FnMut(&str, Message)) {
     );
 }
 
+/// An import: registered, judged in a dry run, and every kind of row
+/// problem.
+fn import_messages(add: &mut impl FnMut(&str, Message)) {
+    use orglink::app::{ImportView, ImportedAccount};
+    use orglink::domain::import::{RowError, RowProblem};
+    let account: AccountId = "123456789012".parse().unwrap();
+    let rows = |external_id: Option<&str>| {
+        vec![ImportedAccount {
+            line: 2,
+            id: account,
+            customer: "Acme *Corp*, Ltd".into(),
+            external_id: external_id.map(|e| e.parse().unwrap()),
+        }]
+    };
+    let view =
+        |dry_run, external_id| ImportView { tenant: "acme".into(), dry_run, count: 1, accounts: rows(external_id) };
+    add("imported", Message::Imported(view(false, Some("orglink-0123456789abcdef0123456789"))));
+    add("imported_dry_run", Message::Imported(view(true, None)));
+    use orglink::app::{ExportRow, ExportView};
+    let row = ExportRow {
+        id: account,
+        customer: "Acme, \"the\" Corp".into(),
+        tenant: "acme".into(),
+        state: orglink::domain::LinkState::Registered,
+        external_id: "orglink-0123456789abcdef0123456789".parse().unwrap(),
+        role_name: "OrgLinkReadOnly".parse().unwrap(),
+        trusted_account_id: "210987654321".parse().unwrap(),
+    };
+    add("export", Message::Export(ExportView { tenant: Some("acme".into()), accounts: vec![row] }));
+    let errors = [
+        RowError::Invalid("gold".parse::<SupportTier>().unwrap_err()),
+        RowError::Invalid("A\u{2028}B".parse::<orglink::domain::CustomerName>().unwrap_err()),
+        RowError::Header { column: "name".into() },
+        RowError::Fields { expected: 6, found: 7 },
+        RowError::Unclosed,
+        RowError::Empty,
+        RowError::Duplicate { account, first_line: 2 },
+        RowError::AlreadyRegistered { account },
+        RowError::LinkedElsewhere { account },
+        RowError::TooManyClaims { account, max: 5 },
+        RowError::ManagementAccount { account },
+    ];
+    let problems = errors.into_iter().enumerate().map(|(i, error)| RowProblem { line: i + 2, error }).collect();
+    add("error_import_rejected", Message::Error(UserError::ImportRejected { problems }));
+}
+
 #[test]
 fn every_message_in_both_languages() {
     for (name, message) in every_message() {
@@ -582,7 +655,9 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::Lang { .. }) => ParseError::Format { input },
         Some(ParseError::Format { .. }) => ParseError::ChatId { input },
         Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input, problem: text_problem },
-        Some(ParseError::RoleDescription { .. }) => ParseError::HandshakeId { input },
+        Some(ParseError::RoleDescription { .. }) => ParseError::ImportFile { input },
+        Some(ParseError::ImportFile { .. }) => ParseError::LinkState { input },
+        Some(ParseError::LinkState { .. }) => ParseError::HandshakeId { input },
         Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input, problem: text_problem },
         Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input, problem: text_problem },
         Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input, problem: text_problem },

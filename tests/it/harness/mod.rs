@@ -37,7 +37,7 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 pub use aws::{AssumeRoleCounter, Customer, Keys, PLATFORM, distributor_keys, emulator, external_id_condition};
-pub use cli::Orglink;
+pub use cli::{Orglink, Run};
 pub use recorder::Recorder;
 pub use samples::*;
 pub use watch::Logs;

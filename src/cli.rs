@@ -52,10 +52,8 @@ enum TopCommand {
     /// Print the IAM role instructions of an account.
     Instructions {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         /// text (console steps), cloudformation (template) or cli (AWS CLI commands).
         #[arg(long, value_name = "text|cloudformation|cli")]
         format: Option<String>,
@@ -63,10 +61,8 @@ enum TopCommand {
     /// Record the account's support plan group on the platform.
     SupportPlan {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         #[arg(value_name = "passthrough|business")]
         group: String,
     },
@@ -97,10 +93,8 @@ enum TopCommand {
     /// and reason): opened now, or recorded until Freshdesk takes it.
     Ticket {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         #[arg(long)]
         reason: String,
     },
@@ -122,16 +116,25 @@ enum TopCommand {
     /// Record the account's price book: a custom one by name, or the default.
     PriceBook {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         #[arg(required_unless_present = "default")]
         name: Option<String>,
         /// The provider's default price book.
         #[arg(long, conflicts_with = "name")]
         default: bool,
     },
+}
+
+/// `--tenant`, for an operator where several resellers registered the
+/// account.
+#[derive(Debug, clap::Args)]
+struct ClaimOf {
+    /// Operations: the reseller whose registration this is about (its
+    /// Discord server ID, as `/orglink-config` shows it), when several have
+    /// registered the account.
+    #[arg(long, value_name = "SERVER_ID")]
+    tenant: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,29 +206,23 @@ enum AccountCommand {
     /// Show an account's state and checklist.
     Show {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         #[arg(long)]
         json: bool,
     },
     /// Give an account a new external ID (its role must then be verified again).
     RotateExternalId {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
     },
     /// Operations: remove a registration (it stays in the history). Refused
     /// once an invitation is open or the account is linked, unless --force.
     Remove {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         /// Why, for the history (1–500 characters).
         #[arg(long)]
         reason: String,
@@ -237,10 +234,8 @@ enum AccountCommand {
     /// Operations: move a registration to another reseller; both are told.
     Transfer {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         /// The reseller it goes to (its Discord server ID).
         #[arg(long, value_name = "SERVER_ID")]
         to: String,
@@ -252,10 +247,8 @@ enum AccountCommand {
     /// plan group.
     Edit {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         #[arg(long)]
         customer: Option<String>,
         /// The account's root e-mail address.
@@ -278,10 +271,8 @@ enum AccountCommand {
     /// An account's history, oldest first, times in UTC.
     History {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
         #[arg(long)]
         json: bool,
     },
@@ -289,10 +280,8 @@ enum AccountCommand {
     /// verified.
     Revive {
         account_id: String,
-        /// Operations: the reseller whose registration this is about (its
-        /// Discord server ID), when several have registered the account.
-        #[arg(long, value_name = "SERVER_ID")]
-        tenant: Option<String>,
+        #[command(flatten)]
+        claim: ClaimOf,
     },
 }
 
@@ -463,18 +452,18 @@ impl TopCommand {
     /// The reseller whose registration an operator means (`--tenant`).
     fn claim_of(&self) -> Result<Option<TenantId>, ParseError> {
         let tenant = match self {
-            Self::Instructions { tenant, .. }
-            | Self::SupportPlan { tenant, .. }
-            | Self::Verify { tenant, .. }
-            | Self::Ticket { tenant, .. }
-            | Self::PriceBook { tenant, .. }
-            | Self::Account(AccountCommand::Show { tenant, .. })
-            | Self::Account(AccountCommand::RotateExternalId { tenant, .. })
-            | Self::Account(AccountCommand::Revive { tenant, .. })
-            | Self::Account(AccountCommand::Remove { tenant, .. })
-            | Self::Account(AccountCommand::Transfer { tenant, .. })
-            | Self::Account(AccountCommand::Edit { tenant, .. })
-            | Self::Account(AccountCommand::History { tenant, .. }) => tenant,
+            Self::Instructions { claim, .. }
+            | Self::SupportPlan { claim, .. }
+            | Self::Ticket { claim, .. }
+            | Self::PriceBook { claim, .. }
+            | Self::Account(AccountCommand::Show { claim, .. })
+            | Self::Account(AccountCommand::RotateExternalId { claim, .. })
+            | Self::Account(AccountCommand::Revive { claim, .. })
+            | Self::Account(AccountCommand::Remove { claim, .. })
+            | Self::Account(AccountCommand::Transfer { claim, .. })
+            | Self::Account(AccountCommand::Edit { claim, .. })
+            | Self::Account(AccountCommand::History { claim, .. }) => &claim.tenant,
+            Self::Verify { tenant, .. } => tenant,
             Self::Invite { .. }
             | Self::Sweep { .. }
             | Self::Doctor

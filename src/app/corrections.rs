@@ -131,7 +131,6 @@ impl App {
             // Another tenant's attempt on the account is operations' business.
             .filter(|e| only.is_none() || !e.events.iter().any(|ev| matches!(ev, Event::ClaimsFull { .. })))
             .map(|e| HistoryEntry {
-                at_text: e.at.format(HISTORY_TIME).unwrap_or_default(),
                 at: e.at,
                 actor: e.actor,
                 action: e.action,
@@ -147,10 +146,6 @@ impl App {
         Ok(Reply::new(Tone::Info, vec![Message::History(view.clone())]).with_data(view))
     }
 }
-
-/// `2026-12-01 12:00:00 UTC`.
-const HISTORY_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
 
 fn reason_of(event: &Event) -> Option<String> {
     match event {

@@ -179,8 +179,6 @@ pub struct HistoryEntry {
     /// ISO 8601, UTC.
     #[serde(with = "crate::domain::instant")]
     pub at: time::OffsetDateTime,
-    /// The same instant as text reads it: `2026-12-01 12:00:00 UTC`.
-    pub at_text: String,
     pub actor: String,
     pub action: String,
     pub tenant: Option<String>,

@@ -316,9 +316,6 @@ fn every_message() -> Vec<(String, Message)> {
             let at = harness::REGISTERED_AT + time::Duration::minutes(minutes);
             orglink::app::HistoryEntry {
                 at,
-                at_text: at
-                    .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
-                    .unwrap(),
                 actor: actor.into(),
                 action: action.into(),
                 tenant: tenant.map(str::to_owned),

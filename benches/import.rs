@@ -39,14 +39,19 @@ fn main() {
         args.extend_from_slice(extra);
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let started = Instant::now();
-        let code = run_with(args.iter().map(Into::into), &BTreeMap::new(), &mut Io { out: &mut out, err: &mut err });
+        let code = run_with(
+            args.iter().map(Into::into),
+            &BTreeMap::new(),
+            &mut Io { out: &mut out, err: &mut err, bold: false },
+        );
         (code, started.elapsed(), out.len())
     };
     // The store exists before the timed runs, as it does in use.
     let mut args = vec!["orglink", "--data-dir", data.to_str().unwrap(), "account", "add", "999999999999"];
     args.extend_from_slice(&["--tenant", "other", "--customer", "Other", "--support", "basic"]);
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run_with(args.iter().map(Into::into), &BTreeMap::new(), &mut Io { out: &mut out, err: &mut err });
+    let code =
+        run_with(args.iter().map(Into::into), &BTreeMap::new(), &mut Io { out: &mut out, err: &mut err, bold: false });
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
 
     let (code, dry, _) = run(&file, &["--dry-run"]);

@@ -51,6 +51,7 @@ enum TopCommand {
     Tenant(TenantCommand),
     /// Print the IAM role instructions of an account.
     Instructions {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
@@ -60,9 +61,12 @@ enum TopCommand {
     },
     /// Record the account's support plan group on the platform.
     SupportPlan {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
+        /// The support plan group set on the platform: passthrough, or
+        /// business (Business Support).
         #[arg(value_name = "passthrough|business")]
         group: String,
     },
@@ -70,20 +74,27 @@ enum TopCommand {
     /// and the checks that make "Verified" mean something. Exit 0 verified,
     /// 3 not verified, 2 invalid input.
     Verify {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
+        /// The role's whole ARN, as the IAM console shows it:
+        /// arn:aws:iam::ACCOUNT_ID:role/NAME.
         role_arn: String,
         /// Check only this reseller's registration (its Discord server ID);
         /// without it, the registration whose external ID the role trusts.
         #[arg(long, value_name = "SERVER_ID")]
         tenant: Option<String>,
+        /// The role's description, as the customer gave it (kept with the
+        /// role).
         #[arg(long)]
         description: Option<String>,
+        /// Print the result as JSON (stable field names, times in UTC).
         #[arg(long)]
         json: bool,
     },
     /// Operations: send the AWS Organizations invitation to an account whose
     /// role is verified. Exit 0 sent (or queued), 3 refused by AWS.
     Invite {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         /// A note shown to the account owner with the invitation.
         #[arg(long)]
@@ -92,16 +103,19 @@ enum TopCommand {
     /// Ask the distributor for help in a Freshdesk ticket (one per account
     /// and reason): opened now, or recorded until Freshdesk takes it.
     Ticket {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
+        /// What the distributor should help with (1–500 characters).
         #[arg(long)]
         reason: String,
     },
-    /// Run the scheduled jobs once (all, or the one named): poll_handshakes,
-    /// remind_invitations, send_queued_invitations, audit_support_plans,
-    /// open_tickets, probe_roles.
+    /// Run the scheduled jobs once: all, or the one named.
     Sweep {
+        /// Only this job: poll_handshakes, remind_invitations,
+        /// send_queued_invitations, audit_support_plans, open_tickets,
+        /// probe_roles, lapse_claims (a name not known lists them).
         #[arg(long, value_name = "NAME")]
         job: Option<String>,
     },
@@ -115,9 +129,11 @@ enum TopCommand {
     RegisterCommands,
     /// Record the account's price book: a custom one by name, or the default.
     PriceBook {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
+        /// The custom price book's name on the platform (1–64 characters).
         #[arg(required_unless_present = "default")]
         name: Option<String>,
         /// The provider's default price book.
@@ -141,11 +157,17 @@ struct ClaimOf {
 enum AccountCommand {
     /// Register an AWS account and print its IAM role instructions.
     Add {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
-        #[arg(long)]
+        /// The reseller (tenant): its Discord server ID, as `/orglink-config`
+        /// shows it.
+        #[arg(long, value_name = "SERVER_ID")]
         tenant: String,
+        /// The reseller's customer who owns the account (1–100 characters).
         #[arg(long)]
         customer: String,
+        /// The account's AWS support tier: business, developer or basic
+        /// (business needs the Business Support plan group).
         #[arg(long, value_name = "business|developer|basic")]
         support: String,
         /// The account's root e-mail address.
@@ -154,6 +176,9 @@ enum AccountCommand {
         /// A custom price book (default: the provider's).
         #[arg(long)]
         price_book: Option<String>,
+        /// standalone (default), member (of another organization, which it
+        /// must leave first) or management (of its own organization: needs
+        /// a migration, not an invitation).
         #[arg(long, value_name = "standalone|member|management")]
         kind: Option<String>,
     },
@@ -162,6 +187,7 @@ enum AccountCommand {
     /// exit 2). Columns (header first, comma or semicolon):
     /// account_id,customer,support[,email][,price_book][,kind].
     Import {
+        /// The CSV file (UTF-8, with or without a byte-order mark).
         file: PathBuf,
         /// The reseller the accounts are registered for (its Discord server ID).
         #[arg(long, value_name = "SERVER_ID")]
@@ -169,6 +195,7 @@ enum AccountCommand {
         /// Judge every row, register nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Print the result as JSON (stable field names, times in UTC).
         #[arg(long)]
         json: bool,
     },
@@ -177,6 +204,8 @@ enum AccountCommand {
     /// the role to create, the account it trusts and the command that
     /// shows the instructions.
     Export {
+        /// Only this reseller's (its Discord server ID, as `/orglink-config`
+        /// shows it); without it, every reseller's.
         #[arg(long, value_name = "SERVER_ID")]
         tenant: Option<String>,
         /// CSV (the one format, named so others may come).
@@ -186,7 +215,9 @@ enum AccountCommand {
     /// List open registrations, of one tenant or all, with their state,
     /// registration and last-change dates and who must act next.
     List {
-        #[arg(long)]
+        /// Only this reseller's (its Discord server ID, as `/orglink-config`
+        /// shows it); without it, every reseller's.
+        #[arg(long, value_name = "SERVER_ID")]
         tenant: Option<String>,
         /// Only registrations in this state (repeatable): registered,
         /// role_verified, invited, linked, invitation_expired,
@@ -197,6 +228,7 @@ enum AccountCommand {
         /// Only registrations whose last change is older than DAYS days.
         #[arg(long, value_name = "DAYS")]
         stale: Option<u32>,
+        /// Print the result as JSON (stable field names, times in UTC).
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// As CSV, for a spreadsheet.
@@ -205,14 +237,17 @@ enum AccountCommand {
     },
     /// Show an account's state and checklist.
     Show {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
+        /// Print the result as JSON (stable field names, times in UTC).
         #[arg(long)]
         json: bool,
     },
     /// Give an account a new external ID (its role must then be verified again).
     RotateExternalId {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
@@ -220,6 +255,7 @@ enum AccountCommand {
     /// Operations: remove a registration (it stays in the history). Refused
     /// once an invitation is open or the account is linked, unless --force.
     Remove {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
@@ -233,6 +269,7 @@ enum AccountCommand {
     },
     /// Operations: move a registration to another reseller; both are told.
     Transfer {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
@@ -246,16 +283,21 @@ enum AccountCommand {
     /// Correct a registration's details; a tier change re-checks the support
     /// plan group.
     Edit {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
+        /// The reseller's customer who owns the account (1–100 characters).
         #[arg(long)]
         customer: Option<String>,
         /// The account's root e-mail address.
         #[arg(long)]
         email: Option<String>,
+        /// The account's AWS support tier: business, developer or basic.
         #[arg(long, value_name = "business|developer|basic")]
         support: Option<String>,
+        /// standalone, or member (of another organization, which it must
+        /// leave first).
         #[arg(long, value_name = "standalone|member")]
         kind: Option<String>,
         /// A custom price book by name.
@@ -270,15 +312,18 @@ enum AccountCommand {
     },
     /// An account's history, oldest first, times in UTC.
     History {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
+        /// Print the result as JSON (stable field names, times in UTC).
         #[arg(long)]
         json: bool,
     },
     /// Give a lapsed (or open) registration a fresh window to get its role
     /// verified.
     Revive {
+        /// The AWS account: its 12-digit ID.
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
@@ -290,6 +335,7 @@ enum TenantCommand {
     /// Every tenant orglink knows of, with its status, since when, and its
     /// number of accounts.
     List {
+        /// Print the result as JSON (stable field names, times in UTC).
         #[arg(long)]
         json: bool,
     },
@@ -486,6 +532,8 @@ impl TopCommand {
 pub struct Io<'a> {
     pub out: &'a mut (dyn Write + Send),
     pub err: &'a mut (dyn Write + Send),
+    /// Both streams are a terminal that takes styles: bold shows as bold.
+    pub bold: bool,
 }
 
 /// Runs the command line `args` with the process environment.
@@ -501,7 +549,15 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     // thread, and a lock held here would stop the first one that logs.
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    let code = run_with(args, &Config::process_env(), &mut Io { out: &mut out, err: &mut err });
+    let env = Config::process_env();
+    let bold = {
+        use std::io::IsTerminal;
+        out.is_terminal()
+            && err.is_terminal()
+            && !env.contains_key("NO_COLOR")
+            && env.get("TERM").is_none_or(|term| term != "dumb")
+    };
+    let code = run_with(args, &env, &mut Io { out: &mut out, err: &mut err, bold });
     ExitCode::from(code)
 }
 
@@ -532,7 +588,8 @@ pub fn run_with(
     let templates = match &config.templates_dir {
         Some(dir) => Templates::with_overrides(dir),
         None => templates,
-    };
+    }
+    .for_terminal(io.bold);
     let lang = explicit_lang.unwrap_or(config.language);
     // No default: a directory relative to wherever orglink happens to run
     // would hold a different store in each.
@@ -640,6 +697,7 @@ fn through_server(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         user: cli_user(),
         lang,
+        bold: io.bold,
         // Parsed as UTF-8 already, but for the paths (`--data-dir`,
         // `--config`), which the server does not use.
         args: args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect(),
@@ -663,7 +721,10 @@ pub(crate) fn socket_handler(bot: Arc<crate::discord::Bot>, templates: Templates
         let (bot, templates) = (bot.clone(), templates.clone());
         Box::pin(async move {
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            let exit_code = serve_request(&bot, &templates, request, &mut Io { out: &mut out, err: &mut err }).await;
+            let bold = request.bold;
+            let templates = templates.for_terminal(bold);
+            let exit_code =
+                serve_request(&bot, &templates, request, &mut Io { out: &mut out, err: &mut err, bold }).await;
             crate::socket::Response {
                 exit_code,
                 stdout: String::from_utf8_lossy(&out).into_owned(),
@@ -912,6 +973,7 @@ async fn doctor(
             version: env!("CARGO_PKG_VERSION").to_owned(),
             user: cli_user(),
             lang,
+            bold: false,
             args: vec!["--version".to_owned()],
         };
         matches!(crate::socket::call(path, &ping), Ok(Some(response)) if response.exit_code == 0)
@@ -1137,4 +1199,52 @@ fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &Conf
     let text = templates.render(lang, "errors/config.md", context).unwrap_or_else(|_| error.to_string());
     let _ = writeln!(io.err, "{text}");
     2
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// `--help` explains every argument of every command, and every
+    /// `--tenant` says it is a Discord server ID.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                match arg.get_help().map(ToString::to_string) {
+                    None => missing.push(format!("{path} {id}: no help")),
+                    Some(help) if id == "tenant" && !help.contains("Discord server ID") => {
+                        missing.push(format!("{path} --tenant does not say it is a Discord server ID: {help}"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &format!("{path} {}", sub.get_name()), missing);
+                }
+                assert!(sub.get_about().is_some(), "{path} {} has no description", sub.get_name());
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "orglink", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+
+    #[test]
+    fn sweep_names_every_job() {
+        let cli = Cli::command();
+        let sweep = cli.find_subcommand("sweep").expect("sweep");
+        let job = sweep.get_arguments().find(|a| a.get_id() == "job").expect("--job");
+        let help = job.get_help().expect("help").to_string();
+        for job in crate::scheduler::Job::ALL {
+            assert!(help.contains(job.name()), "{} missing from: {help}", job.name());
+        }
+    }
 }

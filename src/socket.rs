@@ -50,6 +50,9 @@ pub struct Request {
     pub user: String,
     /// The language the client would have printed in.
     pub lang: crate::domain::Lang,
+    /// The client's output is a terminal that shows bold.
+    #[serde(default)]
+    pub bold: bool,
     /// The arguments after the program's name.
     pub args: Vec<String>,
 }
@@ -206,6 +209,7 @@ mod tests {
             version: "0".into(),
             user: "ana".into(),
             lang: crate::domain::Lang::Es,
+            bold: false,
             args: vec!["account".into(), "list".into()],
         };
         let (p, r) = (path.clone(), request.clone());

@@ -67,6 +67,114 @@ pub fn escape_markdown(text: &str) -> String {
     escaped
 }
 
+/// Free text on a terminal is data between these two noncharacters (which
+/// free text refuses): the `md` filter puts it there, and
+/// [`terminal_text`] passes it through as typed while it turns the
+/// template's own Markdown into plain text, then drops them.
+const DATA_START: char = '\u{FDD0}';
+const DATA_END: char = '\u{FDD1}';
+
+/// `text` marked as data for [`terminal_text`]; a character free text may
+/// no longer hold (a value stored under older rules: an escape sequence's
+/// control character, a direction override) is shown by its code, so a
+/// stored value never drives the terminal.
+fn terminal_data(text: &str) -> String {
+    let mut marked = String::with_capacity(text.len() + 8);
+    marked.push(DATA_START);
+    for c in text.chars() {
+        if crate::domain::names::allowed_in_free_text(c) {
+            marked.push(c);
+        } else {
+            marked.extend(c.escape_unicode());
+        }
+    }
+    marked.push(DATA_END);
+    marked
+}
+
+/// A Markdown template's rendering as a terminal shows it: bold as bold
+/// (`bold`: the output is a terminal) or plain, code spans and fences
+/// without their backticks, `[text](url)` as `text (url)`. Only the
+/// template's own text is read as Markdown: data (see [`DATA_START`]) is
+/// kept as it is, whatever characters it holds.
+pub fn terminal_text(rendered: &str, bold: bool) -> String {
+    // Each character, and whether the template wrote it (not data).
+    let mut chars = Vec::with_capacity(rendered.len());
+    let mut in_data = false;
+    for c in rendered.chars() {
+        match c {
+            DATA_START => in_data = true,
+            DATA_END => in_data = false,
+            c => chars.push((c, !in_data)),
+        }
+    }
+    let mut shown = String::with_capacity(rendered.len());
+    let mut bold_open = false;
+    let mut lines_shown = 0;
+    for line in chars.split(|&(c, literal)| c == '\n' && literal) {
+        let literal_at = |i: usize, c: char| line.get(i).is_some_and(|&(d, literal)| literal && d == c);
+        // A code fence's line goes; what it fences stays.
+        let text: String = line.iter().map(|(c, _)| *c).collect();
+        if text.trim_start().starts_with("```") && line.iter().all(|(_, literal)| *literal) {
+            continue;
+        }
+        if lines_shown > 0 {
+            shown.push('\n');
+        }
+        lines_shown += 1;
+        // A link's `](` and `)`, found from its `[`.
+        let mut link: Option<(usize, usize)> = None;
+        // Inside a code span the template's text is shown as written too.
+        let mut in_code = false;
+        let mut i = 0;
+        while i < line.len() {
+            let (c, literal) = line[i];
+            match (c, literal) {
+                (_, false) => shown.push(c),
+                ('`', true) => in_code = !in_code,
+                (_, true) if in_code => shown.push(c),
+                ('*', true) if literal_at(i + 1, '*') => {
+                    bold_open = !bold_open;
+                    if bold {
+                        shown.push_str(if bold_open { "\x1b[1m" } else { "\x1b[22m" });
+                    }
+                    i += 1;
+                }
+                ('[', true) if link.is_none() => match link_from(line, i) {
+                    Some(found) => link = Some(found),
+                    None => shown.push(c),
+                },
+                (']', true) if link.is_some_and(|(middle, _)| middle == i) => {
+                    shown.push_str(" (");
+                    i += 1;
+                }
+                (')', true) if link.is_some_and(|(_, end)| end == i) => {
+                    shown.push(')');
+                    link = None;
+                }
+                _ => shown.push(c),
+            }
+            i += 1;
+        }
+    }
+    if bold && bold_open {
+        shown.push_str("\x1b[22m");
+    }
+    shown
+}
+
+/// Where the `](` and the closing `)` of a link whose `[` is at `start`
+/// are, all three the template's own characters on one line.
+fn link_from(line: &[(char, bool)], start: usize) -> Option<(usize, usize)> {
+    let literal = |i: usize, c: char| line.get(i).is_some_and(|&(d, literal)| literal && d == c);
+    let middle = (start + 1..line.len()).find(|&i| literal(i, ']'))?;
+    if !literal(middle + 1, '(') {
+        return None;
+    }
+    let end = (middle + 2..line.len()).find(|&i| literal(i, ')'))?;
+    Some((middle, end))
+}
+
 /// `value` as a YAML double-quoted scalar: JSON's quoting (a subset of
 /// YAML's), with every character free text may not hold written as an
 /// escape, so that a value stored under older rules (a line separator,
@@ -93,6 +201,8 @@ pub struct Templates {
     en_discord: Arc<Environment<'static>>,
     es_discord: Arc<Environment<'static>>,
     surface: Surface,
+    /// On a terminal, whether bold shows as bold (the output is one).
+    bold: bool,
 }
 
 impl Templates {
@@ -114,8 +224,17 @@ impl Templates {
             // it as typed.
             env.add_filter("md", move |value: &str| match surface {
                 Surface::Discord => escape_markdown(value),
-                Surface::Terminal => value.to_owned(),
+                Surface::Terminal => terminal_data(value),
             });
+            // Where the text is read, for the few sentences that differ:
+            // on a terminal, the reader is the distributor's operator.
+            env.add_global(
+                "surface",
+                match surface {
+                    Surface::Terminal => "terminal",
+                    Surface::Discord => "discord",
+                },
+            );
             env.set_undefined_behavior(UndefinedBehavior::Strict);
             env.set_trim_blocks(true);
             env.set_lstrip_blocks(true);
@@ -153,7 +272,14 @@ impl Templates {
             en_discord: make(Lang::En, Surface::Discord),
             es_discord: make(Lang::Es, Surface::Discord),
             surface: Surface::Terminal,
+            bold: false,
         }
+    }
+
+    /// The same templates, rendering for a terminal; bold shows as bold
+    /// when `bold` (the output is a terminal that takes it).
+    pub fn for_terminal(&self, bold: bool) -> Self {
+        Self { surface: Surface::Terminal, bold, ..self.clone() }
     }
 
     /// The same templates, rendering for Discord (free text escaped).
@@ -178,6 +304,13 @@ impl Templates {
     pub fn render(&self, lang: Lang, name: &str, context: impl Serialize) -> Result<String, minijinja::Error> {
         let template = self.env(lang).get_template(name)?;
         let text = template.render(context)?;
+        let text = match self.surface {
+            // Markdown is Discord's: a terminal gets plain text (and the
+            // data markers go, whatever the template).
+            Surface::Terminal if name.ends_with(".md") => terminal_text(&text, self.bold),
+            Surface::Terminal => text.replace([DATA_START, DATA_END], ""),
+            Surface::Discord => text,
+        };
         Ok(text.trim_end().to_owned())
     }
 
@@ -232,6 +365,31 @@ mod tests {
             }
             proptest::prop_assert_eq!(shown, text);
         }
+    }
+
+    #[test]
+    fn a_terminal_gets_the_templates_markdown_as_plain_text() {
+        let cases = [
+            ("✅ **Verified**: role `arn:aws:iam::1:role/x`.", "✅ Verified: role arn:aws:iam::1:role/x."),
+            ("See [the guide](https://example.com/a?b=c) now", "See the guide (https://example.com/a?b=c) now"),
+            ("[not a link] (x) and a * b", "[not a link] (x) and a * b"),
+            ("Add this:\n```json\n{\"a\": 1}\n```\nDone.", "Add this:\n{\"a\": 1}\nDone."),
+            ("```json\n{}\n```", "{}"),
+            ("code `**kept**` as written", "code **kept** as written"),
+        ];
+        for (markdown, plain) in cases {
+            assert_eq!(terminal_text(markdown, false), plain, "{markdown:?}");
+        }
+        assert_eq!(terminal_text("a **b** c **d", true), "a \x1b[1mb\x1b[22m c \x1b[1md\x1b[22m");
+    }
+
+    #[test]
+    fn a_terminal_shows_data_as_typed_and_never_as_a_control() {
+        let typed = "**Acme** `x` [a](b) ```";
+        let rendered = format!("**Customer**: {}\n`{}`", terminal_data(typed), terminal_data("a`b"));
+        assert_eq!(terminal_text(&rendered, false), format!("Customer: {typed}\na`b"));
+        // An escape sequence stored under older rules is shown by its code.
+        assert_eq!(terminal_text(&terminal_data("\u{1b}[31mred"), true), "\\u{1b}[31mred");
     }
 
     #[test]

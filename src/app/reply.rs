@@ -13,7 +13,7 @@ use crate::domain::{
     RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, TextProblem,
     VerificationReport,
 };
-use crate::templates::Templates;
+use crate::templates::{Surface, Templates};
 
 pub use crate::domain::Tone;
 
@@ -577,9 +577,9 @@ impl Message {
     /// external ID is rendered from a context without it, wherever it sat
     /// (the account of a notification, of a status...): a template override
     /// cannot publish what it is not given.
-    pub fn context(&self) -> Value {
+    pub fn context(&self, surface: Surface) -> Value {
         let mut context = self.full_context();
-        if !self.reveals_external_id() {
+        if !self.reveals_external_id(surface) {
             strip_external_ids(&mut context);
         }
         context
@@ -614,9 +614,11 @@ impl Message {
         }
     }
 
-    /// Whether the rendered text shows the account's external ID.
-    pub fn reveals_external_id(&self) -> bool {
+    /// Whether the rendered text shows the account's external ID: an
+    /// account's details show it to the operator at the terminal only.
+    pub fn reveals_external_id(&self, surface: Surface) -> bool {
         match self {
+            Self::Status(_) => surface == Surface::Terminal,
             Self::Registered(_)
             | Self::Instructions(_)
             | Self::CloudFormation(_)
@@ -626,7 +628,6 @@ impl Message {
             | Self::Export(_)
             | Self::Verification(_) => true,
             Self::MemberAccountWarning(_)
-            | Self::Status(_)
             | Self::List(_)
             | Self::ListCsv(_)
             | Self::SupportPlanSet(_)
@@ -683,7 +684,10 @@ impl Message {
     }
 
     pub fn render(&self, templates: &Templates, lang: Lang) -> Result<Rendered, minijinja::Error> {
-        Ok(Rendered { text: templates.render(lang, &self.template(), self.context())?, filename: self.filename() })
+        Ok(Rendered {
+            text: templates.render(lang, &self.template(), self.context(templates.surface()))?,
+            filename: self.filename(),
+        })
     }
 }
 

@@ -49,6 +49,35 @@ fn spanish_registration_prints_instructions_with_the_external_id() {
     assert!(audit[0].actor.starts_with("cli:"));
 }
 
+/// A terminal gets plain words for the operator: none of Discord's
+/// Markdown, the external ID in `account show`, and what a customer typed
+/// exactly as typed, even where it looks like Markdown.
+#[test]
+fn the_terminal_gets_plain_text_and_typed_values_as_typed() {
+    let o = Orglink::new();
+    let customer = "**Evil** `x` [a](https://e.example) _y_";
+    let out =
+        o.ok(&["account", "add", "123456789012", "--tenant", "acme", "--customer", customer, "--support", "basic"]);
+    assert!(out.contains(&format!("is registered for {customer} (tenant acme).")), "{out}");
+    assert!(out.contains("Create the read-only IAM role for AWS account 123456789012"), "{out}");
+    let external_id = o.account("123456789012").unwrap().external_id;
+    for args in [&["account", "show", "123456789012"][..], &["instructions", "123456789012"], &["account", "list"]] {
+        let text = o.ok(args);
+        let without_customer = text.replace(customer, "");
+        assert!(!without_customer.contains("**") && !without_customer.contains('`'), "{args:?}: {text}");
+        assert!(text.contains(customer), "{args:?}: {text}");
+    }
+    let shown = o.ok(&["account", "show", "123456789012", "--lang", "es"]);
+    assert!(shown.contains(&format!("ID externo: {}", external_id.as_str())), "{shown}");
+    let instructions = o.ok(&["instructions", "123456789012"]);
+    assert!(instructions.contains("tells the reseller's channel"), "{instructions}");
+    assert!(instructions.contains("to whoever sent you these instructions"), "{instructions}");
+    // Markdown for Discord is still what the chat gets (its escaping of
+    // free text is tested with the bot).
+    let bad = o.run(&["account", "add", "1234", "--tenant", "acme", "--customer", "A", "--support", "basic"]);
+    assert!(bad.stderr.contains("AWS account ID: \"1234\" is not valid"), "{bad:?}");
+}
+
 #[test]
 fn cloudformation_format_requires_the_accounts_external_id() {
     let o = Orglink::new();
@@ -112,16 +141,16 @@ fn bad_input_exits_2_with_a_clear_message_and_changes_nothing() {
         v
     };
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (base("12345678901"), "`12345678901` is not valid"),
+        (base("12345678901"), "\"12345678901\" is not valid"),
         (base("1234567890123"), "12-digit AWS account number"),
-        (base("12345678901a"), "AWS account ID: `12345678901a`"),
+        (base("12345678901a"), "AWS account ID: \"12345678901a\""),
         (base("arn:aws:iam::123456789012:role/R"), "12-digit"),
         (base(""), "AWS account ID: (empty)"),
-        (with(base("111111111111"), &["--email", "root@"]), "Root e-mail: `root@`"),
+        (with(base("111111111111"), &["--email", "root@"]), "Root e-mail: \"root@\""),
         (with(base("111111111111"), &["--kind", "payer-ish"]), "Account kind"),
         (with(base("111111111111"), &["--kind", "management"]), "consent-to-assignment"),
-        (with(base("111111111111"), &["--price-book", " "]), "Price book name: ` `"),
-        (with(base("111111111111"), &["--lang", "fr"]), "Language: `fr`"),
+        (with(base("111111111111"), &["--price-book", " "]), "Price book name: \" \""),
+        (with(base("111111111111"), &["--lang", "fr"]), "Language: \"fr\""),
         (vec!["account", "add", "111111111111", "--tenant", "a b", "--customer", "A", "--support", "basic"], "Tenant"),
         (
             vec!["account", "add", "111111111111", "--tenant", "acme", "--customer", "", "--support", "basic"],
@@ -129,16 +158,16 @@ fn bad_input_exits_2_with_a_clear_message_and_changes_nothing() {
         ),
         (
             vec!["account", "add", "111111111111", "--tenant", "acme", "--customer", "A", "--support", "gold"],
-            "`business`, `developer` or `basic`",
+            "business, developer or basic",
         ),
         (base("1234-5678-9012"), "already registered here"),
         (vec!["account", "show", "999999999999"], "not registered here"),
         (vec!["account", "rotate-external-id", "999999999999"], "not registered here"),
-        (vec!["instructions", "123456789012", "--format", "pdf"], "Format: `pdf`"),
-        (vec!["support-plan", "123456789012", "gold"], "Support plan group: `gold`"),
+        (vec!["instructions", "123456789012", "--format", "pdf"], "Format: \"pdf\""),
+        (vec!["support-plan", "123456789012", "gold"], "Support plan group: \"gold\""),
         (vec!["support-plan", "12345678901", "passthrough"], "AWS account ID"),
         (vec!["price-book", "123456789012", ""], "Price book name: (empty)"),
-        (vec!["account", "list", "--tenant", "a/b"], "Tenant: `a/b`"),
+        (vec!["account", "list", "--tenant", "a/b"], "Tenant: \"a/b\""),
     ];
     for (args, expected) in cases {
         let run = o.run(&args);
@@ -161,7 +190,7 @@ fn bad_input_is_explained_in_spanish_when_asked() {
     let run =
         o.run(&["account", "add", "1234", "--tenant", "acme", "--customer", "A", "--support", "basic", "--lang", "es"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("ID de cuenta de AWS: `1234` no es válido"), "{}", run.stderr);
+    assert!(run.stderr.contains("ID de cuenta de AWS: \"1234\" no es válido"), "{}", run.stderr);
     assert!(run.stderr.contains("12 dígitos"), "{}", run.stderr);
     let run = o.run(&[
         "account",
@@ -203,7 +232,7 @@ fn accounts_survive_a_restart_and_list_by_tenant() {
     let all: Value = serde_json::from_str(&o.ok(&["account", "list", "--json"])).unwrap();
     assert_eq!(all["accounts"].as_array().unwrap().len(), 3);
     let text = o.ok(&["account", "list", "--tenant", "nobody"]);
-    assert!(text.contains("No accounts are registered for tenant `nobody`"), "{text}");
+    assert!(text.contains("No accounts are registered for tenant nobody"), "{text}");
     let text = o.ok(&["account", "list", "--lang", "es"]);
     assert!(text.contains("3 cuentas") && text.contains("Globex"), "{text}");
 }
@@ -598,8 +627,8 @@ fn configuration_errors_say_what_is_wrong_in_both_languages() {
         run.stderr
     };
     let text = with_file("en");
-    assert!(text.contains("Did you mean `https://distributor.freshdesk.com`?"), "{text}");
-    assert!(with_file("es").contains("¿Quiso decir `https://distributor.freshdesk.com`?"));
+    assert!(text.contains("Did you mean https://distributor.freshdesk.com?"), "{text}");
+    assert!(with_file("es").contains("¿Quiso decir https://distributor.freshdesk.com?"));
 
     // A secret in clear over the network.
     let text = run(&[("ORGLINK_DISCORD_API_BASE_URL", "http://discord.example")], "en");
@@ -614,14 +643,14 @@ fn configuration_errors_say_what_is_wrong_in_both_languages() {
     // Half a Freshdesk: the key that is set, where, and the ones missing.
     std::fs::write(&config, "[freshdesk]\nbase_url = \"https://distributor.freshdesk.com\"\n").unwrap();
     let text = with_file("en");
-    let set_in = format!("Key `freshdesk.base_url`, set in {}.", config.display());
+    let set_in = format!("Key freshdesk.base_url, set in {}.", config.display());
     assert!(text.contains(&set_in), "{text}");
     assert!(
-        text.contains("It needs `freshdesk.api_key` and `freshdesk.requester_email` too, which are not set."),
+        text.contains("It needs freshdesk.api_key and freshdesk.requester_email too, which are not set."),
         "{text}"
     );
     let text = with_file("es");
-    assert!(text.contains("Necesita también `freshdesk.api_key` y `freshdesk.requester_email`"), "{text}");
+    assert!(text.contains("Necesita también freshdesk.api_key y freshdesk.requester_email"), "{text}");
 }
 
 #[tokio::test]

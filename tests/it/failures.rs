@@ -71,7 +71,7 @@ fn a_role_arn_in_another_partition_is_refused_as_input_before_aws_is_asked() {
     let run = o.run(&["verify", ACCOUNT, "arn:aws-cn:iam::123456789012:role/OrgLinkReadOnly"]);
     assert_eq!(run.code, 2, "{run:?}");
     let said = format!("{}{}", run.stdout, run.stderr);
-    assert!(said.contains("`aws-cn`") && said.contains("`aws`"), "{said}");
+    assert!(said.contains("partition aws-cn") && said.contains("accounts in aws:"), "{said}");
     assert!(o.account(ACCOUNT).unwrap().role.is_none());
 }
 

@@ -107,7 +107,7 @@ async fn the_command_line_runs_through_the_server_that_holds_the_store() {
     let add = ["account", "add", "123456789012", "--tenant", GUILD_A, "--customer", "Acme", "--support", "business"];
     let run = o.run_with(&env, &add);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("AWS account `123456789012` is registered for **Acme**"), "{}", run.stdout);
+    assert!(run.stdout.contains("AWS account 123456789012 is registered for Acme"), "{}", run.stdout);
 
     let run = o.run_with(&env, &["account", "list", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -121,7 +121,7 @@ async fn the_command_line_runs_through_the_server_that_holds_the_store() {
     // Bad input: the client's own parse, exit 2.
     let run = o.run_with(&env, &["account", "show", "12"]);
     assert_eq!((run.code, run.stdout.as_str()), (2, ""), "{run:?}");
-    assert!(run.stderr.contains("`12` is not valid"), "{}", run.stderr);
+    assert!(run.stderr.contains("\"12\" is not valid"), "{}", run.stderr);
 
     // A user error from the server's app: exit 2, in the client's language.
     let through_server_es = o.run_with(&env, &["--lang", "es", "account", "show", "999999999999"]);
@@ -134,7 +134,7 @@ async fn the_command_line_runs_through_the_server_that_holds_the_store() {
 
     // The audit names the operator at the command line.
     let history = o.run_with(&env, &["account", "history", "123456789012"]);
-    assert!(history.stdout.contains("by `cli:ana`"), "{history:?}");
+    assert!(history.stdout.contains("by cli:ana"), "{history:?}");
 
     // Discord sees it at once: the same app, the same store.
     let mut status = command("status", &[("account_id", "123456789012")], GUILD_A, "en-US", ADMIN, &[]);
@@ -173,7 +173,7 @@ async fn the_command_line_runs_through_the_server_that_holds_the_store() {
 
     // Doctor runs here, and says who holds the store.
     let run = o.run_with(&env, &["doctor"]);
-    assert!(run.stdout.contains("held by the running `orglink serve`"), "{run:?}");
+    assert!(run.stdout.contains("held by the running orglink serve"), "{run:?}");
 
     server.stop();
     // The same refusals, locally, read the same.

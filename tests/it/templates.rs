@@ -129,8 +129,13 @@ fn the_expected_roles_cover_every_tier_and_partition() {
     }
 }
 
+/// As Discord shows it: the snapshots keep the Markdown.
 fn render(message: &Message, lang: Lang) -> String {
-    message.render(&Templates::embedded(), lang).unwrap_or_else(|e| panic!("{message:?} in {lang}: {e:#}")).text
+    render_on(&Templates::embedded().for_discord(), message, lang)
+}
+
+fn render_on(templates: &Templates, message: &Message, lang: Lang) -> String {
+    message.render(templates, lang).unwrap_or_else(|e| panic!("{message:?} in {lang}: {e:#}")).text
 }
 
 #[test]
@@ -622,6 +627,33 @@ fn every_message_in_both_languages() {
     }
 }
 
+/// A terminal gets every message without Discord's Markdown: no bold
+/// markers, no backticks, no fences, no data markers; and where the reader
+/// differs, the operator's wording.
+#[test]
+fn every_message_reads_plain_on_a_terminal() {
+    let terminal = Templates::embedded().for_terminal(false);
+    for (name, message) in every_message() {
+        for lang in Lang::ALL {
+            let text = render_on(&terminal, &message, lang);
+            for marker in ["**", "`", "\u{FDD0}", "\u{FDD1}", "\x1b"] {
+                assert!(!text.contains(marker), "{name} {lang} shows {marker:?} on a terminal:\n{text}");
+            }
+            let bold = render_on(&Templates::embedded().for_terminal(true), &message, lang);
+            assert_eq!(bold.replace("\x1b[1m", "").replace("\x1b[22m", ""), text, "{name} {lang}");
+            if name.starts_with("instructions_") && lang == Lang::En {
+                assert!(!text.contains("this channel") && !text.contains("back to orglink"), "{name}: {text}");
+            }
+            // An account's external ID is for the operator at the terminal.
+            if let Message::Status(view) = &message {
+                let external_id = view.account.external_id.as_str();
+                assert!(text.contains(external_id), "{name} {lang}: {text}");
+                assert!(!render(&message, lang).contains(external_id), "{name} {lang} on Discord");
+            }
+        }
+    }
+}
+
 /// The sample of `ParseError` after `error` (of input `x`), `None` after the
 /// last: every variant once, in declaration order. The match has no
 /// wildcard, so a new variant does not compile until it is sampled here.
@@ -824,11 +856,12 @@ fn an_override_directory_replaces_one_template() {
     let message = Message::Error(UserError::AccountNotFound { account: "123456789012".parse().unwrap() });
     assert_eq!(message.render(&t, Lang::Es).unwrap().text, "No existe 123456789012.");
     // The other language and the other files stay as embedded.
-    assert_eq!(message.render(&t, Lang::En).unwrap().text, render(&message, Lang::En));
+    let embedded = Templates::embedded();
+    assert_eq!(message.render(&t, Lang::En).unwrap().text, render_on(&embedded, &message, Lang::En));
     let view: AccountView = harness::sample_account("123456789012", SupportTier::Basic).into();
     assert_eq!(
         Message::Status(view.clone()).render(&t, Lang::Es).unwrap().text,
-        render(&Message::Status(view), Lang::Es)
+        render_on(&embedded, &Message::Status(view), Lang::Es)
     );
 }
 
@@ -879,7 +912,7 @@ fn every_notification_renders_in_both_languages() {
         Event::TicketWaiting { account: id, problem: "unreachable".into() },
         Event::TicketWaiting { account: id, problem: "not_configured".into() },
     ];
-    let t = Templates::embedded();
+    let t = Templates::embedded().for_discord();
     let probed = |report| {
         let mut account = account.clone();
         let arn = format!("arn:aws:iam::{id}:role/OrgLinkReadOnly").parse().unwrap();
@@ -921,7 +954,7 @@ fn every_notification_renders_in_both_languages() {
                     tenant: "acme".into(),
                     for_ops,
                 }));
-                let context = message.context().to_string();
+                let context = message.context(orglink::templates::Surface::Discord).to_string();
                 assert!(!context.contains(view.account.external_id.as_str()), "{context}");
                 assert_eq!(render(&message, lang), text, "the context without it renders the same");
                 if !for_ops {
@@ -974,7 +1007,7 @@ fn every_tenant_notification_renders_in_both_languages() {
 #[test]
 fn a_quota_notice_renders_without_a_claim_in_both_languages() {
     use orglink::domain::Event;
-    let t = Templates::embedded();
+    let t = Templates::embedded().for_discord();
     for quota in Quota::ALL {
         let event = Event::QuotaExceeded {
             account: "123456789012".parse().unwrap(),

@@ -423,17 +423,17 @@ async fn operations_manage_tenants_from_the_command_line() {
     // Bad input: exit 2, and no store is created.
     let run = o.run(&["tenant", "approve", "not a server"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("`not a server`"), "{}", run.stderr);
+    assert!(run.stderr.contains("\"not a server\""), "{}", run.stderr);
     assert!(!o.data_dir().exists());
 
     // A server approved ahead of its first command; listed with its status.
     let out = o.ok(&["tenant", "approve", NEW_GUILD]);
-    assert!(out.contains(&format!("`{NEW_GUILD}` is approved.")), "{out}");
+    assert!(out.contains(&format!("{NEW_GUILD} is approved.")), "{out}");
     o.ok(&["account", "add", "123456789012", "--tenant", "acme", "--customer", "Acme", "--support", "basic"]);
     let list = o.ok(&["tenant", "list"]);
-    assert!(list.contains("**2 tenants**"), "{list}");
-    assert!(list.contains(&format!("• `{NEW_GUILD}`: approved since ")) && list.contains(", 0 accounts"), "{list}");
-    assert!(list.contains("• `acme`: not recorded yet, 1 account"), "{list}");
+    assert!(list.starts_with("2 tenants\n"), "{list}");
+    assert!(list.contains(&format!("• {NEW_GUILD}: approved since ")) && list.contains(", 0 accounts"), "{list}");
+    assert!(list.contains("• acme: not recorded yet, 1 account"), "{list}");
     let json: Value = serde_json::from_str(&o.ok(&["tenant", "list", "--json"])).unwrap();
     assert_eq!(json["tenants"][0]["tenant"], NEW_GUILD);
     assert_eq!(json["tenants"][0]["state"], "approved");

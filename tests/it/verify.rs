@@ -323,7 +323,7 @@ async fn the_cli_verifies_with_exit_codes_for_each_outcome() {
     // Invalid input: exit 2, AWS is not asked.
     for (bad, expected) in [
         ("arn:aws:iam::111100000010:user/alice", "ARN of an IAM user"),
-        ("arn:aws:iam::999999999999:role/OrgLinkReadOnly", "belongs to AWS account `999999999999`"),
+        ("arn:aws:iam::999999999999:role/OrgLinkReadOnly", "belongs to AWS account 999999999999"),
     ] {
         let run = o.run(&["verify", "111100000010", bad]);
         assert_eq!(run.code, 2, "{bad}: {run:?}");

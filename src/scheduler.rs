@@ -140,24 +140,49 @@ impl Schedule {
         Ok(Self { entries })
     }
 
-    /// When `job` runs next after `now`.
-    pub fn next(&self, job: Job, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    /// When `job` runs next strictly after `after` (to the nanosecond: a
+    /// moment just before a tick is before it).
+    pub fn next(&self, job: Job, after: OffsetDateTime) -> Option<OffsetDateTime> {
         let (_, schedule) = self.entries.iter().find(|(j, _)| *j == job)?;
-        let now = chrono::DateTime::<chrono::Utc>::from_timestamp(now.unix_timestamp(), 0)?;
-        let next = schedule.after(&now).next()?;
+        let after = chrono::DateTime::<chrono::Utc>::from_timestamp(after.unix_timestamp(), after.nanosecond())?;
+        let next = schedule.after(&after).next()?;
         OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()
     }
 
     pub fn jobs(&self) -> impl Iterator<Item = Job> + '_ {
         self.entries.iter().map(|(job, _)| *job)
     }
+}
 
-    /// The next instant after `now` at which any job runs, and every job
-    /// that runs then (in table order): jobs that share a time all run.
-    pub fn next_together(&self, now: OffsetDateTime) -> Option<(OffsetDateTime, Vec<Job>)> {
-        let next: Vec<(Job, OffsetDateTime)> = self.jobs().filter_map(|j| Some((j, self.next(j, now)?))).collect();
-        let at = next.iter().map(|(_, at)| *at).min()?;
-        Some((at, next.into_iter().filter(|(_, t)| *t == at).map(|(job, _)| job).collect()))
+/// The runner's place in the schedule: every tick up to `last` has had its
+/// run. The next run is counted from there, never from a "now" a timer
+/// woke a little early or late at, so a tick runs once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticks {
+    last: OffsetDateTime,
+}
+
+impl Ticks {
+    /// Nothing before `start` runs.
+    pub fn from(start: OffsetDateTime) -> Self {
+        Self { last: start }
+    }
+
+    /// The next run at `now`: when, and its jobs (each job whose first tick
+    /// after the last run is then). Ticks already past (a run overran
+    /// them) make one run now, with every job they hold, not one run each.
+    pub fn next(&self, schedule: &Schedule, now: OffsetDateTime) -> Option<(OffsetDateTime, Vec<Job>)> {
+        let firsts: Vec<(Job, OffsetDateTime)> =
+            schedule.jobs().filter_map(|job| Some((job, schedule.next(job, self.last)?))).collect();
+        let at = firsts.iter().map(|(_, at)| *at).min()?;
+        let (at, due) = if at <= now { (now, now) } else { (at, at) };
+        Some((at, firsts.into_iter().filter(|(_, t)| *t <= due).map(|(job, _)| job).collect()))
+    }
+
+    /// The run of `at` (from [`Ticks::next`]) is done, whenever the timer
+    /// woke for it.
+    pub fn ran(&mut self, at: OffsetDateTime) {
+        self.last = self.last.max(at);
     }
 }
 
@@ -165,16 +190,9 @@ impl Schedule {
 /// time run one after the other. A failing run is logged; the next runs as
 /// scheduled.
 pub async fn run(app: App, schedule: Schedule, clock: Arc<dyn Clock>, shutdown: impl std::future::Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let now = clock.now();
-        let Some((at, jobs)) = schedule.next_together(now) else { return };
-        let wait = (at - now).max(time::Duration::ZERO);
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_millis(wait.whole_milliseconds().try_into().unwrap_or(u64::MAX))) => {}
-            _ = &mut shutdown => return,
-        }
-        for job in jobs {
+    drive(&schedule, clock.as_ref(), shutdown, |job| {
+        let app = app.clone();
+        async move {
             let span = tracing::info_span!("job", job = job.name());
             let result = app.run_scheduled(job).instrument(span.clone()).await;
             let _entered = span.enter();
@@ -184,6 +202,32 @@ pub async fn run(app: App, schedule: Schedule, clock: Arc<dyn Clock>, shutdown: 
                 Err(e) => tracing::error!(error = format!("{e:?}"), "job failed"),
             }
         }
+    })
+    .await
+}
+
+/// The runner's loop: waits for each run's time on tokio's timer (the
+/// clock says what time it is), then runs its jobs with `run_job`.
+async fn drive<F: std::future::Future<Output = ()>>(
+    schedule: &Schedule,
+    clock: &dyn Clock,
+    shutdown: impl std::future::Future<Output = ()>,
+    mut run_job: impl FnMut(Job) -> F,
+) {
+    tokio::pin!(shutdown);
+    let mut ticks = Ticks::from(clock.now());
+    loop {
+        let now = clock.now();
+        let Some((at, jobs)) = ticks.next(schedule, now) else { return };
+        let wait = std::time::Duration::try_from(at - now).unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut shutdown => return,
+        }
+        for job in jobs {
+            run_job(job).await;
+        }
+        ticks.ran(at);
     }
 }
 
@@ -206,19 +250,24 @@ mod tests {
         assert_eq!(schedule.next(Job::RemindInvitations, at), Some(datetime!(2026-11-26 13:00 UTC)));
     }
 
+    /// The next run seen from `now`, as a runner that started then sees it.
+    fn next_together(schedule: &Schedule, now: OffsetDateTime) -> Option<(OffsetDateTime, Vec<Job>)> {
+        Ticks::from(now).next(schedule, now)
+    }
+
     #[test]
     fn jobs_that_share_a_time_all_run_then() {
         let schedule = Schedule::new(&BTreeMap::new()).unwrap();
         // On the hour: the poll (every 5 minutes), the reminders (hourly),
         // the queue (every 15 minutes) and the tickets (every minute).
-        let (at, jobs) = schedule.next_together(datetime!(2026-11-26 11:59:45 UTC)).unwrap();
+        let (at, jobs) = next_together(&schedule, datetime!(2026-11-26 11:59:45 UTC)).unwrap();
         assert_eq!(at, datetime!(2026-11-26 12:00 UTC));
         assert_eq!(jobs, [Job::PollHandshakes, Job::RemindInvitations, Job::SendQueuedInvitations, Job::OpenTickets]);
         // The daily audit at 09:00 comes with them.
-        let (_, jobs) = schedule.next_together(datetime!(2026-11-26 08:59:59 UTC)).unwrap();
+        let (_, jobs) = next_together(&schedule, datetime!(2026-11-26 08:59:59 UTC)).unwrap();
         assert!(jobs.contains(&Job::AuditSupportPlans) && jobs.contains(&Job::PollHandshakes), "{jobs:?}");
         // Half a minute later, the probe alone.
-        let (at, jobs) = schedule.next_together(datetime!(2026-11-26 12:00:00 UTC)).unwrap();
+        let (at, jobs) = next_together(&schedule, datetime!(2026-11-26 12:00:00 UTC)).unwrap();
         assert_eq!((at, jobs), (datetime!(2026-11-26 12:00:30 UTC), vec![Job::ProbeRoles]));
     }
 
@@ -227,5 +276,110 @@ mod tests {
         let overrides = BTreeMap::from([("poll_handshakes".to_owned(), "every five minutes".to_owned())]);
         let err = Schedule::new(&overrides).unwrap_err();
         assert_eq!(err.job, "poll_handshakes");
+    }
+
+    #[test]
+    fn a_tick_runs_once_however_early_or_late_the_timer_wakes() {
+        let schedule = Schedule::new(&BTreeMap::new()).unwrap();
+        let mut ticks = Ticks::from(datetime!(2026-11-26 11:59:45 UTC));
+        let (at, jobs) = ticks.next(&schedule, datetime!(2026-11-26 11:59:45 UTC)).unwrap();
+        assert_eq!(at, datetime!(2026-11-26 12:00 UTC));
+        assert!(jobs.contains(&Job::OpenTickets));
+        ticks.ran(at);
+        // The timer woke just before the boundary, or just after it: the
+        // next run is the one after, never 12:00 again.
+        for now in [datetime!(2026-11-26 11:59:59.999859 UTC), datetime!(2026-11-26 12:00:00.001002 UTC)] {
+            let (next, jobs) = ticks.next(&schedule, now).unwrap();
+            assert_eq!((next, jobs), (datetime!(2026-11-26 12:00:30 UTC), vec![Job::ProbeRoles]), "{now}");
+        }
+        // A moment before a tick is before it.
+        assert_eq!(
+            schedule.next(Job::OpenTickets, datetime!(2026-11-26 12:00:59.9999 UTC)),
+            Some(datetime!(2026-11-26 12:01 UTC))
+        );
+    }
+
+    #[test]
+    fn ticks_a_run_overran_make_one_run() {
+        let schedule = Schedule::new(&BTreeMap::new()).unwrap();
+        let mut ticks = Ticks::from(datetime!(2026-11-26 12:00 UTC));
+        // The 12:00 run ended at 12:03:10: 12:00:30 to 12:03:00 went by.
+        let now = datetime!(2026-11-26 12:03:10 UTC);
+        let (at, jobs) = ticks.next(&schedule, now).unwrap();
+        assert_eq!(at, now, "at once");
+        assert_eq!(jobs.iter().filter(|j| **j == Job::OpenTickets).count(), 1, "{jobs:?}");
+        assert!(jobs.contains(&Job::ProbeRoles) && !jobs.contains(&Job::PollHandshakes), "{jobs:?}");
+        ticks.ran(at);
+        let (next, _) = ticks.next(&schedule, now).unwrap();
+        assert_eq!(next, datetime!(2026-11-26 12:03:30 UTC));
+    }
+
+    /// A clock on tokio's paused time that drifts `ppm` from its timer, as
+    /// the system clock does from the monotonic one: slow, the timer fires
+    /// while the clock still reads just before the tick; fast, just after.
+    struct TimerClock {
+        start: tokio::time::Instant,
+        at_start: OffsetDateTime,
+        ppm: i64,
+    }
+
+    impl Clock for TimerClock {
+        fn now(&self) -> OffsetDateTime {
+            let elapsed = time::Duration::try_from(self.start.elapsed()).unwrap();
+            let drift = time::Duration::nanoseconds(elapsed.whole_nanoseconds() as i64 / 1_000_000 * self.ppm);
+            self.at_start + elapsed + drift
+        }
+    }
+
+    /// Five minutes of the runner on paused time: each minute's
+    /// `open_tickets` once, whether the timer wakes early or late; a run
+    /// that overruns two minutes is followed by one run, not a burst.
+    #[tokio::test(start_paused = true)]
+    async fn the_runner_runs_each_tick_once() {
+        let schedule = Schedule::new(&BTreeMap::new()).unwrap();
+        for ppm in [-10, 0, 10] {
+            let clock =
+                TimerClock { start: tokio::time::Instant::now(), at_start: datetime!(2026-11-26 11:59:50 UTC), ppm };
+            let runs = std::sync::Mutex::new(Vec::new());
+            let shutdown = tokio::time::sleep(std::time::Duration::from_secs(5 * 60));
+            drive(&schedule, &clock, shutdown, |job| {
+                runs.lock().unwrap().push((job, clock.now()));
+                async {}
+            })
+            .await;
+            let tickets: Vec<OffsetDateTime> =
+                runs.lock().unwrap().iter().filter(|(j, _)| *j == Job::OpenTickets).map(|(_, at)| *at).collect();
+            assert_eq!(tickets.len(), 5, "drift {ppm} ppm: {tickets:?}");
+            for (minute, at) in tickets.iter().enumerate() {
+                let tick = datetime!(2026-11-26 12:00 UTC) + time::Duration::minutes(minute as i64);
+                assert!((*at - tick).abs() < time::Duration::milliseconds(5), "drift {ppm} ppm: {tickets:?}");
+            }
+        }
+
+        // 12:00's tickets run for two and a half minutes.
+        let clock =
+            TimerClock { start: tokio::time::Instant::now(), at_start: datetime!(2026-11-26 11:59:50 UTC), ppm: 0 };
+        let runs = std::sync::Mutex::new(Vec::new());
+        let shutdown = tokio::time::sleep(std::time::Duration::from_secs(4 * 60));
+        drive(&schedule, &clock, shutdown, |job| {
+            let first = job == Job::OpenTickets && runs.lock().unwrap().iter().all(|(j, _)| *j != Job::OpenTickets);
+            runs.lock().unwrap().push((job, clock.now()));
+            async move {
+                if first {
+                    tokio::time::sleep(std::time::Duration::from_secs(150)).await;
+                }
+            }
+        })
+        .await;
+        let tickets: Vec<OffsetDateTime> =
+            runs.lock().unwrap().iter().filter(|(j, _)| *j == Job::OpenTickets).map(|(_, at)| *at).collect();
+        // 12:00 (until 12:02:30), once at 12:02:30 for 12:01 and 12:02,
+        // then 12:03.
+        let expected =
+            [datetime!(2026-11-26 12:00 UTC), datetime!(2026-11-26 12:02:30 UTC), datetime!(2026-11-26 12:03 UTC)];
+        assert_eq!(tickets.len(), expected.len(), "{tickets:?}");
+        for (at, expected) in tickets.iter().zip(expected) {
+            assert!((*at - expected).abs() < time::Duration::milliseconds(5), "{tickets:?}");
+        }
     }
 }

@@ -194,6 +194,18 @@ impl Store {
         self.durable(never_aborts(result))
     }
 
+    /// Queues `notice`, about `tenant` and no account (a notice that
+    /// stands alone, such as operations' daily digest).
+    pub fn queue_notice(&self, tenant: &TenantId, notice: &Notice, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let result: Result<u64, TransactionError<()>> = self.outbox.transaction(|outbox| {
+            let id = outbox.generate_id()?;
+            let item = OutboxItem::for_tenant(id, format!("o{id}"), tenant.clone(), notice.clone(), at);
+            outbox.insert(&id.to_be_bytes(), codec::encode(&item))?;
+            Ok(id)
+        });
+        self.durable(never_aborts(result))
+    }
+
     /// How many items could not be delivered (none decoded).
     pub fn dead_letter_count(&self) -> usize {
         self.dead_letters.len()

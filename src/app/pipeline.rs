@@ -18,13 +18,18 @@ impl App {
     pub fn pipeline_now(&self, tenant: Option<&TenantId>, stuck: usize) -> Result<Pipeline, AppError> {
         let now = self.clock.now();
         let mut builder = Builder::new(now, stuck);
-        match tenant {
-            Some(t) => self.store.tenant_accounts(t)?.iter().for_each(|c| builder.add(c)),
-            None => {
-                self.store.for_each_claim(|c| builder.add(c))?;
+        // What waits is read beside the claims, on another core.
+        let waiting = std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| self.waiting(tenant));
+            match tenant {
+                Some(t) => self.store.tenant_accounts(t)?.iter().for_each(|c| builder.add(c)),
+                None => {
+                    self.store.for_each_claim(|c| builder.add(c))?;
+                }
             }
-        }
-        Ok(builder.finish(&self.waiting(tenant)?))
+            waiting.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })?;
+        Ok(builder.finish(&waiting))
     }
 
     /// What waits outside the claims, per tenant: ticket requests, outbox
@@ -37,14 +42,16 @@ impl App {
                 waiting.entry(request.tenant).or_default().tickets_waiting += 1;
             }
         }
-        for item in self.store.outbox()? {
-            if keep(&item.tenant) {
-                waiting.entry(item.tenant).or_default().notifications_pending += 1;
+        // Only each record's tenant is read: the outbox may hold many.
+        let undelivered = self.store.undelivered_by_tenant()?;
+        for (tenant, n) in undelivered.pending {
+            if keep(&tenant) {
+                waiting.entry(tenant).or_default().notifications_pending += n;
             }
         }
-        for dead in self.store.dead_letters()? {
-            if keep(&dead.item.tenant) {
-                waiting.entry(dead.item.tenant).or_default().notifications_dead += 1;
+        for (tenant, n) in undelivered.dead {
+            if keep(&tenant) {
+                waiting.entry(tenant).or_default().notifications_dead += n;
             }
         }
         Ok(waiting)

@@ -1,5 +1,6 @@
 //! Registry benchmark: registers many accounts through the app (the same
 //! code path as the CLI and Discord), lists a tenant's accounts, runs the
+//! pipeline over all of them, runs the
 //! probe job over the registry with 1% of it due, shows where the store's
 //! bytes go, then soaks `orglink serve` over that store with every job
 //! running each minute and reads its RSS.
@@ -85,6 +86,19 @@ fn main() {
         list_latencies.push(t.elapsed());
         assert!(reply.data.is_some());
     }
+    // The pipeline over every account, as `orglink pipeline` runs it: the
+    // app's command, then its text rendered (five runs).
+    let templates = orglink::templates::Templates::embedded();
+    let mut pipeline_runs = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let command = Command::Pipeline { tenant: None, format: Default::default(), page: None };
+        let reply = app.handle(&actor, command).expect("the pipeline runs");
+        let text = reply.messages[0].render(&templates, orglink::domain::Lang::En).expect("it renders");
+        pipeline_runs.push(t.elapsed());
+        assert!(text.text.contains(&format!("{count} registrations")));
+    }
+    pipeline_runs.sort();
     let t = Instant::now();
     let all = app.store().all_accounts().unwrap();
     let list_all = t.elapsed();
@@ -119,6 +133,8 @@ fn main() {
     figures.seconds("tenant_list_p50_seconds", pct(&list_latencies, 50.0));
     figures.seconds("tenant_list_p99_seconds", pct(&list_latencies, 99.0));
     figures.seconds("read_all_accounts_seconds", list_all);
+    figures.seconds("pipeline_p50_seconds", pct(&pipeline_runs, 50.0));
+    figures.seconds("pipeline_max_seconds", *pipeline_runs.last().unwrap());
     figures.set("store_bytes", disk as f64);
     figures.set("store_bytes_per_account", (disk / count as u64) as f64);
     figures.set("job_due_per_run", report.tracked as f64);
@@ -147,6 +163,11 @@ fn main() {
         fmt(pct(&list_latencies, 99.0))
     );
     println!("| read all {count} accounts | {} |", fmt(list_all));
+    println!(
+        "| pipeline over {count} accounts (command and text), p50 / max of 5 | {} / {} |",
+        fmt(pct(&pipeline_runs, 50.0)),
+        fmt(*pipeline_runs.last().unwrap())
+    );
     println!(
         "| probe job, {} due of {count}: records read, run time | {records_read}, {} |",
         report.tracked,
@@ -191,6 +212,7 @@ fn main() {
         fmt(pct(&list_latencies, 50.0)),
         fmt(pct(&list_latencies, 99.0))
     );
+    println!("summary | pipeline over {count} accounts, p50 (at most 200 ms) | {} |", fmt(pct(&pipeline_runs, 50.0)));
     println!("summary | store bytes per account | {} |", disk / count as u64);
     println!("summary | probe job records read, {} due of {count} | {records_read} |", report.tracked);
     println!("summary | peak RSS, registry of {count} accounts | {} |", mib(figures::peak_rss_bytes()));

@@ -49,6 +49,24 @@ enum TopCommand {
     /// approve or deny a new one, suspend or resume one.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Operations: the pipeline, per tenant and overall: how many
+    /// registrations stand in each state and for how long (oldest,
+    /// median), who must act next, invitations expiring within 3 days,
+    /// blocked accounts, linked accounts without the right support plan
+    /// group, tickets and undelivered notifications; and the ten
+    /// registrations stuck longest. Closed registrations are left out;
+    /// lapsed ones count in their own state only.
+    Pipeline {
+        /// Only this reseller (its Discord server ID, as `/orglink-config` shows).
+        #[arg(long, value_name = "SERVER_ID")]
+        tenant: Option<String>,
+        /// The figures as JSON: durations in seconds, instants in RFC 3339 UTC.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// As CSV, a row per tenant and a first one for all.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Print the IAM role instructions of an account.
     Instructions {
         /// The AWS account: its 12-digit ID.
@@ -111,11 +129,13 @@ enum TopCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Run the scheduled jobs once: all, or the one named.
+    /// Run the scheduled jobs once: all (but operations' daily digest), or
+    /// the one named.
     Sweep {
         /// Only this job: poll_handshakes, remind_invitations,
         /// send_queued_invitations, audit_support_plans, open_tickets,
-        /// probe_roles, lapse_claims (a name not known lists them).
+        /// probe_roles, lapse_claims, ops_digest (a name not known lists
+        /// them).
         #[arg(long, value_name = "NAME")]
         job: Option<String>,
     },
@@ -386,6 +406,11 @@ impl TopCommand {
                 unreachable!("handled before app commands")
             }
             Self::Tenant(tenant) => tenant.to_command()?,
+            Self::Pipeline { tenant, json, csv } => {
+                let format = if *csv { ListFormat::Csv } else { ListFormat::Text };
+                let tenant = tenant.as_deref().map(str::parse).transpose()?;
+                (Command::Pipeline { tenant, format, page: None }, *json)
+            }
             Self::Ticket { account_id, reason, .. } => {
                 (Command::OpenTicket { account: account_id.parse()?, reason: reason.parse()? }, false)
             }
@@ -516,6 +541,7 @@ impl TopCommand {
             | Self::Serve
             | Self::RegisterCommands
             | Self::Tenant(_)
+            | Self::Pipeline { .. }
             | Self::Account(
                 AccountCommand::Add { .. }
                 | AccountCommand::Import { .. }
@@ -878,7 +904,9 @@ fn run_service(
 /// The jobs `sweep` runs: all, or the one named (else exit 2, said).
 fn jobs_named(job: Option<&str>, templates: &Templates, lang: Lang, io: &mut Io<'_>) -> Result<Vec<Job>, u8> {
     match job {
-        None => Ok(Job::ALL.to_vec()),
+        // The digest goes out on its schedule, or when named: a sweep
+        // pushes work through and tells operations nothing new.
+        None => Ok(Job::ALL.into_iter().filter(|j| *j != Job::OpsDigest).collect()),
         Some(name) => match Job::from_name(name.trim()) {
             Some(job) => Ok(vec![job]),
             None => {

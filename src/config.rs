@@ -451,6 +451,11 @@ pub static KEYS: &[Key] = &[
         |d, v| d.cron.insert(Job::LapseClaims.name().to_owned(), v.text())
     },
     key! {
+        "schedule.ops_digest" => "ORGLINK_SCHEDULE_OPS_DIGEST", Text, Fallback::Cron(Job::OpsDigest),
+        "When to send operations the daily digest (silent when nothing needs them).",
+        |d, v| d.cron.insert(Job::OpsDigest.name().to_owned(), v.text())
+    },
+    key! {
         "freshdesk.base_url" => "ORGLINK_FRESHDESK_BASE_URL", Text, Fallback::Unset,
         "Where orglink opens tickets (with api_key and requester_email, or none of them).",
         |d, v| d.freshdesk.base_url = Some(url(v)?)

@@ -29,10 +29,13 @@ pub enum Job {
     ProbeRoles,
     /// Lapses the claims whose window ended without a verified role.
     LapseClaims,
+    /// Tells operations, once a working day, what changed and what needs
+    /// them (nothing when nothing does).
+    OpsDigest,
 }
 
 impl Job {
-    pub const ALL: [Job; 7] = [
+    pub const ALL: [Job; 8] = [
         Self::PollHandshakes,
         Self::RemindInvitations,
         Self::SendQueuedInvitations,
@@ -40,6 +43,7 @@ impl Job {
         Self::OpenTickets,
         Self::ProbeRoles,
         Self::LapseClaims,
+        Self::OpsDigest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Job {
             Self::OpenTickets => "open_tickets",
             Self::ProbeRoles => "probe_roles",
             Self::LapseClaims => "lapse_claims",
+            Self::OpsDigest => "ops_digest",
         }
     }
 
@@ -66,6 +71,8 @@ impl Job {
             // accounts are probed in each run.
             Self::ProbeRoles => "30 * * * * *",
             Self::LapseClaims => "0 10 * * * *",
+            // Weekdays at 08:00 UTC.
+            Self::OpsDigest => "0 0 8 * * Mon-Fri",
         }
     }
 
@@ -83,7 +90,8 @@ impl Job {
             | Self::AuditSupportPlans
             | Self::ProbeRoles
             | Self::LapseClaims => true,
-            Self::PollHandshakes | Self::OpenTickets => false,
+            // Operations' own: it reads, and writes to operations only.
+            Self::PollHandshakes | Self::OpenTickets | Self::OpsDigest => false,
         }
     }
 
@@ -98,7 +106,7 @@ impl Job {
             Self::AuditSupportPlans => Some(DueJob::Audit),
             Self::ProbeRoles => Some(DueJob::Probe),
             Self::LapseClaims => Some(DueJob::Lapse),
-            Self::OpenTickets => None,
+            Self::OpenTickets | Self::OpsDigest => None,
         }
     }
 

@@ -131,6 +131,15 @@ pub enum Command {
     },
     /// Operations: every tenant with its status.
     ListTenants,
+    /// Operations: the pipeline, of one tenant or all: each state's
+    /// count and times, who must act, what needs attention, what waits.
+    /// `page` (from Discord's buttons) shows the overall figures and that
+    /// page of the claims stuck longest, ten to a page.
+    Pipeline {
+        tenant: Option<TenantId>,
+        format: ListFormat,
+        page: Option<u32>,
+    },
 }
 
 impl Command {
@@ -163,6 +172,7 @@ impl Command {
                 TenantDecision::Resume => "tenant_resume",
             },
             Self::ListTenants => "tenant_list",
+            Self::Pipeline { .. } => "pipeline",
         }
     }
 
@@ -189,7 +199,8 @@ impl Command {
             | Self::ExportAccounts { .. }
             | Self::Configure { .. }
             | Self::DecideTenant { .. }
-            | Self::ListTenants => None,
+            | Self::ListTenants
+            | Self::Pipeline { .. } => None,
         }
     }
 
@@ -215,7 +226,8 @@ impl Command {
             | Self::EditAccount { .. }
             | Self::History { .. }
             | Self::DecideTenant { .. }
-            | Self::ListTenants => false,
+            | Self::ListTenants
+            | Self::Pipeline { .. } => false,
         }
     }
 
@@ -231,7 +243,8 @@ impl Command {
             | Self::ShowAccount { .. }
             | Self::Instructions { .. }
             | Self::History { .. }
-            | Self::ListTenants => true,
+            | Self::ListTenants
+            | Self::Pipeline { .. } => true,
             // A dry run judges the file against what is recorded.
             Self::ImportAccounts { dry_run, .. } => *dry_run,
             Self::AddAccount(_)
@@ -272,7 +285,9 @@ impl Command {
             // open claims counted for the whole file.
             Self::ImportAccounts { .. } | Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
-            Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants => Permission::Ops,
+            Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants | Self::Pipeline { .. } => {
+                Permission::Ops
+            }
         }
     }
 }

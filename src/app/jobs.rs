@@ -50,6 +50,7 @@ impl App {
             Job::OpenTickets => self.open_tickets().await?,
             Job::ProbeRoles => self.probe_roles().await?,
             Job::LapseClaims => self.off_thread(|app| app.lapse_claims()).await?,
+            Job::OpsDigest => self.off_thread(|app| app.ops_digest()).await?,
         };
         report.job = job.name();
         Ok(report)

@@ -16,6 +16,7 @@ mod error;
 mod import;
 mod invite;
 mod jobs;
+mod pipeline;
 mod quotas;
 mod rate;
 mod reply;
@@ -31,11 +32,12 @@ use tracing::Instrument as _;
 pub use command::{Command, InstructionsFormat, ListFormat};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
+pub use pipeline::{MAX_PAGE as PIPELINE_MAX_PAGE, PAGE_SIZE as PIPELINE_PAGE_SIZE};
 pub use reply::{
     AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, ImportView,
     ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, LastCheck, ListView, Message, NotificationView,
-    Offer, PendingTicket, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary,
-    TicketView, Tone, Verdict, VerificationView, trust_policy,
+    Offer, PendingTicket, PipelineView, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView,
+    TenantSummary, TicketView, Tone, Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -333,6 +335,7 @@ impl App {
             Command::History { account } => self.history(actor, account),
             Command::DecideTenant { tenant, decision } => self.decide_tenant(actor, tenant, decision),
             Command::ListTenants => self.list_tenants(),
+            Command::Pipeline { tenant, format, page } => self.pipeline(tenant, format, page),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }
@@ -368,6 +371,9 @@ impl App {
         let Scope::Tenant(tenant) = &actor.scope else { return Ok(()) };
         let rights = &actor.rights;
         let (allowed, role) = match permission {
+            // The operations role (only ever held in the operations server)
+            // reaches every tenant's accounts, as the command line does.
+            Permission::AccountRole if rights.ops => (true, None),
             Permission::AccountRole => {
                 let role = self.store.tenant_settings(tenant)?.account_role;
                 (rights.manage_server || role.is_some_and(|r| rights.roles.contains(&r)), role)

@@ -55,6 +55,9 @@ pub enum Offer {
     ApproveTenant(TenantId),
     /// Operations: keep the tenant out.
     DenyTenant(TenantId),
+    /// Operations: show this page of the pipeline's stuck claims
+    /// (`Previous` and `Next` on `/pipeline`).
+    PipelinePage { page: u32, next: bool },
 }
 
 impl Offer {
@@ -72,6 +75,13 @@ impl Offer {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The buttons to the pipeline's pages around `page` (of `pages`).
+    pub fn pages(page: u32, pages: u32) -> Vec<Offer> {
+        let previous = page.checked_sub(1).map(|p| Self::PipelinePage { page: p, next: false });
+        let next = (page + 1 < pages).then_some(Self::PipelinePage { page: page + 1, next: true });
+        previous.into_iter().chain(next).collect()
     }
 }
 
@@ -445,6 +455,23 @@ pub struct ExportRow {
     pub trusted_account_id: AccountId,
 }
 
+/// The pipeline as operations read it: its figures, and which page of the
+/// claims stuck longest it shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineView {
+    /// The tenant it is limited to, if any.
+    pub tenant: Option<String>,
+    /// The page of stuck claims shown (from 0), of `pages`.
+    pub page: u32,
+    pub pages: u32,
+    /// The rank of the first stuck claim shown (from 1).
+    pub first: u32,
+    /// Whether anything needs operations (`Figures::needs_operations`).
+    pub needs_operations: bool,
+    #[serde(flatten)]
+    pub pipeline: crate::domain::pipeline::Pipeline,
+}
+
 /// Every message orglink can show. Adding one means adding its template in
 /// both languages (checked by tests) and a line in each match below.
 #[derive(Debug, Clone)]
@@ -488,6 +515,10 @@ pub enum Message {
     TenantDecided(TenantDecisionView),
     /// Every tenant with its status.
     TenantList(TenantListView),
+    /// Operations' pipeline.
+    Pipeline(PipelineView),
+    /// The same figures as CSV, a row per tenant and one for all.
+    PipelineCsv(PipelineView),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -529,6 +560,8 @@ impl Message {
             Self::History(_) => "history.md",
             Self::TenantDecided(_) => "tenant_decided.md",
             Self::TenantList(_) => "tenant_list.md",
+            Self::Pipeline(_) => "pipeline.md",
+            Self::PipelineCsv(_) => "pipeline.csv",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -569,6 +602,7 @@ impl Message {
             Self::CloudFormation(v) => Some(format!("orglink-role-{}.yaml", v.account_id)),
             Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
             Self::Export(_) | Self::ListCsv(_) => Some("orglink-accounts.csv".to_owned()),
+            Self::PipelineCsv(_) => Some("orglink-pipeline.csv".to_owned()),
             _ => None,
         }
     }
@@ -605,6 +639,7 @@ impl Message {
             Self::Notification(v) => to_value(v),
             Self::TenantDecided(v) => to_value(v),
             Self::TenantList(v) => to_value(v),
+            Self::Pipeline(v) | Self::PipelineCsv(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) => to_value(v),
@@ -643,6 +678,8 @@ impl Message {
             | Self::Notification(_)
             | Self::TenantDecided(_)
             | Self::TenantList(_)
+            | Self::Pipeline(_)
+            | Self::PipelineCsv(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
@@ -677,6 +714,8 @@ impl Message {
             | Self::Ticket(_)
             | Self::Corrected(_)
             | Self::History(_)
+            | Self::Pipeline(_)
+            | Self::PipelineCsv(_)
             | Self::Error(_)
             | Self::Internal => true,
             Self::TenantSettings(_) | Self::Notification(_) | Self::TenantDecided(_) | Self::TenantList(_) => false,

@@ -6,7 +6,7 @@ use serenity::all::{
 };
 
 use super::spec::SlashCommand;
-use crate::app::{Actor, Command, InstructionsFormat, Rights, Scope, UserError};
+use crate::app::{Actor, Command, InstructionsFormat, ListFormat, Rights, Scope, UserError};
 use crate::domain::{AccountId, ChatId, Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId};
 
 /// Where the distributor's operations team works.
@@ -48,6 +48,10 @@ pub enum Request {
         decision: TenantDecision,
         prompt: Vec<Embed>,
     },
+    /// A page button of `/pipeline`: the same message shows that page.
+    PipelinePage {
+        page: u32,
+    },
 }
 
 /// A parsed interaction: who (unless a ping), and what, or why not.
@@ -72,6 +76,8 @@ pub enum CustomId {
     CheckNow(AccountId),
     ApproveTenant(ChatId),
     DenyTenant(ChatId),
+    /// A page of `/pipeline` (from 0, at most `app::PIPELINE_MAX_PAGE`).
+    PipelinePage(u32),
 }
 
 impl CustomId {
@@ -85,6 +91,7 @@ impl CustomId {
             Self::CheckNow(a) => ("check", a.to_string()),
             Self::ApproveTenant(server) => ("tenant-approve", server.to_string()),
             Self::DenyTenant(server) => ("tenant-deny", server.to_string()),
+            Self::PipelinePage(page) => ("pipeline", page.to_string()),
         };
         format!("ol:{action}:{subject}")
     }
@@ -110,9 +117,18 @@ impl CustomId {
             "check" => Self::CheckNow(account()?),
             "tenant-approve" => Self::ApproveTenant(server()?),
             "tenant-deny" => Self::DenyTenant(server()?),
+            "pipeline" => Self::PipelinePage(page(subject)?),
             _ => return None,
         })
     }
+}
+
+/// A page number exactly as `encode` writes it (digits, no sign, no
+/// leading zero) and within the pages the pipeline shows.
+fn page(subject: &str) -> Option<u32> {
+    let digits = !subject.is_empty() && subject.len() <= 3 && subject.bytes().all(|b| b.is_ascii_digit());
+    let page: u32 = subject.parse().ok().filter(|_| digits)?;
+    (page.to_string() == subject && page <= crate::app::PIPELINE_MAX_PAGE).then_some(page)
 }
 
 /// The modal's text inputs.
@@ -268,6 +284,7 @@ fn command(interaction: &CommandInteraction) -> Result<(Request, Option<TenantId
                 _ => return Err(UserError::UnknownInteraction),
             }
         }
+        SlashCommand::Pipeline => Command::Pipeline { tenant: None, format: ListFormat::Text, page: Some(0) },
     };
     Ok((Request::Run { command, lang }, claim_of))
 }
@@ -293,6 +310,7 @@ fn component(interaction: &ComponentInteraction) -> Result<Request, UserError> {
         Some(CustomId::CheckNow(account)) => run(Command::VerifyRole { account, arn: None, description: None }),
         Some(CustomId::ApproveTenant(server)) => decide(server, TenantDecision::Approve),
         Some(CustomId::DenyTenant(server)) => decide(server, TenantDecision::Deny),
+        Some(CustomId::PipelinePage(page)) => Ok(Request::PipelinePage { page }),
         Some(CustomId::RoleModal(_)) | None => Err(UserError::UnknownInteraction),
     }
 }
@@ -329,6 +347,9 @@ mod tests {
             CustomId::CheckNow(account),
             CustomId::ApproveTenant("900000000000000501".parse().unwrap()),
             CustomId::DenyTenant("1".parse().unwrap()),
+            CustomId::PipelinePage(0),
+            CustomId::PipelinePage(7),
+            CustomId::PipelinePage(crate::app::PIPELINE_MAX_PAGE),
         ] {
             let encoded = id.encode();
             assert!(encoded.len() <= 100);
@@ -355,6 +376,17 @@ mod tests {
             "ol:tenant-suspend:900000000000000501",
             "ol:tenant-approve:900000000000000501:x",
             "ol:approve:900000000000000501",
+            "ol:pipeline:",
+            "ol:pipeline:01",
+            "ol:pipeline:-1",
+            "ol:pipeline:+1",
+            "ol:pipeline: 1",
+            "ol:pipeline:1 ",
+            "ol:pipeline:100",
+            "ol:pipeline:4294967296",
+            "ol:pipeline:1:2",
+            "ol:pipeline:x",
+            "ol:pipeline:１",
         ] {
             assert_eq!(CustomId::parse(forged), None, "{forged}");
         }

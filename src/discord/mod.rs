@@ -92,7 +92,9 @@ impl Bot {
             Ok(Request::Ping) => "ping",
             Ok(Request::Run { .. }) => "command",
             Ok(Request::SuggestAccounts { .. }) => "autocomplete",
-            Ok(Request::OpenRoleModal { .. } | Request::DecideTenant { .. }) => "component",
+            Ok(Request::OpenRoleModal { .. } | Request::DecideTenant { .. } | Request::PipelinePage { .. }) => {
+                "component"
+            }
             Err(_) => "invalid",
         };
         let response = self.respond_to(incoming);
@@ -157,6 +159,26 @@ impl Bot {
                 if decided && reply.tone != crate::app::Tone::Error {
                     outbound::answer_prompt(&reply, rendered, prompt)
                 } else {
+                    outbound::reply(&reply, rendered, self.ui(lang))
+                }
+            }
+            Request::PipelinePage { page } => {
+                let command = crate::app::Command::Pipeline {
+                    tenant: None,
+                    format: crate::app::ListFormat::Text,
+                    page: Some(page),
+                };
+                let name = command.name();
+                span.record("command", name);
+                let lang = self.lang(&incoming, None);
+                let outcome = self.app.handle(&sender.actor, command);
+                let paged = outcome.is_ok();
+                let (reply, rendered) = self.render(&self.outcome(name, outcome), lang);
+                if paged && reply.tone != crate::app::Tone::Error {
+                    outbound::update(&reply, rendered, self.ui(lang))
+                } else {
+                    // Refused (no longer operations?): said privately, the
+                    // page stays as it was.
                     outbound::reply(&reply, rendered, self.ui(lang))
                 }
             }

@@ -202,6 +202,10 @@ pub fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
                     (CustomId::ApproveTenant(t.server()?), "button_approve_tenant", ButtonStyle::Success)
                 }
                 Offer::DenyTenant(t) => (CustomId::DenyTenant(t.server()?), "button_deny_tenant", ButtonStyle::Danger),
+                Offer::PipelinePage { page, next } => {
+                    let label = if *next { "button_next_page" } else { "button_previous_page" };
+                    (CustomId::PipelinePage(*page), label, ButtonStyle::Secondary)
+                }
             };
             Some(CreateButton::new(id.encode()).label(ui.get(label)).style(style))
         })
@@ -220,6 +224,15 @@ pub fn answer_prompt(reply: &Reply, rendered: Vec<(String, Option<String>)>, pro
         .map(|piece| CreateEmbed::new().description(piece).colour(colour(reply.tone)));
     let embeds: Vec<CreateEmbed> = prompt.into_iter().map(CreateEmbed::from).chain(answer).take(EMBEDS_MAX).collect();
     let message = response_message().embeds(embeds).components(Vec::new());
+    Response::now(CreateInteractionResponse::UpdateMessage(message))
+}
+
+/// Another page of a message (`/pipeline`'s buttons): the same message,
+/// its embeds and buttons replaced.
+pub fn update(reply: &Reply, rendered: Vec<(String, Option<String>)>, ui: &Ui) -> Response {
+    let Parts { embeds, components, files } = parts(reply, rendered, ui);
+    let message =
+        files.into_iter().fold(response_message().embeds(embeds).components(components), |m, file| m.add_file(file));
     Response::now(CreateInteractionResponse::UpdateMessage(message))
 }
 

@@ -32,6 +32,7 @@ pub enum SlashCommand {
     History,
     EditAccount,
     AccountAdmin,
+    Pipeline,
 }
 
 /// One option of a command.
@@ -79,7 +80,7 @@ const fn account(required: bool) -> OptionSpec {
 }
 
 impl SlashCommand {
-    pub const ALL: [SlashCommand; 12] = [
+    pub const ALL: [SlashCommand; 13] = [
         Self::LinkAccount,
         Self::Instructions,
         Self::Status,
@@ -92,6 +93,7 @@ impl SlashCommand {
         Self::History,
         Self::EditAccount,
         Self::AccountAdmin,
+        Self::Pipeline,
     ];
 
     /// The command's name as Discord sends it back (the English one).
@@ -109,6 +111,7 @@ impl SlashCommand {
             Self::History => "history",
             Self::EditAccount => "edit-account",
             Self::AccountAdmin => "account-admin",
+            Self::Pipeline => "pipeline",
         }
     }
 
@@ -168,6 +171,7 @@ impl SlashCommand {
                 text("to", false, 64),
                 choice("force", false, &["no", "yes"]),
             ],
+            Self::Pipeline => vec![],
         }
     }
 
@@ -177,7 +181,7 @@ impl SlashCommand {
         match self {
             // Operations' own: hidden from members without Manage Server
             // (the app checks the operations role on every use).
-            Self::Config | Self::AccountAdmin => Some(Permissions::MANAGE_GUILD),
+            Self::Config | Self::AccountAdmin | Self::Pipeline => Some(Permissions::MANAGE_GUILD),
             Self::LinkAccount
             | Self::Instructions
             | Self::Status

@@ -126,6 +126,7 @@ pub fn notice(event: &Event) -> Option<Notice> {
         Event::NotificationUndeliverable { .. } => (Audience::OPS, Error),
         Event::ClaimLapsed { .. } | Event::ClaimClosed { .. } => (Audience::TENANT, Warning),
         Event::ClaimsFull { .. } | Event::QuotaExceeded { .. } => (Audience::OPS, Warning),
+        Event::OpsDigest { .. } => (Audience::OPS, Info),
         Event::ClaimRevived { .. } | Event::AccountEdited { .. } => (Audience::NOBODY, Info),
         Event::ClaimRemoved { .. } | Event::ClaimTransferredOut { .. } => (Audience::TENANT, Warning),
         Event::ClaimTransferredIn { .. } => (Audience::TENANT, Info),
@@ -252,7 +253,17 @@ mod tests {
             Event::TenantApproved { tenant: t.clone() },
             Event::TenantDenied { tenant: t.clone() },
             Event::TenantSuspended { tenant: t.clone() },
-            Event::TenantResumed { tenant: t },
+            Event::TenantResumed { tenant: t.clone() },
+            Event::OpsDigest {
+                tenant: t,
+                registered: 1,
+                entered: vec![],
+                operations_next: 1,
+                invitations_expiring: 0,
+                blocked: 0,
+                support_plan_attention: 0,
+                notifications_dead: 0,
+            },
             Event::QuotaExceeded {
                 account: a,
                 tenant: "900000000000000001".parse().unwrap(),
@@ -299,7 +310,8 @@ mod tests {
                 | Event::TenantApproved { .. }
                 | Event::TenantDenied { .. }
                 | Event::TenantSuspended { .. }
-                | Event::TenantResumed { .. } => {}
+                | Event::TenantResumed { .. }
+                | Event::OpsDigest { .. } => {}
             }
         }
         all
@@ -348,6 +360,7 @@ mod tests {
             ("tenant_denied", true, false, Some(Error)),
             ("tenant_suspended", false, false, None),
             ("tenant_resumed", true, false, Some(Success)),
+            ("ops_digest", false, true, Some(Info)),
             ("quota_exceeded", false, true, Some(Warning)),
         ];
         let events = every_event();

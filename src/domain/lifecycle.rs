@@ -330,6 +330,25 @@ pub enum Event {
     TenantResumed {
         tenant: TenantId,
     },
+    /// The daily digest for operations (`ops_digest`): what changed in the
+    /// last 24 hours and what needs them today. Stands alone; `tenant` is
+    /// the operations server.
+    OpsDigest {
+        tenant: TenantId,
+        /// Claims registered in the last 24 hours.
+        registered: u32,
+        /// Claims that entered each state in the last 24 hours (states
+        /// with none left out).
+        entered: Vec<(LinkState, u32)>,
+        /// Claims waiting on operations (to send the invitation).
+        operations_next: u32,
+        invitations_expiring: u32,
+        blocked: u32,
+        /// Linked accounts without the right support plan group.
+        support_plan_attention: u32,
+        /// Notifications that could not be delivered.
+        notifications_dead: u32,
+    },
 }
 
 impl Event {
@@ -372,6 +391,7 @@ impl Event {
             Self::TenantDenied { .. } => "tenant_denied",
             Self::TenantSuspended { .. } => "tenant_suspended",
             Self::TenantResumed { .. } => "tenant_resumed",
+            Self::OpsDigest { .. } => "ops_digest",
             Self::QuotaExceeded { .. } => "quota_exceeded",
         }
     }
@@ -416,7 +436,8 @@ impl Event {
             | Self::TenantApproved { .. }
             | Self::TenantDenied { .. }
             | Self::TenantSuspended { .. }
-            | Self::TenantResumed { .. } => None,
+            | Self::TenantResumed { .. }
+            | Self::OpsDigest { .. } => None,
         }
     }
 
@@ -425,7 +446,7 @@ impl Event {
     /// refused a registration over its quota has none.
     pub fn stands_alone(&self) -> bool {
         match self {
-            Self::QuotaExceeded { .. } => true,
+            Self::QuotaExceeded { .. } | Self::OpsDigest { .. } => true,
             Self::AccountRegistered { .. }
             | Self::ExternalIdRotated { .. }
             | Self::RoleVerified { .. }
@@ -475,7 +496,8 @@ impl Event {
             | Self::TenantApproved { tenant }
             | Self::TenantDenied { tenant }
             | Self::TenantSuspended { tenant }
-            | Self::TenantResumed { tenant } => Some(tenant),
+            | Self::TenantResumed { tenant }
+            | Self::OpsDigest { tenant, .. } => Some(tenant),
             Self::AccountRegistered { .. }
             | Self::ExternalIdRotated { .. }
             | Self::RoleVerified { .. }

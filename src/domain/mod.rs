@@ -129,6 +129,7 @@ pub mod instant;
 mod invitation;
 mod lifecycle;
 pub mod names;
+pub mod pipeline;
 mod probe;
 pub mod quota;
 mod role_arn;

@@ -657,6 +657,20 @@ impl Store {
         Ok(all)
     }
 
+    /// Hands every claim to `each`, in account ID order, keeping none:
+    /// for a reader that adds them up (the pipeline). Returns how many.
+    pub fn for_each_claim(&self, mut each: impl FnMut(&Account)) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for entry in self.accounts.iter() {
+            let (k, v) = entry?;
+            for claim in read::<Stored>("account", &k, &v)?.claims {
+                each(&claim.account);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// Every claim's link state, latest handshake state and whether it is
     /// closed (for metrics).
     pub fn account_states(&self) -> Result<Vec<(LinkState, Option<HandshakeState>, bool)>, StoreError> {

@@ -194,6 +194,35 @@ impl Store {
         self.durable(never_aborts(result))
     }
 
+    /// Queues `notice`, about `tenant` and no account (a notice that
+    /// stands alone, such as operations' daily digest).
+    pub fn queue_notice(&self, tenant: &TenantId, notice: &Notice, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let result: Result<u64, TransactionError<()>> = self.outbox.transaction(|outbox| {
+            let id = outbox.generate_id()?;
+            let item = OutboxItem::for_tenant(id, format!("o{id}"), tenant.clone(), notice.clone(), at);
+            outbox.insert(&id.to_be_bytes(), codec::encode(&item))?;
+            Ok(id)
+        });
+        self.durable(never_aborts(result))
+    }
+
+    /// How many items wait to be delivered, and how many could not be,
+    /// per tenant: only each record's tenant is read (the pipeline).
+    pub fn undelivered_by_tenant(&self) -> Result<Undelivered, StoreError> {
+        let mut undelivered = Undelivered::default();
+        for entry in self.outbox.iter() {
+            let (k, v) = entry?;
+            let TenantOf(tenant) = read("outbox item", &k, &v)?;
+            *undelivered.pending.entry(tenant).or_default() += 1;
+        }
+        for entry in self.dead_letters.iter() {
+            let (k, v) = entry?;
+            let DeadTenantOf(TenantOf(tenant)) = read("dead letter", &k, &v)?;
+            *undelivered.dead.entry(tenant).or_default() += 1;
+        }
+        Ok(undelivered)
+    }
+
     /// How many items could not be delivered (none decoded).
     pub fn dead_letter_count(&self) -> usize {
         self.dead_letters.len()
@@ -208,5 +237,60 @@ impl Store {
                 read("dead letter", &k, &v)
             })
             .collect()
+    }
+}
+
+/// Notifications not delivered, per tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Undelivered {
+    pub pending: std::collections::BTreeMap<TenantId, usize>,
+    pub dead: std::collections::BTreeMap<TenantId, usize>,
+}
+
+/// The tenant of a stored `OutboxItem` (its third field), the rest
+/// skipped unread.
+struct TenantOf(TenantId);
+
+impl<'de> Deserialize<'de> for TenantOf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TenantOf;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an outbox item")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<TenantOf, A::Error> {
+                let missing = || serde::de::Error::custom("an outbox item without its tenant");
+                seq.next_element::<serde::de::IgnoredAny>()?.ok_or_else(missing)?;
+                seq.next_element::<serde::de::IgnoredAny>()?.ok_or_else(missing)?;
+                let tenant = seq.next_element::<TenantId>()?.ok_or_else(missing)?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(TenantOf(tenant))
+            }
+        }
+        deserializer.deserialize_seq(Visit)
+    }
+}
+
+/// The tenant of a stored `DeadLetter`'s item.
+struct DeadTenantOf(TenantOf);
+
+impl<'de> Deserialize<'de> for DeadTenantOf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = DeadTenantOf;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a dead letter")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<DeadTenantOf, A::Error> {
+                let item = seq
+                    .next_element::<TenantOf>()?
+                    .ok_or_else(|| serde::de::Error::custom("a dead letter without its item"))?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(DeadTenantOf(item))
+            }
+        }
+        deserializer.deserialize_seq(Visit)
     }
 }

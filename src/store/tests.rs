@@ -129,6 +129,18 @@ fn the_counts_metrics_read_agree_with_the_records() {
     store.outbox_dead(&outbox[0], &[], "gone", AT, None).unwrap();
     assert_eq!(store.outbox_summary().unwrap(), (1, Some(AT + time::Duration::hours(1))));
     assert_eq!(store.dead_letter_count(), 1);
+    // Per tenant, reading each record's tenant only: as the full records say.
+    let c = account("333333333333", "globex");
+    store.insert_account(&c, &later, &registered(&c, vec![])).unwrap().unwrap();
+    let mut expected = crate::store::Undelivered::default();
+    for item in store.outbox().unwrap() {
+        *expected.pending.entry(item.tenant).or_default() += 1;
+    }
+    for dead in store.dead_letters().unwrap() {
+        *expected.dead.entry(dead.item.tenant).or_default() += 1;
+    }
+    assert_eq!(expected.pending.len(), 2);
+    assert_eq!(store.undelivered_by_tenant().unwrap(), expected);
 }
 
 #[test]

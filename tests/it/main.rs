@@ -39,6 +39,9 @@ mod invitations;
 mod notifications;
 /// The systemd unit and the Dockerfile keep their hardening.
 mod packaging;
+/// The pipeline for operations: the command, `/pipeline`, operations'
+/// `/status`.
+mod pipeline;
 /// Zero-paste verification: the probe job.
 mod probe;
 /// Quotas per tenant, and the probe's fair share across tenants.

@@ -552,6 +552,32 @@ fn tenant_messages(add: &mut impl FnMut(&str, Message)) {
         }),
     );
     add("tenant_list_empty", Message::TenantList(TenantListView { tenants: vec![] }));
+    {
+        use orglink::domain::pipeline::{Pipeline, Waiting};
+        let mut verified = harness::sample_account("210987654321", SupportTier::Developer);
+        verified.tenant = "globex".parse().unwrap();
+        verified.customer = "Globex *Inc*".parse().unwrap();
+        verified.state = LinkState::RoleVerified;
+        let now = verified.updated_at + time::Duration::days(3);
+        let waiting = std::collections::BTreeMap::from([(
+            "globex".parse().unwrap(),
+            Waiting { tickets_waiting: 1, notifications_pending: 2, notifications_dead: 1 },
+        )]);
+        let business = harness::sample_account("123456789012", SupportTier::Business);
+        let pipeline = Pipeline::of([&business, &verified], &waiting, now, 10);
+        let view = |pipeline: Pipeline, page: Option<u32>| orglink::app::PipelineView {
+            tenant: None,
+            page: page.unwrap_or(0),
+            pages: 1,
+            first: 1,
+            needs_operations: pipeline.overall.needs_operations(),
+            pipeline,
+        };
+        add("pipeline", Message::Pipeline(view(pipeline.clone(), None)));
+        add("pipeline_csv", Message::PipelineCsv(view(pipeline, None)));
+        let empty = Pipeline::of([], &Default::default(), now, 10);
+        add("pipeline_empty", Message::Pipeline(view(empty, Some(0))));
+    }
     add("error_tenant_pending", Message::Error(UserError::TenantPending));
     add("error_tenant_denied", Message::Error(UserError::TenantDenied));
     add("error_tenant_suspended", Message::Error(UserError::TenantSuspended));
@@ -1024,6 +1050,29 @@ fn a_quota_notice_renders_without_a_claim_in_both_languages() {
             }
             insta::assert_snapshot!(format!("notification_quota_exceeded_{}.{lang}", quota.code()), text);
         }
+    }
+}
+
+/// Operations' digest stands alone: its own counts, no claim.
+#[test]
+fn the_operations_digest_renders_without_a_claim_in_both_languages() {
+    use orglink::domain::Event;
+    let t = Templates::embedded().for_discord();
+    let event = Event::OpsDigest {
+        tenant: "900000000000000100".parse().unwrap(),
+        registered: 3,
+        entered: vec![(LinkState::RoleVerified, 2), (LinkState::Linked, 1)],
+        operations_next: 2,
+        invitations_expiring: 1,
+        blocked: 0,
+        support_plan_attention: 1,
+        notifications_dead: 1,
+    };
+    assert!(event.stands_alone() && event.notifies());
+    for lang in Lang::ALL {
+        let context = serde_json::json!({ "event": event, "account": null, "for_ops": true });
+        let text = t.render(lang, "notifications/ops_digest.md", context).unwrap();
+        insta::assert_snapshot!(format!("notification_ops_digest.{lang}"), text);
     }
 }
 

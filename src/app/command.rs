@@ -3,6 +3,7 @@
 
 use super::Permission;
 use crate::domain::import::ImportRows;
+use crate::domain::outbox::OutboxId;
 use crate::domain::{
     AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, ListFilter, NewAccount, ParseError,
     PriceBookChoice, RoleArn, RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
@@ -25,6 +26,13 @@ pub enum ListFormat {
     #[default]
     Text,
     Csv,
+}
+
+/// Which dead letters go back to the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    One(OutboxId),
+    All,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +139,20 @@ pub enum Command {
     },
     /// Operations: every tenant with its status.
     ListTenants,
+    /// Operations: the notifications waiting to go out, or (`dead`) those
+    /// that could not be delivered, with why.
+    ListOutbox {
+        dead: bool,
+    },
+    /// Operations: dead letters back to the outbox, as new.
+    ReplayOutbox {
+        which: Replay,
+    },
+    /// Operations: a waiting or undelivered notification removed, audited.
+    DropOutbox {
+        id: OutboxId,
+        reason: CorrectionReason,
+    },
 }
 
 impl Command {
@@ -163,6 +185,9 @@ impl Command {
                 TenantDecision::Resume => "tenant_resume",
             },
             Self::ListTenants => "tenant_list",
+            Self::ListOutbox { .. } => "outbox_list",
+            Self::ReplayOutbox { .. } => "outbox_replay",
+            Self::DropOutbox { .. } => "outbox_drop",
         }
     }
 
@@ -189,7 +214,10 @@ impl Command {
             | Self::ExportAccounts { .. }
             | Self::Configure { .. }
             | Self::DecideTenant { .. }
-            | Self::ListTenants => None,
+            | Self::ListTenants
+            | Self::ListOutbox { .. }
+            | Self::ReplayOutbox { .. }
+            | Self::DropOutbox { .. } => None,
         }
     }
 
@@ -215,7 +243,10 @@ impl Command {
             | Self::EditAccount { .. }
             | Self::History { .. }
             | Self::DecideTenant { .. }
-            | Self::ListTenants => false,
+            | Self::ListTenants
+            | Self::ListOutbox { .. }
+            | Self::ReplayOutbox { .. }
+            | Self::DropOutbox { .. } => false,
         }
     }
 
@@ -231,7 +262,8 @@ impl Command {
             | Self::ShowAccount { .. }
             | Self::Instructions { .. }
             | Self::History { .. }
-            | Self::ListTenants => true,
+            | Self::ListTenants
+            | Self::ListOutbox { .. } => true,
             // A dry run judges the file against what is recorded.
             Self::ImportAccounts { dry_run, .. } => *dry_run,
             Self::AddAccount(_)
@@ -247,7 +279,9 @@ impl Command {
             | Self::VerifyRole { .. }
             | Self::Invite { .. }
             | Self::OpenTicket { .. }
-            | Self::DecideTenant { .. } => false,
+            | Self::DecideTenant { .. }
+            | Self::ReplayOutbox { .. }
+            | Self::DropOutbox { .. } => false,
         }
     }
 
@@ -273,6 +307,7 @@ impl Command {
             Self::ImportAccounts { .. } | Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
             Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants => Permission::Ops,
+            Self::ListOutbox { .. } | Self::ReplayOutbox { .. } | Self::DropOutbox { .. } => Permission::Ops,
         }
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod import;
 mod invite;
 mod jobs;
+mod outbox;
 mod quotas;
 mod rate;
 mod reply;
@@ -28,14 +29,15 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
-pub use command::{Command, InstructionsFormat, ListFormat};
+pub use command::{Command, InstructionsFormat, ListFormat, Replay};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use reply::{
     AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, ImportView,
     ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, LastCheck, ListView, Message, NotificationView,
-    Offer, PendingTicket, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary,
-    TicketView, Tone, Verdict, VerificationView, trust_policy,
+    Offer, OutboxDroppedView, OutboxEntry, OutboxReplayedView, OutboxView, PendingTicket, Rendered, Reply,
+    TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView, Tone, Verdict, VerificationView,
+    trust_policy,
 };
 
 use crate::aws::Aws;
@@ -333,6 +335,9 @@ impl App {
             Command::History { account } => self.history(actor, account),
             Command::DecideTenant { tenant, decision } => self.decide_tenant(actor, tenant, decision),
             Command::ListTenants => self.list_tenants(),
+            Command::ListOutbox { dead } => self.list_outbox(dead),
+            Command::ReplayOutbox { which } => self.replay_outbox(which),
+            Command::DropOutbox { id, reason } => self.drop_outbox(actor, id, &reason),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }

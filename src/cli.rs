@@ -147,6 +147,11 @@ enum TopCommand {
     Serve,
     /// Register orglink's slash commands with Discord.
     RegisterCommands,
+    /// Operations: the notifications waiting to go out (oldest first, with
+    /// what stops each: no channel set, tenant suspended), or with --dead
+    /// those given up on and why; `replay` puts dead letters back,
+    /// `drop` removes one for good (audited).
+    Outbox(OutboxArgs),
     /// Record the account's price book: a custom one by name, or the default.
     PriceBook {
         /// The AWS account: its 12-digit ID.
@@ -350,6 +355,58 @@ enum AccountCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct OutboxArgs {
+    #[command(subcommand)]
+    action: Option<OutboxCommand>,
+    /// The dead letters (notifications given up on), with why and when.
+    #[arg(long)]
+    dead: bool,
+    /// As JSON (stable field names, dates in UTC ISO 8601).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Put a dead letter (or all of them) back in the outbox, as new: a
+    /// running server delivers it at once.
+    Replay {
+        /// The notification's number, as `orglink outbox --dead` shows it.
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Remove a waiting or dead notification for good; recorded in the
+    /// account's history (or the tenant's audit log) with who and why.
+    Drop {
+        /// The notification's number, as `orglink outbox` shows it.
+        id: String,
+        /// Why, for the audit log (1–1000 characters).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+impl OutboxArgs {
+    fn to_command(&self) -> Result<(Command, bool), ParseError> {
+        let command = match &self.action {
+            None => Command::ListOutbox { dead: self.dead },
+            Some(OutboxCommand::Replay { id: Some(id), .. }) => {
+                Command::ReplayOutbox { which: crate::app::Replay::One(id.parse()?) }
+            }
+            Some(OutboxCommand::Replay { id: None, .. }) => Command::ReplayOutbox { which: crate::app::Replay::All },
+            Some(OutboxCommand::Drop { id, reason }) => {
+                Command::DropOutbox { id: id.parse()?, reason: reason.parse()? }
+            }
+        };
+        Ok((command, self.json))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum TenantCommand {
     /// Every tenant orglink knows of, with its status, since when, and its
@@ -411,6 +468,7 @@ impl TopCommand {
                 let tenant = tenant.as_deref().map(str::parse).transpose()?;
                 (Command::Pipeline { tenant, format, page: None }, *json)
             }
+            Self::Outbox(outbox) => outbox.to_command()?,
             Self::Ticket { account_id, reason, .. } => {
                 (Command::OpenTicket { account: account_id.parse()?, reason: reason.parse()? }, false)
             }
@@ -542,6 +600,7 @@ impl TopCommand {
             | Self::RegisterCommands
             | Self::Tenant(_)
             | Self::Pipeline { .. }
+            | Self::Outbox(_)
             | Self::Account(
                 AccountCommand::Add { .. }
                 | AccountCommand::Import { .. }

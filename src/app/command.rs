@@ -3,6 +3,7 @@
 
 use super::Permission;
 use crate::domain::import::ImportRows;
+use crate::domain::outbox::OutboxId;
 use crate::domain::{
     AccountId, ChatId, CorrectionReason, Edit, InvitationNote, Lang, ListFilter, NewAccount, ParseError,
     PriceBookChoice, RoleArn, RoleDescription, SupportPlanGroup, TenantDecision, TenantId, TicketReason,
@@ -25,6 +26,13 @@ pub enum ListFormat {
     #[default]
     Text,
     Csv,
+}
+
+/// Which dead letters go back to the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    One(OutboxId),
+    All,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +148,20 @@ pub enum Command {
         format: ListFormat,
         page: Option<u32>,
     },
+    /// Operations: the notifications waiting to go out, or (`dead`) those
+    /// that could not be delivered, with why.
+    ListOutbox {
+        dead: bool,
+    },
+    /// Operations: dead letters back to the outbox, as new.
+    ReplayOutbox {
+        which: Replay,
+    },
+    /// Operations: a waiting or undelivered notification removed, audited.
+    DropOutbox {
+        id: OutboxId,
+        reason: CorrectionReason,
+    },
 }
 
 impl Command {
@@ -173,6 +195,9 @@ impl Command {
             },
             Self::ListTenants => "tenant_list",
             Self::Pipeline { .. } => "pipeline",
+            Self::ListOutbox { .. } => "outbox_list",
+            Self::ReplayOutbox { .. } => "outbox_replay",
+            Self::DropOutbox { .. } => "outbox_drop",
         }
     }
 
@@ -200,7 +225,10 @@ impl Command {
             | Self::Configure { .. }
             | Self::DecideTenant { .. }
             | Self::ListTenants
-            | Self::Pipeline { .. } => None,
+            | Self::Pipeline { .. }
+            | Self::ListOutbox { .. }
+            | Self::ReplayOutbox { .. }
+            | Self::DropOutbox { .. } => None,
         }
     }
 
@@ -227,7 +255,10 @@ impl Command {
             | Self::History { .. }
             | Self::DecideTenant { .. }
             | Self::ListTenants
-            | Self::Pipeline { .. } => false,
+            | Self::Pipeline { .. }
+            | Self::ListOutbox { .. }
+            | Self::ReplayOutbox { .. }
+            | Self::DropOutbox { .. } => false,
         }
     }
 
@@ -244,7 +275,8 @@ impl Command {
             | Self::Instructions { .. }
             | Self::History { .. }
             | Self::ListTenants
-            | Self::Pipeline { .. } => true,
+            | Self::Pipeline { .. }
+            | Self::ListOutbox { .. } => true,
             // A dry run judges the file against what is recorded.
             Self::ImportAccounts { dry_run, .. } => *dry_run,
             Self::AddAccount(_)
@@ -260,7 +292,9 @@ impl Command {
             | Self::VerifyRole { .. }
             | Self::Invite { .. }
             | Self::OpenTicket { .. }
-            | Self::DecideTenant { .. } => false,
+            | Self::DecideTenant { .. }
+            | Self::ReplayOutbox { .. }
+            | Self::DropOutbox { .. } => false,
         }
     }
 
@@ -288,6 +322,7 @@ impl Command {
             Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants | Self::Pipeline { .. } => {
                 Permission::Ops
             }
+            Self::ListOutbox { .. } | Self::ReplayOutbox { .. } | Self::DropOutbox { .. } => Permission::Ops,
         }
     }
 }

@@ -128,8 +128,15 @@ impl App {
             .audit_log(id)?
             .into_iter()
             .filter(|e| only.is_none() || e.tenant == only)
-            // Another tenant's attempt on the account is operations' business.
-            .filter(|e| only.is_none() || !e.events.iter().any(|ev| matches!(ev, Event::ClaimsFull { .. })))
+            // Another tenant's attempt on the account, and a notification
+            // operations dropped, are operations' business.
+            .filter(|e| {
+                only.is_none()
+                    || !e
+                        .events
+                        .iter()
+                        .any(|ev| matches!(ev, Event::ClaimsFull { .. } | Event::NotificationDropped { .. }))
+            })
             .map(|e| HistoryEntry {
                 at: e.at,
                 actor: e.actor,
@@ -153,6 +160,7 @@ fn reason_of(event: &Event) -> Option<String> {
         | Event::ClaimTransferredOut { reason, .. }
         | Event::ClaimTransferredIn { reason, .. } => Some(reason.clone()),
         Event::AccountEdited { reason, .. } => reason.clone(),
+        Event::NotificationDropped { dropped, reason, .. } => Some(format!("{dropped}: {reason}")),
         _ => None,
     }
 }

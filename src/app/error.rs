@@ -62,6 +62,12 @@ pub enum UserError {
     /// Rows of an import that cannot be registered: nothing was.
     #[error("{} rows of the file cannot be registered", problems.len())]
     ImportRejected { problems: Vec<RowProblem> },
+    /// No notification of this number waits or was given up on.
+    #[error("no notification {id} waits in the outbox or among the dead letters")]
+    OutboxItemNotFound { id: crate::domain::outbox::OutboxId },
+    /// A notification that is still waiting: only a dead letter is replayed.
+    #[error("notification {id} is waiting to go out already, not a dead letter")]
+    NotADeadLetter { id: crate::domain::outbox::OutboxId },
     /// orglink's problem, not the user's: nothing was recorded.
     #[error("orglink could not ask AWS: {cause}")]
     CouldNotAskAws { cause: Unasked },
@@ -98,6 +104,8 @@ impl UserError {
             | Self::OperationsServer { .. }
             | Self::PartitionMismatch { .. }
             | Self::ImportRejected { .. }
+            | Self::OutboxItemNotFound { .. }
+            | Self::NotADeadLetter { .. }
             | Self::QuotaExceeded { .. } => false,
         }
     }

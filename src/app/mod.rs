@@ -16,6 +16,7 @@ mod error;
 mod import;
 mod invite;
 mod jobs;
+mod outbox;
 mod pipeline;
 mod quotas;
 mod rate;
@@ -29,15 +30,16 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
-pub use command::{Command, InstructionsFormat, ListFormat};
+pub use command::{Command, InstructionsFormat, ListFormat, Replay};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
 pub use pipeline::{MAX_PAGE as PIPELINE_MAX_PAGE, PAGE_SIZE as PIPELINE_PAGE_SIZE};
 pub use reply::{
     AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, ImportView,
     ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, LastCheck, ListView, Message, NotificationView,
-    Offer, PendingTicket, PipelineView, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView,
-    TenantSummary, TicketView, Tone, Verdict, VerificationView, trust_policy,
+    Offer, OutboxDroppedView, OutboxEntry, OutboxReplayedView, OutboxView, PendingTicket, PipelineView, Rendered,
+    Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView, Tone, Verdict,
+    VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -336,6 +338,9 @@ impl App {
             Command::DecideTenant { tenant, decision } => self.decide_tenant(actor, tenant, decision),
             Command::ListTenants => self.list_tenants(),
             Command::Pipeline { tenant, format, page } => self.pipeline(tenant, format, page),
+            Command::ListOutbox { dead } => self.list_outbox(dead),
+            Command::ReplayOutbox { which } => self.replay_outbox(which),
+            Command::DropOutbox { id, reason } => self.drop_outbox(actor, id, &reason),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }

@@ -472,6 +472,60 @@ pub struct PipelineView {
     pub pipeline: crate::domain::pipeline::Pipeline,
 }
 
+/// A notification waiting in the outbox (`queue` pending) or given up on
+/// (`dead`), as `orglink outbox` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxEntry {
+    pub id: crate::domain::outbox::OutboxId,
+    pub queue: crate::domain::outbox::Queue,
+    /// The code of the event it tells of.
+    pub event: String,
+    /// The account it is about; none for a tenant's own event.
+    pub account_id: Option<AccountId>,
+    pub tenant: String,
+    /// Who it is for: `tenant`, `ops` or `both`.
+    pub audience: &'static str,
+    #[serde(with = "crate::domain::instant")]
+    pub queued_at: time::OffsetDateTime,
+    /// Failed delivery attempts.
+    pub attempts: u32,
+    #[serde(with = "crate::domain::instant::option")]
+    pub next_attempt_at: Option<time::OffsetDateTime>,
+    pub last_error: Option<String>,
+    /// A pending one: what stops it as things are (`no_channel`,
+    /// `tenant_suspended`).
+    pub blocked: Option<crate::domain::outbox::Blocked>,
+    /// A dead letter: when it was given up on, and why (`no_channel`,
+    /// `channel_not_found`, `missing_access`, `rejected`).
+    #[serde(with = "crate::domain::instant::option")]
+    pub dead_at: Option<time::OffsetDateTime>,
+    pub reason: Option<String>,
+}
+
+/// The outbox, or the dead letters, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxView {
+    pub dead: bool,
+    pub items: Vec<OutboxEntry>,
+}
+
+/// Dead letters put back in the outbox.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxReplayedView {
+    pub replayed: Vec<crate::domain::outbox::OutboxId>,
+    /// `--all` was asked for.
+    pub all: bool,
+}
+
+/// A notification dropped, and where the drop is recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxDroppedView {
+    pub item: OutboxEntry,
+    pub reason: String,
+    /// `account` (its history) or `tenant` (the tenant's audit log).
+    pub recorded_in: &'static str,
+}
+
 /// Every message orglink can show. Adding one means adding its template in
 /// both languages (checked by tests) and a line in each match below.
 #[derive(Debug, Clone)]
@@ -519,6 +573,10 @@ pub enum Message {
     Pipeline(PipelineView),
     /// The same figures as CSV, a row per tenant and one for all.
     PipelineCsv(PipelineView),
+    /// Notifications waiting, or given up on.
+    Outbox(OutboxView),
+    OutboxReplayed(OutboxReplayedView),
+    OutboxDropped(OutboxDroppedView),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -562,6 +620,9 @@ impl Message {
             Self::TenantList(_) => "tenant_list.md",
             Self::Pipeline(_) => "pipeline.md",
             Self::PipelineCsv(_) => "pipeline.csv",
+            Self::Outbox(_) => "outbox.md",
+            Self::OutboxReplayed(_) => "outbox_replayed.md",
+            Self::OutboxDropped(_) => "outbox_dropped.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -589,6 +650,8 @@ impl Message {
                 UserError::OperationsServer { .. } => "errors/operations_server.md",
                 UserError::QuotaExceeded { .. } => "errors/quota_exceeded.md",
                 UserError::ImportRejected { .. } => "errors/import_rejected.md",
+                UserError::OutboxItemNotFound { .. } => "errors/outbox_item_not_found.md",
+                UserError::NotADeadLetter { .. } => "errors/not_a_dead_letter.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -640,6 +703,9 @@ impl Message {
             Self::TenantDecided(v) => to_value(v),
             Self::TenantList(v) => to_value(v),
             Self::Pipeline(v) | Self::PipelineCsv(v) => to_value(v),
+            Self::Outbox(v) => to_value(v),
+            Self::OutboxReplayed(v) => to_value(v),
+            Self::OutboxDropped(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) => to_value(v),
@@ -680,6 +746,9 @@ impl Message {
             | Self::TenantList(_)
             | Self::Pipeline(_)
             | Self::PipelineCsv(_)
+            | Self::Outbox(_)
+            | Self::OutboxReplayed(_)
+            | Self::OutboxDropped(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
@@ -716,6 +785,9 @@ impl Message {
             | Self::History(_)
             | Self::Pipeline(_)
             | Self::PipelineCsv(_)
+            | Self::Outbox(_)
+            | Self::OutboxReplayed(_)
+            | Self::OutboxDropped(_)
             | Self::Error(_)
             | Self::Internal => true,
             Self::TenantSettings(_) | Self::Notification(_) | Self::TenantDecided(_) | Self::TenantList(_) => false,
@@ -771,6 +843,7 @@ fn error_context(error: &UserError) -> Value {
             json!({ "partition": partition, "arn_partition": arn_partition })
         }
         UserError::CouldNotAskAws { cause } => json!({ "cause": cause }),
+        UserError::OutboxItemNotFound { id } | UserError::NotADeadLetter { id } => json!({ "id": id }),
     }
 }
 
@@ -800,6 +873,7 @@ fn invalid_context(e: &ParseError) -> Value {
         ParseError::InvitationNote { input, problem } => ("invitation_note", input, None, Some(problem)),
         ParseError::TicketReason { input, problem } => ("ticket_reason", input, None, Some(problem)),
         ParseError::CorrectionReason { input, problem } => ("reason", input, None, Some(problem)),
+        ParseError::OutboxId { input } => ("outbox_id", input, None, none),
     };
     // `text_problem`: which character, where, or the length, for
     // free text.

@@ -124,6 +124,8 @@ pub fn notice(event: &Event) -> Option<Notice> {
             (Audience::OPS, Warning)
         }
         Event::NotificationUndeliverable { .. } => (Audience::OPS, Error),
+        // Operations dropped it themselves: the audit log keeps it.
+        Event::NotificationDropped { .. } => (Audience::NOBODY, Info),
         Event::ClaimLapsed { .. } | Event::ClaimClosed { .. } => (Audience::TENANT, Warning),
         Event::ClaimsFull { .. } | Event::QuotaExceeded { .. } => (Audience::OPS, Warning),
         Event::OpsDigest { .. } => (Audience::OPS, Info),
@@ -240,6 +242,7 @@ mod tests {
             Event::TicketWaiting { account: a, problem: "down".into() },
             Event::InvitationReminder { account: a, expires_at: AT, days_left: 2 },
             Event::NotificationUndeliverable { account: a, undelivered: "x".into(), reason: "y".into() },
+            Event::NotificationDropped { account: Some(a), tenant: t.clone(), dropped: "x".into(), reason: "y".into() },
             Event::ClaimLapsed { account: a },
             Event::ClaimRevived { account: a },
             Event::ClaimClosed { account: a },
@@ -296,6 +299,7 @@ mod tests {
                 | Event::TicketWaiting { .. }
                 | Event::InvitationReminder { .. }
                 | Event::NotificationUndeliverable { .. }
+                | Event::NotificationDropped { .. }
                 | Event::ClaimLapsed { .. }
                 | Event::ClaimRevived { .. }
                 | Event::ClaimClosed { .. }
@@ -346,6 +350,7 @@ mod tests {
             ("ticket_waiting", false, true, Some(Warning)),
             ("invitation_reminder", true, false, Some(Warning)),
             ("notification_undeliverable", false, true, Some(Error)),
+            ("notification_dropped", false, false, None),
             ("claim_lapsed", true, false, Some(Warning)),
             ("claim_revived", false, false, None),
             ("claim_closed", true, false, Some(Warning)),

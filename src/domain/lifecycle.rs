@@ -307,6 +307,15 @@ pub enum Event {
         undelivered: String,
         reason: String,
     },
+    /// Operations dropped a notification that waited or could not be
+    /// delivered: about an account (`account`), or a tenant's own.
+    NotificationDropped {
+        account: Option<AccountId>,
+        tenant: TenantId,
+        /// The code of the event whose notification was dropped.
+        dropped: String,
+        reason: String,
+    },
     /// A server's first command, under the approval policy: it waits for
     /// operations to approve or deny it.
     TenantPending {
@@ -377,6 +386,7 @@ impl Event {
             Self::TicketWaiting { .. } => "ticket_waiting",
             Self::BusinessSupportLinked { .. } => "business_support_linked",
             Self::NotificationUndeliverable { .. } => "notification_undeliverable",
+            Self::NotificationDropped { .. } => "notification_dropped",
             Self::ClaimLapsed { .. } => "claim_lapsed",
             Self::ClaimRevived { .. } => "claim_revived",
             Self::ClaimClosed { .. } => "claim_closed",
@@ -431,6 +441,7 @@ impl Event {
             | Self::ClaimTransferredIn { account, .. }
             | Self::AccountEdited { account, .. }
             | Self::QuotaExceeded { account, .. } => Some(*account),
+            Self::NotificationDropped { account, .. } => *account,
             Self::TenantPending { .. }
             | Self::TenantAdmitted { .. }
             | Self::TenantApproved { .. }
@@ -470,6 +481,7 @@ impl Event {
             | Self::TicketOpened { .. }
             | Self::TicketWaiting { .. }
             | Self::NotificationUndeliverable { .. }
+            | Self::NotificationDropped { .. }
             | Self::ClaimLapsed { .. }
             | Self::ClaimRevived { .. }
             | Self::ClaimClosed { .. }
@@ -498,6 +510,9 @@ impl Event {
             | Self::TenantSuspended { tenant }
             | Self::TenantResumed { tenant }
             | Self::OpsDigest { tenant, .. } => Some(tenant),
+            // A tenant's own notice dropped is the tenant's event.
+            Self::NotificationDropped { account: None, tenant, .. } => Some(tenant),
+            Self::NotificationDropped { account: Some(_), .. } => None,
             Self::AccountRegistered { .. }
             | Self::ExternalIdRotated { .. }
             | Self::RoleVerified { .. }

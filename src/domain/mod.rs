@@ -129,6 +129,7 @@ pub mod instant;
 mod invitation;
 mod lifecycle;
 pub mod names;
+pub mod outbox;
 pub mod pipeline;
 mod probe;
 pub mod quota;
@@ -214,6 +215,8 @@ pub enum ParseError {
     TicketReason { input: String, problem: TextProblem },
     #[error("{input} is not a valid reason: {problem}")]
     CorrectionReason { input: String, problem: TextProblem },
+    #[error("{input} is not an outbox item's number")]
+    OutboxId { input: String },
 }
 
 /// Characters that pasting drags along and that nobody means to type.

@@ -30,7 +30,7 @@ use sled::Tree;
 pub use accounts::{Audit, By, Change, ClaimChanges, Counted, DueAccounts, InsertConflict, UpdateError};
 pub use audit::AuditEntry;
 pub use codec::DecodeError;
-pub use outbox::{DeadLetter, OutboxItem, Undelivered};
+pub use outbox::{DeadLetter, DropRecord, OutboxItem, Undelivered};
 pub use tenants::{TenantAuditEntry, TenantRecord};
 
 /// Bumped whenever the stored encoding changes; [`migrate`] reads every

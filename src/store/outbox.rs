@@ -6,7 +6,7 @@ use sled::Transactional;
 use sled::transaction::TransactionError;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, codec, never_aborts, read};
+use super::{AuditEntry, Store, StoreError, TenantAuditEntry, codec, never_aborts, read};
 use crate::domain::{Account, Audience, Event, Notice, TenantId, Tone};
 
 /// A notice waiting to be delivered to its audience's channels.
@@ -69,6 +69,14 @@ pub struct DeadLetter {
     pub reason: String,
     #[serde(with = "crate::domain::instant")]
     pub at: OffsetDateTime,
+}
+
+/// Where a dropped item is recorded: its account's audit log, or, for a
+/// tenant's own notice, its tenant's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DropRecord {
+    Account(AuditEntry),
+    Tenant(TenantAuditEntry),
 }
 
 impl Store {
@@ -137,8 +145,16 @@ impl Store {
         item.attempts += 1;
         item.next_attempt_at = Some(next_attempt_at);
         item.last_error = Some(error.to_owned());
-        self.durable(self.outbox.insert(item.id.to_be_bytes(), codec::encode(&item)).map_err(Into::into))?;
-        Ok(())
+        let encoded = codec::encode(&item);
+        // Only while it is there: an item operations dropped meanwhile
+        // stays dropped.
+        let result: Result<(), TransactionError<()>> = self.outbox.transaction(|outbox| {
+            if outbox.get(item.id.to_be_bytes())?.is_some() {
+                outbox.insert(&item.id.to_be_bytes(), encoded.as_slice())?;
+            }
+            Ok(())
+        });
+        self.durable(never_aborts(result))
     }
 
     /// Moves an undeliverable item out of the outbox, with why, and queues
@@ -154,9 +170,12 @@ impl Store {
         let dead = codec::encode(&DeadLetter { item: item.clone(), reason: reason.to_owned(), at });
         let result: Result<(), TransactionError<()>> =
             (&self.outbox, &self.dead_letters, &self.delivered).transaction(|(outbox, dead_letters, delivered)| {
-                outbox.remove(&item.id.to_be_bytes())?;
                 for key in keys {
                     delivered.remove(key.as_bytes())?;
+                }
+                // Dropped meanwhile by operations: it stays dropped.
+                if outbox.remove(&item.id.to_be_bytes())?.is_none() {
+                    return Ok(());
                 }
                 dead_letters.insert(&item.id.to_be_bytes(), dead.as_slice())?;
                 if let Some(notice) = &notice {
@@ -237,6 +256,41 @@ impl Store {
                 read("dead letter", &k, &v)
             })
             .collect()
+    }
+
+    /// Removes `item` from the outbox (`dead` false) or from the dead
+    /// letters, with its partial-delivery keys, and writes `record`, in one
+    /// transaction; `false` (nothing written) when it is not there any more.
+    pub fn drop_outbox_item(&self, item: &OutboxItem, dead: bool, record: &DropRecord) -> Result<bool, StoreError> {
+        let prefix = format!("{}#", item.dedupe_key);
+        let keys: Vec<sled::IVec> = self.delivered.scan_prefix(prefix.as_bytes()).keys().collect::<Result<_, _>>()?;
+        let id = item.id.to_be_bytes();
+        let result: Result<bool, TransactionError<()>> =
+            (&self.outbox, &self.dead_letters, &self.delivered, &self.audit, &self.tenant_audit).transaction(
+                |(outbox, dead_letters, delivered, audit, tenant_audit)| {
+                    let from = if dead { dead_letters } else { outbox };
+                    if from.remove(&id)?.is_none() {
+                        return Ok(false);
+                    }
+                    for key in &keys {
+                        delivered.remove(key)?;
+                    }
+                    match record {
+                        DropRecord::Account(entry) => {
+                            let seq = audit.generate_id()?;
+                            audit.insert(super::audit::key(entry.account, seq), codec::encode(entry))?;
+                        }
+                        DropRecord::Tenant(entry) => {
+                            let seq = tenant_audit.generate_id()?;
+                            let mut key = super::accounts::tenant_prefix(&entry.tenant);
+                            key.extend_from_slice(&seq.to_be_bytes());
+                            tenant_audit.insert(key, codec::encode(entry))?;
+                        }
+                    }
+                    Ok(true)
+                },
+            );
+        self.durable(never_aborts(result))
     }
 }
 

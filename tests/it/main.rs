@@ -37,6 +37,8 @@ mod import;
 mod invitations;
 /// Outbox delivery to Discord channels: once, retried, never dropped.
 mod notifications;
+/// Operations see, send again and drop the outbox's notifications.
+mod outbox;
 /// The systemd unit and the Dockerfile keep their hardening.
 mod packaging;
 /// The pipeline for operations: the command, `/pipeline`, operations'

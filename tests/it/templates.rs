@@ -481,6 +481,7 @@ fn every_message() -> Vec<(String, Message)> {
         );
     }
     import_messages(&mut add);
+    outbox_messages(&mut add);
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
@@ -594,6 +595,75 @@ fn tenant_messages(add: &mut impl FnMut(&str, Message)) {
         "error_operations_server",
         Message::Error(UserError::OperationsServer { tenant: "900000000000000100".parse().unwrap() }),
     );
+}
+
+/// The outbox and its dead letters, a replay and a drop, and their errors.
+fn outbox_messages(add: &mut impl FnMut(&str, Message)) {
+    use orglink::app::{OutboxDroppedView, OutboxEntry, OutboxReplayedView, OutboxView};
+    use orglink::domain::outbox::{Blocked, OutboxId, Queue};
+    use time::macros::datetime;
+    let pending = |id: u64, blocked| OutboxEntry {
+        id: OutboxId::new(id),
+        queue: Queue::Pending,
+        event: "account_registered".into(),
+        account_id: Some("123456789012".parse().unwrap()),
+        tenant: "900000000000000001".into(),
+        audience: "tenant",
+        queued_at: datetime!(2026-11-26 10:00 UTC),
+        attempts: 0,
+        next_attempt_at: None,
+        last_error: None,
+        blocked,
+        dead_at: None,
+        reason: None,
+    };
+    let retried = OutboxEntry {
+        attempts: 2,
+        next_attempt_at: Some(datetime!(2026-11-26 10:00:06 UTC)),
+        last_error: Some("Discord answered 500 *now*".into()),
+        ..pending(8, None)
+    };
+    let tenants_own =
+        OutboxEntry { event: "tenant_pending".into(), account_id: None, audience: "ops", ..pending(9, None) };
+    let items = vec![
+        pending(7, Some(Blocked::NoChannel)),
+        retried,
+        pending(10, Some(Blocked::TenantSuspended)),
+        tenants_own.clone(),
+    ];
+    add("outbox", Message::Outbox(OutboxView { dead: false, items }));
+    add("outbox_empty", Message::Outbox(OutboxView { dead: false, items: vec![] }));
+    let dead = |id, reason: &str| OutboxEntry {
+        queue: Queue::Dead,
+        attempts: 1,
+        dead_at: Some(datetime!(2026-11-26 10:05 UTC)),
+        reason: Some(reason.into()),
+        ..pending(id, None)
+    };
+    let items =
+        vec![dead(3, "no_channel"), dead(4, "channel_not_found"), dead(5, "missing_access"), dead(6, "rejected")];
+    add("outbox_dead", Message::Outbox(OutboxView { dead: true, items }));
+    add("outbox_dead_empty", Message::Outbox(OutboxView { dead: true, items: vec![] }));
+    let replayed =
+        |ids: &[u64]| OutboxReplayedView { replayed: ids.iter().map(|i| OutboxId::new(*i)).collect(), all: true };
+    add("outbox_replayed_one", Message::OutboxReplayed(replayed(&[3])));
+    add("outbox_replayed", Message::OutboxReplayed(replayed(&[3, 4])));
+    add("outbox_replayed_none", Message::OutboxReplayed(replayed(&[])));
+    let reason = "the reseller *left*".to_owned();
+    add(
+        "outbox_dropped",
+        Message::OutboxDropped(OutboxDroppedView {
+            item: dead(4, "channel_not_found"),
+            reason: reason.clone(),
+            recorded_in: "account",
+        }),
+    );
+    add(
+        "outbox_dropped_tenant",
+        Message::OutboxDropped(OutboxDroppedView { item: tenants_own, reason, recorded_in: "tenant" }),
+    );
+    add("error_outbox_item_not_found", Message::Error(UserError::OutboxItemNotFound { id: OutboxId::new(42) }));
+    add("error_not_a_dead_letter", Message::Error(UserError::NotADeadLetter { id: OutboxId::new(42) }));
 }
 
 /// An import: registered, judged in a dry run, and every kind of row
@@ -716,7 +786,8 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::HandshakeId { .. }) => ParseError::InvitationNote { input, problem: text_problem },
         Some(ParseError::InvitationNote { .. }) => ParseError::TicketReason { input, problem: text_problem },
         Some(ParseError::TicketReason { .. }) => ParseError::CorrectionReason { input, problem: text_problem },
-        Some(ParseError::CorrectionReason { .. }) => return None,
+        Some(ParseError::CorrectionReason { .. }) => ParseError::OutboxId { input },
+        Some(ParseError::OutboxId { .. }) => return None,
     })
 }
 

@@ -113,6 +113,32 @@ enum TopCommand {
     Serve,
     /// Register orglink's slash commands with Discord.
     RegisterCommands,
+    /// Operations: write a backup of the whole store to FILE, at one
+    /// moment, whether a server runs (it writes the file) or not. The file
+    /// is owner-only: it holds every external ID. It appears complete or
+    /// not at all.
+    Backup {
+        /// The backup file (replaced if it exists).
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the store again from a backup, in the data directory
+    /// (--data-dir), which must be new or empty. Exit 2, with nothing
+    /// written, when it is not, or when FILE is not a sound backup.
+    Restore {
+        /// A file `orglink backup` wrote.
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operations: check the store against itself (indexes, external IDs,
+    /// the outbox and ticket requests, the schema version). Exit 0 with
+    /// what was checked, 1 naming each inconsistency.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
     /// Record the account's price book: a custom one by name, or the default.
     PriceBook {
         account_id: String,
@@ -336,9 +362,15 @@ impl TopCommand {
     /// The app command these arguments ask for, and whether to print JSON.
     fn to_command(&self) -> Result<(Command, bool), ParseError> {
         Ok(match self {
-            Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } => {
+            Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } | Self::Restore { .. } => {
                 unreachable!("handled before app commands")
             }
+            // The server writes the file: a path relative to where the
+            // command line runs means the same there.
+            Self::Backup { file, json } => {
+                (Command::Backup { file: std::path::absolute(file).unwrap_or_else(|_| file.clone()) }, *json)
+            }
+            Self::Check { json } => (Command::Check, *json),
             Self::Tenant(tenant) => tenant.to_command()?,
             Self::Ticket { account_id, reason, .. } => {
                 (Command::OpenTicket { account: account_id.parse()?, reason: reason.parse()? }, false)
@@ -466,6 +498,9 @@ impl TopCommand {
             Self::Verify { tenant, .. } => tenant,
             Self::Invite { .. }
             | Self::Sweep { .. }
+            | Self::Backup { .. }
+            | Self::Restore { .. }
+            | Self::Check { .. }
             | Self::Doctor
             | Self::Serve
             | Self::RegisterCommands
@@ -537,8 +572,13 @@ pub fn run_with(
     // No default: a directory relative to wherever orglink happens to run
     // would hold a different store in each.
     let data_dir = cli.data_dir.clone().or_else(|| config.data_dir.clone());
+    if let TopCommand::Restore { file, json } = &cli.command {
+        let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
+        return restore(file, &data_dir, *json, &templates, lang, io);
+    }
     if let TopCommand::Sweep { job } = &cli.command {
-        let jobs = match jobs_named(job.as_deref(), &templates, lang, io) {
+        let backups = config.settings.backup.is_some();
+        let jobs = match jobs_named(job.as_deref(), backups, &templates, lang, io) {
             Ok(jobs) => jobs,
             Err(code) => return code,
         };
@@ -559,7 +599,16 @@ pub fn run_with(
             Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
         };
     let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
-    // A running server holds the store (sled's lock): it runs the command.
+    // A running server holds the store (sled's lock): it runs the command,
+    // with a backup's file as the path it means here.
+    let args = match &command {
+        Command::Backup { file } => {
+            let mut args: Vec<OsString> = vec!["orglink".into(), "backup".into(), file.clone().into()];
+            args.extend(json.then(|| "--json".into()));
+            args
+        }
+        _ => args,
+    };
     if let Some(code) = through_server(&data_dir, lang, &args, &templates, io) {
         return code;
     }
@@ -608,6 +657,7 @@ fn print_outcome(
     let done = |reply: &Reply| match reply.verdict {
         Verdict::Done => 0,
         Verdict::Refused => 3,
+        Verdict::Failed => 1,
     };
     match result {
         Ok(reply) if json => {
@@ -702,7 +752,8 @@ async fn serve_request(
     let app = bot.app();
     match &cli.command {
         TopCommand::Sweep { job } => {
-            let jobs = match jobs_named(job.as_deref(), templates, lang, io) {
+            let backups = app.settings().backup.is_some();
+            let jobs = match jobs_named(job.as_deref(), backups, templates, lang, io) {
                 Ok(jobs) => jobs,
                 Err(code) => return code,
             };
@@ -710,7 +761,7 @@ async fn serve_request(
             bot.changed.notify_one();
             return print_sweep(io, templates, lang, result);
         }
-        TopCommand::Serve | TopCommand::Doctor | TopCommand::RegisterCommands => {
+        TopCommand::Serve | TopCommand::Doctor | TopCommand::RegisterCommands | TopCommand::Restore { .. } => {
             let error = anyhow::anyhow!("this command runs in its own process, not through the server");
             return internal(io, templates, lang, &error);
         }
@@ -815,9 +866,17 @@ fn run_service(
 }
 
 /// The jobs `sweep` runs: all, or the one named (else exit 2, said).
-fn jobs_named(job: Option<&str>, templates: &Templates, lang: Lang, io: &mut Io<'_>) -> Result<Vec<Job>, u8> {
+/// The jobs `sweep` runs: the one named, or all (the backup job only when
+/// `backups` are on).
+fn jobs_named(
+    job: Option<&str>,
+    backups: bool,
+    templates: &Templates,
+    lang: Lang,
+    io: &mut Io<'_>,
+) -> Result<Vec<Job>, u8> {
     match job {
-        None => Ok(Job::ALL.to_vec()),
+        None => Ok(Job::ALL.into_iter().filter(|&j| backups || j != Job::Backup).collect()),
         Some(name) => match Job::from_name(name.trim()) {
             Some(job) => Ok(vec![job]),
             None => {
@@ -829,6 +888,26 @@ fn jobs_named(job: Option<&str>, templates: &Templates, lang: Lang, io: &mut Io<
             }
         },
     }
+}
+
+/// `orglink restore FILE`: the store made again in `data_dir` from a backup,
+/// here, never through a server (its directory is not empty).
+fn restore(
+    file: &std::path::Path,
+    data_dir: &std::path::Path,
+    json: bool,
+    templates: &Templates,
+    lang: Lang,
+    io: &mut Io<'_>,
+) -> u8 {
+    let result = Store::restore(data_dir, file)
+        .map(|(store, summary)| {
+            drop(store);
+            let view = crate::app::BackupView::new(file, Some(data_dir), &summary);
+            Reply::new(crate::app::Tone::Success, vec![Message::Restored(view.clone())]).with_data(view)
+        })
+        .map_err(crate::app::backup_error);
+    print_outcome(io, templates, lang, json, result)
 }
 
 /// `orglink sweep`: the scheduled jobs, once, now.
@@ -979,6 +1058,8 @@ async fn doctor(
         "freshdesk_url": config.freshdesk.as_ref().map(|f| f.base_url.as_str()),
         "cross_account_id": cross,
         "sources": sources,
+        "backup_dir": config.settings.backup.as_ref().map(|b| b.dir.display().to_string()),
+        "backup_keep": config.settings.backup.as_ref().map(|b| b.keep),
     });
     let healthy =
         health.healthy() && !application_id_missing && freshdesk.as_ref().is_none_or(|(problem, _)| *problem == "ok");

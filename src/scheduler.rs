@@ -29,10 +29,13 @@ pub enum Job {
     ProbeRoles,
     /// Lapses the claims whose window ended without a verified role.
     LapseClaims,
+    /// Writes a backup of the store to `backup.dir` and keeps the newest
+    /// `backup.keep` (scheduled only when `backup.dir` is set).
+    Backup,
 }
 
 impl Job {
-    pub const ALL: [Job; 7] = [
+    pub const ALL: [Job; 8] = [
         Self::PollHandshakes,
         Self::RemindInvitations,
         Self::SendQueuedInvitations,
@@ -40,6 +43,7 @@ impl Job {
         Self::OpenTickets,
         Self::ProbeRoles,
         Self::LapseClaims,
+        Self::Backup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Job {
             Self::OpenTickets => "open_tickets",
             Self::ProbeRoles => "probe_roles",
             Self::LapseClaims => "lapse_claims",
+            Self::Backup => "backup",
         }
     }
 
@@ -66,6 +71,23 @@ impl Job {
             // accounts are probed in each run.
             Self::ProbeRoles => "30 * * * * *",
             Self::LapseClaims => "0 10 * * * *",
+            // Daily, at a quiet hour in Europe and the Americas.
+            Self::Backup => "0 0 3 * * *",
+        }
+    }
+
+    /// The configuration key of its schedule.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Self::PollHandshakes => "schedule.poll_handshakes",
+            Self::RemindInvitations => "schedule.remind_invitations",
+            Self::SendQueuedInvitations => "schedule.send_queued_invitations",
+            Self::AuditSupportPlans => "schedule.audit_support_plans",
+            Self::OpenTickets => "schedule.open_tickets",
+            Self::ProbeRoles => "schedule.probe_roles",
+            Self::LapseClaims => "schedule.lapse_claims",
+            // With the other backup keys.
+            Self::Backup => "backup.schedule",
         }
     }
 
@@ -83,7 +105,7 @@ impl Job {
             | Self::AuditSupportPlans
             | Self::ProbeRoles
             | Self::LapseClaims => true,
-            Self::PollHandshakes | Self::OpenTickets => false,
+            Self::PollHandshakes | Self::OpenTickets | Self::Backup => false,
         }
     }
 
@@ -98,7 +120,7 @@ impl Job {
             Self::AuditSupportPlans => Some(DueJob::Audit),
             Self::ProbeRoles => Some(DueJob::Probe),
             Self::LapseClaims => Some(DueJob::Lapse),
-            Self::OpenTickets => None,
+            Self::OpenTickets | Self::Backup => None,
         }
     }
 
@@ -146,6 +168,12 @@ impl Schedule {
         let now = chrono::DateTime::<chrono::Utc>::from_timestamp(now.unix_timestamp(), 0)?;
         let next = schedule.after(&now).next()?;
         OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()
+    }
+
+    /// The schedule without `job` (the backup job, when backups are off).
+    pub fn without(mut self, job: Job) -> Self {
+        self.entries.retain(|(j, _)| *j != job);
+        self
     }
 
     pub fn jobs(&self) -> impl Iterator<Item = Job> + '_ {

@@ -131,6 +131,12 @@ pub enum Command {
     },
     /// Operations: every tenant with its status.
     ListTenants,
+    /// A backup of the whole store, written to this file.
+    Backup {
+        file: std::path::PathBuf,
+    },
+    /// The store checked against itself.
+    Check,
 }
 
 impl Command {
@@ -163,6 +169,8 @@ impl Command {
                 TenantDecision::Resume => "tenant_resume",
             },
             Self::ListTenants => "tenant_list",
+            Self::Backup { .. } => "backup",
+            Self::Check => "check",
         }
     }
 
@@ -189,7 +197,9 @@ impl Command {
             | Self::ExportAccounts { .. }
             | Self::Configure { .. }
             | Self::DecideTenant { .. }
-            | Self::ListTenants => None,
+            | Self::ListTenants
+            | Self::Backup { .. }
+            | Self::Check => None,
         }
     }
 
@@ -215,7 +225,9 @@ impl Command {
             | Self::EditAccount { .. }
             | Self::History { .. }
             | Self::DecideTenant { .. }
-            | Self::ListTenants => false,
+            | Self::ListTenants
+            | Self::Backup { .. }
+            | Self::Check => false,
         }
     }
 
@@ -231,7 +243,9 @@ impl Command {
             | Self::ShowAccount { .. }
             | Self::Instructions { .. }
             | Self::History { .. }
-            | Self::ListTenants => true,
+            | Self::ListTenants
+            | Self::Backup { .. }
+            | Self::Check => true,
             // A dry run judges the file against what is recorded.
             Self::ImportAccounts { dry_run, .. } => *dry_run,
             Self::AddAccount(_)
@@ -272,7 +286,9 @@ impl Command {
             // open claims counted for the whole file.
             Self::ImportAccounts { .. } | Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
-            Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants => Permission::Ops,
+            Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants | Self::Backup { .. } | Self::Check => {
+                Permission::Ops
+            }
         }
     }
 }

@@ -62,6 +62,16 @@ pub enum UserError {
     /// Rows of an import that cannot be registered: nothing was.
     #[error("{} rows of the file cannot be registered", problems.len())]
     ImportRejected { problems: Vec<RowProblem> },
+    /// A file given to restore that is not a sound backup: nothing was
+    /// written.
+    #[error("{file} cannot be restored: {problem:?}")]
+    BackupUnusable { file: String, problem: crate::store::backup::Unusable },
+    /// A restore goes into a new or empty directory only: nothing changed.
+    #[error("{data_dir} is not empty")]
+    RestoreNotEmpty { data_dir: String },
+    /// The backup job was asked for and `backup.dir` is not set.
+    #[error("backups are off: backup.dir is not set")]
+    BackupsOff,
     /// orglink's problem, not the user's: nothing was recorded.
     #[error("orglink could not ask AWS: {cause}")]
     CouldNotAskAws { cause: Unasked },
@@ -98,6 +108,9 @@ impl UserError {
             | Self::OperationsServer { .. }
             | Self::PartitionMismatch { .. }
             | Self::ImportRejected { .. }
+            | Self::BackupUnusable { .. }
+            | Self::RestoreNotEmpty { .. }
+            | Self::BackupsOff
             | Self::QuotaExceeded { .. } => false,
         }
     }

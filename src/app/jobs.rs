@@ -50,6 +50,7 @@ impl App {
             Job::OpenTickets => self.open_tickets().await?,
             Job::ProbeRoles => self.probe_roles().await?,
             Job::LapseClaims => self.off_thread(|app| app.lapse_claims()).await?,
+            Job::Backup => self.off_thread(|app| app.scheduled_backup()).await?,
         };
         report.job = job.name();
         Ok(report)

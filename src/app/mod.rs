@@ -10,6 +10,7 @@
 //! store and the clients it is given.
 
 mod accounts;
+mod backup;
 mod command;
 mod corrections;
 mod error;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
+pub use backup::{BackupPlan, BackupView, backup_error};
 pub use command::{Command, InstructionsFormat, ListFormat};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
@@ -75,6 +77,9 @@ pub struct Settings {
     pub operations_server: Option<TenantId>,
     /// How much each tenant may use of what all share.
     pub quotas: Quotas,
+    /// Scheduled backups: where, and how many stay (`backup.dir`; none:
+    /// off).
+    pub backup: Option<BackupPlan>,
 }
 
 /// How orglink looks for customers' roles by itself.
@@ -107,6 +112,7 @@ impl Default for Settings {
             tenant_policy: TenantPolicy::default(),
             operations_server: None,
             quotas: Quotas::default(),
+            backup: None,
         }
     }
 }
@@ -333,6 +339,8 @@ impl App {
             Command::History { account } => self.history(actor, account),
             Command::DecideTenant { tenant, decision } => self.decide_tenant(actor, tenant, decision),
             Command::ListTenants => self.list_tenants(),
+            Command::Backup { file } => self.backup(&file),
+            Command::Check => self.check(),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }

@@ -25,6 +25,8 @@ pub enum Verdict {
     #[default]
     Done,
     Refused,
+    /// The command ran and found something wrong (`check`): the CLI exits 1.
+    Failed,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,12 @@ impl Reply {
     /// The command ran, and the answer is no.
     pub fn refused(mut self) -> Self {
         self.verdict = Verdict::Refused;
+        self
+    }
+
+    /// The command ran, and what it found is wrong.
+    pub fn failed(mut self) -> Self {
+        self.verdict = Verdict::Failed;
         self
     }
 
@@ -488,6 +496,12 @@ pub enum Message {
     TenantDecided(TenantDecisionView),
     /// Every tenant with its status.
     TenantList(TenantListView),
+    /// A backup written.
+    BackupWritten(super::BackupView),
+    /// A store made again from a backup.
+    Restored(super::BackupView),
+    /// The store's check: what it read, and each inconsistency found.
+    Checked(crate::store::check::Report),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -529,6 +543,9 @@ impl Message {
             Self::History(_) => "history.md",
             Self::TenantDecided(_) => "tenant_decided.md",
             Self::TenantList(_) => "tenant_list.md",
+            Self::BackupWritten(_) => "backup_written.md",
+            Self::Restored(_) => "restored.md",
+            Self::Checked(_) => "checked.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -556,6 +573,9 @@ impl Message {
                 UserError::OperationsServer { .. } => "errors/operations_server.md",
                 UserError::QuotaExceeded { .. } => "errors/quota_exceeded.md",
                 UserError::ImportRejected { .. } => "errors/import_rejected.md",
+                UserError::BackupUnusable { .. } => "errors/backup_unusable.md",
+                UserError::RestoreNotEmpty { .. } => "errors/restore_not_empty.md",
+                UserError::BackupsOff => "errors/backups_off.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -605,6 +625,8 @@ impl Message {
             Self::Notification(v) => to_value(v),
             Self::TenantDecided(v) => to_value(v),
             Self::TenantList(v) => to_value(v),
+            Self::BackupWritten(v) | Self::Restored(v) => to_value(v),
+            Self::Checked(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) => to_value(v),
@@ -642,6 +664,9 @@ impl Message {
             | Self::Notification(_)
             | Self::TenantDecided(_)
             | Self::TenantList(_)
+            | Self::BackupWritten(_)
+            | Self::Restored(_)
+            | Self::Checked(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
@@ -676,6 +701,9 @@ impl Message {
             | Self::Ticket(_)
             | Self::Corrected(_)
             | Self::History(_)
+            | Self::BackupWritten(_)
+            | Self::Restored(_)
+            | Self::Checked(_)
             | Self::Error(_)
             | Self::Internal => true,
             Self::TenantSettings(_) | Self::Notification(_) | Self::TenantDecided(_) | Self::TenantList(_) => false,
@@ -728,6 +756,9 @@ fn error_context(error: &UserError) -> Value {
             json!({ "partition": partition, "arn_partition": arn_partition })
         }
         UserError::CouldNotAskAws { cause } => json!({ "cause": cause }),
+        UserError::BackupUnusable { file, problem } => json!({ "file": file, "problem": problem }),
+        UserError::RestoreNotEmpty { data_dir } => json!({ "data_dir": data_dir }),
+        UserError::BackupsOff => json!({}),
     }
 }
 

@@ -108,6 +108,7 @@ impl Store {
     /// of its partial deliveries (`keys`), needed only while it was
     /// pending, go with it, in one transaction. Nothing grows per message.
     pub fn outbox_delivered(&self, item: &OutboxItem, keys: &[String]) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let result: Result<(), TransactionError<()>> =
             (&self.outbox, &self.delivered).transaction(|(outbox, delivered)| {
                 outbox.remove(&item.id.to_be_bytes())?;
@@ -121,6 +122,7 @@ impl Store {
 
     /// Remembers that the delivery under `key` went out.
     pub fn mark_delivered(&self, key: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let at = codec::encode(&at.unix_timestamp());
         self.durable(self.delivered.insert(key.as_bytes(), at).map_err(Into::into))?;
         Ok(())
@@ -133,6 +135,7 @@ impl Store {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let mut item = item.clone();
         item.attempts += 1;
         item.next_attempt_at = Some(next_attempt_at);
@@ -151,6 +154,7 @@ impl Store {
         at: OffsetDateTime,
         notice: Option<Notice>,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let dead = codec::encode(&DeadLetter { item: item.clone(), reason: reason.to_owned(), at });
         let result: Result<(), TransactionError<()>> =
             (&self.outbox, &self.dead_letters, &self.delivered).transaction(|(outbox, dead_letters, delivered)| {
@@ -173,6 +177,7 @@ impl Store {
     /// Puts the dead letters `which` picks back in the outbox, as new;
     /// returns how many.
     pub fn requeue_dead_letters(&self, which: impl Fn(&DeadLetter) -> bool) -> Result<usize, StoreError> {
+        let _writing = self.writing();
         let waiting: Vec<DeadLetter> = self.dead_letters()?.into_iter().filter(|d| which(d)).collect();
         if waiting.is_empty() {
             return Ok(0);

@@ -13,7 +13,7 @@ use crate::harness::discord::*;
 use crate::harness::{Orglink, PLATFORM};
 
 /// AWS credentials that go nowhere, at once: these tests ask AWS nothing.
-const OFFLINE: &[(&str, &str)] = &[
+pub(crate) const OFFLINE: &[(&str, &str)] = &[
     ("AWS_ACCESS_KEY_ID", "AKIAOFFLINE"),
     ("AWS_SECRET_ACCESS_KEY", "offline"),
     ("AWS_REGION", "us-east-1"),
@@ -25,17 +25,17 @@ const OFFLINE: &[(&str, &str)] = &[
 ];
 
 /// A running `orglink serve` on an installation's data directory.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
     log: PathBuf,
-    socket: PathBuf,
+    pub(crate) socket: PathBuf,
 }
 
 impl Server {
     /// Starts it with `env` and waits until its socket is there (bound and
     /// listening at once) and its HTTP endpoint answers.
-    async fn start(o: &Orglink, env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(o: &Orglink, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = o.path("serve.log");
         let child = Command::new(env!("CARGO_BIN_EXE_orglink"))
@@ -58,7 +58,7 @@ impl Server {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -67,7 +67,7 @@ impl Server {
     }
 
     /// SIGTERM, as systemd stops it; it must remove its socket.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         // SAFETY: kill sends a signal to our own child; it cannot corrupt memory.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let status = self.child.wait().unwrap();
@@ -85,7 +85,7 @@ impl Drop for Server {
     }
 }
 
-fn as_user<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn as_user<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut env = env.to_vec();
     env.push(("USER", "ana"));
     env

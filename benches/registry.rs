@@ -260,7 +260,7 @@ fn serve_soak(data: &std::path::Path, soak: Duration) -> Rss {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     for job in Job::ALL {
-        command.env(format!("ORGLINK_SCHEDULE_{}", job.name().to_uppercase()), "0 * * * * *");
+        command.env(format!("ORGLINK_{}", job.config_key().replace('.', "_").to_uppercase()), "0 * * * * *");
     }
     let mut serve = command.spawn().expect("orglink serve starts");
     let started = Instant::now();

@@ -4,6 +4,7 @@
 //! value gets the same localised message as on Discord. Exit codes: 0 done,
 //! 2 invalid input (store unchanged), 1 anything else.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -134,8 +135,8 @@ enum TopCommand {
     Sweep {
         /// Only this job: poll_handshakes, remind_invitations,
         /// send_queued_invitations, audit_support_plans, open_tickets,
-        /// probe_roles, lapse_claims, ops_digest (a name not known lists
-        /// them).
+        /// probe_roles, lapse_claims, ops_digest, backup (a name not known
+        /// lists them).
         #[arg(long, value_name = "NAME")]
         job: Option<String>,
     },
@@ -152,6 +153,35 @@ enum TopCommand {
     /// those given up on and why; `replay` puts dead letters back,
     /// `drop` removes one for good (audited).
     Outbox(OutboxArgs),
+    /// Operations: write a backup of the whole store to FILE, at one
+    /// moment, whether a server runs (it writes the file) or not. The file
+    /// is owner-only: it holds every external ID. It appears complete or
+    /// not at all.
+    Backup {
+        /// The backup file (replaced if it exists).
+        file: PathBuf,
+        /// Print the result as JSON (stable field names, times in UTC).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the store again from a backup, in the data directory
+    /// (--data-dir), which must be new or empty. Exit 2, with nothing
+    /// written, when it is not, or when FILE is not a sound backup.
+    Restore {
+        /// A file `orglink backup` wrote.
+        file: PathBuf,
+        /// Print the result as JSON (stable field names, times in UTC).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operations: check the store against itself (indexes, external IDs,
+    /// the outbox and ticket requests, the schema version). Exit 0 with
+    /// what was checked, 1 naming each inconsistency.
+    Check {
+        /// Print the result as JSON (stable field names, times in UTC).
+        #[arg(long)]
+        json: bool,
+    },
     /// Record the account's price book: a custom one by name, or the default.
     PriceBook {
         /// The AWS account: its 12-digit ID.
@@ -457,11 +487,17 @@ impl TenantCommand {
 
 impl TopCommand {
     /// The app command these arguments ask for, and whether to print JSON.
-    fn to_command(&self) -> Result<(Command, bool), ParseError> {
+    fn to_command(&self, files: &Files<'_>) -> Result<(Command, bool), ParseError> {
         Ok(match self {
-            Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } => {
+            Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } | Self::Restore { .. } => {
                 unreachable!("handled before app commands")
             }
+            // The server writes the file: a path relative to where the
+            // command line runs means the same there.
+            Self::Backup { file, json } => {
+                (Command::Backup { file: std::path::absolute(file).unwrap_or_else(|_| file.clone()) }, *json)
+            }
+            Self::Check { json } => (Command::Check, *json),
             Self::Tenant(tenant) => tenant.to_command()?,
             Self::Pipeline { tenant, json, csv } => {
                 let format = if *csv { ListFormat::Csv } else { ListFormat::Text };
@@ -500,10 +536,9 @@ impl TopCommand {
                 let tenant: TenantId = tenant.parse()?;
                 // Missing, unreadable or not UTF-8: the file is the input,
                 // refused before the store is opened.
-                let text =
-                    std::fs::read(file).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
-                        ParseError::ImportFile { input: crate::domain::quote_input(&file.to_string_lossy()) }
-                    })?;
+                let text = files.read(file).ok_or_else(|| ParseError::ImportFile {
+                    input: crate::domain::quote_input(&file.to_string_lossy()),
+                })?;
                 let rows = crate::domain::import::read(&text, &tenant);
                 (Command::ImportAccounts { tenant, rows, dry_run: *dry_run }, *json)
             }
@@ -595,6 +630,9 @@ impl TopCommand {
             Self::Verify { tenant, .. } => tenant,
             Self::Invite { .. }
             | Self::Sweep { .. }
+            | Self::Backup { .. }
+            | Self::Restore { .. }
+            | Self::Check { .. }
             | Self::Doctor
             | Self::Serve
             | Self::RegisterCommands
@@ -619,6 +657,25 @@ pub struct Io<'a> {
     pub err: &'a mut (dyn Write + Send),
     /// Both streams are a terminal that takes styles: bold shows as bold.
     pub bold: bool,
+}
+
+/// Where the files a command reads (an import's CSV) come from: the disk,
+/// or, for a command sent on the socket, what the client read and sent
+/// (the server may see other files, from another directory).
+enum Files<'a> {
+    Disk,
+    Sent(&'a BTreeMap<String, String>),
+}
+
+impl Files<'_> {
+    /// The file at `path` as UTF-8 text; `None` when it cannot be read or
+    /// is not UTF-8.
+    fn read(&self, path: &std::path::Path) -> Option<String> {
+        match self {
+            Self::Disk => std::fs::read(path).ok().and_then(|bytes| String::from_utf8(bytes).ok()),
+            Self::Sent(files) => files.get(path.to_string_lossy().as_ref()).cloned(),
+        }
+    }
 }
 
 /// Runs the command line `args` with the process environment.
@@ -679,13 +736,18 @@ pub fn run_with(
     // No default: a directory relative to wherever orglink happens to run
     // would hold a different store in each.
     let data_dir = cli.data_dir.clone().or_else(|| config.data_dir.clone());
+    if let TopCommand::Restore { file, json } = &cli.command {
+        let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
+        return restore(file, &data_dir, *json, &templates, lang, io);
+    }
     if let TopCommand::Sweep { job } = &cli.command {
-        let jobs = match jobs_named(job.as_deref(), &templates, lang, io) {
+        let backups = config.settings.backup.is_some();
+        let jobs = match jobs_named(job.as_deref(), backups, &templates, lang, io) {
             Ok(jobs) => jobs,
             Err(code) => return code,
         };
         let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
-        if let Some(code) = through_server(&data_dir, lang, &args, &templates, io) {
+        if let Some(code) = through_server(&data_dir, lang, &args, BTreeMap::new(), &templates, io) {
             return code;
         }
         return sweep(jobs, config, &data_dir, &templates, lang, io);
@@ -695,14 +757,33 @@ pub fn run_with(
     }
 
     // Parse every argument before touching the store: bad input changes nothing.
+    let files = Files::Disk;
     let (command, json, claim_of) =
-        match cli.command.to_command().and_then(|(c, j)| Ok((c, j, cli.command.claim_of()?))) {
+        match cli.command.to_command(&files).and_then(|(c, j)| Ok((c, j, cli.command.claim_of()?))) {
             Ok(parsed) => parsed,
             Err(e) => return report(io, &templates, lang, &Reply::error(e.into()), 2),
         };
     let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
-    // A running server holds the store (sled's lock): it runs the command.
-    if let Some(code) = through_server(&data_dir, lang, &args, &templates, io) {
+    // A running server holds the store (sled's lock): it runs the command,
+    // with a backup's file as the path it means here.
+    let args = match &command {
+        Command::Backup { file } => {
+            let mut args: Vec<OsString> = vec!["orglink".into(), "backup".into(), file.clone().into()];
+            args.extend(json.then(|| "--json".into()));
+            args
+        }
+        _ => args,
+    };
+    // The file an import reads goes with it: the server may not see this
+    // directory, or the same files.
+    let sent = match &cli.command {
+        TopCommand::Account(AccountCommand::Import { file, .. }) => files
+            .read(file)
+            .map(|text| BTreeMap::from([(file.to_string_lossy().into_owned(), text)]))
+            .unwrap_or_default(),
+        _ => BTreeMap::new(),
+    };
+    if let Some(code) = through_server(&data_dir, lang, &args, sent, &templates, io) {
         return code;
     }
     // A command that only reads has nothing to show in a new store: it
@@ -750,6 +831,7 @@ fn print_outcome(
     let done = |reply: &Reply| match reply.verdict {
         Verdict::Done => 0,
         Verdict::Refused => 3,
+        Verdict::Failed => 1,
     };
     match result {
         Ok(reply) if json => {
@@ -775,6 +857,7 @@ fn through_server(
     data_dir: &std::path::Path,
     lang: Lang,
     args: &[OsString],
+    files: BTreeMap<String, String>,
     templates: &Templates,
     io: &mut Io<'_>,
 ) -> Option<u8> {
@@ -786,6 +869,7 @@ fn through_server(
         // Parsed as UTF-8 already, but for the paths (`--data-dir`,
         // `--config`), which the server does not use.
         args: args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect(),
+        files,
     };
     match crate::socket::call(&crate::socket::path(data_dir), &request) {
         Ok(None) => None,
@@ -848,7 +932,8 @@ async fn serve_request(
     let app = bot.app();
     match &cli.command {
         TopCommand::Sweep { job } => {
-            let jobs = match jobs_named(job.as_deref(), templates, lang, io) {
+            let backups = app.settings().backup.is_some();
+            let jobs = match jobs_named(job.as_deref(), backups, templates, lang, io) {
                 Ok(jobs) => jobs,
                 Err(code) => return code,
             };
@@ -856,17 +941,20 @@ async fn serve_request(
             bot.changed.notify_one();
             return print_sweep(io, templates, lang, result);
         }
-        TopCommand::Serve | TopCommand::Doctor | TopCommand::RegisterCommands => {
+        TopCommand::Serve | TopCommand::Doctor | TopCommand::RegisterCommands | TopCommand::Restore { .. } => {
             let error = anyhow::anyhow!("this command runs in its own process, not through the server");
             return internal(io, templates, lang, &error);
         }
         _ => {}
     }
-    let (command, json, claim_of) =
-        match cli.command.to_command().and_then(|(c, j)| Ok((c, j, cli.command.claim_of()?))) {
-            Ok(parsed) => parsed,
-            Err(e) => return report(io, templates, lang, &Reply::error(e.into()), 2),
-        };
+    let (command, json, claim_of) = match cli
+        .command
+        .to_command(&Files::Sent(&request.files))
+        .and_then(|(c, j)| Ok((c, j, cli.command.claim_of()?)))
+    {
+        Ok(parsed) => parsed,
+        Err(e) => return report(io, templates, lang, &Reply::error(e.into()), 2),
+    };
     let actor = Actor::operator(&request.user).on_claim_of(claim_of);
     let name = command.name();
     let result = app.execute(&actor, command).await;
@@ -961,11 +1049,20 @@ fn run_service(
 }
 
 /// The jobs `sweep` runs: all, or the one named (else exit 2, said).
-fn jobs_named(job: Option<&str>, templates: &Templates, lang: Lang, io: &mut Io<'_>) -> Result<Vec<Job>, u8> {
+/// The jobs `sweep` runs: the one named, or all (the backup job only when
+/// `backups` are on).
+fn jobs_named(
+    job: Option<&str>,
+    backups: bool,
+    templates: &Templates,
+    lang: Lang,
+    io: &mut Io<'_>,
+) -> Result<Vec<Job>, u8> {
     match job {
         // The digest goes out on its schedule, or when named: a sweep
-        // pushes work through and tells operations nothing new.
-        None => Ok(Job::ALL.into_iter().filter(|j| *j != Job::OpsDigest).collect()),
+        // pushes work through and tells operations nothing new. Backups
+        // only where backup.dir is set.
+        None => Ok(Job::ALL.into_iter().filter(|&j| j != Job::OpsDigest && (backups || j != Job::Backup)).collect()),
         Some(name) => match Job::from_name(name.trim()) {
             Some(job) => Ok(vec![job]),
             None => {
@@ -977,6 +1074,26 @@ fn jobs_named(job: Option<&str>, templates: &Templates, lang: Lang, io: &mut Io<
             }
         },
     }
+}
+
+/// `orglink restore FILE`: the store made again in `data_dir` from a backup,
+/// here, never through a server (its directory is not empty).
+fn restore(
+    file: &std::path::Path,
+    data_dir: &std::path::Path,
+    json: bool,
+    templates: &Templates,
+    lang: Lang,
+    io: &mut Io<'_>,
+) -> u8 {
+    let result = Store::restore(data_dir, file)
+        .map(|(store, summary)| {
+            drop(store);
+            let view = crate::app::BackupView::new(file, Some(data_dir), &summary);
+            Reply::new(crate::app::Tone::Success, vec![Message::Restored(view.clone())]).with_data(view)
+        })
+        .map_err(crate::app::backup_error);
+    print_outcome(io, templates, lang, json, result)
 }
 
 /// `orglink sweep`: the scheduled jobs, once, now.
@@ -1062,6 +1179,7 @@ async fn doctor(
             lang,
             bold: false,
             args: vec!["--version".to_owned()],
+            files: BTreeMap::new(),
         };
         matches!(crate::socket::call(path, &ping), Ok(Some(response)) if response.exit_code == 0)
     });
@@ -1128,6 +1246,8 @@ async fn doctor(
         "freshdesk_url": config.freshdesk.as_ref().map(|f| f.base_url.as_str()),
         "cross_account_id": cross,
         "sources": sources,
+        "backup_dir": config.settings.backup.as_ref().map(|b| b.dir.display().to_string()),
+        "backup_keep": config.settings.backup.as_ref().map(|b| b.keep),
     });
     let healthy =
         health.healthy() && !application_id_missing && freshdesk.as_ref().is_none_or(|(problem, _)| *problem == "ok");

@@ -456,6 +456,21 @@ pub static KEYS: &[Key] = &[
         |d, v| d.cron.insert(Job::OpsDigest.name().to_owned(), v.text())
     },
     key! {
+        "backup.dir" => "ORGLINK_BACKUP_DIR", Text, Fallback::Unset,
+        "Where scheduled backups are written (owner-only files, sortable by time); unset: no scheduled backups.",
+        |d, v| d.backup_dir = Some(PathBuf::from(nonempty(v)?))
+    },
+    key! {
+        "backup.schedule" => "ORGLINK_BACKUP_SCHEDULE", Text, Fallback::Cron(Job::Backup),
+        "When to write a backup to backup.dir (cron, seconds first).",
+        |d, v| d.cron.insert(Job::Backup.name().to_owned(), v.text())
+    },
+    key! {
+        "backup.keep" => "ORGLINK_BACKUP_KEEP", Scalar, Fallback::Text("7"),
+        "How many scheduled backups stay in backup.dir; the oldest beyond are removed (1 to 1000).",
+        |d, v| d.backup_keep = number(&v.text(), 1..=1_000, Expected::Count)? as u32
+    },
+    key! {
         "freshdesk.base_url" => "ORGLINK_FRESHDESK_BASE_URL", Text, Fallback::Unset,
         "Where orglink opens tickets (with api_key and requester_email, or none of them).",
         |d, v| d.freshdesk.base_url = Some(url(v)?)
@@ -635,6 +650,9 @@ struct Draft {
     config: Config,
     cron: BTreeMap<String, String>,
     freshdesk: FreshdeskDraft,
+    /// `backup.dir`: backups are scheduled only with it.
+    backup_dir: Option<PathBuf>,
+    backup_keep: u32,
 }
 
 #[derive(Default)]
@@ -871,7 +889,13 @@ impl Config {
                 values.insert(key.name, (value, origin));
             }
         }
-        let mut draft = Draft { config: Config::seed(), cron: BTreeMap::new(), freshdesk: FreshdeskDraft::default() };
+        let mut draft = Draft {
+            config: Config::seed(),
+            cron: BTreeMap::new(),
+            freshdesk: FreshdeskDraft::default(),
+            backup_dir: None,
+            backup_keep: 0,
+        };
         let mut origins = BTreeMap::new();
         for key in KEYS {
             let Some((value, origin)) = values.remove(key.name) else { continue };
@@ -954,19 +978,23 @@ impl Draft {
     /// (all of it or none).
     fn finish(self, origins: &BTreeMap<&'static str, Origin>) -> Result<Config, ConfigError> {
         let origin = |key: &str| origins.get(key).cloned().unwrap_or(Origin::Default);
-        let Draft { mut config, cron, freshdesk: f } = self;
+        let Draft { mut config, cron, freshdesk: f, backup_dir, backup_keep } = self;
         config.schedule = Schedule::new(&cron).map_err(|e| {
-            let key =
-                KEYS.iter().find(|k| k.name.strip_prefix("schedule.") == Some(e.job)).map_or("schedule", |k| k.name);
+            let key = Job::from_name(e.job).map_or("schedule", Job::config_key);
             Problem::Malformed(Expected::Cron).at(key, origin(key))
         })?;
         if let Some(job) = never_yearly(&config.schedule, time::OffsetDateTime::now_utc()) {
-            let key = KEYS
-                .iter()
-                .find(|k| k.name.strip_prefix("schedule.") == Some(job.name()))
-                .map_or("schedule", |k| k.name);
+            let key = job.config_key();
             return Err(Problem::Malformed(Expected::CronYearly).at(key, origin(key)));
         }
+        // Backups are scheduled only with a directory to write them to.
+        config.settings.backup = match backup_dir {
+            Some(dir) => Some(crate::app::BackupPlan { dir, keep: backup_keep }),
+            None => {
+                config.schedule = config.schedule.without(Job::Backup);
+                None
+            }
+        };
         const REQUIRED: [&str; 3] = ["freshdesk.base_url", "freshdesk.api_key", "freshdesk.requester_email"];
         config.freshdesk = match (f.base_url, f.api_key, f.requester_email) {
             (None, None, None) => None,
@@ -1084,7 +1112,7 @@ mod tests {
             assert!(!key.doc.is_empty() && !key.doc.contains('\n'), "{key:?}: one line of documentation");
         }
         for job in Job::ALL {
-            assert!(Key::named(&format!("schedule.{}", job.name())).is_some(), "{job:?} has no key");
+            assert!(Key::named(job.config_key()).is_some(), "{job:?} has no key");
         }
     }
 
@@ -1124,6 +1152,24 @@ mod tests {
             ]
         );
         assert!(credentials(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn the_backup_job_is_scheduled_only_with_a_backup_directory() {
+        let config = Config::load(None, &env(&[("ORGLINK_BACKUP_KEEP", "3")])).unwrap();
+        assert_eq!(config.settings.backup, None);
+        assert!(!config.schedule.jobs().any(|j| j == Job::Backup));
+        let config =
+            Config::load(None, &env(&[("ORGLINK_BACKUP_DIR", "/var/backups/orglink"), ("ORGLINK_BACKUP_KEEP", "3")]))
+                .unwrap();
+        let plan = crate::app::BackupPlan { dir: "/var/backups/orglink".into(), keep: 3 };
+        assert_eq!(config.settings.backup, Some(plan));
+        assert!(config.schedule.jobs().any(|j| j == Job::Backup));
+        let err = Config::load(None, &env(&[("ORGLINK_BACKUP_DIR", "/b"), ("ORGLINK_BACKUP_KEEP", "0")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Malformed { key: "backup.keep", .. }), "{err:?}");
+        let err = Config::load(None, &env(&[("ORGLINK_BACKUP_DIR", "/b"), ("ORGLINK_BACKUP_SCHEDULE", "daily")]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Malformed { key: "backup.schedule", .. }), "{err:?}");
     }
 
     #[test]

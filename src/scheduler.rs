@@ -32,10 +32,13 @@ pub enum Job {
     /// Tells operations, once a working day, what changed and what needs
     /// them (nothing when nothing does).
     OpsDigest,
+    /// Writes a backup of the store to `backup.dir` and keeps the newest
+    /// `backup.keep` (scheduled only when `backup.dir` is set).
+    Backup,
 }
 
 impl Job {
-    pub const ALL: [Job; 8] = [
+    pub const ALL: [Job; 9] = [
         Self::PollHandshakes,
         Self::RemindInvitations,
         Self::SendQueuedInvitations,
@@ -44,6 +47,7 @@ impl Job {
         Self::ProbeRoles,
         Self::LapseClaims,
         Self::OpsDigest,
+        Self::Backup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +60,7 @@ impl Job {
             Self::ProbeRoles => "probe_roles",
             Self::LapseClaims => "lapse_claims",
             Self::OpsDigest => "ops_digest",
+            Self::Backup => "backup",
         }
     }
 
@@ -73,6 +78,24 @@ impl Job {
             Self::LapseClaims => "0 10 * * * *",
             // Weekdays at 08:00 UTC.
             Self::OpsDigest => "0 0 8 * * Mon-Fri",
+            // Daily, at a quiet hour in Europe and the Americas.
+            Self::Backup => "0 0 3 * * *",
+        }
+    }
+
+    /// The configuration key of its schedule.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Self::PollHandshakes => "schedule.poll_handshakes",
+            Self::RemindInvitations => "schedule.remind_invitations",
+            Self::SendQueuedInvitations => "schedule.send_queued_invitations",
+            Self::AuditSupportPlans => "schedule.audit_support_plans",
+            Self::OpenTickets => "schedule.open_tickets",
+            Self::ProbeRoles => "schedule.probe_roles",
+            Self::LapseClaims => "schedule.lapse_claims",
+            Self::OpsDigest => "schedule.ops_digest",
+            // With the other backup keys.
+            Self::Backup => "backup.schedule",
         }
     }
 
@@ -90,8 +113,9 @@ impl Job {
             | Self::AuditSupportPlans
             | Self::ProbeRoles
             | Self::LapseClaims => true,
-            // Operations' own: it reads, and writes to operations only.
-            Self::PollHandshakes | Self::OpenTickets | Self::OpsDigest => false,
+            // Operations' own: it reads, and writes to operations only; the
+            // backup writes a file.
+            Self::PollHandshakes | Self::OpenTickets | Self::OpsDigest | Self::Backup => false,
         }
     }
 
@@ -106,7 +130,7 @@ impl Job {
             Self::AuditSupportPlans => Some(DueJob::Audit),
             Self::ProbeRoles => Some(DueJob::Probe),
             Self::LapseClaims => Some(DueJob::Lapse),
-            Self::OpenTickets | Self::OpsDigest => None,
+            Self::OpenTickets | Self::OpsDigest | Self::Backup => None,
         }
     }
 
@@ -155,6 +179,12 @@ impl Schedule {
         let after = chrono::DateTime::<chrono::Utc>::from_timestamp(after.unix_timestamp(), after.nanosecond())?;
         let next = schedule.after(&after).next()?;
         OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()
+    }
+
+    /// The schedule without `job` (the backup job, when backups are off).
+    pub fn without(mut self, job: Job) -> Self {
+        self.entries.retain(|(j, _)| *j != job);
+        self
     }
 
     pub fn jobs(&self) -> impl Iterator<Item = Job> + '_ {

@@ -29,7 +29,8 @@ use tokio::task::JoinHandle;
 pub const SOCKET_NAME: &str = "orglink.sock";
 
 /// A request longer than this is no CLI's: refused, not read into memory.
-const MAX_REQUEST_BYTES: u64 = 1 << 20;
+/// It carries an import's file: 10,000 rows of long names fit.
+const MAX_REQUEST_BYTES: u64 = 32 << 20;
 
 /// How long a client waits for the server's answer: a slow command (a
 /// verification retrying AWS) takes seconds, never this long.
@@ -55,6 +56,11 @@ pub struct Request {
     pub bold: bool,
     /// The arguments after the program's name.
     pub args: Vec<String>,
+    /// The files the command reads, as the client read them (path as
+    /// typed → text): an import's CSV. The server may see other files, from
+    /// another working directory.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// What the CLI would have printed, and its exit code.
@@ -211,6 +217,7 @@ mod tests {
             lang: crate::domain::Lang::Es,
             bold: false,
             args: vec!["account".into(), "list".into()],
+            files: Default::default(),
         };
         let (p, r) = (path.clone(), request.clone());
         let response = tokio::task::spawn_blocking(move || call(&p, &r)).await.unwrap().unwrap();

@@ -162,6 +162,12 @@ pub enum Command {
         id: OutboxId,
         reason: CorrectionReason,
     },
+    /// A backup of the whole store, written to this file.
+    Backup {
+        file: std::path::PathBuf,
+    },
+    /// The store checked against itself.
+    Check,
 }
 
 impl Command {
@@ -198,6 +204,8 @@ impl Command {
             Self::ListOutbox { .. } => "outbox_list",
             Self::ReplayOutbox { .. } => "outbox_replay",
             Self::DropOutbox { .. } => "outbox_drop",
+            Self::Backup { .. } => "backup",
+            Self::Check => "check",
         }
     }
 
@@ -228,7 +236,9 @@ impl Command {
             | Self::Pipeline { .. }
             | Self::ListOutbox { .. }
             | Self::ReplayOutbox { .. }
-            | Self::DropOutbox { .. } => None,
+            | Self::DropOutbox { .. }
+            | Self::Backup { .. }
+            | Self::Check => None,
         }
     }
 
@@ -258,7 +268,9 @@ impl Command {
             | Self::Pipeline { .. }
             | Self::ListOutbox { .. }
             | Self::ReplayOutbox { .. }
-            | Self::DropOutbox { .. } => false,
+            | Self::DropOutbox { .. }
+            | Self::Backup { .. }
+            | Self::Check => false,
         }
     }
 
@@ -276,7 +288,9 @@ impl Command {
             | Self::History { .. }
             | Self::ListTenants
             | Self::Pipeline { .. }
-            | Self::ListOutbox { .. } => true,
+            | Self::ListOutbox { .. }
+            | Self::Backup { .. }
+            | Self::Check => true,
             // A dry run judges the file against what is recorded.
             Self::ImportAccounts { dry_run, .. } => *dry_run,
             Self::AddAccount(_)
@@ -323,6 +337,7 @@ impl Command {
                 Permission::Ops
             }
             Self::ListOutbox { .. } | Self::ReplayOutbox { .. } | Self::DropOutbox { .. } => Permission::Ops,
+            Self::Backup { .. } | Self::Check => Permission::Ops,
         }
     }
 }

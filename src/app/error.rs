@@ -68,6 +68,16 @@ pub enum UserError {
     /// A notification that is still waiting: only a dead letter is replayed.
     #[error("notification {id} is waiting to go out already, not a dead letter")]
     NotADeadLetter { id: crate::domain::outbox::OutboxId },
+    /// A file given to restore that is not a sound backup: nothing was
+    /// written.
+    #[error("{file} cannot be restored: {problem:?}")]
+    BackupUnusable { file: String, problem: crate::store::backup::Unusable },
+    /// A restore goes into a new or empty directory only: nothing changed.
+    #[error("{data_dir} is not empty")]
+    RestoreNotEmpty { data_dir: String },
+    /// The backup job was asked for and `backup.dir` is not set.
+    #[error("backups are off: backup.dir is not set")]
+    BackupsOff,
     /// orglink's problem, not the user's: nothing was recorded.
     #[error("orglink could not ask AWS: {cause}")]
     CouldNotAskAws { cause: Unasked },
@@ -106,6 +116,9 @@ impl UserError {
             | Self::ImportRejected { .. }
             | Self::OutboxItemNotFound { .. }
             | Self::NotADeadLetter { .. }
+            | Self::BackupUnusable { .. }
+            | Self::RestoreNotEmpty { .. }
+            | Self::BackupsOff
             | Self::QuotaExceeded { .. } => false,
         }
     }

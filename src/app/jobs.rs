@@ -51,6 +51,7 @@ impl App {
             Job::ProbeRoles => self.probe_roles().await?,
             Job::LapseClaims => self.off_thread(|app| app.lapse_claims()).await?,
             Job::OpsDigest => self.off_thread(|app| app.ops_digest()).await?,
+            Job::Backup => self.off_thread(|app| app.scheduled_backup()).await?,
         };
         report.job = job.name();
         Ok(report)

@@ -10,6 +10,7 @@
 //! store and the clients it is given.
 
 mod accounts;
+mod backup;
 mod command;
 mod corrections;
 mod error;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
+pub use backup::{BackupPlan, BackupView, backup_error};
 pub use command::{Command, InstructionsFormat, ListFormat, Replay};
 pub use error::{Action, AppError, Permission, UserError};
 pub use jobs::JobReport;
@@ -79,6 +81,9 @@ pub struct Settings {
     pub operations_server: Option<TenantId>,
     /// How much each tenant may use of what all share.
     pub quotas: Quotas,
+    /// Scheduled backups: where, and how many stay (`backup.dir`; none:
+    /// off).
+    pub backup: Option<BackupPlan>,
 }
 
 /// How orglink looks for customers' roles by itself.
@@ -111,6 +116,7 @@ impl Default for Settings {
             tenant_policy: TenantPolicy::default(),
             operations_server: None,
             quotas: Quotas::default(),
+            backup: None,
         }
     }
 }
@@ -341,6 +347,8 @@ impl App {
             Command::ListOutbox { dead } => self.list_outbox(dead),
             Command::ReplayOutbox { which } => self.replay_outbox(which),
             Command::DropOutbox { id, reason } => self.drop_outbox(actor, id, &reason),
+            Command::Backup { file } => self.backup(&file),
+            Command::Check => self.check(),
             Command::VerifyRole { .. } | Command::Invite { .. } | Command::OpenTicket { .. } => {
                 Err(anyhow::anyhow!("this command waits on AWS or Freshdesk: run it with App::execute").into())
             }

@@ -25,6 +25,8 @@ pub enum Verdict {
     #[default]
     Done,
     Refused,
+    /// The command ran and found something wrong (`check`): the CLI exits 1.
+    Failed,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +95,12 @@ impl Reply {
     /// The command ran, and the answer is no.
     pub fn refused(mut self) -> Self {
         self.verdict = Verdict::Refused;
+        self
+    }
+
+    /// The command ran, and what it found is wrong.
+    pub fn failed(mut self) -> Self {
+        self.verdict = Verdict::Failed;
         self
     }
 
@@ -577,6 +585,12 @@ pub enum Message {
     Outbox(OutboxView),
     OutboxReplayed(OutboxReplayedView),
     OutboxDropped(OutboxDroppedView),
+    /// A backup written.
+    BackupWritten(super::BackupView),
+    /// A store made again from a backup.
+    Restored(super::BackupView),
+    /// The store's check: what it read, and each inconsistency found.
+    Checked(crate::store::check::Report),
     Error(UserError),
     /// Our fault, not the user's: a short apology.
     Internal,
@@ -623,6 +637,9 @@ impl Message {
             Self::Outbox(_) => "outbox.md",
             Self::OutboxReplayed(_) => "outbox_replayed.md",
             Self::OutboxDropped(_) => "outbox_dropped.md",
+            Self::BackupWritten(_) => "backup_written.md",
+            Self::Restored(_) => "restored.md",
+            Self::Checked(_) => "checked.md",
             Self::Error(e) => match e {
                 UserError::Invalid(_) => "errors/invalid_input.md",
                 UserError::AccountNotFound { .. } => "errors/account_not_found.md",
@@ -652,6 +669,9 @@ impl Message {
                 UserError::ImportRejected { .. } => "errors/import_rejected.md",
                 UserError::OutboxItemNotFound { .. } => "errors/outbox_item_not_found.md",
                 UserError::NotADeadLetter { .. } => "errors/not_a_dead_letter.md",
+                UserError::BackupUnusable { .. } => "errors/backup_unusable.md",
+                UserError::RestoreNotEmpty { .. } => "errors/restore_not_empty.md",
+                UserError::BackupsOff => "errors/backups_off.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -706,6 +726,8 @@ impl Message {
             Self::Outbox(v) => to_value(v),
             Self::OutboxReplayed(v) => to_value(v),
             Self::OutboxDropped(v) => to_value(v),
+            Self::BackupWritten(v) | Self::Restored(v) => to_value(v),
+            Self::Checked(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) => to_value(v),
@@ -749,6 +771,9 @@ impl Message {
             | Self::Outbox(_)
             | Self::OutboxReplayed(_)
             | Self::OutboxDropped(_)
+            | Self::BackupWritten(_)
+            | Self::Restored(_)
+            | Self::Checked(_)
             | Self::Error(_)
             | Self::Internal => false,
         }
@@ -788,6 +813,9 @@ impl Message {
             | Self::Outbox(_)
             | Self::OutboxReplayed(_)
             | Self::OutboxDropped(_)
+            | Self::BackupWritten(_)
+            | Self::Restored(_)
+            | Self::Checked(_)
             | Self::Error(_)
             | Self::Internal => true,
             Self::TenantSettings(_) | Self::Notification(_) | Self::TenantDecided(_) | Self::TenantList(_) => false,
@@ -844,6 +872,9 @@ fn error_context(error: &UserError) -> Value {
         }
         UserError::CouldNotAskAws { cause } => json!({ "cause": cause }),
         UserError::OutboxItemNotFound { id } | UserError::NotADeadLetter { id } => json!({ "id": id }),
+        UserError::BackupUnusable { file, problem } => json!({ "file": file, "problem": problem }),
+        UserError::RestoreNotEmpty { data_dir } => json!({ "data_dir": data_dir }),
+        UserError::BackupsOff => json!({}),
     }
 }
 

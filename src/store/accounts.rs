@@ -168,7 +168,7 @@ pub(super) fn claim_key(account: AccountId, tenant: &TenantId) -> Vec<u8> {
 
 /// The account and tenant of a claim key (as the due index and the
 /// external ID index hold them).
-fn parse_claim_key(key: &[u8]) -> Option<(AccountId, TenantId)> {
+pub(super) fn parse_claim_key(key: &[u8]) -> Option<(AccountId, TenantId)> {
     let account = AccountId::from_bytes(key.get(..12)?)?;
     let tenant = std::str::from_utf8(&key[12..]).ok()?.parse().ok()?;
     Some((account, tenant))
@@ -339,6 +339,7 @@ impl Store {
         &self,
         f: impl Fn(&Tx<'_>) -> TxResult<T, E>,
     ) -> Result<Result<T, Abort<E>>, StoreError> {
+        let _writing = self.writing();
         let trees = (
             &self.accounts,
             &self.by_tenant,
@@ -530,7 +531,10 @@ impl Store {
                 Err(_) => unreachable!("a reindex neither rejects nor changes external IDs"),
             }
         }
-        self.db.insert(DUE_PLAN_KEY, plan.as_bytes())?;
+        {
+            let _writing = self.writing();
+            self.db.insert(DUE_PLAN_KEY, plan.as_bytes())?;
+        }
         self.durable(Ok(count))
     }
 

@@ -12,6 +12,8 @@
 
 mod accounts;
 mod audit;
+pub mod backup;
+pub mod check;
 pub mod codec;
 mod migrate;
 mod outbox;
@@ -102,6 +104,11 @@ pub struct Store {
     /// Tenants' daily quota counts, and when operations last heard of each
     /// tenant over each quota.
     quotas: Tree,
+    /// Every write holds it shared ([`Store::writing`]); a backup holds it
+    /// alone while it reads every tree, so what it reads is one moment of
+    /// the store, not trees from different moments (sled's iterators see
+    /// each tree as it goes).
+    gate: std::sync::Arc<std::sync::RwLock<()>>,
 }
 
 /// Reads a stored value; a value that does not decode is a typed error
@@ -198,6 +205,7 @@ impl Store {
             tenant_audit: db.open_tree("tenant_audit")?,
             ticket_requests: db.open_tree("ticket_requests")?,
             quotas: db.open_tree("quota_counts")?,
+            gate: std::sync::Arc::default(),
             db,
         };
         match found {
@@ -223,6 +231,7 @@ impl Store {
 
     /// Whether the store can be written now.
     pub fn health_check(&self) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let now = time::OffsetDateTime::now_utc().unix_timestamp().to_be_bytes();
         self.durable(self.db.insert(b"health_check", &now).map_err(Into::into))?;
         Ok(())
@@ -256,6 +265,19 @@ impl Store {
             trees.push((String::from_utf8_lossy(&name).into_owned(), entries, bytes));
         }
         Ok(trees)
+    }
+
+    /// Held by every write, from its first read to its commit: a write that
+    /// does not hold it may land half inside a backup. Never held twice on
+    /// one thread (a backup waiting between would block both).
+    fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// No write runs while the guard is held: what is read meanwhile is one
+    /// moment of the store.
+    fn quiet(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A write is on disk before anyone is told it happened: sled keeps

@@ -116,6 +116,7 @@ impl Store {
     /// of its partial deliveries (`keys`), needed only while it was
     /// pending, go with it, in one transaction. Nothing grows per message.
     pub fn outbox_delivered(&self, item: &OutboxItem, keys: &[String]) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let result: Result<(), TransactionError<()>> =
             (&self.outbox, &self.delivered).transaction(|(outbox, delivered)| {
                 outbox.remove(&item.id.to_be_bytes())?;
@@ -129,6 +130,7 @@ impl Store {
 
     /// Remembers that the delivery under `key` went out.
     pub fn mark_delivered(&self, key: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let at = codec::encode(&at.unix_timestamp());
         self.durable(self.delivered.insert(key.as_bytes(), at).map_err(Into::into))?;
         Ok(())
@@ -141,6 +143,7 @@ impl Store {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let mut item = item.clone();
         item.attempts += 1;
         item.next_attempt_at = Some(next_attempt_at);
@@ -167,6 +170,7 @@ impl Store {
         at: OffsetDateTime,
         notice: Option<Notice>,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let dead = codec::encode(&DeadLetter { item: item.clone(), reason: reason.to_owned(), at });
         let result: Result<(), TransactionError<()>> =
             (&self.outbox, &self.dead_letters, &self.delivered).transaction(|(outbox, dead_letters, delivered)| {
@@ -192,6 +196,7 @@ impl Store {
     /// Puts the dead letters `which` picks back in the outbox, as new;
     /// returns how many.
     pub fn requeue_dead_letters(&self, which: impl Fn(&DeadLetter) -> bool) -> Result<usize, StoreError> {
+        let _writing = self.writing();
         let waiting: Vec<DeadLetter> = self.dead_letters()?.into_iter().filter(|d| which(d)).collect();
         if waiting.is_empty() {
             return Ok(0);
@@ -216,6 +221,7 @@ impl Store {
     /// Queues `notice`, about `tenant` and no account (a notice that
     /// stands alone, such as operations' daily digest).
     pub fn queue_notice(&self, tenant: &TenantId, notice: &Notice, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let _writing = self.writing();
         let result: Result<u64, TransactionError<()>> = self.outbox.transaction(|outbox| {
             let id = outbox.generate_id()?;
             let item = OutboxItem::for_tenant(id, format!("o{id}"), tenant.clone(), notice.clone(), at);
@@ -262,6 +268,7 @@ impl Store {
     /// letters, with its partial-delivery keys, and writes `record`, in one
     /// transaction; `false` (nothing written) when it is not there any more.
     pub fn drop_outbox_item(&self, item: &OutboxItem, dead: bool, record: &DropRecord) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         let prefix = format!("{}#", item.dedupe_key);
         let keys: Vec<sled::IVec> = self.delivered.scan_prefix(prefix.as_bytes()).keys().collect::<Result<_, _>>()?;
         let id = item.id.to_be_bytes();

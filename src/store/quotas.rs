@@ -45,6 +45,7 @@ impl Store {
         at: OffsetDateTime,
         tell: impl Fn(Option<UtcDay>) -> bool,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         let key = told_key(quota, tenant);
         let result: Result<Result<bool, StoreError>, TransactionError<()>> =
             (&self.quotas, &self.outbox).transaction(|(quotas, outbox)| {

@@ -47,6 +47,7 @@ impl Store {
 
     /// Stores a tenant's settings with an audit entry.
     pub fn set_tenant_settings(&self, entry: &TenantAuditEntry) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let result: Result<(), TransactionError<()>> =
             (&self.tenants, &self.tenant_audit).transaction(|(tenants, audit)| {
                 tenants.insert(entry.tenant.as_str(), codec::encode(&entry.settings))?;
@@ -86,6 +87,7 @@ impl Store {
         entry: &TenantAuditEntry,
         notices: &[Notice],
     ) -> Result<Result<(), Option<TenantStatus>>, StoreError> {
+        let _writing = self.writing();
         let Some(status) = &entry.status else {
             return Err(StoreError::Corrupt {
                 what: "tenant audit entry",

@@ -722,3 +722,83 @@ fn the_servers_socket_is_orglinks_own_a_file_by_its_name_is_not() {
     std::fs::write(&socket, "").unwrap();
     assert_eq!(survey(&data).unwrap(), Found::Foreign(vec![crate::socket::SOCKET_NAME.into()]));
 }
+
+#[test]
+fn a_backup_restores_every_record_and_an_older_schema_is_migrated_a_newer_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let a = account("123456789012", "acme");
+    store.insert_account(&a, &by(), &registered(&a, vec![(DueJob::Probe, AT)])).unwrap().unwrap();
+    let file = dir.path().join("store.backup");
+    let summary = store.backup(&file, AT).unwrap();
+    assert_eq!((summary.accounts, summary.header.schema, summary.header.created_at), (1, SCHEMA_VERSION, AT));
+    let (restored, read) = Store::restore(&dir.path().join("restored"), &file).unwrap();
+    assert_eq!(read, summary);
+    assert_eq!(restored.export().unwrap(), store.export().unwrap(), "every tree, every record");
+    assert!(restored.check().unwrap().findings.is_empty());
+
+    // A backup of a schema 2 store (as orglink wrote it then) opens migrated.
+    let old = tempfile::tempdir().unwrap();
+    let old_file = dir.path().join("v2.backup");
+    {
+        let db = sled::Config::new().path(old.path()).open().unwrap();
+        db.insert(SCHEMA_KEY, &2u32.to_be_bytes()).unwrap();
+        let stored = migrate::StoredV2 { account: a.clone(), due: vec![] };
+        db.open_tree("accounts").unwrap().insert(a.id.as_bytes(), codec::encode(&stored)).unwrap();
+        db.open_tree("external_ids").unwrap().insert(a.external_id.as_str(), a.id.as_bytes()).unwrap();
+        db.open_tree("accounts_by_tenant").unwrap().insert(accounts::tenant_key(&a.tenant, a.id), &[]).unwrap();
+        assert_eq!(backup::write_raw(&db, &old_file, AT).unwrap().header.schema, 2);
+    }
+    let (migrated, _) = Store::restore(&dir.path().join("from-v2"), &old_file).unwrap();
+    assert_eq!(migrated.claims(a.id).unwrap(), vec![a.clone()]);
+    assert_eq!(migrated.db.get(SCHEMA_KEY).unwrap().unwrap().as_ref(), SCHEMA_VERSION.to_be_bytes());
+    assert!(migrated.check().unwrap().findings.is_empty(), "{:?}", migrated.check());
+
+    // One of a schema this orglink does not know: refused, nothing written.
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[backup::MAGIC.len() + 4..backup::MAGIC.len() + 8].copy_from_slice(&(SCHEMA_VERSION + 1).to_be_bytes());
+    let newer = dir.path().join("newer.backup");
+    std::fs::write(&newer, bytes).unwrap();
+    let target = dir.path().join("from-newer");
+    let Err(err) = Store::restore(&target, &newer) else { panic!("a newer schema is refused") };
+    assert!(
+        matches!(
+            err,
+            backup::BackupError::Unusable { problem: backup::Unusable::UnknownSchema { found, .. }, .. }
+                if found == SCHEMA_VERSION + 1
+        ),
+        "{err:?}"
+    );
+    assert!(!target.exists());
+}
+
+#[test]
+fn check_finds_orphans_and_leaves_tenant_and_standalone_notices_alone() {
+    let store = Store::temporary().unwrap();
+    let a = account("123456789012", "acme");
+    store.insert_account(&a, &by(), &registered(&a, vec![(DueJob::Probe, AT)])).unwrap().unwrap();
+    let clean = store.check().unwrap();
+    assert_eq!(clean.findings, vec![]);
+    assert_eq!((clean.checked.accounts, clean.checked.claims, clean.checked.outbox_items), (1, 1, 1));
+    // A notice about an account no claim holds, and one that stands alone
+    // (a quota refusal: its tenant may hold no claim), and a tenant's own.
+    let gone = account("210987654321", "acme");
+    let item = |id: u64, event| outbox::OutboxItem::for_tenant(id, format!("o{id}"), acme(), notice(event), AT);
+    let quota = crate::domain::quota::Quota::OpenClaims;
+    for item in [
+        item(90, Event::AccountRegistered { account: gone.id }),
+        item(91, Event::TenantApproved { tenant: acme() }),
+        item(92, Event::QuotaExceeded { account: gone.id, tenant: acme(), quota, limit: 1 }),
+    ] {
+        store.outbox.insert(item.id.to_be_bytes(), codec::encode(&item)).unwrap();
+    }
+    store.put_ticket_request(&TicketRequest::requested(&gone, "help".parse::<TicketReason>().unwrap(), AT)).unwrap();
+    let found = store.check().unwrap().findings;
+    assert_eq!(
+        found,
+        vec![
+            check::Finding::OrphanNotice { id: 90, account: gone.id.to_string() },
+            check::Finding::OrphanTicketRequest { account: gone.id.to_string(), tenant: "acme".into() },
+        ]
+    );
+}

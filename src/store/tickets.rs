@@ -23,6 +23,7 @@ impl Store {
 
     /// Stores `request` as it now is (waiting for its next try).
     pub fn put_ticket_request(&self, request: &TicketRequest) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.durable(self.ticket_requests.insert(request.key.as_bytes(), codec::encode(request)).map_err(Into::into))?;
         Ok(())
     }
@@ -30,6 +31,7 @@ impl Store {
     /// Forgets a request that needs no record (a note was added, or its
     /// account is gone).
     pub fn ticket_request_done(&self, key: &str) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.durable(self.ticket_requests.remove(key.as_bytes()).map_err(Into::into))?;
         Ok(())
     }

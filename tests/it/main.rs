@@ -8,6 +8,8 @@ mod harness;
 
 /// What AWS does and the emulator does not, scripted with aws-smithy-mocks.
 mod aws_mocks;
+/// Online backup, restore and the store's check; scheduled backups.
+mod backup;
 /// Claims: several resellers, one account, the role decides.
 mod claims;
 /// The command line, the real binary against a store on disk.

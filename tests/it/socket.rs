@@ -29,7 +29,7 @@ pub(crate) struct Server {
     child: Child,
     port: u16,
     log: PathBuf,
-    socket: PathBuf,
+    pub(crate) socket: PathBuf,
 }
 
 impl Server {
@@ -40,6 +40,8 @@ impl Server {
         let log = o.path("serve.log");
         let child = Command::new(env!("CARGO_BIN_EXE_orglink"))
             .args(["--data-dir", o.data_dir().to_str().unwrap(), "serve"])
+            // As systemd starts it: not where the command line runs.
+            .current_dir("/")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ORGLINK_HTTP_LISTEN", format!("127.0.0.1:{port}"))
@@ -58,7 +60,7 @@ impl Server {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -207,4 +209,31 @@ async fn serve_without_discord_runs_the_jobs_the_socket_and_health() {
     let log = server.stop();
     assert_eq!(log.matches("no Discord configured").count(), 1, "said once: {log}");
     assert!(log.contains("orglink.sock"), "{log}");
+}
+
+/// An import through the server reads the file where the command line
+/// runs (a path relative to it), not where the server runs, and the
+/// server never needs to see the file.
+#[tokio::test]
+async fn an_import_through_the_server_sends_the_file_it_names() {
+    let o = Orglink::new();
+    let server = Server::start(&o, &[]).await;
+    std::fs::write(
+        o.path("accounts.csv"),
+        "account_id,customer,support\n111111111111,Acme,basic\n222222222222,Globex,business\n",
+    )
+    .unwrap();
+    let env = as_user(OFFLINE);
+    let run = o.run_with(&env, &["account", "import", "accounts.csv", "--tenant", GUILD_A, "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let imported: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(imported["accounts"].as_array().map(Vec::len), Some(2), "{imported}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&o.run_with(&env, &["account", "list", "--json"]).stdout).unwrap();
+    assert_eq!(listed["accounts"].as_array().map(Vec::len), Some(2), "{listed}");
+    // A file that is not there is named, from the client's side.
+    let run = o.run_with(&env, &["account", "import", "missing.csv", "--tenant", GUILD_A]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("missing.csv"), "{}", run.stderr);
+    server.stop();
 }

@@ -482,6 +482,7 @@ fn every_message() -> Vec<(String, Message)> {
     }
     import_messages(&mut add);
     outbox_messages(&mut add);
+    backup_messages(&mut add);
     let invalid = |e: ParseError| Message::Error(UserError::Invalid(e));
     add("error_invalid_account_id", invalid("1234".parse::<AccountId>().unwrap_err()));
     add("error_invalid_empty_account_id", invalid("".parse::<AccountId>().unwrap_err()));
@@ -710,6 +711,68 @@ fn import_messages(add: &mut impl FnMut(&str, Message)) {
     ];
     let problems = errors.into_iter().enumerate().map(|(i, error)| RowProblem { line: i + 2, error }).collect();
     add("error_import_rejected", Message::Error(UserError::ImportRejected { problems }));
+}
+
+fn backup_messages(add: &mut impl FnMut(&str, Message)) {
+    use orglink::app::BackupView;
+    use orglink::store::backup::Unusable;
+    use orglink::store::check::{Checked, Finding, Index, Report};
+    let view = BackupView {
+        file: "/var/backups/orglink/orglink-20261201T030000Z.backup".into(),
+        data_dir: Some("/var/lib/orglink-restored".into()),
+        schema_version: 4,
+        created_at: time::macros::datetime!(2026-12-01 03:00:00 UTC),
+        accounts: 1200,
+        records: 9000,
+        bytes: 2_400_000,
+    };
+    add("backup_written", Message::BackupWritten(BackupView { data_dir: None, ..view.clone() }));
+    add("restored", Message::Restored(view));
+    let checked = Checked {
+        schema_version: Some(4),
+        accounts: 1200,
+        claims: 1210,
+        index_entries: 5000,
+        outbox_items: 3,
+        ticket_requests: 1,
+    };
+    add("checked_clean", Message::Checked(Report { checked: checked.clone(), findings: vec![] }));
+    let (account, tenant) = ("123456789012".to_owned(), "900000000000000001".to_owned());
+    let findings = vec![
+        Finding::SchemaVersion { found: None, readable: 4 },
+        Finding::Unreadable { tree: "outbox", key: "0000000000000007".into() },
+        Finding::Misplaced { key: "210987654321".into(), account: account.clone(), tenant: tenant.clone() },
+        Finding::DuplicateClaim { account: account.clone(), tenant: tenant.clone() },
+        Finding::StrayEntry {
+            index: Index::Due,
+            account: Some(account.clone()),
+            tenant: Some(tenant.clone()),
+            job: Some("probe".into()),
+        },
+        Finding::StrayEntry { index: Index::ExternalIds, account: None, tenant: None, job: None },
+        Finding::MissingEntry { index: Index::ByTenant, account: account.clone(), tenant: tenant.clone(), job: None },
+        Finding::SharedExternalId {
+            account: account.clone(),
+            tenant: tenant.clone(),
+            other_account: "210987654321".into(),
+            other_tenant: "900000000000000501".into(),
+        },
+        Finding::OrphanNotice { id: 7, account: account.clone() },
+        Finding::OrphanTicketRequest { account, tenant },
+    ];
+    add("checked_findings", Message::Checked(Report { checked, findings }));
+    let file = "/tmp/store.backup".to_owned();
+    for (name, problem) in [
+        ("not_a_backup", Unusable::NotABackup),
+        ("truncated", Unusable::Truncated),
+        ("damaged", Unusable::Damaged),
+        ("newer_format", Unusable::NewerFormat { found: 2 }),
+        ("unknown_schema", Unusable::UnknownSchema { found: 9, readable: 4 }),
+    ] {
+        add(&format!("error_backup_{name}"), Message::Error(UserError::BackupUnusable { file: file.clone(), problem }));
+    }
+    add("error_restore_not_empty", Message::Error(UserError::RestoreNotEmpty { data_dir: "/var/lib/orglink".into() }));
+    add("error_backups_off", Message::Error(UserError::BackupsOff));
 }
 
 #[test]

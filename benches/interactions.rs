@@ -3,7 +3,14 @@
 //! 200 requests per second; then at the same rate while a scheduled job
 //! writes 1,000 accounts once (its writes run off the async threads: the
 //! requests sent meanwhile are measured apart), and while it runs back to
-//! back; then as fast as 8 connections go.
+//! back; then as fast as 8 connections go. Last, side by side with the
+//! floor: a bare endpoint on the same HTTP stack (axum), as serenity's
+//! `examples/e19_interactions_endpoint` answers (serenity's `Verifier`,
+//! parse the `Interaction`, answer a fixed message), and orglink answering
+//! a signed `/status` that lists 20 accounts, alternating orglink, floor,
+//! orglink, floor at the same rate: p50 and p99 of each, and the CPU each
+//! server used per request (its runtime's threads, read from
+//! `/proc/self/task`, the load generator's apart).
 //!
 //! `cargo bench --bench interactions` (set `ORGLINK_BENCH_SECONDS` for
 //! another length of each fixed-rate phase; default 15 s). The load
@@ -27,6 +34,10 @@ use orglink::templates::Templates;
 use serde_json::{Value, json};
 
 const GUILD: &str = "900000000000000001";
+/// A reseller with 20 accounts, for the side-by-side `/status`.
+const GUILD_20: &str = "900000000000000003";
+/// The server's runtime threads' name, for its CPU time.
+const SERVER_THREADS: &str = "orglink-srv";
 const RATE: u64 = 200;
 
 fn interaction(name: &str, options: Value, id: u64) -> Value {
@@ -37,6 +48,19 @@ fn interaction(name: &str, options: Value, id: u64) -> Value {
     i["data"]["name"] = json!(name);
     i["data"]["options"] = options;
     i
+}
+
+/// A registration of account `id` for `tenant`.
+fn new_account(id: u64, tenant: &str, customer: String, support_tier: SupportTier) -> NewAccount {
+    NewAccount {
+        id: format!("{id:012}").parse().unwrap(),
+        tenant: tenant.parse().unwrap(),
+        customer: customer.parse().unwrap(),
+        root_email: None,
+        support_tier,
+        kind: Default::default(),
+        price_book: None,
+    }
 }
 
 struct Signed {
@@ -70,6 +94,71 @@ fn body(i: u64) -> Vec<u8> {
         )
     };
     serde_json::to_vec(&value).unwrap()
+}
+
+/// Request `i` of the side-by-side rounds: `/status` of [`GUILD_20`], which
+/// lists its 20 accounts.
+fn status_20(i: u64) -> Vec<u8> {
+    let mut value = interaction("status", json!([]), i);
+    value["guild_id"] = json!(GUILD_20);
+    value["channel"]["guild_id"] = json!(GUILD_20);
+    serde_json::to_vec(&value).unwrap()
+}
+
+/// The floor: what serenity's e19 example does for an interaction, on
+/// orglink's HTTP stack. Serves until the runtime it runs on stops.
+async fn floor(public_key: &str) -> std::net::SocketAddr {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use serenity::all::{CreateInteractionResponse, CreateInteractionResponseMessage, Interaction};
+    use serenity::interactions_endpoint::Verifier;
+
+    async fn handle(
+        State(verifier): State<Arc<Verifier>>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        let (Some(signature), Some(timestamp)) = (header("X-Signature-Ed25519"), header("X-Signature-Timestamp"))
+        else {
+            return StatusCode::UNAUTHORIZED.into_response();
+        };
+        if verifier.verify(signature, timestamp, &body).is_err() {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        match serde_json::from_slice::<Interaction>(&body) {
+            Ok(Interaction::Ping(_)) => axum::Json(CreateInteractionResponse::Pong).into_response(),
+            Ok(_) => axum::Json(CreateInteractionResponse::Message(
+                CreateInteractionResponseMessage::new().content("Hello from interactions webhook HTTP server!"),
+            ))
+            .into_response(),
+            Err(_) => StatusCode::BAD_REQUEST.into_response(),
+        }
+    }
+    let verifier = Arc::new(Verifier::new(public_key));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/interactions", axum::routing::post(handle)).with_state(verifier);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// CPU time (user and system) the server's runtime threads have used.
+fn server_cpu() -> Duration {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        if !stat[open + 1..close].starts_with(SERVER_THREADS) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        // After the name: state is field 3, utime 14, stime 15.
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    Duration::from_secs_f64(ticks as f64 / ticks_per_second)
 }
 
 async fn send(client: &reqwest::Client, url: &str, request: &Signed) -> Duration {
@@ -130,7 +219,12 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let seconds: u64 = std::env::var("ORGLINK_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // The server on its own runtime (its threads' CPU time is the server's),
+    // the load generator on another.
+    let server_runtime =
+        tokio::runtime::Builder::new_multi_thread().thread_name(SERVER_THREADS).enable_all().build().unwrap();
+    let server = server_runtime.handle().clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread().thread_name("bench-client").enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -153,30 +247,14 @@ fn main() {
             claim_of: None,
         };
         for i in 0..1000u64 {
-            let new = NewAccount {
-                id: format!("{:012}", 100_000_000_000 + i).parse().unwrap(),
-                tenant: GUILD.parse().unwrap(),
-                customer: format!("Customer {i}").parse().unwrap(),
-                root_email: None,
-                support_tier: SupportTier::Basic,
-                kind: Default::default(),
-                price_book: None,
-            };
+            let new = new_account(100_000_000_000 + i, GUILD, format!("Customer {i}"), SupportTier::Basic);
             app.handle(&actor, Command::AddAccount(new)).unwrap();
         }
         // 1,000 linked accounts without a support plan group: the audit job
         // warns (writes) each of them on every run.
         for i in 0..1000u64 {
-            let id = format!("{:012}", 200_000_000_000 + i).parse().unwrap();
-            let new = NewAccount {
-                id,
-                tenant: GUILD.parse().unwrap(),
-                customer: format!("Linked {i}").parse().unwrap(),
-                root_email: None,
-                support_tier: SupportTier::Business,
-                kind: Default::default(),
-                price_book: None,
-            };
+            let new = new_account(200_000_000_000 + i, GUILD, format!("Linked {i}"), SupportTier::Business);
+            let id = new.id;
             app.handle(&actor, Command::AddAccount(new)).unwrap();
             let now = time::OffsetDateTime::now_utc();
             app.update_account(id, &GUILD.parse().unwrap(), By::new("bench", "setup", now), &[], |a| {
@@ -185,8 +263,25 @@ fn main() {
             })
             .unwrap();
         }
-        let running =
-            orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock), None).await.unwrap();
+        // 20 accounts of a reseller the distributor approved, for the
+        // side-by-side `/status`.
+        let operator = Actor::operator("bench");
+        for i in 0..20u64 {
+            let new = new_account(400_000_000_000 + i, GUILD_20, format!("Twenty {i}"), SupportTier::Business);
+            app.handle(&operator, Command::AddAccount(new)).unwrap();
+        }
+        let approve = Command::DecideTenant {
+            tenant: GUILD_20.parse().unwrap(),
+            decision: orglink::domain::TenantDecision::Approve,
+        };
+        app.handle(&operator, approve).unwrap();
+        let public_key = config.discord.public_key.clone().unwrap();
+        let running = server
+            .spawn(orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock), None))
+            .await
+            .unwrap()
+            .unwrap();
+        let floor_url = format!("http://{}/interactions", server.spawn(async move { floor(&public_key).await }).await.unwrap());
         let url = format!("http://{}/interactions", running.http_addr);
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 
@@ -207,7 +302,7 @@ fn main() {
         let phase = Instant::now();
         let job = {
             let app = app.clone();
-            tokio::spawn(async move {
+            server.spawn(async move {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let started = phase.elapsed();
                 let written = app.run_job(Job::AuditSupportPlans).await.unwrap().changed;
@@ -224,7 +319,7 @@ fn main() {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let job = {
             let (app, stop) = (app.clone(), stop.clone());
-            tokio::spawn(async move {
+            server.spawn(async move {
                 let mut written = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     written += app.run_job(Job::AuditSupportPlans).await.unwrap().changed;
@@ -263,6 +358,49 @@ fn main() {
         }
         let flat_elapsed = flat_started.elapsed();
         max_latencies.sort();
+
+        // Side by side with the floor: orglink answering a /status that
+        // lists 20 accounts, then the floor, twice, at the same rate.
+        let side: Arc<Vec<Signed>> =
+            Arc::new((0..4 * total as u64 + 400).map(|i| sign(&key, status_20(10_000_000 + i))).collect());
+        let listed = client
+            .post(&url)
+            .header("X-Signature-Ed25519", &side[0].signature)
+            .header("X-Signature-Timestamp", &side[0].timestamp)
+            .header("Content-Type", "application/json")
+            .body(side[0].body.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(listed.contains("Twenty 0") && listed.contains("Twenty 19"), "/status lists the 20: {listed}");
+        for request in &side[1..200] {
+            send(&client, &url, request).await; // warm-up
+        }
+        for request in &side[200..400] {
+            send(&client, &floor_url, request).await;
+        }
+        let (mut ours, mut floor_latencies) = (Vec::new(), Vec::new());
+        let (mut ours_cpu, mut floor_cpu) = (Duration::ZERO, Duration::ZERO);
+        let mut next = 400;
+        for _round in 0..2 {
+            for (target, latencies, cpu) in
+                [(&url, &mut ours, &mut ours_cpu), (&floor_url, &mut floor_latencies, &mut floor_cpu)]
+            {
+                let before = server_cpu();
+                let (sent, _) = fixed_rate(&client, target, &side, next..next + total).await;
+                *cpu += server_cpu() - before;
+                next += total;
+                latencies.extend(sent.into_iter().map(|(_, latency)| latency));
+            }
+        }
+        ours.sort();
+        floor_latencies.sort();
+        let ours_cpu_per_request = ours_cpu.as_secs_f64() / ours.len() as f64;
+        let floor_cpu_per_request = floor_cpu.as_secs_f64() / floor_latencies.len() as f64;
+        let ratio = |p| pct(&ours, p).as_secs_f64() / pct(&floor_latencies, p).as_secs_f64();
 
         println!("interactions benchmark: signed /status and /link-account, half each, loopback, 2 cores shared with the client");
         println!("| phase | requests | throughput | p50 | p90 | p99 | max |");
@@ -311,6 +449,29 @@ fn main() {
             ms(pct(&max_latencies, 99.0)),
             ms(*max_latencies.last().unwrap())
         );
+        println!();
+        println!(
+            "side by side at {RATE} req/s, two alternating rounds of {seconds} s each: orglink's /status listing 20 accounts, and the floor (serenity's e19 on axum)"
+        );
+        println!("| | requests | p50 | p99 | server CPU per request |");
+        println!("|---|---|---|---|---|");
+        for (name, latencies, cpu) in
+            [("orglink", &ours, ours_cpu_per_request), ("floor", &floor_latencies, floor_cpu_per_request)]
+        {
+            println!(
+                "| {name} | {} | {} | {} | {:.3} ms |",
+                latencies.len(),
+                ms(pct(latencies, 50.0)),
+                ms(pct(latencies, 99.0)),
+                cpu * 1e3
+            );
+        }
+        println!(
+            "| ratio | | {:.2}× | {:.2}× | {:.2}× |",
+            ratio(50.0),
+            ratio(99.0),
+            ours_cpu_per_request / floor_cpu_per_request
+        );
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let peak = status.lines().find(|l| l.starts_with("VmHWM:")).map_or("unknown", |l| l["VmHWM:".len()..].trim());
         println!("peak RSS (server and load generator in one process): {peak}");
@@ -332,6 +493,11 @@ fn main() {
             ms(pct(&latencies, 99.0))
         );
         println!("summary | peak RSS under load (server and client) | {peak} |");
+        println!(
+            "summary | /status of 20 accounts against the floor at {RATE} req/s: p99 ratio, CPU per request ratio | {:.2}×, {:.2}× |",
+            ratio(99.0),
+            ours_cpu_per_request / floor_cpu_per_request
+        );
         let mut figures = figures::Figures::new("interactions");
         figures.set("rate_per_second", RATE as f64);
         figures.set("fixed_requests", latencies.len() as f64);
@@ -351,7 +517,16 @@ fn main() {
         figures.set("flat_out_requests_per_second", max_latencies.len() as f64 / flat_elapsed.as_secs_f64());
         figures.seconds("flat_out_p99_seconds", pct(&max_latencies, 99.0));
         figures.set("peak_rss_bytes", figures::peak_rss_bytes().unwrap_or_default() as f64);
+        figures.seconds("status_20_p50_seconds", pct(&ours, 50.0));
+        figures.seconds("status_20_p99_seconds", pct(&ours, 99.0));
+        figures.seconds("floor_p50_seconds", pct(&floor_latencies, 50.0));
+        figures.seconds("floor_p99_seconds", pct(&floor_latencies, 99.0));
+        figures.set("p50_ratio_to_floor", ratio(50.0));
+        figures.set("p99_ratio_to_floor", ratio(99.0));
+        figures.set("cpu_per_request_seconds", ours_cpu_per_request);
+        figures.set("floor_cpu_per_request_seconds", floor_cpu_per_request);
+        figures.set("cpu_ratio_to_floor", ours_cpu_per_request / floor_cpu_per_request);
         figures.write();
-        running.stop().await;
+        server.spawn(running.stop()).await.unwrap();
     });
 }

@@ -221,8 +221,14 @@ fn main() {
     let seconds: u64 = std::env::var("ORGLINK_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
     // The server on its own runtime (its threads' CPU time is the server's),
     // the load generator on another.
-    let server_runtime =
-        tokio::runtime::Builder::new_multi_thread().thread_name(SERVER_THREADS).enable_all().build().unwrap();
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(SERVER_THREADS)
+        // Its blocking threads stay: one that ended would take its CPU
+        // time out of /proc.
+        .thread_keep_alive(Duration::from_secs(3600))
+        .enable_all()
+        .build()
+        .unwrap();
     let server = server_runtime.handle().clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().thread_name("bench-client").enable_all().build().unwrap();
     runtime.block_on(async {
@@ -238,8 +244,21 @@ fn main() {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..Config::default()
         };
-        // 1,000 registered accounts for /status to read.
+        // One reseller registers thousands of accounts here: far past the
+        // default quota of open registrations, which is not what is measured.
+        let mut config = config;
+        config.settings.quotas.open_claims = u32::MAX;
+        // 1,000 registered accounts for /status to read, of a reseller the
+        // distributor approved (as the other one, below).
         let app = App::new(store.clone(), config.settings.clone(), Arc::new(SystemClock));
+        let operator = Actor::operator("bench");
+        for guild in [GUILD, GUILD_20] {
+            let approve = Command::DecideTenant {
+                tenant: guild.parse().unwrap(),
+                decision: orglink::domain::TenantDecision::Approve,
+            };
+            app.handle(&operator, approve).unwrap();
+        }
         let actor = Actor {
             id: "bench".into(),
             scope: Scope::Tenant(GUILD.parse().unwrap()),
@@ -263,18 +282,11 @@ fn main() {
             })
             .unwrap();
         }
-        // 20 accounts of a reseller the distributor approved, for the
-        // side-by-side `/status`.
-        let operator = Actor::operator("bench");
+        // 20 accounts of another reseller, for the side-by-side `/status`.
         for i in 0..20u64 {
             let new = new_account(400_000_000_000 + i, GUILD_20, format!("Twenty {i}"), SupportTier::Business);
             app.handle(&operator, Command::AddAccount(new)).unwrap();
         }
-        let approve = Command::DecideTenant {
-            tenant: GUILD_20.parse().unwrap(),
-            decision: orglink::domain::TenantDecision::Approve,
-        };
-        app.handle(&operator, approve).unwrap();
         let public_key = config.discord.public_key.clone().unwrap();
         let running = server
             .spawn(orglink::server::start(config, Templates::embedded(), store, Arc::new(SystemClock), None))
@@ -391,7 +403,7 @@ fn main() {
             {
                 let before = server_cpu();
                 let (sent, _) = fixed_rate(&client, target, &side, next..next + total).await;
-                *cpu += server_cpu() - before;
+                *cpu += server_cpu().saturating_sub(before);
                 next += total;
                 latencies.extend(sent.into_iter().map(|(_, latency)| latency));
             }

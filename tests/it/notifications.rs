@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use orglink::app::{Actor, App, Command, Rights, Scope, Settings};
+use orglink::app::{App, Command, Settings};
 use orglink::discord::notify::{DeliveryReport, Notifier};
-use orglink::domain::{Event, Lang, NewAccount, SupportTier};
+use orglink::domain::{Event, Lang};
 use orglink::templates::Templates;
 use serde_json::Value;
 use time::macros::datetime;
@@ -13,7 +13,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::discord::{GUILD_A, OPS_CHANNEL, TOKEN, chat, config, message_json};
-use crate::harness::{Harness, Recorder};
+use crate::harness::{Harness, Recorder, server_admin};
 
 const TENANT_CHANNEL: &str = "900000000000000002";
 
@@ -23,31 +23,9 @@ async fn setup() -> Harness {
     Harness::new().at(datetime!(2026-11-26 10:00 UTC)).discord().start().await
 }
 
-fn admin(guild: &str) -> Actor {
-    Actor {
-        id: "discord:700000000000000001".into(),
-        scope: Scope::Tenant(guild.parse().unwrap()),
-        rights: Rights { manage_server: true, ..Default::default() },
-        claim_of: None,
-    }
-}
-
-fn register(h: &Harness, account: &str) {
-    let new = NewAccount {
-        id: account.parse().unwrap(),
-        tenant: GUILD_A.parse().unwrap(),
-        customer: "Acme".parse().unwrap(),
-        root_email: None,
-        support_tier: SupportTier::Business,
-        kind: Default::default(),
-        price_book: None,
-    };
-    h.app().handle(&admin(GUILD_A), Command::AddAccount(new)).unwrap();
-}
-
 fn configure(h: &Harness, lang: Option<Lang>) {
     let command = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: lang, account_role: None };
-    h.app().handle(&admin(GUILD_A), command).unwrap();
+    h.app().handle(&server_admin(GUILD_A), command).unwrap();
 }
 
 fn channel_path(channel: &str) -> String {
@@ -92,7 +70,7 @@ fn embed_text(message: &Value) -> &str {
 async fn an_event_reaches_the_tenant_channel_once_in_its_language() {
     let h = setup().await;
     configure(&h, Some(Lang::Es));
-    register(&h, "123456789012");
+    h.register_in(GUILD_A, "123456789012");
     answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
 
     let report = h.notifier().deliver_due().await.unwrap();
@@ -120,7 +98,7 @@ async fn an_event_reaches_the_tenant_channel_once_in_its_language() {
 async fn a_429_and_a_500_are_retried_with_backoff_without_duplicates() {
     let h = setup().await;
     configure(&h, None);
-    register(&h, "123456789012");
+    h.register_in(GUILD_A, "123456789012");
     answer(&h, TENANT_CHANNEL, 429, 1).await;
     let report = h.notifier().deliver_due().await.unwrap();
     assert_eq!(report.retried, 1);
@@ -150,7 +128,7 @@ async fn a_429_and_a_500_are_retried_with_backoff_without_duplicates() {
 async fn undeliverable_events_are_reported_to_operations_never_dropped() {
     let h = setup().await;
     // No channel configured for the tenant.
-    register(&h, "123456789012");
+    h.register_in(GUILD_A, "123456789012");
     answer(&h, OPS_CHANNEL, 200, u64::MAX).await;
     let report = h.notifier().deliver_due().await.unwrap();
     assert_eq!(report.undeliverable, 1);
@@ -170,7 +148,7 @@ async fn undeliverable_events_are_reported_to_operations_never_dropped() {
     // A channel that no longer exists: the same path.
     configure(&h, None);
     answer(&h, TENANT_CHANNEL, 404, u64::MAX).await;
-    register(&h, "210987654321");
+    h.register_in(GUILD_A, "210987654321");
     h.notifier().deliver_due().await.unwrap();
     h.notifier().deliver_due().await.unwrap();
     assert_eq!(h.store().dead_letters().unwrap().len(), 2);
@@ -184,7 +162,7 @@ async fn undeliverable_events_are_reported_to_operations_never_dropped() {
 async fn events_for_both_audiences_are_posted_once_to_each() {
     let h = setup().await;
     configure(&h, None);
-    register(&h, "123456789012");
+    h.register_in(GUILD_A, "123456789012");
     answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
     h.notifier().deliver_due().await.unwrap();
     // A linked account concerns the tenant and operations.
@@ -230,8 +208,8 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
     let mut notifier = h.notifier();
     notifier.timeout = Duration::from_millis(300);
     configure(&h, None);
-    register(&h, "123456789012");
-    register(&h, "123456789013");
+    h.register_in(GUILD_A, "123456789012");
+    h.register_in(GUILD_A, "123456789013");
     let freshdesk = Recorder::start().await;
     let desk = |base_url: &str| {
         let config = crate::harness::freshdesk_config(base_url);
@@ -253,7 +231,7 @@ async fn outages_of_discord_freshdesk_and_aws_lose_nothing_and_repeat_nothing() 
             .with_ticket_desk(desk(url))
     };
     let ticket = Command::OpenTicket { account: "123456789012".parse().unwrap(), reason: "help".parse().unwrap() };
-    app(&freshdesk.uri()).execute(&admin(GUILD_A), ticket).await.unwrap();
+    app(&freshdesk.uri()).execute(&server_admin(GUILD_A), ticket).await.unwrap();
 
     // The outage: each service fails in each way, one after the other.
     let discord_down = [
@@ -337,7 +315,7 @@ async fn what_waited_for_a_channel_is_posted_once_one_is_set() {
     answer(&h, OPS_CHANNEL, 200, u64::MAX).await;
     answer(&h, TENANT_CHANNEL, 200, u64::MAX).await;
     // Registered before the server chose a channel: it cannot be posted.
-    register(&h, "123456789012");
+    h.register_in(GUILD_A, "123456789012");
     h.notifier().deliver_due().await.unwrap();
     h.notifier().deliver_due().await.unwrap();
     assert_eq!(h.store().dead_letters().unwrap().len(), 1);
@@ -345,7 +323,7 @@ async fn what_waited_for_a_channel_is_posted_once_one_is_set() {
 
     // The channel is set: the reply says what will follow, and it does.
     let command = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
-    let reply = h.app().handle(&admin(GUILD_A), command).unwrap();
+    let reply = h.app().handle(&server_admin(GUILD_A), command).unwrap();
     assert_eq!(reply.data.as_ref().unwrap()["replayed"], 1);
     let text = reply.messages[0].render(&Templates::embedded(), Lang::En).unwrap().text;
     assert!(text.contains("1 notification that waited for a channel"), "{text}");
@@ -356,7 +334,7 @@ async fn what_waited_for_a_channel_is_posted_once_one_is_set() {
     assert!(embed_text(&tenant[0]).contains("was registered"), "{}", embed_text(&tenant[0]));
     // Setting it again replays nothing more.
     let again = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
-    assert_eq!(h.app().handle(&admin(GUILD_A), again).unwrap().data.unwrap()["replayed"], 0);
+    assert_eq!(h.app().handle(&server_admin(GUILD_A), again).unwrap().data.unwrap()["replayed"], 0);
     assert!(h.outbox().is_empty());
     h.finish().await;
 }

@@ -5,9 +5,9 @@
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use orglink::app::{Actor, AppError, Command, Message, Replay, Reply, Rights, Scope, UserError};
+use orglink::app::{AppError, Command, Message, Replay, Reply, UserError};
 use orglink::domain::outbox::OutboxId;
-use orglink::domain::{Event, Lang, NewAccount, SupportTier};
+use orglink::domain::{Event, Lang};
 use orglink::store::TenantAuditEntry;
 use orglink::templates::Templates;
 use serde_json::Value;
@@ -16,35 +16,13 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::discord::{GUILD_A, OPS_CHANNEL, TOKEN, chat, message_json};
-use crate::harness::{Harness, Orglink, Recorder, operator};
+use crate::harness::{Harness, Orglink, Recorder, operator, server_admin};
 
 const TENANT_CHANNEL: &str = "900000000000000002";
 
-fn admin(guild: &str) -> Actor {
-    Actor {
-        id: "discord:700000000000000001".into(),
-        scope: Scope::Tenant(guild.parse().unwrap()),
-        rights: Rights { manage_server: true, ..Default::default() },
-        claim_of: None,
-    }
-}
-
-fn register(h: &Harness, account: &str) {
-    let new = NewAccount {
-        id: account.parse().unwrap(),
-        tenant: GUILD_A.parse().unwrap(),
-        customer: "Acme".parse().unwrap(),
-        root_email: None,
-        support_tier: SupportTier::Business,
-        kind: Default::default(),
-        price_book: None,
-    };
-    h.app().handle(&admin(GUILD_A), Command::AddAccount(new)).unwrap();
-}
-
 fn configure(h: &Harness) {
     let command = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
-    h.app().handle(&admin(GUILD_A), command).unwrap();
+    h.app().handle(&server_admin(GUILD_A), command).unwrap();
 }
 
 fn channel_path(channel: &str) -> String {
@@ -95,7 +73,7 @@ fn listed(reply: &Reply) -> Vec<Value> {
 #[tokio::test]
 async fn a_notice_for_a_tenant_without_a_channel_shows_why_and_is_dropped_with_its_reason() {
     let h = Harness::new().at(datetime!(2026-11-26 10:00 UTC)).discord().start().await;
-    register(&h, "123456789012");
+    h.register_in(GUILD_A, "123456789012");
 
     let reply = ops(&h, Command::ListOutbox { dead: false }).unwrap();
     let items = listed(&reply);
@@ -117,10 +95,10 @@ async fn a_notice_for_a_tenant_without_a_channel_shows_why_and_is_dropped_with_i
     assert!(es.contains("No puede salir: sin canal"), "{es}");
 
     // Nothing for a tenant, even its administrator: operations only.
-    let refused = h.app().handle(&admin(GUILD_A), Command::ListOutbox { dead: false }).unwrap_err();
+    let refused = h.app().handle(&server_admin(GUILD_A), Command::ListOutbox { dead: false }).unwrap_err();
     assert!(matches!(error_text(refused).0, UserError::NotAllowed { .. }));
     let drop = |id: u64| Command::DropOutbox { id: OutboxId::new(id), reason: "the reseller left".parse().unwrap() };
-    assert!(h.app().handle(&admin(GUILD_A), drop(id)).is_err());
+    assert!(h.app().handle(&server_admin(GUILD_A), drop(id)).is_err());
     assert_eq!(h.store().outbox().unwrap().len(), 1, "a refusal drops nothing");
 
     h.clock().advance(time::Duration::minutes(5));
@@ -159,8 +137,8 @@ async fn a_notice_for_a_tenant_without_a_channel_shows_why_and_is_dropped_with_i
 async fn dead_letters_are_listed_with_why_and_replayed_to_the_channel() {
     let h = Harness::new().at(datetime!(2026-11-26 10:00 UTC)).discord().start().await;
     configure(&h);
-    register(&h, "123456789012");
-    register(&h, "123456789013");
+    h.register_in(GUILD_A, "123456789012");
+    h.register_in(GUILD_A, "123456789013");
     // The channel is gone, then back.
     answer(h.discord(), TENANT_CHANNEL, 404, 2).await;
     answer(h.discord(), OPS_CHANNEL, 200, u64::MAX).await;
@@ -183,7 +161,7 @@ async fn dead_letters_are_listed_with_why_and_replayed_to_the_channel() {
     assert!(text(&reply, Lang::Es).contains("Motivo: el canal ya no existe"), "{}", text(&reply, Lang::Es));
 
     // A waiting one is not a dead letter; an unknown one is named.
-    register(&h, "123456789014");
+    h.register_in(GUILD_A, "123456789014");
     let waiting = h.store().outbox().unwrap()[0].id;
     let (error, message) =
         error_text(ops(&h, Command::ReplayOutbox { which: Replay::One(OutboxId::new(waiting)) }).unwrap_err());
@@ -214,7 +192,7 @@ async fn dead_letters_are_listed_with_why_and_replayed_to_the_channel() {
 async fn a_dead_letter_is_dropped_and_a_tenants_own_notice_is_recorded_in_its_audit_log() {
     let h = Harness::new().at(datetime!(2026-11-26 10:00 UTC)).discord().start().await;
     configure(&h);
-    register(&h, "123456789012");
+    h.register_in(GUILD_A, "123456789012");
     answer(h.discord(), TENANT_CHANNEL, 403, 1).await;
     answer(h.discord(), OPS_CHANNEL, 200, u64::MAX).await;
     h.notifier().deliver_due().await.unwrap();
@@ -230,7 +208,7 @@ async fn a_dead_letter_is_dropped_and_a_tenants_own_notice_is_recorded_in_its_au
     // A server never seen asks: operations are told it waits (a tenant's
     // own event, no account).
     let stranger = "900000000000000777";
-    assert!(h.app().handle(&admin(stranger), Command::ListTenants).is_err());
+    assert!(h.app().handle(&server_admin(stranger), Command::ListTenants).is_err());
     let pending = h.outbox().into_iter().find(|i| i.event.code() == "tenant_pending").unwrap();
     let reply =
         ops(&h, Command::DropOutbox { id: OutboxId::new(pending.id), reason: "a test server".parse().unwrap() })

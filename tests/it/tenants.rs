@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use orglink::app::{Actor, AppError, Command, Rights, Scope, UserError};
+use orglink::app::{AppError, Command, UserError};
 use orglink::aws::RetryPolicy;
 use orglink::domain::{Event, LinkState, SupportTier, TenantDecision, TenantId, TenantPolicy, TenantState};
 use orglink::scheduler::Job;
@@ -17,7 +17,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::discord::*;
-use crate::harness::{Harness, Orglink, new_account, operator};
+use crate::harness::{Harness, Orglink, new_account, operator, server_admin};
 
 /// A server none of the tests approved.
 const NEW_GUILD: &str = "900000000000000901";
@@ -108,16 +108,6 @@ fn press(custom_id: &str, notice: &Value, guild: &str, roles: &[&str]) -> Value 
     button
 }
 
-/// A member of `guild` with every permission there.
-fn admin(guild: &str) -> Actor {
-    Actor {
-        id: "discord:700000000000000001".into(),
-        scope: Scope::Tenant(tenant(guild)),
-        rights: Rights { manage_server: true, ..Default::default() },
-        claim_of: None,
-    }
-}
-
 fn decide(h: &Harness, guild: &str, decision: TenantDecision) {
     h.app().handle(&operator(), Command::DecideTenant { tenant: tenant(guild), decision }).unwrap();
 }
@@ -186,7 +176,7 @@ async fn the_outbox_holds_exactly_one_notice_for_a_new_server() {
     let h = Harness::new().at(datetime!(2026-12-01 10:00 UTC)).discord().start().await;
     let before: BTreeSet<Record> = h.store().export().unwrap().into_iter().collect();
     let new_account = new_account("123456789012", NEW_GUILD, SupportTier::Basic);
-    let err = h.app().handle(&admin(NEW_GUILD), Command::AddAccount(new_account.clone())).unwrap_err();
+    let err = h.app().handle(&server_admin(NEW_GUILD), Command::AddAccount(new_account.clone())).unwrap_err();
     assert!(matches!(err, AppError::User(UserError::TenantPending)), "{err:?}");
     let after: BTreeSet<Record> = h.store().export().unwrap().into_iter().collect();
     let (added, gone) = changes(&before, &after);
@@ -206,9 +196,9 @@ async fn the_outbox_holds_exactly_one_notice_for_a_new_server() {
         arn: Some("arn:aws:iam::123456789012:role/R".parse().unwrap()),
         description: None,
     };
-    let err = h.app().execute(&admin(NEW_GUILD), verify).await.unwrap_err();
+    let err = h.app().execute(&server_admin(NEW_GUILD), verify).await.unwrap_err();
     assert!(matches!(err, AppError::User(UserError::TenantPending)), "{err:?}");
-    h.app().handle(&admin(NEW_GUILD), Command::AddAccount(new_account)).unwrap_err();
+    h.app().handle(&server_admin(NEW_GUILD), Command::AddAccount(new_account)).unwrap_err();
     assert_eq!(h.store().export().unwrap().into_iter().collect::<BTreeSet<_>>(), after);
     h.finish().await;
 }
@@ -352,9 +342,9 @@ async fn a_suspended_tenant_is_refused_its_notifications_wait_and_its_probes_sto
         [("111100000001", GUILD_A, TENANT_CHANNEL), ("222200000001", GUILD_B, OTHER_CHANNEL)]
     {
         let configure = Command::Configure { channel: Some(chat(channel)), language: None, account_role: None };
-        h.app().handle(&admin(guild), configure).unwrap();
+        h.app().handle(&server_admin(guild), configure).unwrap();
         let new = new_account(account, guild, SupportTier::Basic);
-        h.app().handle(&admin(guild), Command::AddAccount(new)).unwrap();
+        h.app().handle(&server_admin(guild), Command::AddAccount(new)).unwrap();
     }
     decide(&h, GUILD_A, TenantDecision::Suspend);
     assert_eq!(state(&h, GUILD_A), Some(TenantState::Suspended));
@@ -363,10 +353,10 @@ async fn a_suspended_tenant_is_refused_its_notifications_wait_and_its_probes_sto
     // nothing of its accounts.
     let before = h.store().export().unwrap();
     let show = Command::ShowAccount { account: "111100000001".parse().unwrap() };
-    let err = h.app().handle(&admin(GUILD_A), show).unwrap_err();
+    let err = h.app().handle(&server_admin(GUILD_A), show).unwrap_err();
     assert!(matches!(err, AppError::User(UserError::TenantSuspended)), "{err:?}");
-    assert!(h.app().suggest_accounts(&admin(GUILD_A), "", 25).unwrap().is_empty());
-    assert_eq!(h.app().suggest_accounts(&admin(GUILD_B), "", 25).unwrap().len(), 1);
+    assert!(h.app().suggest_accounts(&server_admin(GUILD_A), "", 25).unwrap().is_empty());
+    assert_eq!(h.app().suggest_accounts(&server_admin(GUILD_B), "", 25).unwrap().len(), 1);
     assert_eq!(h.store().export().unwrap(), before);
 
     // Its notification waits (not sent, not dropped); the other tenant's
@@ -407,7 +397,7 @@ async fn a_suspended_tenant_is_refused_its_notifications_wait_and_its_probes_sto
     assert!(sent[1].contains("serves this server again"), "{sent:?}");
     assert!(h.outbox().is_empty());
     let show = Command::ShowAccount { account: "111100000001".parse().unwrap() };
-    h.app().handle(&admin(GUILD_A), show).unwrap();
+    h.app().handle(&server_admin(GUILD_A), show).unwrap();
     // Past the minute of the last AssumeRole, before the other account's
     // next probe.
     h.clock().advance(time::Duration::seconds(90));

@@ -328,6 +328,17 @@ pub fn operator() -> Actor {
     Actor::operator("ops")
 }
 
+/// A member of Discord server `guild` with Manage Server there (its
+/// reseller's administrator).
+pub fn server_admin(guild: &str) -> Actor {
+    Actor {
+        id: "discord:700000000000000001".into(),
+        scope: orglink::app::Scope::Tenant(guild.parse().unwrap()),
+        rights: orglink::app::Rights { manage_server: true, ..Default::default() },
+        claim_of: None,
+    }
+}
+
 /// The tenants the tests run as: the two Discord servers and the tenant the
 /// CLI registers accounts for. Every store a harness starts has them
 /// approved by operations, as an operator would, so the default policy
@@ -475,6 +486,13 @@ impl Harness {
         let new = new_account(account, "acme", tier);
         self.app().handle(&operator(), Command::AddAccount(new)).unwrap();
         self.account(account).external_id.to_string()
+    }
+
+    /// Registers `account` (Business support) as the administrator of
+    /// Discord server `guild` would.
+    pub fn register_in(&self, guild: &str, account: &str) {
+        let new = new_account(account, guild, SupportTier::Business);
+        self.app().handle(&server_admin(guild), Command::AddAccount(new)).unwrap();
     }
 
     /// The owner of `account` creates the role the instructions describe,

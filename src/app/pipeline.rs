@@ -1,4 +1,4 @@
-//! The pipeline, for operations: the store read once, the figures from
+//! The pipeline, for operations: the store's pipeline rows read once, the figures from
 //! `domain::pipeline`, rendered as text, CSV or JSON (and on Discord, page
 //! by page of the claims stuck longest).
 
@@ -21,12 +21,9 @@ impl App {
         // What waits is read beside the claims, on another core.
         let waiting = std::thread::scope(|scope| {
             let waiting = scope.spawn(|| self.waiting(tenant));
-            match tenant {
-                Some(t) => self.store.tenant_accounts(t)?.iter().for_each(|c| builder.add(c)),
-                None => {
-                    self.store.for_each_claim(|c| builder.add(c))?;
-                }
-            }
+            // The pipeline's rows, not the claims: a few megabytes at
+            // 100,000 claims.
+            self.store.for_each_pipeline_row(tenant, |t, row| builder.add_row(t, row))?;
             waiting.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
         })?;
         Ok(builder.finish(&waiting))

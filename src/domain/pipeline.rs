@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BinaryHeap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{Account, AccountId, LinkState, Responsible, TenantId};
@@ -41,6 +41,51 @@ pub fn state_since(account: &Account) -> OffsetDateTime {
         | LinkState::Lapsed => account.updated_at,
     }
     .min(account.updated_at.max(account.registered_at))
+}
+
+/// What the pipeline needs of one claim that is not closed, derived from
+/// it by [`Row::of`] alone: the store keeps one beside each claim (grouped
+/// by tenant), so the pipeline reads these small rows and not the claims.
+/// Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub account: AccountId,
+    pub customer: String,
+    pub state: LinkState,
+    /// [`state_since`].
+    pub since: i64,
+    pub registered_at: i64,
+    pub tickets: u32,
+    pub next_actor: Option<Responsible>,
+    pub invitation_expires_at: Option<i64>,
+    pub support_plan_attention: bool,
+}
+
+/// The version of [`Row::of`]'s rules: rows kept under another version are
+/// made again from the claims when the store opens. Bump it whenever what
+/// `Row::of` derives changes (the store's check would otherwise find each
+/// row that differs).
+pub const ROWS_VERSION: u32 = 1;
+
+impl Row {
+    /// The claim's row; none for a closed claim, which the pipeline passes
+    /// over. Depends on the claim alone, never on the time.
+    pub fn of(claim: &Account) -> Option<Self> {
+        if claim.closed_at.is_some() {
+            return None;
+        }
+        Some(Self {
+            account: claim.id,
+            customer: claim.customer.to_string(),
+            state: claim.state,
+            since: state_since(claim).unix_timestamp(),
+            registered_at: claim.registered_at.unix_timestamp(),
+            tickets: u32::try_from(claim.tickets.len()).unwrap_or(u32::MAX),
+            next_actor: claim.next_actor(),
+            invitation_expires_at: claim.invitation.as_ref().map(|i| i.expires_at.unix_timestamp()),
+            support_plan_attention: claim.support_plan_attention().is_some(),
+        })
+    }
 }
 
 /// What is waiting outside the claims, per tenant: ticket requests
@@ -327,8 +372,9 @@ impl Pipeline {
 /// over without keeping them).
 pub struct Builder {
     now: OffsetDateTime,
-    day_ago: OffsetDateTime,
-    expiring_by: OffsetDateTime,
+    /// Unix times, as rows keep them.
+    day_ago: i64,
+    expiring_by: i64,
     tenants: BTreeMap<TenantId, Tally>,
     stuck: BinaryHeap<ByRecent>,
     keep: usize,
@@ -338,66 +384,69 @@ impl Builder {
     pub fn new(now: OffsetDateTime, stuck: usize) -> Self {
         Self {
             now,
-            day_ago: now - time::Duration::DAY,
-            expiring_by: now + time::Duration::days(EXPIRING_WITHIN_DAYS),
+            day_ago: (now - time::Duration::DAY).unix_timestamp(),
+            expiring_by: (now + time::Duration::days(EXPIRING_WITHIN_DAYS)).unix_timestamp(),
             tenants: BTreeMap::new(),
             stuck: BinaryHeap::with_capacity(stuck + 1),
             keep: stuck,
         }
     }
 
+    /// Adds one claim (a closed one is passed over).
     pub fn add(&mut self, claim: &Account) {
-        if claim.closed_at.is_some() {
-            return;
+        if let Some(row) = Row::of(claim) {
+            self.add_row(&claim.tenant, &row);
         }
-        let tally = match self.tenants.get_mut(&claim.tenant) {
+    }
+
+    /// Adds one claim of `tenant`, as its [`Row`] has it.
+    pub fn add_row(&mut self, tenant: &TenantId, row: &Row) {
+        let tally = match self.tenants.get_mut(tenant) {
             Some(tally) => tally,
-            None => self.tenants.entry(claim.tenant.clone()).or_default(),
+            None => self.tenants.entry(tenant.clone()).or_default(),
         };
-        let since = state_since(claim);
-        let index = LinkState::ALL.iter().position(|s| *s == claim.state).expect("every state is in ALL");
-        tally.since[index].push(since.unix_timestamp());
-        if since > self.day_ago {
+        let index = LinkState::ALL.iter().position(|s| *s == row.state).expect("every state is in ALL");
+        tally.since[index].push(row.since);
+        if row.since > self.day_ago {
             tally.entered[index] += 1;
         }
-        if claim.registered_at > self.day_ago {
+        if row.registered_at > self.day_ago {
             tally.registered += 1;
         }
-        tally.tickets_open += claim.tickets.len();
-        if claim.state == LinkState::Lapsed {
+        tally.tickets_open += row.tickets as usize;
+        if row.state == LinkState::Lapsed {
             return;
         }
-        let next = claim.next_actor();
-        tally.next_actor.count(next);
-        match claim.state {
-            LinkState::Invited if claim.invitation.as_ref().is_some_and(|i| i.expires_at <= self.expiring_by) => {
+        tally.next_actor.count(row.next_actor);
+        match row.state {
+            LinkState::Invited if row.invitation_expires_at.is_some_and(|at| at <= self.expiring_by) => {
                 tally.invitations_expiring += 1;
             }
             LinkState::Blocked { .. } => tally.blocked += 1,
             _ => {}
         }
-        if claim.support_plan_attention().is_some() {
+        if row.support_plan_attention {
             tally.support_plan_attention += 1;
         }
-        let Some(next_actor) = next else { return };
+        let Some(next_actor) = row.next_actor else { return };
         if self.keep == 0 {
             return;
         }
         let newer_than_all_kept = self.stuck.len() == self.keep
-            && self
-                .stuck
-                .peek()
-                .is_some_and(|top| (since, claim.id, &claim.tenant) >= (top.0.since, top.0.account_id, &top.0.tenant));
+            && self.stuck.peek().is_some_and(|top| {
+                (row.since, row.account, tenant) >= (top.0.since.unix_timestamp(), top.0.account_id, &top.0.tenant)
+            });
         if newer_than_all_kept {
             return;
         }
+        let since = OffsetDateTime::from_unix_timestamp(row.since).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         self.stuck.push(ByRecent(Stuck {
-            account_id: claim.id,
-            tenant: claim.tenant.clone(),
-            customer: claim.customer.to_string(),
-            state: claim.state,
+            account_id: row.account,
+            tenant: tenant.clone(),
+            customer: row.customer.clone(),
+            state: row.state,
             since,
-            seconds: (self.now - since).whole_seconds().max(0),
+            seconds: (self.now.unix_timestamp() - row.since).max(0),
             next_actor,
         }));
         if self.stuck.len() > self.keep {

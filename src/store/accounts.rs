@@ -2,6 +2,7 @@
 //! the jobs read. A change lands with its audit entry and its effects in one
 //! transaction; the store writes them exactly as given.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use time::OffsetDateTime;
 
 use super::{AuditEntry, OutboxItem, Store, StoreError, codec, read};
+use crate::domain::pipeline::Row;
 use crate::domain::quota::{DayCount, Quota};
 use crate::domain::{
     Account, AccountId, DueJob, Effects, Event, ExternalId, HandshakeState, LinkState, TenantId, TicketEffect,
@@ -134,6 +136,11 @@ pub(super) struct StoredClaim {
     pub due: Vec<(u8, i64)>,
 }
 
+/// The claims stored under an account's key.
+pub(super) fn read_stored(key: &[u8], value: &[u8]) -> Result<Vec<StoredClaim>, StoreError> {
+    Ok(read::<Stored>("account", key, value)?.claims)
+}
+
 #[derive(Serialize)]
 pub(super) struct StoredRef<'a> {
     pub claims: Vec<StoredClaimRef<'a>>,
@@ -223,6 +230,10 @@ struct Tx<'a> {
     outbox: &'a TransactionalTree,
     ticket_requests: &'a TransactionalTree,
     quotas: &'a TransactionalTree,
+    pipeline: &'a TransactionalTree,
+    /// The pipeline's buckets this transaction changes, read once and
+    /// written once at its end (an import puts many rows in one bucket).
+    buckets: RefCell<BTreeMap<Vec<u8>, Vec<Row>>>,
 }
 
 impl Tx<'_> {
@@ -267,11 +278,63 @@ impl Tx<'_> {
                 }
             }
         }
+        self.write_rows(id, before, after)?;
         if after.is_empty() {
             self.accounts.remove(id.as_bytes())?;
         } else {
             let claims = after.iter().map(|(account, due)| StoredClaimRef { account, due }).collect();
             self.accounts.insert(id.as_bytes(), codec::encode(&StoredRef { claims }))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the pipeline's row of each claim on account `id` in step; a
+    /// change that leaves a row as it was touches no bucket.
+    fn write_rows<E>(
+        &self,
+        id: AccountId,
+        before: &[StoredClaim],
+        after: &[(&Account, Vec<(u8, i64)>)],
+    ) -> TxResult<(), E> {
+        let old = before.iter().map(|c| (&c.account.tenant, Row::of(&c.account)));
+        let new: Vec<_> = after.iter().map(|(a, _)| (&a.tenant, Row::of(a))).collect();
+        let gone = old.filter(|(t, row)| row.is_some() && !new.iter().any(|(n, _)| n == t)).map(|(t, _)| (t, None));
+        let mut changed: Vec<(&TenantId, Option<Row>)> = gone.collect();
+        for (tenant, row) in new {
+            let was = before.iter().find(|c| c.account.tenant == *tenant).and_then(|c| Row::of(&c.account));
+            if was != row {
+                changed.push((tenant, row));
+            }
+        }
+        let mut buckets = self.buckets.borrow_mut();
+        for (tenant, row) in changed {
+            let key = super::pipeline::bucket_key(tenant, id);
+            let rows = match buckets.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let rows = match self.pipeline.get(e.key().as_slice())? {
+                        None => Vec::new(),
+                        Some(bytes) => match super::pipeline::decode_bucket(e.key(), &bytes) {
+                            Ok(rows) => rows,
+                            Err(err) => return abort(Abort::Corrupt(err)),
+                        },
+                    };
+                    e.insert(rows)
+                }
+            };
+            super::pipeline::set_row(rows, id, row);
+        }
+        Ok(())
+    }
+
+    /// Writes the buckets this transaction changed.
+    fn write_buckets<E>(&self) -> TxResult<(), E> {
+        for (key, rows) in self.buckets.borrow().iter() {
+            if rows.is_empty() {
+                self.pipeline.remove(key.as_slice())?;
+            } else {
+                self.pipeline.insert(key.as_slice(), codec::encode(rows))?;
+            }
         }
         Ok(())
     }
@@ -349,11 +412,27 @@ impl Store {
             &self.outbox,
             &self.ticket_requests,
             &self.quotas,
+            &self.pipeline,
         );
-        let result =
-            trees.transaction(|(accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas)| {
-                f(&Tx { accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas })
-            });
+        let result = trees.transaction(
+            |(accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas, pipeline)| {
+                let tx = Tx {
+                    accounts,
+                    by_tenant,
+                    external_ids,
+                    due,
+                    audit,
+                    outbox,
+                    ticket_requests,
+                    quotas,
+                    pipeline,
+                    buckets: RefCell::default(),
+                };
+                let value = f(&tx)?;
+                tx.write_buckets()?;
+                Ok(value)
+            },
+        );
         match result {
             Ok(v) => Ok(Ok(v)),
             Err(TransactionError::Abort(why)) => Ok(Err(why)),
@@ -659,20 +738,6 @@ impl Store {
             all.extend(read::<Stored>("account", &k, &v)?.claims.into_iter().map(|c| c.account));
         }
         Ok(all)
-    }
-
-    /// Hands every claim to `each`, in account ID order, keeping none:
-    /// for a reader that adds them up (the pipeline). Returns how many.
-    pub fn for_each_claim(&self, mut each: impl FnMut(&Account)) -> Result<usize, StoreError> {
-        let mut count = 0;
-        for entry in self.accounts.iter() {
-            let (k, v) = entry?;
-            for claim in read::<Stored>("account", &k, &v)?.claims {
-                each(&claim.account);
-                count += 1;
-            }
-        }
-        Ok(count)
     }
 
     /// Every claim's link state, latest handshake state and whether it is

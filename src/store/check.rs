@@ -2,7 +2,8 @@
 //! index entry (`accounts_by_tenant`, `external_ids`, `due`) must be one a
 //! stored claim has, and every claim must have its entries; an external ID
 //! belongs to one claim; every outbox item and ticket request about an
-//! account must find it; the schema version must be one this orglink knows.
+//! account must find it; the pipeline's rows must be what the claims say;
+//! the schema version must be one this orglink knows.
 //! It reads and judges nothing but the store's own bookkeeping; what is
 //! found is typed, and the front end says it.
 
@@ -50,7 +51,13 @@ pub enum Finding {
     OrphanNotice { id: u64, account: String },
     /// A ticket request about an account that has no claim left.
     OrphanTicketRequest { account: String, tenant: String },
+    /// The pipeline's rows of a tenant's claims differ from the claims
+    /// (`count` accounts, the first [`NAMED`] of them named).
+    PipelineRows { tenant: String, count: usize, accounts: Vec<String> },
 }
+
+/// Accounts named in one finding at most.
+pub const NAMED: usize = 10;
 
 /// What the check read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -114,6 +121,7 @@ impl Store {
         let mut due = BTreeSet::new();
         let mut external_ids: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut accounts = BTreeSet::new();
+        let mut rows = super::pipeline::Buckets::new();
         for entry in self.accounts.iter() {
             let (key, value) = entry?;
             report.checked.accounts += 1;
@@ -137,6 +145,7 @@ impl Store {
                 if !tenants.insert(account.tenant.clone()) {
                     report.findings.push(Finding::DuplicateClaim { account: id.clone(), tenant: tenant.clone() });
                 }
+                super::pipeline::add_claim(&mut rows, account);
                 by_tenant.insert(tenant_key(&account.tenant, account.id));
                 for (tag, at) in &claim.due {
                     due.insert(due_key(*tag, *at, account.id, &account.tenant));
@@ -203,6 +212,13 @@ impl Store {
                     job: None,
                 });
             }
+        }
+        for mismatch in self.pipeline_row_mismatches(rows)? {
+            report.findings.push(Finding::PipelineRows {
+                tenant: mismatch.tenant,
+                count: mismatch.accounts.len(),
+                accounts: mismatch.accounts.iter().take(NAMED).map(ToString::to_string).collect(),
+            });
         }
         // What refers to accounts.
         for entry in self.outbox.iter() {

@@ -17,6 +17,7 @@ pub mod check;
 pub mod codec;
 mod migrate;
 mod outbox;
+mod pipeline;
 mod quotas;
 mod tenants;
 #[cfg(test)]
@@ -104,6 +105,8 @@ pub struct Store {
     /// Tenants' daily quota counts, and when operations last heard of each
     /// tenant over each quota.
     quotas: Tree,
+    /// The pipeline's rows, by tenant (`store::pipeline`).
+    pipeline: Tree,
     /// Every write holds it shared ([`Store::writing`]); a backup holds it
     /// alone while it reads every tree, so what it reads is one moment of
     /// the store, not trees from different moments (sled's iterators see
@@ -205,6 +208,7 @@ impl Store {
             tenant_audit: db.open_tree("tenant_audit")?,
             ticket_requests: db.open_tree("ticket_requests")?,
             quotas: db.open_tree("quota_counts")?,
+            pipeline: db.open_tree("pipeline_rows")?,
             gate: std::sync::Arc::default(),
             db,
         };
@@ -215,6 +219,7 @@ impl Store {
                 store.db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
             }
         }
+        store.ensure_pipeline_rows()?;
         Ok(store)
     }
 

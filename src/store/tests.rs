@@ -802,3 +802,90 @@ fn check_finds_orphans_and_leaves_tenant_and_standalone_notices_alone() {
         ]
     );
 }
+
+/// Every pipeline row the store holds, with its tenant.
+fn rows(store: &Store, tenant: Option<&crate::domain::TenantId>) -> Vec<(String, crate::domain::pipeline::Row)> {
+    let mut rows = Vec::new();
+    store.for_each_pipeline_row(tenant, |t, r| rows.push((t.to_string(), r.clone()))).unwrap();
+    rows.sort_by(|a, b| (&a.0, a.1.account).cmp(&(&b.0, b.1.account)));
+    rows
+}
+
+fn row_of(a: &Account) -> (String, crate::domain::pipeline::Row) {
+    (a.tenant.to_string(), crate::domain::pipeline::Row::of(a).unwrap())
+}
+
+#[test]
+fn the_pipeline_rows_follow_every_change_of_the_claims() {
+    let store = Store::temporary().unwrap();
+    let (a, b) = (account("123456789012", "acme"), account("123456789012", "other"));
+    let c = account("123456789028", "acme"); // 16 on: the same bucket as `a`
+    for x in [&a, &b, &c] {
+        store.insert_account(x, &by(), &Change::default()).unwrap().unwrap();
+    }
+    assert_eq!(rows(&store, None), vec![row_of(&a), row_of(&c), row_of(&b)]);
+    assert_eq!(rows(&store, Some(&b.tenant)), vec![row_of(&b)], "one tenant's rows only");
+
+    // A change of state moves the row; a closed claim has none; a claim
+    // dropped leaves none behind.
+    let (claims, _) = store
+        .change_claims::<()>(a.id, &by(), |claims| {
+            for claim in claims.iter_mut() {
+                if claim.tenant == acme() {
+                    claim.state = crate::domain::LinkState::Linked;
+                    claim.updated_at = AT + time::Duration::hours(1);
+                } else {
+                    claim.closed_at = Some(AT);
+                }
+            }
+            Ok(vec![])
+        })
+        .unwrap();
+    let linked = claims.iter().find(|x| x.tenant == acme()).unwrap();
+    assert_eq!(rows(&store, None), vec![row_of(linked), row_of(&c)]);
+    store
+        .change_claims::<()>(c.id, &by(), |claims| {
+            claims.clear();
+            Ok(vec![])
+        })
+        .unwrap();
+    assert_eq!(rows(&store, None), vec![row_of(linked)]);
+
+    // An import's many claims land with their rows, in one bucket write.
+    let many: Vec<(Account, Change)> = (0..40)
+        .map(|i| {
+            let x = account(&format!("{:012}", 300_000_000_000u64 + i), "acme");
+            let change = registered(&x, vec![]);
+            (x, change)
+        })
+        .collect();
+    store.add_claims::<()>(&by(), &many, |_, _| Ok(())).unwrap();
+    assert_eq!(rows(&store, Some(&acme())).len(), 41);
+    assert_eq!(store.check().unwrap().findings, vec![]);
+}
+
+#[test]
+fn pipeline_rows_are_made_again_at_open_and_the_check_finds_a_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = account("123456789012", "acme");
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_account(&a, &by(), &registered(&a, vec![])).unwrap().unwrap();
+        // Rows kept under older rules (or by an orglink that kept none).
+        store.pipeline.clear().unwrap();
+        store.db.remove(b"pipeline_rows_version").unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(rows(&store, None), vec![row_of(&a)], "made again from the claims");
+
+    // A row that says other than its claim.
+    let mut wrong = crate::domain::pipeline::Row::of(&a).unwrap();
+    wrong.state = crate::domain::LinkState::Linked;
+    let key = pipeline::bucket_key(&a.tenant, a.id);
+    store.pipeline.insert(key, codec::encode(&vec![wrong])).unwrap();
+    assert_eq!(
+        store.check().unwrap().findings,
+        vec![check::Finding::PipelineRows { tenant: "acme".into(), count: 1, accounts: vec![a.id.to_string()] }]
+    );
+}

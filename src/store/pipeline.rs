@@ -1,0 +1,172 @@
+//! The pipeline's rows: for each claim that is not closed, the few values
+//! `orglink pipeline` needs (`domain::pipeline::Row`, derived from the claim
+//! alone), kept beside the claims in the same transaction, so the pipeline
+//! over 100,000 claims reads a few megabytes of rows, not every record.
+//!
+//! Rows are grouped by tenant, each tenant's spread over [`BUCKETS`] values
+//! by account ID (`tenant NUL bucket` → the bucket's rows, by account): a
+//! change rewrites one bucket of its tenant, and a read visits a few entries
+//! per tenant rather than one per claim. Rows kept under another
+//! [`ROWS_VERSION`] are made again from the claims when the store opens.
+
+use std::collections::BTreeMap;
+
+use super::accounts::{read_stored, tenant_prefix};
+use super::{Store, StoreError, codec, read};
+use crate::domain::pipeline::{ROWS_VERSION, Row};
+use crate::domain::{Account, AccountId, TenantId};
+
+/// Buckets per tenant.
+pub(super) const BUCKETS: u64 = 16;
+const ROWS_VERSION_KEY: &[u8] = b"pipeline_rows_version";
+
+/// The bucket of `account`'s row in its tenant's rows.
+pub(super) fn bucket_key(tenant: &TenantId, account: AccountId) -> Vec<u8> {
+    let bucket = account.as_str().parse::<u64>().map_or(0, |n| n % BUCKETS) as u8;
+    let mut key = tenant_prefix(tenant);
+    key.push(bucket);
+    key
+}
+
+/// The tenant of a bucket's key.
+fn tenant_of(key: &[u8]) -> Option<TenantId> {
+    let tenant = key.get(..key.len().checked_sub(2)?)?;
+    (key[key.len() - 2] == 0).then_some(())?;
+    std::str::from_utf8(tenant).ok()?.parse().ok()
+}
+
+/// Decodes a bucket's rows.
+pub(super) fn decode_bucket(key: &[u8], bytes: &[u8]) -> Result<Vec<Row>, StoreError> {
+    read::<Vec<Row>>("pipeline rows", key, bytes)
+}
+
+/// Puts `row` (or, when none, nothing) where `account`'s row goes in a
+/// bucket kept in account order.
+pub(super) fn set_row(rows: &mut Vec<Row>, account: AccountId, row: Option<Row>) {
+    match (rows.binary_search_by(|r| r.account.cmp(&account)), row) {
+        (Ok(i), Some(row)) => rows[i] = row,
+        (Ok(i), None) => {
+            rows.remove(i);
+        }
+        (Err(i), Some(row)) => rows.insert(i, row),
+        (Err(_), None) => {}
+    }
+}
+
+/// The rows of some claims, by bucket key: what the store should hold.
+pub(super) type Buckets = BTreeMap<Vec<u8>, Vec<Row>>;
+
+/// Adds `claim`'s row (if it has one) to `buckets`.
+pub(super) fn add_claim(buckets: &mut Buckets, claim: &Account) {
+    if let Some(row) = Row::of(claim) {
+        set_row(buckets.entry(bucket_key(&claim.tenant, claim.id)).or_default(), claim.id, Some(row));
+    }
+}
+
+/// The rows every claim stored should have.
+fn rows_of_claims(store: &Store) -> Result<Buckets, StoreError> {
+    let mut buckets = Buckets::new();
+    for entry in store.accounts.iter() {
+        let (key, value) = entry?;
+        for claim in read_stored(&key, &value)? {
+            add_claim(&mut buckets, &claim.account);
+        }
+    }
+    Ok(buckets)
+}
+
+/// A tenant whose rows differ from what its claims say (for the check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RowMismatch {
+    pub tenant: String,
+    /// The accounts whose rows differ, are missing or are extra.
+    pub accounts: Vec<AccountId>,
+}
+
+impl Store {
+    /// Hands every row over with its tenant, or only `tenant`'s.
+    pub fn for_each_pipeline_row(
+        &self,
+        tenant: Option<&TenantId>,
+        mut each: impl FnMut(&TenantId, &Row),
+    ) -> Result<usize, StoreError> {
+        let entries = match tenant {
+            Some(t) => self.pipeline.scan_prefix(tenant_prefix(t)),
+            None => self.pipeline.iter(),
+        };
+        let mut count = 0;
+        let mut current: Option<(Vec<u8>, TenantId)> = None;
+        for entry in entries {
+            let (key, value) = entry?;
+            let prefix = &key[..key.len().saturating_sub(1)];
+            let tenant = match &current {
+                Some((p, t)) if p.as_slice() == prefix => t,
+                _ => {
+                    let t = tenant_of(&key).ok_or_else(|| StoreError::Corrupt {
+                        what: "pipeline rows key",
+                        key: super::show_key(&key),
+                        source: codec::DecodeError::new("the key does not name a tenant and a bucket"),
+                    })?;
+                    &current.insert((prefix.to_vec(), t)).1
+                }
+            };
+            for row in decode_bucket(&key, &value)? {
+                each(tenant, &row);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Makes the rows again from the claims when they were kept under
+    /// another version of the rules (or never): at open, before anyone
+    /// writes.
+    pub(super) fn ensure_pipeline_rows(&self) -> Result<(), StoreError> {
+        let current = ROWS_VERSION.to_be_bytes();
+        if self.db.get(ROWS_VERSION_KEY)?.as_deref() == Some(&current[..]) {
+            return Ok(());
+        }
+        let _quiet = self.quiet();
+        self.pipeline.clear()?;
+        let mut batch = sled::Batch::default();
+        for (key, rows) in rows_of_claims(self)? {
+            batch.insert(key, codec::encode(&rows));
+        }
+        self.pipeline.apply_batch(batch)?;
+        self.db.insert(ROWS_VERSION_KEY, &current)?;
+        self.durable(Ok(()))
+    }
+
+    /// Each tenant whose stored rows differ from `expected`, what its
+    /// claims say; a bucket that does not decode differs in each row.
+    pub(super) fn pipeline_row_mismatches(&self, mut expected: Buckets) -> Result<Vec<RowMismatch>, StoreError> {
+        let mut stored = Buckets::new();
+        for entry in self.pipeline.iter() {
+            let (key, value) = entry?;
+            stored.insert(key.to_vec(), decode_bucket(&key, &value).unwrap_or_default());
+        }
+        let mut by_tenant: BTreeMap<String, Vec<AccountId>> = BTreeMap::new();
+        let keys: std::collections::BTreeSet<Vec<u8>> = expected.keys().chain(stored.keys()).cloned().collect();
+        for key in keys {
+            let want = expected.remove(&key).unwrap_or_default();
+            let have = stored.remove(&key).unwrap_or_default();
+            if want == have {
+                continue;
+            }
+            let mut accounts: Vec<AccountId> = want
+                .iter()
+                .filter(|r| !have.contains(r))
+                .chain(have.iter().filter(|r| !want.contains(r)))
+                .map(|r| r.account)
+                .collect();
+            accounts.sort();
+            accounts.dedup();
+            let tenant = match tenant_of(&key) {
+                Some(t) => t.to_string(),
+                None => super::show_key(&key),
+            };
+            by_tenant.entry(tenant).or_default().extend(accounts);
+        }
+        Ok(by_tenant.into_iter().map(|(tenant, accounts)| RowMismatch { tenant, accounts }).collect())
+    }
+}

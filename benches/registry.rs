@@ -99,6 +99,22 @@ fn main() {
         assert!(text.text.contains(&format!("{count} registrations")));
     }
     pipeline_runs.sort();
+    // Its parts: the figures alone (the store's rows and what waits), and
+    // the rendering of the text.
+    let mut figure_runs = Vec::new();
+    let mut render_runs = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        app.pipeline_now(None, 10).expect("the figures");
+        figure_runs.push(t.elapsed());
+        let command = Command::Pipeline { tenant: None, format: Default::default(), page: None };
+        let reply = app.handle(&actor, command).expect("the pipeline runs");
+        let t = Instant::now();
+        reply.messages[0].render(&templates, orglink::domain::Lang::En).expect("it renders");
+        render_runs.push(t.elapsed());
+    }
+    figure_runs.sort();
+    render_runs.sort();
     let t = Instant::now();
     let all = app.store().all_accounts().unwrap();
     let list_all = t.elapsed();
@@ -135,6 +151,8 @@ fn main() {
     figures.seconds("read_all_accounts_seconds", list_all);
     figures.seconds("pipeline_p50_seconds", pct(&pipeline_runs, 50.0));
     figures.seconds("pipeline_max_seconds", *pipeline_runs.last().unwrap());
+    figures.seconds("pipeline_figures_p50_seconds", pct(&figure_runs, 50.0));
+    figures.seconds("pipeline_render_p50_seconds", pct(&render_runs, 50.0));
     figures.set("store_bytes", disk as f64);
     figures.set("store_bytes_per_account", (disk / count as u64) as f64);
     figures.set("job_due_per_run", report.tracked as f64);
@@ -167,6 +185,11 @@ fn main() {
         "| pipeline over {count} accounts (command and text), p50 / max of 5 | {} / {} |",
         fmt(pct(&pipeline_runs, 50.0)),
         fmt(*pipeline_runs.last().unwrap())
+    );
+    println!(
+        "| of which: the figures (rows and what waits) / the text rendered, p50 | {} / {} |",
+        fmt(pct(&figure_runs, 50.0)),
+        fmt(pct(&render_runs, 50.0))
     );
     println!(
         "| probe job, {} due of {count}: records read, run time | {records_read}, {} |",

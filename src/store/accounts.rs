@@ -182,7 +182,7 @@ pub(super) fn parse_claim_key(key: &[u8]) -> Option<(AccountId, TenantId)> {
 }
 
 /// A signed time that sorts as bytes.
-fn sortable(at: i64) -> [u8; 8] {
+pub(super) fn sortable(at: i64) -> [u8; 8] {
     ((at as u64) ^ (1 << 63)).to_be_bytes()
 }
 
@@ -227,7 +227,7 @@ struct Tx<'a> {
     external_ids: &'a TransactionalTree,
     due: &'a TransactionalTree,
     audit: &'a TransactionalTree,
-    outbox: &'a TransactionalTree,
+    outbox: super::outbox::OutboxTx<'a>,
     ticket_requests: &'a TransactionalTree,
     quotas: &'a TransactionalTree,
     pipeline: &'a TransactionalTree,
@@ -355,9 +355,7 @@ impl Tx<'_> {
             self.audit.insert(super::audit::key(account.id, seq), codec::encode(&entry))?;
         }
         for notice in &change.effects.notices {
-            let id = self.outbox.generate_id()?;
-            let item = OutboxItem::new(id, account, notice.clone(), by.at);
-            self.outbox.insert(&id.to_be_bytes(), codec::encode(&item))?;
+            self.outbox.queue(|id| OutboxItem::new(id, account, notice.clone(), by.at))?;
         }
         for ticket in &change.effects.tickets {
             match ticket {
@@ -410,19 +408,33 @@ impl Store {
             &self.due,
             &self.audit,
             &self.outbox,
+            &self.outbox_index,
+            &self.outbox_counts,
             &self.ticket_requests,
             &self.quotas,
             &self.pipeline,
         );
         let result = trees.transaction(
-            |(accounts, by_tenant, external_ids, due, audit, outbox, ticket_requests, quotas, pipeline)| {
+            |(
+                accounts,
+                by_tenant,
+                external_ids,
+                due,
+                audit,
+                items,
+                index,
+                counts,
+                ticket_requests,
+                quotas,
+                pipeline,
+            )| {
                 let tx = Tx {
                     accounts,
                     by_tenant,
                     external_ids,
                     due,
                     audit,
-                    outbox,
+                    outbox: super::outbox::OutboxTx { items, index, counts },
                     ticket_requests,
                     quotas,
                     pipeline,

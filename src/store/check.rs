@@ -2,7 +2,9 @@
 //! index entry (`accounts_by_tenant`, `external_ids`, `due`) must be one a
 //! stored claim has, and every claim must have its entries; an external ID
 //! belongs to one claim; every outbox item and ticket request about an
-//! account must find it; the pipeline's rows must be what the claims say;
+//! account must find it; the outbox index must hold each item once and
+//! each tenant's count must be how many of its items wait; the pipeline's
+//! rows must be what the claims say;
 //! the schema version must be one this orglink knows.
 //! It reads and judges nothing but the store's own bookkeeping; what is
 //! found is typed, and the front end says it.
@@ -51,6 +53,11 @@ pub enum Finding {
     OrphanNotice { id: u64, account: String },
     /// A ticket request about an account that has no claim left.
     OrphanTicketRequest { account: String, tenant: String },
+    /// An outbox item the outbox index lacks (`missing`), or an index
+    /// entry no item has (or with another tenant or time than its item's).
+    OutboxIndex { id: u64, missing: bool },
+    /// A tenant's count of waiting outbox items that is not how many wait.
+    OutboxCount { tenant: String, counted: u64, waiting: u64 },
     /// The pipeline's rows of a tenant's claims differ from the claims
     /// (`count` accounts, the first [`NAMED`] of them named).
     PipelineRows { tenant: String, count: usize, accounts: Vec<String> },
@@ -221,6 +228,8 @@ impl Store {
             });
         }
         // What refers to accounts.
+        let mut outbox_index = BTreeMap::new();
+        let mut outbox_counts: BTreeMap<String, u64> = BTreeMap::new();
         for entry in self.outbox.iter() {
             let (key, value) = entry?;
             report.checked.outbox_items += 1;
@@ -228,6 +237,8 @@ impl Store {
                 report.findings.push(Finding::Unreadable { tree: "outbox", key: show_key(&key) });
                 continue;
             };
+            outbox_index.insert(super::outbox::index_key(&item).to_vec(), item.tenant.as_str().as_bytes().to_vec());
+            *outbox_counts.entry(item.tenant.to_string()).or_default() += 1;
             // A tenant's own event names no account; one that stands alone
             // shows only its own fields (its tenant may hold no claim).
             if let Some(account) = item.event.account().filter(|_| !item.event.stands_alone())
@@ -235,6 +246,32 @@ impl Store {
             {
                 report.findings.push(Finding::OrphanNotice { id: item.id, account: account.to_string() });
             }
+        }
+        for entry in self.outbox_index.iter() {
+            let (key, value) = entry?;
+            report.checked.index_entries += 1;
+            if outbox_index.get(&key[..]).is_some_and(|tenant| tenant[..] == value[..]) {
+                outbox_index.remove(&key[..]);
+            } else if let Some(id) = super::outbox::id_of(&key) {
+                report.findings.push(Finding::OutboxIndex { id, missing: false });
+            }
+        }
+        for key in outbox_index.keys() {
+            if let Some(id) = super::outbox::id_of(key) {
+                report.findings.push(Finding::OutboxIndex { id, missing: true });
+            }
+        }
+        for entry in self.outbox_counts.iter() {
+            let (key, value) = entry?;
+            let tenant = show_key(&key);
+            let counted = super::outbox::count_of(&value);
+            let waiting = outbox_counts.remove(&tenant).unwrap_or(0);
+            if counted != waiting {
+                report.findings.push(Finding::OutboxCount { tenant, counted, waiting });
+            }
+        }
+        for (tenant, waiting) in outbox_counts {
+            report.findings.push(Finding::OutboxCount { tenant, counted: 0, waiting });
         }
         for entry in self.ticket_requests.iter() {
             let (key, value) = entry?;

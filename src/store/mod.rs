@@ -40,6 +40,8 @@ pub use tenants::{TenantAuditEntry, TenantRecord};
 /// older version.
 pub const SCHEMA_VERSION: u32 = 4;
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Set once the outbox index and counts have been made (`outbox::OutboxTx`).
+const OUTBOX_INDEX_KEY: &[u8] = b"outbox_index";
 /// sled's page cache: the hot accounts, and a bounded footprint. sled
 /// counts less than its nodes hold: 4 MiB is about 11 MiB of heap, 8 MiB
 /// about 23 (heaptrack, 100,000 accounts), and `orglink serve` at 100,000
@@ -95,6 +97,11 @@ pub struct Store {
     due: Tree,
     audit: Tree,
     outbox: Tree,
+    /// When each outbox item is next due, and its tenant
+    /// (`outbox::OutboxTx`).
+    outbox_index: Tree,
+    /// Tenant → how many of its outbox items wait.
+    outbox_counts: Tree,
     delivered: Tree,
     dead_letters: Tree,
     tenants: Tree,
@@ -201,6 +208,8 @@ impl Store {
             due: db.open_tree("due")?,
             audit: db.open_tree("audit")?,
             outbox: db.open_tree("outbox")?,
+            outbox_index: db.open_tree("outbox_index")?,
+            outbox_counts: db.open_tree("outbox_counts")?,
             delivered: db.open_tree("delivered")?,
             dead_letters: db.open_tree("dead_letters")?,
             tenants: db.open_tree("tenants")?,
@@ -220,6 +229,7 @@ impl Store {
             }
         }
         store.ensure_pipeline_rows()?;
+        store.ensure_outbox_index()?;
         Ok(store)
     }
 

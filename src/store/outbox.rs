@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::TransactionError;
+use sled::transaction::{TransactionError, TransactionalTree, UnabortableTransactionError};
 use time::OffsetDateTime;
 
-use super::{AuditEntry, Store, StoreError, TenantAuditEntry, codec, never_aborts, read};
+use super::{AuditEntry, OUTBOX_INDEX_KEY, Store, StoreError, TenantAuditEntry, codec, never_aborts, read};
 use crate::domain::{Account, Audience, Event, Notice, TenantId, Tone};
 
 /// A notice waiting to be delivered to its audience's channels.
@@ -79,7 +79,124 @@ pub enum DropRecord {
     Tenant(TenantAuditEntry),
 }
 
+/// The outbox in a transaction: its items (ID → item), their index (when
+/// each is next due, ID → its tenant) and each tenant's count, written
+/// together only here, so the notifier reads only what is due and the
+/// pipeline reads a count per tenant.
+#[derive(Clone, Copy)]
+pub(super) struct OutboxTx<'a> {
+    pub items: &'a TransactionalTree,
+    pub index: &'a TransactionalTree,
+    /// Tenant → how many of its items wait (the pipeline reads a count a
+    /// tenant, not an entry an item).
+    pub counts: &'a TransactionalTree,
+}
+
+type TxResult<T> = Result<T, UnabortableTransactionError>;
+
+/// An item's key in the outbox index: when it is next due (Unix seconds; one
+/// never tried sorts first), then its ID.
+pub(super) fn index_key(item: &OutboxItem) -> [u8; 16] {
+    let at = item.next_attempt_at.map_or(i64::MIN, |at| at.unix_timestamp());
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&super::accounts::sortable(at));
+    key[8..].copy_from_slice(&item.id.to_be_bytes());
+    key
+}
+
+/// A stored count (a damaged one counts as none).
+pub(super) fn count_of(bytes: &[u8]) -> u64 {
+    bytes.try_into().map_or(0, u64::from_be_bytes)
+}
+
+/// The ID in an outbox index key.
+pub(super) fn id_of(index_key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(index_key.get(8..16)?.try_into().ok()?))
+}
+
+impl OutboxTx<'_> {
+    /// Queues a new item, made by `make` from its ID; returns the ID.
+    pub fn queue(&self, make: impl FnOnce(u64) -> OutboxItem) -> TxResult<u64> {
+        let item = make(self.items.generate_id()?);
+        self.put(&item)?;
+        Ok(item.id)
+    }
+
+    /// Writes `item` (new, or put back from the dead letters).
+    pub fn put(&self, item: &OutboxItem) -> TxResult<()> {
+        self.items.insert(&item.id.to_be_bytes(), codec::encode(item))?;
+        self.index.insert(&index_key(item), item.tenant.as_str().as_bytes())?;
+        self.count(&item.tenant, 1)
+    }
+
+    /// Adds `by` to `tenant`'s count of waiting items (none left: no entry).
+    fn count(&self, tenant: &TenantId, by: i64) -> TxResult<()> {
+        let key = tenant.as_str().as_bytes();
+        let now = self.counts.get(key)?.as_deref().map_or(0, count_of).saturating_add_signed(by);
+        match now {
+            0 => self.counts.remove(key)?,
+            n => self.counts.insert(key, &n.to_be_bytes())?,
+        };
+        Ok(())
+    }
+
+    /// Removes the item `known` names, if it is still there (operations
+    /// may have dropped it), with its index entry; whether it was.
+    pub fn take(&self, known: &OutboxItem) -> TxResult<bool> {
+        let Some(stored) = self.items.remove(&known.id.to_be_bytes())? else { return Ok(false) };
+        // The item as stored (as `known` has it when the stored one does not
+        // decode) names its index entry and tenant.
+        let stored = codec::decode::<OutboxItem>(&stored);
+        let stored = stored.as_ref().unwrap_or(known);
+        self.index.remove(&index_key(stored))?;
+        self.count(&stored.tenant, -1)?;
+        Ok(true)
+    }
+
+    /// Replaces the stored item with `item`, if it is still there.
+    pub fn replace(&self, item: &OutboxItem) -> TxResult<()> {
+        if self.take(item)? {
+            self.put(item)?;
+        }
+        Ok(())
+    }
+}
+
 impl Store {
+    /// Makes the outbox index and counts from the items when they were never made
+    /// (a store older than it): at open, before anyone writes.
+    pub(super) fn ensure_outbox_index(&self) -> Result<(), StoreError> {
+        if self.db.get(OUTBOX_INDEX_KEY)?.is_some() {
+            return Ok(());
+        }
+        let _quiet = self.quiet();
+        self.outbox_index.clear()?;
+        self.outbox_counts.clear()?;
+        let mut batch = sled::Batch::default();
+        let mut counts: std::collections::BTreeMap<TenantId, u64> = std::collections::BTreeMap::new();
+        for entry in self.outbox.iter() {
+            let (k, v) = entry?;
+            let item: OutboxItem = read("outbox item", &k, &v)?;
+            batch.insert(&index_key(&item), item.tenant.as_str().as_bytes());
+            *counts.entry(item.tenant).or_default() += 1;
+        }
+        self.outbox_index.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        for (tenant, n) in counts {
+            batch.insert(tenant.as_str().as_bytes(), &n.to_be_bytes());
+        }
+        self.outbox_counts.apply_batch(batch)?;
+        self.db.insert(OUTBOX_INDEX_KEY, &[])?;
+        self.durable(Ok(()))
+    }
+
+    /// The outbox's items and index in one transaction.
+    pub(super) fn outbox_tx<T>(&self, f: impl Fn(OutboxTx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
+        let result: Result<T, TransactionError<()>> = (&self.outbox, &self.outbox_index, &self.outbox_counts)
+            .transaction(|(items, index, counts)| Ok(f(OutboxTx { items, index, counts })?));
+        never_aborts(result)
+    }
+
     /// Outbox items not yet delivered, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
         self.outbox
@@ -102,9 +219,24 @@ impl Store {
         Ok((self.outbox.len(), oldest))
     }
 
-    /// Outbox items due at `now`, oldest first.
+    /// Outbox items due at `now`, in ID order (the oldest first): only
+    /// those the index says are due are read.
     pub fn outbox_due(&self, now: OffsetDateTime) -> Result<Vec<OutboxItem>, StoreError> {
-        Ok(self.outbox()?.into_iter().filter(|i| i.next_attempt_at.is_none_or(|at| at <= now)).collect())
+        let mut last = [0xff; 16];
+        last[..8].copy_from_slice(&super::accounts::sortable(now.unix_timestamp()));
+        let mut due = Vec::new();
+        for key in self.outbox_index.range(..=last).keys() {
+            let key = key?;
+            let Some(id) = id_of(&key) else { continue };
+            // Gone meanwhile (delivered, dropped): the index moved with it.
+            let Some(value) = self.outbox.get(id.to_be_bytes())? else { continue };
+            let item: OutboxItem = read("outbox item", &id.to_be_bytes(), &value)?;
+            if item.next_attempt_at.is_none_or(|at| at <= now) {
+                due.push(item);
+            }
+        }
+        due.sort_by_key(|i| i.id);
+        Ok(due)
     }
 
     /// Whether the delivery under `key` went out already.
@@ -118,13 +250,15 @@ impl Store {
     pub fn outbox_delivered(&self, item: &OutboxItem, keys: &[String]) -> Result<(), StoreError> {
         let _writing = self.writing();
         let result: Result<(), TransactionError<()>> =
-            (&self.outbox, &self.delivered).transaction(|(outbox, delivered)| {
-                outbox.remove(&item.id.to_be_bytes())?;
-                for key in keys {
-                    delivered.remove(key.as_bytes())?;
-                }
-                Ok(())
-            });
+            (&self.outbox, &self.outbox_index, &self.outbox_counts, &self.delivered).transaction(
+                |(items, index, counts, delivered)| {
+                    OutboxTx { items, index, counts }.take(item)?;
+                    for key in keys {
+                        delivered.remove(key.as_bytes())?;
+                    }
+                    Ok(())
+                },
+            );
         self.durable(never_aborts(result))
     }
 
@@ -148,16 +282,9 @@ impl Store {
         item.attempts += 1;
         item.next_attempt_at = Some(next_attempt_at);
         item.last_error = Some(error.to_owned());
-        let encoded = codec::encode(&item);
         // Only while it is there: an item operations dropped meanwhile
         // stays dropped.
-        let result: Result<(), TransactionError<()>> = self.outbox.transaction(|outbox| {
-            if outbox.get(item.id.to_be_bytes())?.is_some() {
-                outbox.insert(&item.id.to_be_bytes(), encoded.as_slice())?;
-            }
-            Ok(())
-        });
-        self.durable(never_aborts(result))
+        self.durable(self.outbox_tx(|outbox| outbox.replace(&item)))
     }
 
     /// Moves an undeliverable item out of the outbox, with why, and queues
@@ -172,21 +299,23 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _writing = self.writing();
         let dead = codec::encode(&DeadLetter { item: item.clone(), reason: reason.to_owned(), at });
+        let trees = (&self.outbox, &self.outbox_index, &self.outbox_counts, &self.dead_letters, &self.delivered);
         let result: Result<(), TransactionError<()>> =
-            (&self.outbox, &self.dead_letters, &self.delivered).transaction(|(outbox, dead_letters, delivered)| {
+            trees.transaction(|(items, index, counts, dead_letters, delivered)| {
+                let outbox = OutboxTx { items, index, counts };
                 for key in keys {
                     delivered.remove(key.as_bytes())?;
                 }
                 // Dropped meanwhile by operations: it stays dropped.
-                if outbox.remove(&item.id.to_be_bytes())?.is_none() {
+                if !outbox.take(item)? {
                     return Ok(());
                 }
                 dead_letters.insert(&item.id.to_be_bytes(), dead.as_slice())?;
                 if let Some(notice) = &notice {
-                    let id = outbox.generate_id()?;
                     let dedupe_key = format!("{}:{}", notice.event.code(), item.dedupe_key);
-                    let notice = OutboxItem::for_tenant(id, dedupe_key, item.tenant.clone(), notice.clone(), at);
-                    outbox.insert(&id.to_be_bytes(), codec::encode(&notice))?;
+                    outbox.queue(|id| {
+                        OutboxItem::for_tenant(id, dedupe_key.clone(), item.tenant.clone(), notice.clone(), at)
+                    })?;
                 }
                 Ok(())
             });
@@ -201,15 +330,19 @@ impl Store {
         if waiting.is_empty() {
             return Ok(0);
         }
-        let result: Result<usize, TransactionError<()>> =
-            (&self.outbox, &self.dead_letters).transaction(|(outbox, dead_letters)| {
+        let result: Result<usize, TransactionError<()>> = (
+            &self.outbox,
+            &self.outbox_index,
+            &self.outbox_counts,
+            &self.dead_letters,
+        )
+            .transaction(|(items, index, counts, dead_letters)| {
                 let mut moved = 0;
                 for dead in &waiting {
-                    let id = dead.item.id.to_be_bytes();
-                    if dead_letters.remove(&id)?.is_some() {
+                    if dead_letters.remove(&dead.item.id.to_be_bytes())?.is_some() {
                         let item =
                             OutboxItem { attempts: 0, next_attempt_at: None, last_error: None, ..dead.item.clone() };
-                        outbox.insert(&id, codec::encode(&item))?;
+                        OutboxTx { items, index, counts }.put(&item)?;
                         moved += 1;
                     }
                 }
@@ -222,23 +355,26 @@ impl Store {
     /// stands alone, such as operations' daily digest).
     pub fn queue_notice(&self, tenant: &TenantId, notice: &Notice, at: OffsetDateTime) -> Result<u64, StoreError> {
         let _writing = self.writing();
-        let result: Result<u64, TransactionError<()>> = self.outbox.transaction(|outbox| {
-            let id = outbox.generate_id()?;
-            let item = OutboxItem::for_tenant(id, format!("o{id}"), tenant.clone(), notice.clone(), at);
-            outbox.insert(&id.to_be_bytes(), codec::encode(&item))?;
-            Ok(id)
+        let queued = self.outbox_tx(|outbox| {
+            outbox.queue(|id| OutboxItem::for_tenant(id, format!("o{id}"), tenant.clone(), notice.clone(), at))
         });
-        self.durable(never_aborts(result))
+        self.durable(queued)
     }
 
     /// How many items wait to be delivered, and how many could not be,
-    /// per tenant: only each record's tenant is read (the pipeline).
+    /// per tenant (the pipeline): the outbox's counts, and each dead
+    /// letter's tenant alone.
     pub fn undelivered_by_tenant(&self) -> Result<Undelivered, StoreError> {
         let mut undelivered = Undelivered::default();
-        for entry in self.outbox.iter() {
+        for entry in self.outbox_counts.iter() {
             let (k, v) = entry?;
-            let TenantOf(tenant) = read("outbox item", &k, &v)?;
-            *undelivered.pending.entry(tenant).or_default() += 1;
+            let tenant: TenantId =
+                std::str::from_utf8(&k).ok().and_then(|t| t.parse().ok()).ok_or_else(|| StoreError::Corrupt {
+                    what: "outbox count",
+                    key: super::show_key(&k),
+                    source: codec::DecodeError::new("the key does not name a tenant"),
+                })?;
+            undelivered.pending.insert(tenant, count_of(&v) as usize);
         }
         for entry in self.dead_letters.iter() {
             let (k, v) = entry?;
@@ -272,31 +408,40 @@ impl Store {
         let prefix = format!("{}#", item.dedupe_key);
         let keys: Vec<sled::IVec> = self.delivered.scan_prefix(prefix.as_bytes()).keys().collect::<Result<_, _>>()?;
         let id = item.id.to_be_bytes();
-        let result: Result<bool, TransactionError<()>> =
-            (&self.outbox, &self.dead_letters, &self.delivered, &self.audit, &self.tenant_audit).transaction(
-                |(outbox, dead_letters, delivered, audit, tenant_audit)| {
-                    let from = if dead { dead_letters } else { outbox };
-                    if from.remove(&id)?.is_none() {
-                        return Ok(false);
+        let result: Result<bool, TransactionError<()>> = (
+            &self.outbox,
+            &self.outbox_index,
+            &self.outbox_counts,
+            &self.dead_letters,
+            &self.delivered,
+            &self.audit,
+            &self.tenant_audit,
+        )
+            .transaction(|(items, index, counts, dead_letters, delivered, audit, tenant_audit)| {
+                let removed = match dead {
+                    true => dead_letters.remove(&id)?.is_some(),
+                    false => OutboxTx { items, index, counts }.take(item)?,
+                };
+                if !removed {
+                    return Ok(false);
+                }
+                for key in &keys {
+                    delivered.remove(key)?;
+                }
+                match record {
+                    DropRecord::Account(entry) => {
+                        let seq = audit.generate_id()?;
+                        audit.insert(super::audit::key(entry.account, seq), codec::encode(entry))?;
                     }
-                    for key in &keys {
-                        delivered.remove(key)?;
+                    DropRecord::Tenant(entry) => {
+                        let seq = tenant_audit.generate_id()?;
+                        let mut key = super::accounts::tenant_prefix(&entry.tenant);
+                        key.extend_from_slice(&seq.to_be_bytes());
+                        tenant_audit.insert(key, codec::encode(entry))?;
                     }
-                    match record {
-                        DropRecord::Account(entry) => {
-                            let seq = audit.generate_id()?;
-                            audit.insert(super::audit::key(entry.account, seq), codec::encode(entry))?;
-                        }
-                        DropRecord::Tenant(entry) => {
-                            let seq = tenant_audit.generate_id()?;
-                            let mut key = super::accounts::tenant_prefix(&entry.tenant);
-                            key.extend_from_slice(&seq.to_be_bytes());
-                            tenant_audit.insert(key, codec::encode(entry))?;
-                        }
-                    }
-                    Ok(true)
-                },
-            );
+                }
+                Ok(true)
+            });
         self.durable(never_aborts(result))
     }
 }

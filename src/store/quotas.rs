@@ -48,23 +48,25 @@ impl Store {
         let _writing = self.writing();
         let key = told_key(quota, tenant);
         let result: Result<Result<bool, StoreError>, TransactionError<()>> =
-            (&self.quotas, &self.outbox).transaction(|(quotas, outbox)| {
-                let last = match quotas.get(&key)? {
-                    Some(v) => match read::<UtcDay>("quota notice day", &key, &v) {
-                        Ok(day) => Some(day),
-                        Err(e) => return Ok(Err(e)),
-                    },
-                    None => None,
-                };
-                if !tell(last) {
-                    return Ok(Ok(false));
-                }
-                quotas.insert(key.as_slice(), codec::encode(&UtcDay::of(at)))?;
-                let id = outbox.generate_id()?;
-                let item = OutboxItem::for_tenant(id, format!("o{id}"), tenant.clone(), notice.clone(), at);
-                outbox.insert(&id.to_be_bytes(), codec::encode(&item))?;
-                Ok(Ok(true))
-            });
+            (&self.quotas, &self.outbox, &self.outbox_index, &self.outbox_counts).transaction(
+                |(quotas, items, index, counts)| {
+                    let last = match quotas.get(&key)? {
+                        Some(v) => match read::<UtcDay>("quota notice day", &key, &v) {
+                            Ok(day) => Some(day),
+                            Err(e) => return Ok(Err(e)),
+                        },
+                        None => None,
+                    };
+                    if !tell(last) {
+                        return Ok(Ok(false));
+                    }
+                    quotas.insert(key.as_slice(), codec::encode(&UtcDay::of(at)))?;
+                    let outbox = super::outbox::OutboxTx { items, index, counts };
+                    outbox
+                        .queue(|id| OutboxItem::for_tenant(id, format!("o{id}"), tenant.clone(), notice.clone(), at))?;
+                    Ok(Ok(true))
+                },
+            );
         let queued = never_aborts(result)??;
         if queued { self.durable(Ok(true)) } else { Ok(false) }
     }

@@ -96,8 +96,8 @@ impl Store {
             });
         };
         let key = entry.tenant.as_str().as_bytes();
-        let result =
-            (&self.tenant_status, &self.tenant_audit, &self.outbox).transaction(|(statuses, audit, outbox)| {
+        let result = (&self.tenant_status, &self.tenant_audit, &self.outbox, &self.outbox_index, &self.outbox_counts)
+            .transaction(|(statuses, audit, items, index, counts)| {
                 let found = match statuses.get(key)? {
                     Some(bytes) => match read::<TenantStatus>("tenant status", key, &bytes) {
                         Ok(found) => Some(found),
@@ -113,11 +113,11 @@ impl Store {
                 let mut audit_key = tenant_prefix(&entry.tenant);
                 audit_key.extend_from_slice(&seq.to_be_bytes());
                 audit.insert(audit_key, codec::encode(entry))?;
+                let outbox = super::outbox::OutboxTx { items, index, counts };
                 for notice in notices {
-                    let id = outbox.generate_id()?;
-                    let item =
-                        OutboxItem::for_tenant(id, format!("o{id}"), entry.tenant.clone(), notice.clone(), entry.at);
-                    outbox.insert(&id.to_be_bytes(), codec::encode(&item))?;
+                    outbox.queue(|id| {
+                        OutboxItem::for_tenant(id, format!("o{id}"), entry.tenant.clone(), notice.clone(), entry.at)
+                    })?;
                 }
                 Ok(())
             });

@@ -790,14 +790,21 @@ fn check_finds_orphans_and_leaves_tenant_and_standalone_notices_alone() {
         item(91, Event::TenantApproved { tenant: acme() }),
         item(92, Event::QuotaExceeded { account: gone.id, tenant: acme(), quota, limit: 1 }),
     ] {
-        store.outbox.insert(item.id.to_be_bytes(), codec::encode(&item)).unwrap();
+        store.outbox_tx(|outbox| outbox.put(&item)).unwrap();
     }
+    // An item written past the index, and an index entry without its item.
+    let unindexed = item(93, Event::TenantApproved { tenant: acme() });
+    store.outbox.insert(unindexed.id.to_be_bytes(), codec::encode(&unindexed)).unwrap();
+    store.outbox_index.insert(outbox::index_key(&item(94, Event::TenantApproved { tenant: acme() })), "acme").unwrap();
     store.put_ticket_request(&TicketRequest::requested(&gone, "help".parse::<TicketReason>().unwrap(), AT)).unwrap();
     let found = store.check().unwrap().findings;
     assert_eq!(
         found,
         vec![
             check::Finding::OrphanNotice { id: 90, account: gone.id.to_string() },
+            check::Finding::OutboxIndex { id: 94, missing: false },
+            check::Finding::OutboxIndex { id: 93, missing: true },
+            check::Finding::OutboxCount { tenant: "acme".into(), counted: 4, waiting: 5 },
             check::Finding::OrphanTicketRequest { account: gone.id.to_string(), tenant: "acme".into() },
         ]
     );
@@ -888,4 +895,39 @@ fn pipeline_rows_are_made_again_at_open_and_the_check_finds_a_wrong_one() {
         store.check().unwrap().findings,
         vec![check::Finding::PipelineRows { tenant: "acme".into(), count: 1, accounts: vec![a.id.to_string()] }]
     );
+}
+
+#[test]
+fn the_outbox_index_says_what_is_due_and_whose_and_is_made_at_open_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (account("123456789012", "acme"), account("210987654321", "other"));
+    let ids = |items: Vec<OutboxItem>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for x in [&a, &b, &a] {
+            let event = Event::TenantApproved { tenant: x.tenant.clone() };
+            store.queue_notice(&x.tenant, &notice(event), AT).unwrap();
+        }
+        let all = store.outbox().unwrap();
+        assert_eq!(ids(store.outbox_due(AT).unwrap()), ids(all.clone()));
+        // One fails and waits ten minutes; one is delivered; one dies.
+        store.outbox_retry_later(&all[0], AT + time::Duration::minutes(10), "timeout").unwrap();
+        store.outbox_delivered(&all[1], &[]).unwrap();
+        assert_eq!(ids(store.outbox_due(AT).unwrap()), vec![all[2].id]);
+        assert_eq!(ids(store.outbox_due(AT + time::Duration::minutes(10)).unwrap()), vec![all[0].id, all[2].id]);
+        store.outbox_dead(&all[2], &[], "no channel", AT, None).unwrap();
+        let undelivered = store.undelivered_by_tenant().unwrap();
+        assert_eq!(undelivered.pending, [(acme(), 1)].into());
+        assert_eq!(undelivered.dead, [(acme(), 1)].into());
+        assert_eq!(store.requeue_dead_letters(|_| true).unwrap(), 1);
+        assert_eq!(ids(store.outbox_due(AT).unwrap()), vec![all[2].id], "back, due at once");
+        assert_eq!(store.check().unwrap().findings, vec![]);
+        // A store from before the index.
+        store.outbox_index.clear().unwrap();
+        store.db.remove(OUTBOX_INDEX_KEY).unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.outbox_index.len(), 2, "made again from the items");
+    assert_eq!(store.check().unwrap().findings, vec![]);
 }

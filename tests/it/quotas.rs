@@ -93,7 +93,7 @@ fn written(
 }
 
 fn notice_and_marker() -> BTreeSet<String> {
-    ["+outbox", "+quota_counts"].into_iter().map(str::to_owned).collect()
+    ["+outbox", "+outbox_counts", "+outbox_index", "+quota_counts"].into_iter().map(str::to_owned).collect()
 }
 
 /// The quota notices queued so far (for operations only), oldest first;

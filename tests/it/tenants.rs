@@ -180,7 +180,7 @@ async fn the_outbox_holds_exactly_one_notice_for_a_new_server() {
     assert!(matches!(err, AppError::User(UserError::TenantPending)), "{err:?}");
     let after: BTreeSet<Record> = h.store().export().unwrap().into_iter().collect();
     let (added, gone) = changes(&before, &after);
-    assert_eq!(added, ["outbox", "tenant_audit", "tenant_status"]);
+    assert_eq!(added, ["outbox", "outbox_counts", "outbox_index", "tenant_audit", "tenant_status"]);
     assert!(gone.is_empty());
     let outbox = h.outbox();
     assert_eq!(outbox.len(), 1);

@@ -5,6 +5,7 @@ use serenity::all::{
     ModalInteraction,
 };
 
+use super::attachments::{Attached, Cdn};
 use super::spec::SlashCommand;
 use crate::app::{Actor, Command, InstructionsFormat, ListFormat, Rights, Scope, UserError};
 use crate::domain::{AccountId, ChatId, Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId};
@@ -51,6 +52,12 @@ pub enum Request {
     /// A page button of `/pipeline`: the same message shows that page.
     PipelinePage {
         page: u32,
+    },
+    /// `/link-accounts`: the attached CSV file, fetched once Discord has
+    /// its deferred answer, then imported for the sender's server.
+    ImportFile {
+        file: Attached,
+        dry_run: bool,
     },
 }
 
@@ -135,8 +142,9 @@ fn page(subject: &str) -> Option<u32> {
 pub const ROLE_ARN_INPUT: &str = "role_arn";
 pub const DESCRIPTION_INPUT: &str = "description";
 
-/// Reads an interaction. `ops` says where the operations team works.
-pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
+/// Reads an interaction. `ops` says where the operations team works, `cdn`
+/// where attached files may come from.
+pub fn parse(interaction: &Interaction, ops: &OpsSpace, cdn: &Cdn) -> Incoming {
     let (locale, guild, member, user) = match interaction {
         Interaction::Ping(_) => return Incoming { sender: None, locale_lang: None, request: Ok(Request::Ping) },
         Interaction::Command(i) | Interaction::Autocomplete(i) => {
@@ -163,7 +171,7 @@ pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
         locale_lang,
     };
     let request = match interaction {
-        Interaction::Command(i) => command(i).map(|(request, claim_of)| {
+        Interaction::Command(i) => command(i, cdn).map(|(request, claim_of)| {
             sender.actor.claim_of = claim_of;
             request
         }),
@@ -211,10 +219,30 @@ impl Options<'_> {
     fn parsed<T: std::str::FromStr<Err = ParseError>>(&self, name: &str) -> Result<Option<T>, ParseError> {
         self.string(name).map(str::parse).transpose()
     }
+
+    fn boolean(&self, name: &str) -> Option<bool> {
+        self.0.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
+            CommandDataOptionValue::Boolean(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    /// The file an attachment option names, as the interaction's resolved
+    /// data describes it, checked against `cdn` (its size, its address).
+    fn attachment(&self, name: &str, cdn: &Cdn) -> Result<Attached, UserError> {
+        let id = self.0.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
+            CommandDataOptionValue::Attachment(id) => Some(*id),
+            _ => None,
+        });
+        // Discord always resolves the file an option names: anything else
+        // is not an interaction of Discord's.
+        let file = id.and_then(|id| self.0.data.resolved.attachments.get(&id)).ok_or(UserError::UnknownInteraction)?;
+        cdn.attached(&file.url, u64::from(file.size), &file.filename)
+    }
 }
 
 /// The request, and the tenant whose claim an operations command names.
-fn command(interaction: &CommandInteraction) -> Result<(Request, Option<TenantId>), UserError> {
+fn command(interaction: &CommandInteraction, cdn: &Cdn) -> Result<(Request, Option<TenantId>), UserError> {
     let Some(slash) = SlashCommand::from_key(&interaction.data.name) else {
         return Err(UserError::UnknownInteraction);
     };
@@ -231,6 +259,12 @@ fn command(interaction: &CommandInteraction) -> Result<(Request, Option<TenantId
             kind: o.parsed("account_kind")?.unwrap_or_default(),
             price_book: o.parsed("price_book")?,
         }),
+        SlashCommand::LinkAccounts => {
+            // Fetched and read later, off Discord's 3 seconds: the request
+            // carries the file, checked, not yet the command.
+            let file = o.attachment("file", cdn)?;
+            return Ok((Request::ImportFile { file, dry_run: o.boolean("dry_run").unwrap_or(false) }, None));
+        }
         SlashCommand::Instructions => {
             lang = o.parsed::<Lang>("language")?;
             let format = o.parsed::<InstructionsFormat>("format")?.unwrap_or_default();

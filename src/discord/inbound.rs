@@ -426,6 +426,68 @@ mod tests {
         }
     }
 
+    /// `/link-accounts` as Discord sends it (`tests/fixtures/discord/`),
+    /// changed by `change`, read with the CDN at its default.
+    fn link_accounts(change: impl FnOnce(&mut serde_json::Value)) -> Incoming {
+        let mut json: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/discord/command_link_accounts.json")).unwrap();
+        change(&mut json);
+        let interaction: Interaction = serde_json::from_value(json).unwrap();
+        let cdn = Cdn::new(crate::config::DISCORD_CDN_BASE_URL).unwrap();
+        parse(&interaction, &OpsSpace::default(), &cdn)
+    }
+
+    const FILE: &str = "1310000000000000001";
+
+    #[test]
+    fn an_attachment_option_becomes_the_file_it_resolves_to() {
+        let incoming = link_accounts(|_| {});
+        let Ok(Request::ImportFile { file, dry_run }) = incoming.request else { panic!("{:?}", incoming.request) };
+        assert!(!dry_run);
+        assert_eq!(file.filename, "accounts.csv");
+        assert_eq!(file.size, 142);
+        assert_eq!(file.url.host_str(), Some("cdn.discordapp.com"));
+        assert!(file.url.path().ends_with("/accounts.csv") && file.url.query().is_some_and(|q| q.contains("hm=")));
+        assert_eq!(incoming.sender.unwrap().tenant.as_str(), "900000000000000001");
+
+        let incoming = link_accounts(|i| {
+            i["data"]["options"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({ "name": "dry_run", "type": 5, "value": true }));
+        });
+        assert!(matches!(incoming.request, Ok(Request::ImportFile { dry_run: true, .. })), "{:?}", incoming.request);
+    }
+
+    #[test]
+    fn an_attachment_too_large_or_from_elsewhere_is_refused_as_it_is_read() {
+        let max = super::super::attachments::MAX_BYTES;
+        let refused = |change: fn(&mut serde_json::Value)| link_accounts(change).request.unwrap_err();
+        assert_eq!(
+            refused(|i| i["data"]["resolved"]["attachments"][FILE]["size"] = serde_json::json!(2_000_000)),
+            UserError::AttachmentTooLarge { size: Some(2_000_000), max }
+        );
+        assert_eq!(
+            refused(|i| {
+                i["data"]["resolved"]["attachments"][FILE]["url"] =
+                    serde_json::json!("https://cdn.discordapp.com.evil.example/attachments/1/2/accounts.csv")
+            }),
+            UserError::AttachmentNotFromChat
+        );
+        assert_eq!(
+            refused(|i| {
+                i["data"]["resolved"]["attachments"][FILE]["url"] =
+                    serde_json::json!("https://media.discordapp.net/attachments/1/2/accounts.csv")
+            }),
+            UserError::AttachmentNotFromChat,
+            "the media proxy is not the file server configured"
+        );
+        // An option naming a file the interaction does not carry, or no
+        // option at all: not an interaction of Discord's.
+        assert_eq!(refused(|i| i["data"]["resolved"] = serde_json::json!({})), UserError::UnknownInteraction);
+        assert_eq!(refused(|i| i["data"]["options"] = serde_json::json!([])), UserError::UnknownInteraction);
+    }
+
     proptest! {
         #[test]
         fn custom_id_parsing_never_panics(

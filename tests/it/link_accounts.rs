@@ -183,6 +183,13 @@ async fn a_bad_row_is_named_by_its_line_and_nothing_is_stored() {
         assert_eq!(message["embeds"][0]["color"], 0xE74C3C, "red");
         assert!(!body.contains("external-ids.csv"));
     }
+    // Many refused rows: each named, the list attached as a file.
+    let text = csv(300).replace(",basic\n", ",gold\n");
+    let body = import(&h, GUILD_A, "en-US", &text, "token-many-bad").await;
+    let list = attached(&body, "orglink-reply.md");
+    assert!(list.contains("300 rows of the file cannot be registered"), "{list}");
+    assert!(list.contains("Line 2: Support tier") && list.contains("Line 301: Support tier"), "{list}");
+    assert!(embeds_text(&payload(&body)).contains("attached as a file"), "{body}");
     assert_eq!(stored(&h), before, "nothing stored");
     h.finish().await;
 }

@@ -178,6 +178,36 @@ mod tests {
         assert!(cdn.admits("http://localhost:4000/cdn/a.csv").is_err(), "the host as configured, not resolved");
     }
 
+    /// A file server on this machine that takes the connection and never
+    /// answers, or one that is gone: each failure is named, and ours.
+    #[tokio::test]
+    async fn a_file_server_that_does_not_answer_or_is_gone_is_named() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", silent.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((connection, _)) = silent.accept().await {
+                open.push(connection);
+            }
+        });
+        let client = Attachments::new(&base, Duration::from_millis(200)).unwrap();
+        let file = client.cdn().attached(&format!("{base}/attachments/a.csv"), 10, "a.csv").unwrap();
+        assert_eq!(
+            client.fetch_text(&file).await,
+            Err(UserError::AttachmentUnavailable { cause: Unfetched::TimedOut })
+        );
+        held.abort();
+
+        let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", gone.local_addr().unwrap());
+        drop(gone);
+        let client = Attachments::new(&base, Duration::from_millis(500)).unwrap();
+        let file = client.cdn().attached(&format!("{base}/attachments/a.csv"), 10, "a.csv").unwrap();
+        let refused = client.fetch_text(&file).await.unwrap_err();
+        assert_eq!(refused, UserError::AttachmentUnavailable { cause: Unfetched::Unreachable });
+        assert!(refused.ours());
+    }
+
     #[test]
     fn a_file_declared_over_a_mebibyte_is_refused_before_its_address_is_even_read() {
         let cdn = Cdn::new("https://cdn.discordapp.com").unwrap();

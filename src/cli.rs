@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{Actor, AppError, Command, ListFormat, Message, Reply, UserError, Verdict};
+use crate::app::{Actor, AppError, Command, ImportAnswer, ListFormat, Message, Reply, UserError, Verdict};
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::domain::{
@@ -540,7 +540,7 @@ impl TopCommand {
                     input: crate::domain::quote_input(&file.to_string_lossy()),
                 })?;
                 let rows = crate::domain::import::read(&text, &tenant);
-                (Command::ImportAccounts { tenant, rows, dry_run: *dry_run }, *json)
+                (Command::ImportAccounts { tenant, rows, dry_run: *dry_run, answer: ImportAnswer::Table }, *json)
             }
             Self::Account(AccountCommand::Export { tenant, .. }) => {
                 (Command::ExportAccounts { tenant: tenant.as_deref().map(str::parse).transpose()? }, false)

@@ -17,6 +17,9 @@ use crate::scheduler::{Job, Schedule};
 /// Discord's REST API, unless configured otherwise.
 pub const DISCORD_API_BASE_URL: &str = "https://discord.com";
 
+/// Where Discord serves attached files, unless configured otherwise.
+pub const DISCORD_CDN_BASE_URL: &str = "https://cdn.discordapp.com";
+
 /// A value that must never reach a log or a screen. `Debug` and `Display`
 /// show `[redacted]`; [`Secret::expose`] is the only way in.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -115,6 +118,9 @@ pub struct DiscordConfig {
     /// The application's Ed25519 public key (hex): the HTTP interactions endpoint.
     pub public_key: Option<String>,
     pub api_base_url: String,
+    /// Where attachments are fetched from: an attachment elsewhere is
+    /// refused unfetched.
+    pub cdn_base_url: String,
     pub ops_guild_id: Option<ChatId>,
     pub ops_role_id: Option<ChatId>,
     pub ops_channel_id: Option<ChatId>,
@@ -130,6 +136,7 @@ impl Default for DiscordConfig {
             application_id: None,
             public_key: None,
             api_base_url: DISCORD_API_BASE_URL.to_owned(),
+            cdn_base_url: DISCORD_CDN_BASE_URL.to_owned(),
             ops_guild_id: None,
             ops_role_id: None,
             ops_channel_id: None,
@@ -296,6 +303,11 @@ pub static KEYS: &[Key] = &[
         "discord.api_base_url" => "ORGLINK_DISCORD_API_BASE_URL", Text, Fallback::Text(DISCORD_API_BASE_URL),
         "Discord's REST API (tests point it at a local stand-in).",
         |d, v| d.config.discord.api_base_url = url(v)?
+    },
+    key! {
+        "discord.cdn_base_url" => "ORGLINK_DISCORD_CDN_BASE_URL", Text, Fallback::Text(DISCORD_CDN_BASE_URL),
+        "Where Discord serves attached files: /link-accounts fetches its CSV from here only.",
+        |d, v| d.config.discord.cdn_base_url = url(v)?
     },
     key! {
         "discord.ops_guild_id" => "ORGLINK_DISCORD_OPS_GUILD_ID", Scalar, Fallback::Unset,
@@ -1076,6 +1088,7 @@ mod tests {
                 ("ORGLINK_DISCORD_PUBLIC_KEY", key),
                 ("ORGLINK_DISCORD_COMMAND_GUILD_IDS", "1,22, 333"),
                 ("ORGLINK_DISCORD_API_BASE_URL", "http://127.0.0.1:9/"),
+                ("ORGLINK_DISCORD_CDN_BASE_URL", "http://127.0.0.1:10/"),
                 ("ORGLINK_HTTP_LISTEN", "127.0.0.1:0"),
                 ("ORGLINK_DISCORD_REGISTER_COMMANDS_ON_START", "true"),
             ]),
@@ -1083,6 +1096,8 @@ mod tests {
         .unwrap();
         assert_eq!(config.discord.command_guild_ids.iter().map(|c| c.get()).collect::<Vec<_>>(), [1, 22, 333]);
         assert_eq!(config.discord.api_base_url, "http://127.0.0.1:9");
+        assert_eq!(config.discord.cdn_base_url, "http://127.0.0.1:10");
+        assert_eq!(Config::default().discord.cdn_base_url, DISCORD_CDN_BASE_URL);
         assert!(config.discord.register_commands_on_start);
         assert!(!format!("{config:?}").contains("secret-token"));
         for (var, value, key) in [
@@ -1090,6 +1105,7 @@ mod tests {
             ("ORGLINK_DISCORD_OPS_GUILD_ID", "guild", "discord.ops_guild_id"),
             ("ORGLINK_HTTP_LISTEN", "localhost", "http.listen"),
             ("ORGLINK_DISCORD_API_BASE_URL", "discord.com", "discord.api_base_url"),
+            ("ORGLINK_DISCORD_CDN_BASE_URL", "http://cdn.discordapp.com", "discord.cdn_base_url"),
         ] {
             let text = Config::load(None, &env(&[(var, value)])).unwrap_err().to_string();
             assert!(text.contains(key) && text.contains(var), "{text}");

@@ -87,7 +87,9 @@ pub async fn start(
     }
     let app = wiring::app(&config, &templates, store.clone(), clock.clone(), aws);
     let ops = OpsSpace { guild: discord_config.ops_guild_id, role: discord_config.ops_role_id };
-    let bot = Arc::new(Bot::new(app, templates.clone(), ops, config.language)?);
+    let attachments =
+        discord::attachments::Attachments::new(&discord_config.cdn_base_url, discord::attachments::TIMEOUT)?;
+    let bot = Arc::new(Bot::new(app, templates.clone(), ops, attachments, config.language)?);
     let http = Arc::new(discord::http_client(discord_config));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let stopped = move || {

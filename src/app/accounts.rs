@@ -54,7 +54,7 @@ impl App {
                 // The account's own rules first: they say more than a quota.
                 claims::may_claim(claims, &tenant).map_err(Refusal::Claim)?;
                 if let Some(open) = open {
-                    quota::open_claims(limit, open).map_err(Refusal::Quota)?;
+                    quota::open_claims(limit, open, 1).map_err(Refusal::Quota)?;
                 }
                 // A claim of this tenant's that closed makes room for this one.
                 claims.retain(|c| c.tenant != tenant);

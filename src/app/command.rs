@@ -28,6 +28,17 @@ pub enum ListFormat {
     Csv,
 }
 
+/// How an import answers with the external IDs it drew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportAnswer {
+    /// A table in the message, a row per account (the command line).
+    #[default]
+    Table,
+    /// A short summary, and the external IDs in a CSV file attached to it
+    /// (a chat, where a thousand rows do not fit in a message).
+    File,
+}
+
 /// Which dead letters go back to the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay {
@@ -44,6 +55,7 @@ pub enum Command {
         tenant: TenantId,
         rows: ImportRows,
         dry_run: bool,
+        answer: ImportAnswer,
     },
     ListAccounts {
         tenant: Option<TenantId>,
@@ -329,9 +341,11 @@ impl Command {
             | Self::History { .. }
             | Self::VerifyRole { .. }
             | Self::OpenTicket { .. } => Permission::AccountRole,
-            // The CLI's for now: a tenant's import would need its quota of
-            // open claims counted for the whole file.
-            Self::ImportAccounts { .. } | Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
+            // A tenant imports for itself (`/link-accounts`), as it
+            // registers one account: its quota of open claims counts the
+            // whole file.
+            Self::ImportAccounts { .. } => Permission::AccountRole,
+            Self::RemoveAccount { .. } | Self::TransferAccount { .. } => Permission::Ops,
             Self::Configure { .. } => Permission::ManageServer,
             Self::Invite { .. } | Self::DecideTenant { .. } | Self::ListTenants | Self::Pipeline { .. } => {
                 Permission::Ops

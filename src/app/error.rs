@@ -81,6 +81,48 @@ pub enum UserError {
     /// orglink's problem, not the user's: nothing was recorded.
     #[error("orglink could not ask AWS: {cause}")]
     CouldNotAskAws { cause: Unasked },
+    /// A file sent from a chat larger than orglink reads (`size`: as
+    /// declared; none when found while reading it).
+    #[error("the attached file is larger than {max} bytes")]
+    AttachmentTooLarge { size: Option<u64>, max: u64 },
+    /// An attachment whose address is not on the chat's file server: it is
+    /// not fetched.
+    #[error("the attached file is not on Discord's file server")]
+    AttachmentNotFromChat,
+    /// The chat's file server did not hand over the file: not the user's
+    /// doing (`ours`), nothing was recorded.
+    #[error("the attached file could not be fetched: {}", cause.code())]
+    AttachmentUnavailable { cause: Unfetched },
+    /// A file from a chat with more rows than `CHAT_MAX_ROWS`: nothing
+    /// was registered.
+    #[error("the file has {rows} rows, more than the {max} a chat may send")]
+    ImportTooLarge { rows: usize, max: usize },
+    /// An import that would take the tenant over its open claims quota:
+    /// nothing was registered.
+    #[error("{rows} new registrations and {open} open exceed the open claims quota of {limit}")]
+    ImportOverQuota { rows: usize, open: usize, limit: u32 },
+}
+
+/// Why a file could not be fetched from the chat's file server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfetched {
+    /// No connection, or it broke off.
+    Unreachable,
+    /// No complete answer within the client's timeout.
+    TimedOut,
+    /// An HTTP status other than success.
+    Status(u16),
+}
+
+impl Unfetched {
+    /// Its name in templates and logs: stable.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::TimedOut => "timed_out",
+            Self::Status(_) => "status",
+        }
+    }
 }
 
 impl UserError {
@@ -89,7 +131,7 @@ impl UserError {
     /// exits 1 for it, as for any failure of ours, not 2 as for input.
     pub fn ours(&self) -> bool {
         match self {
-            Self::CouldNotAskAws { .. } => true,
+            Self::CouldNotAskAws { .. } | Self::AttachmentUnavailable { .. } => true,
             Self::Invalid(_)
             | Self::AccountNotFound { .. }
             | Self::AlreadyRegistered { .. }
@@ -119,6 +161,10 @@ impl UserError {
             | Self::BackupUnusable { .. }
             | Self::RestoreNotEmpty { .. }
             | Self::BackupsOff
+            | Self::AttachmentTooLarge { .. }
+            | Self::AttachmentNotFromChat
+            | Self::ImportTooLarge { .. }
+            | Self::ImportOverQuota { .. }
             | Self::QuotaExceeded { .. } => false,
         }
     }

@@ -5,10 +5,12 @@
 //! sends each customer.
 
 use super::{
-    Actor, App, AppError, ExportRow, ExportView, ImportView, ImportedAccount, Message, Reply, Scope, Tone, UserError,
+    Actor, App, AppError, ExportRow, ExportView, ImportAnswer, ImportView, ImportedAccount, Message, Reply, Scope,
+    Tone, UserError, quotas,
 };
 use crate::domain::claims::{self, ClaimRefusal};
-use crate::domain::import::{ImportRows, RowError, RowProblem};
+use crate::domain::import::{CHAT_MAX_ROWS, ImportRows, RowError, RowProblem};
+use crate::domain::quota::{self, Quota};
 use crate::domain::{Account, AccountId, AccountKind, ExternalId, TenantId};
 use crate::store::{Audit, By, UpdateError};
 
@@ -28,13 +30,19 @@ impl App {
         tenant: &TenantId,
         rows: ImportRows,
         dry_run: bool,
+        answer: ImportAnswer,
     ) -> Result<Reply, AppError> {
-        if let Scope::Tenant(own) = &actor.scope
-            && own != tenant
-        {
-            return Err(anyhow::anyhow!("a tenant may only import accounts for itself").into());
+        if let Scope::Tenant(own) = &actor.scope {
+            if own != tenant {
+                return Err(anyhow::anyhow!("a tenant may only import accounts for itself").into());
+            }
+            // From a chat, a file is bounded; refused whole before any row
+            // is judged.
+            if rows.records > CHAT_MAX_ROWS {
+                return Err(UserError::ImportTooLarge { rows: rows.records, max: CHAT_MAX_ROWS }.into());
+            }
         }
-        let ImportRows { rows, mut problems } = rows;
+        let ImportRows { rows, mut problems, .. } = rows;
         for (line, new) in &rows {
             let error = if new.kind == AccountKind::Management {
                 Some(RowError::ManagementAccount { account: new.id })
@@ -47,9 +55,32 @@ impl App {
             problems.sort_by_key(|p| p.line);
             return Err(UserError::ImportRejected { problems }.into());
         }
+        // A reseller's file counts against its open claims, whole: counted
+        // and written under the gate, as one registration is.
+        let bound = quotas::bound_tenant(actor).is_some();
+        let _gate = bound.then(|| self.quota_gate.lock().unwrap_or_else(|e| e.into_inner()));
+        if bound {
+            let open = self.open_claims(tenant)?;
+            let limit = self.limit(Quota::OpenClaims);
+            if let Err(exceeded) = quota::open_claims(limit, open, rows.len()) {
+                if !dry_run && let Some((_, first)) = rows.first() {
+                    self.tell_operations_of_quota(first.id, tenant, exceeded, self.clock.now());
+                }
+                return Err(UserError::ImportOverQuota { rows: rows.len(), open, limit }.into());
+            }
+        }
+        let file = (answer == ImportAnswer::File && !dry_run).then(|| super::IMPORTED_IDS_FILE.to_owned());
+        let reply = |view: ImportView, tone| {
+            let mut messages = vec![Message::Imported(view.clone())];
+            if view.file.is_some() {
+                messages.push(Message::ImportedIds(view.clone()));
+            }
+            Reply::new(tone, messages).with_data(view)
+        };
         let view = |accounts: &[Account]| ImportView {
             tenant: tenant.to_string(),
             dry_run,
+            file: file.clone(),
             count: rows.len(),
             accounts: rows
                 .iter()
@@ -63,8 +94,7 @@ impl App {
                 .collect(),
         };
         if dry_run {
-            let view = view(&[]);
-            return Ok(Reply::new(Tone::Info, vec![Message::Imported(view.clone())]).with_data(view));
+            return Ok(reply(view(&[]), Tone::Info));
         }
         let now = self.clock.now();
         let by = By { actor: &actor.id, action: "account_import", at: now, audit: Audit::Always };
@@ -88,8 +118,7 @@ impl App {
             match self.store.add_claims(&by, &new, |claims, account| claims::may_claim(claims, &account.tenant)) {
                 Ok(()) => {
                     let accounts: Vec<Account> = new.into_iter().map(|(a, _)| a).collect();
-                    let view = view(&accounts);
-                    return Ok(Reply::new(Tone::Success, vec![Message::Imported(view.clone())]).with_data(view));
+                    return Ok(reply(view(&accounts), Tone::Success));
                 }
                 Err(UpdateError::Rejected((i, refusal))) => {
                     let (line, row) = &rows[i];

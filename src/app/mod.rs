@@ -32,16 +32,16 @@ use time::OffsetDateTime;
 use tracing::Instrument as _;
 
 pub use backup::{BackupPlan, BackupView, backup_error};
-pub use command::{Command, InstructionsFormat, ListFormat, Replay};
-pub use error::{Action, AppError, Permission, UserError};
+pub use command::{Command, ImportAnswer, InstructionsFormat, ListFormat, Replay};
+pub use error::{Action, AppError, Permission, Unfetched, UserError};
 pub use jobs::JobReport;
 pub use pipeline::{MAX_PAGE as PIPELINE_MAX_PAGE, PAGE_SIZE as PIPELINE_PAGE_SIZE};
 pub use reply::{
-    AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, ImportView,
-    ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, LastCheck, ListView, Message, NotificationView,
-    Offer, OutboxDroppedView, OutboxEntry, OutboxReplayedView, OutboxView, PendingTicket, PipelineView, Rendered,
-    Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView, Tone, Verdict,
-    VerificationView, trust_policy,
+    AccountSummary, AccountView, CorrectionView, ExportRow, ExportView, HistoryEntry, HistoryView, IMPORTED_IDS_FILE,
+    ImportView, ImportedAccount, InstructionsView, InviteRefusedView, InvitedView, LastCheck, ListView, Message,
+    NotificationView, Offer, OutboxDroppedView, OutboxEntry, OutboxReplayedView, OutboxView, PendingTicket,
+    PipelineView, Rendered, Reply, TenantDecisionView, TenantListView, TenantSettingsView, TenantSummary, TicketView,
+    Tone, Verdict, VerificationView, trust_policy,
 };
 
 use crate::aws::Aws;
@@ -287,12 +287,7 @@ impl App {
     pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         let span = command_span(actor, &command);
         async {
-            if let Scope::Tenant(_) = actor.scope {
-                // It may record a new tenant: a store write.
-                let actor = actor.clone();
-                self.off_thread(move |app| app.admit(&actor)).await?;
-            }
-            self.authorize(actor, command.permission())?;
+            self.let_through(actor, command.permission()).await?;
             match command {
                 Command::VerifyRole { account, arn, description } => {
                     self.verify_role(actor, account, arn, description).await
@@ -307,6 +302,19 @@ impl App {
         }
         .instrument(span)
         .await
+    }
+
+    /// The door (`App::admit`) and authorisation for `permission`, as
+    /// [`App::execute`] passes a command through them: for a front end with
+    /// work of its own to do before the command (a file to fetch), which
+    /// it does only for those it lets through.
+    pub async fn let_through(&self, actor: &Actor, permission: Permission) -> Result<(), AppError> {
+        if let Scope::Tenant(_) = actor.scope {
+            // It may record a new tenant: a store write.
+            let actor = actor.clone();
+            self.off_thread(move |app| app.admit(&actor)).await?;
+        }
+        self.authorize(actor, permission)
     }
 
     /// Runs a command that does not wait on AWS or Freshdesk (through the
@@ -324,7 +332,9 @@ impl App {
     fn dispatch(&self, actor: &Actor, command: Command) -> Result<Reply, AppError> {
         match command {
             Command::AddAccount(new) => self.add_account(actor, new),
-            Command::ImportAccounts { tenant, rows, dry_run } => self.import_accounts(actor, &tenant, rows, dry_run),
+            Command::ImportAccounts { tenant, rows, dry_run, answer } => {
+                self.import_accounts(actor, &tenant, rows, dry_run, answer)
+            }
             Command::ListAccounts { tenant, filter, format } => self.list_accounts(actor, tenant, &filter, format),
             Command::ExportAccounts { tenant } => self.export_accounts(actor, tenant),
             Command::ShowAccount { account } => self.show_account(actor, account),

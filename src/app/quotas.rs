@@ -49,7 +49,21 @@ impl App {
         exceeded: Exceeded,
         now: OffsetDateTime,
     ) -> AppError {
+        self.tell_operations_of_quota(account, tenant, exceeded, now);
         let Exceeded { quota, limit, resets_at } = exceeded;
+        UserError::QuotaExceeded { quota, limit, resets_at }.into()
+    }
+
+    /// Operations hear that `tenant` is over a quota with a command about
+    /// `account`, once a UTC day per tenant and quota (logged each time).
+    pub(super) fn tell_operations_of_quota(
+        &self,
+        account: AccountId,
+        tenant: &TenantId,
+        exceeded: Exceeded,
+        now: OffsetDateTime,
+    ) {
+        let Exceeded { quota, limit, .. } = exceeded;
         tracing::info!(%tenant, %account, quota = quota.code(), limit, "refused: over a quota");
         let event = Event::QuotaExceeded { account, tenant: tenant.clone(), quota, limit };
         if let Some(notice) = effects::notice(&event) {
@@ -60,7 +74,6 @@ impl App {
                 tracing::error!(error = %e, %tenant, quota = quota.code(), "operations could not be told of a quota");
             }
         }
-        UserError::QuotaExceeded { quota, limit, resets_at }.into()
     }
 
     /// How many claims `tenant` has open: what the open claims quota counts.

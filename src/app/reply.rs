@@ -429,6 +429,9 @@ pub struct ListView {
 pub struct ImportView {
     pub tenant: String,
     pub dry_run: bool,
+    /// The file the external IDs are attached as, when the answer is a
+    /// summary with a file (`ImportAnswer::File`) rather than a table.
+    pub file: Option<String>,
     pub count: usize,
     pub accounts: Vec<ImportedAccount>,
 }
@@ -442,6 +445,9 @@ pub struct ImportedAccount {
     pub customer: String,
     pub external_id: Option<ExternalId>,
 }
+
+/// The file an import's external IDs are attached as, on a chat.
+pub const IMPORTED_IDS_FILE: &str = "external-ids.csv";
 
 /// What a reseller sends each customer, one row per open claim.
 #[derive(Debug, Clone, Serialize)]
@@ -549,6 +555,8 @@ pub enum Message {
     ListCsv(ListView),
     /// The accounts of a file, registered (or judged, in a dry run).
     Imported(ImportView),
+    /// Their external IDs as CSV, to attach to the summary.
+    ImportedIds(ImportView),
     /// Open claims as CSV, with what each customer needs.
     Export(ExportView),
     ExternalIdRotated(AccountView),
@@ -617,6 +625,7 @@ impl Message {
             Self::List(_) => "list.md",
             Self::ListCsv(_) => "list.csv",
             Self::Imported(_) => "imported.md",
+            Self::ImportedIds(_) => "imported_ids.csv",
             Self::Export(_) => "export.csv",
             Self::ExternalIdRotated(_) => "external_id_rotated.md",
             Self::SupportPlanSet(_) => "support_plan_set.md",
@@ -672,6 +681,11 @@ impl Message {
                 UserError::BackupUnusable { .. } => "errors/backup_unusable.md",
                 UserError::RestoreNotEmpty { .. } => "errors/restore_not_empty.md",
                 UserError::BackupsOff => "errors/backups_off.md",
+                UserError::AttachmentTooLarge { .. } => "errors/attachment_too_large.md",
+                UserError::AttachmentNotFromChat => "errors/attachment_not_from_chat.md",
+                UserError::AttachmentUnavailable { .. } => "errors/attachment_unavailable.md",
+                UserError::ImportTooLarge { .. } => "errors/import_too_large.md",
+                UserError::ImportOverQuota { .. } => "errors/import_over_quota.md",
             },
             Self::Internal => "errors/internal.md",
             Self::Notification(v) => return Cow::Owned(format!("notifications/{}.md", v.event.code())),
@@ -686,6 +700,7 @@ impl Message {
             Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
             Self::Export(_) | Self::ListCsv(_) => Some("orglink-accounts.csv".to_owned()),
             Self::PipelineCsv(_) => Some("orglink-pipeline.csv".to_owned()),
+            Self::ImportedIds(_) => Some(IMPORTED_IDS_FILE.to_owned()),
             _ => None,
         }
     }
@@ -730,7 +745,7 @@ impl Message {
             Self::Checked(v) => to_value(v),
             Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
             Self::List(v) | Self::ListCsv(v) => to_value(v),
-            Self::Imported(v) => to_value(v),
+            Self::Imported(v) | Self::ImportedIds(v) => to_value(v),
             Self::Export(v) => to_value(v),
             Self::Internal => json!({}),
             Self::Error(e) => error_context(e),
@@ -748,6 +763,7 @@ impl Message {
             | Self::AwsCli(_)
             | Self::ExternalIdRotated(_)
             | Self::Imported(_)
+            | Self::ImportedIds(_)
             | Self::Export(_)
             | Self::Verification(_) => true,
             Self::MemberAccountWarning(_)
@@ -798,6 +814,7 @@ impl Message {
             | Self::List(_)
             | Self::ListCsv(_)
             | Self::Imported(_)
+            | Self::ImportedIds(_)
             | Self::Export(_)
             | Self::SupportPlanSet(_)
             | Self::PriceBookSet(_)
@@ -874,7 +891,21 @@ fn error_context(error: &UserError) -> Value {
         UserError::OutboxItemNotFound { id } | UserError::NotADeadLetter { id } => json!({ "id": id }),
         UserError::BackupUnusable { file, problem } => json!({ "file": file, "problem": problem }),
         UserError::RestoreNotEmpty { data_dir } => json!({ "data_dir": data_dir }),
-        UserError::BackupsOff => json!({}),
+        UserError::BackupsOff | UserError::AttachmentNotFromChat => json!({}),
+        UserError::AttachmentTooLarge { size, max } => json!({ "size": size, "max": max }),
+        UserError::AttachmentUnavailable { cause } => {
+            let status = match cause {
+                super::error::Unfetched::Status(status) => Some(*status),
+                _ => None,
+            };
+            json!({ "cause": cause.code(), "status": status })
+        }
+        UserError::ImportTooLarge { rows, max } => json!({ "rows": rows, "max": max }),
+        UserError::ImportOverQuota { rows, open, limit } => {
+            // How many more fit now, for the message.
+            let room = (*limit as usize).saturating_sub(*open);
+            json!({ "rows": rows, "open": open, "limit": limit, "room": room })
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use serenity::all::{
     ModalInteraction,
 };
 
+use super::attachments::{Attached, Cdn};
 use super::spec::SlashCommand;
 use crate::app::{Actor, Command, InstructionsFormat, ListFormat, Rights, Scope, UserError};
 use crate::domain::{AccountId, ChatId, Edit, Lang, NewAccount, ParseError, PriceBookChoice, TenantDecision, TenantId};
@@ -51,6 +52,12 @@ pub enum Request {
     /// A page button of `/pipeline`: the same message shows that page.
     PipelinePage {
         page: u32,
+    },
+    /// `/link-accounts`: the attached CSV file, fetched once Discord has
+    /// its deferred answer, then imported for the sender's server.
+    ImportFile {
+        file: Attached,
+        dry_run: bool,
     },
 }
 
@@ -135,8 +142,9 @@ fn page(subject: &str) -> Option<u32> {
 pub const ROLE_ARN_INPUT: &str = "role_arn";
 pub const DESCRIPTION_INPUT: &str = "description";
 
-/// Reads an interaction. `ops` says where the operations team works.
-pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
+/// Reads an interaction. `ops` says where the operations team works, `cdn`
+/// where attached files may come from.
+pub fn parse(interaction: &Interaction, ops: &OpsSpace, cdn: &Cdn) -> Incoming {
     let (locale, guild, member, user) = match interaction {
         Interaction::Ping(_) => return Incoming { sender: None, locale_lang: None, request: Ok(Request::Ping) },
         Interaction::Command(i) | Interaction::Autocomplete(i) => {
@@ -163,7 +171,7 @@ pub fn parse(interaction: &Interaction, ops: &OpsSpace) -> Incoming {
         locale_lang,
     };
     let request = match interaction {
-        Interaction::Command(i) => command(i).map(|(request, claim_of)| {
+        Interaction::Command(i) => command(i, cdn).map(|(request, claim_of)| {
             sender.actor.claim_of = claim_of;
             request
         }),
@@ -211,10 +219,30 @@ impl Options<'_> {
     fn parsed<T: std::str::FromStr<Err = ParseError>>(&self, name: &str) -> Result<Option<T>, ParseError> {
         self.string(name).map(str::parse).transpose()
     }
+
+    fn boolean(&self, name: &str) -> Option<bool> {
+        self.0.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
+            CommandDataOptionValue::Boolean(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    /// The file an attachment option names, as the interaction's resolved
+    /// data describes it, checked against `cdn` (its size, its address).
+    fn attachment(&self, name: &str, cdn: &Cdn) -> Result<Attached, UserError> {
+        let id = self.0.data.options.iter().find(|o| o.name == name).and_then(|o| match &o.value {
+            CommandDataOptionValue::Attachment(id) => Some(*id),
+            _ => None,
+        });
+        // Discord always resolves the file an option names: anything else
+        // is not an interaction of Discord's.
+        let file = id.and_then(|id| self.0.data.resolved.attachments.get(&id)).ok_or(UserError::UnknownInteraction)?;
+        cdn.attached(&file.url, u64::from(file.size), &file.filename)
+    }
 }
 
 /// The request, and the tenant whose claim an operations command names.
-fn command(interaction: &CommandInteraction) -> Result<(Request, Option<TenantId>), UserError> {
+fn command(interaction: &CommandInteraction, cdn: &Cdn) -> Result<(Request, Option<TenantId>), UserError> {
     let Some(slash) = SlashCommand::from_key(&interaction.data.name) else {
         return Err(UserError::UnknownInteraction);
     };
@@ -231,6 +259,12 @@ fn command(interaction: &CommandInteraction) -> Result<(Request, Option<TenantId
             kind: o.parsed("account_kind")?.unwrap_or_default(),
             price_book: o.parsed("price_book")?,
         }),
+        SlashCommand::LinkAccounts => {
+            // Fetched and read later, off Discord's 3 seconds: the request
+            // carries the file, checked, not yet the command.
+            let file = o.attachment("file", cdn)?;
+            return Ok((Request::ImportFile { file, dry_run: o.boolean("dry_run").unwrap_or(false) }, None));
+        }
         SlashCommand::Instructions => {
             lang = o.parsed::<Lang>("language")?;
             let format = o.parsed::<InstructionsFormat>("format")?.unwrap_or_default();
@@ -390,6 +424,68 @@ mod tests {
         ] {
             assert_eq!(CustomId::parse(forged), None, "{forged}");
         }
+    }
+
+    /// `/link-accounts` as Discord sends it (`tests/fixtures/discord/`),
+    /// changed by `change`, read with the CDN at its default.
+    fn link_accounts(change: impl FnOnce(&mut serde_json::Value)) -> Incoming {
+        let mut json: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/discord/command_link_accounts.json")).unwrap();
+        change(&mut json);
+        let interaction: Interaction = serde_json::from_value(json).unwrap();
+        let cdn = Cdn::new(crate::config::DISCORD_CDN_BASE_URL).unwrap();
+        parse(&interaction, &OpsSpace::default(), &cdn)
+    }
+
+    const FILE: &str = "1310000000000000001";
+
+    #[test]
+    fn an_attachment_option_becomes_the_file_it_resolves_to() {
+        let incoming = link_accounts(|_| {});
+        let Ok(Request::ImportFile { file, dry_run }) = incoming.request else { panic!("{:?}", incoming.request) };
+        assert!(!dry_run);
+        assert_eq!(file.filename, "accounts.csv");
+        assert_eq!(file.size, 142);
+        assert_eq!(file.url.host_str(), Some("cdn.discordapp.com"));
+        assert!(file.url.path().ends_with("/accounts.csv") && file.url.query().is_some_and(|q| q.contains("hm=")));
+        assert_eq!(incoming.sender.unwrap().tenant.as_str(), "900000000000000001");
+
+        let incoming = link_accounts(|i| {
+            i["data"]["options"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({ "name": "dry_run", "type": 5, "value": true }));
+        });
+        assert!(matches!(incoming.request, Ok(Request::ImportFile { dry_run: true, .. })), "{:?}", incoming.request);
+    }
+
+    #[test]
+    fn an_attachment_too_large_or_from_elsewhere_is_refused_as_it_is_read() {
+        let max = super::super::attachments::MAX_BYTES;
+        let refused = |change: fn(&mut serde_json::Value)| link_accounts(change).request.unwrap_err();
+        assert_eq!(
+            refused(|i| i["data"]["resolved"]["attachments"][FILE]["size"] = serde_json::json!(2_000_000)),
+            UserError::AttachmentTooLarge { size: Some(2_000_000), max }
+        );
+        assert_eq!(
+            refused(|i| {
+                i["data"]["resolved"]["attachments"][FILE]["url"] =
+                    serde_json::json!("https://cdn.discordapp.com.evil.example/attachments/1/2/accounts.csv")
+            }),
+            UserError::AttachmentNotFromChat
+        );
+        assert_eq!(
+            refused(|i| {
+                i["data"]["resolved"]["attachments"][FILE]["url"] =
+                    serde_json::json!("https://media.discordapp.net/attachments/1/2/accounts.csv")
+            }),
+            UserError::AttachmentNotFromChat,
+            "the media proxy is not the file server configured"
+        );
+        // An option naming a file the interaction does not carry, or no
+        // option at all: not an interaction of Discord's.
+        assert_eq!(refused(|i| i["data"]["resolved"] = serde_json::json!({})), UserError::UnknownInteraction);
+        assert_eq!(refused(|i| i["data"]["options"] = serde_json::json!([])), UserError::UnknownInteraction);
     }
 
     proptest! {

@@ -5,6 +5,7 @@
 //! and the app's reply into a `CreateInteractionResponse`; the transports
 //! (`endpoint`, `gateway`) only carry it. Discord types stop here.
 
+pub mod attachments;
 pub mod endpoint;
 pub mod gateway;
 pub mod inbound;
@@ -20,10 +21,11 @@ use serenity::all::{CreateInteractionResponse, Http, HttpBuilder, Interaction, I
 use serenity::builder::Builder as _;
 use tracing::Instrument as _;
 
-use crate::app::{App, AppError, Message, Reply, UserError};
+use crate::app::{Actor, App, AppError, Command, ImportAnswer, Message, Reply, UserError};
 use crate::config::DiscordConfig;
-use crate::domain::Lang;
+use crate::domain::{Lang, TenantId};
 use crate::templates::Templates;
+use attachments::{Attached, Attachments};
 pub use inbound::OpsSpace;
 use inbound::{Incoming, Request};
 use outbound::Ui;
@@ -34,6 +36,8 @@ pub struct Bot {
     app: App,
     templates: Templates,
     ops: OpsSpace,
+    /// Fetches the files commands carry (`/link-accounts`).
+    attachments: Attachments,
     default_lang: Lang,
     ui_en: Ui,
     ui_es: Ui,
@@ -45,7 +49,13 @@ pub struct Bot {
 }
 
 impl Bot {
-    pub fn new(app: App, templates: Templates, ops: OpsSpace, default_lang: Lang) -> anyhow::Result<Self> {
+    pub fn new(
+        app: App,
+        templates: Templates,
+        ops: OpsSpace,
+        attachments: Attachments,
+        default_lang: Lang,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             ui_en: Ui::load(&templates, Lang::En)?,
             ui_es: Ui::load(&templates, Lang::Es)?,
@@ -54,6 +64,7 @@ impl Bot {
             // escaped.
             templates: templates.for_discord(),
             ops,
+            attachments,
             default_lang,
             changed: Arc::new(tokio::sync::Notify::new()),
             delivery_rounds: Arc::new(tokio::sync::watch::Sender::new(0)),
@@ -87,10 +98,10 @@ impl Bot {
     /// after.
     pub fn respond(self: &Arc<Self>, interaction: &Interaction) -> Response {
         let started = std::time::Instant::now();
-        let incoming = inbound::parse(interaction, &self.ops);
+        let incoming = inbound::parse(interaction, &self.ops, self.attachments.cdn());
         let kind = match &incoming.request {
             Ok(Request::Ping) => "ping",
-            Ok(Request::Run { .. }) => "command",
+            Ok(Request::Run { .. } | Request::ImportFile { .. }) => "command",
             Ok(Request::SuggestAccounts { .. }) => "autocomplete",
             Ok(Request::OpenRoleModal { .. } | Request::DecideTenant { .. } | Request::PipelinePage { .. }) => {
                 "component"
@@ -143,6 +154,20 @@ impl Bot {
                 let reply = self.outcome(name, self.app.handle(&sender.actor, command));
                 self.reply(&reply, lang)
             }
+            Request::ImportFile { file, dry_run } => {
+                span.record("command", "account_import");
+                let lang = self.lang(&incoming, None);
+                // The file is fetched after Discord has its answer.
+                let (bot, actor, tenant) = (self.clone(), sender.actor.clone(), sender.tenant.clone());
+                let work = async move {
+                    let outcome = bot.import_attached(&actor, tenant, &file, dry_run).await;
+                    let reply = bot.outcome("account_import", outcome);
+                    let rendered = bot.render(&reply, lang);
+                    outbound::edit(&rendered.0, rendered.1, bot.ui(lang))
+                }
+                .instrument(span.clone());
+                outbound::deferred(FollowUp::Later(Box::pin(work)))
+            }
             Request::SuggestAccounts { partial } => {
                 let accounts = self.app.suggest_accounts(&sender.actor, &partial, outbound::AUTOCOMPLETE_CHOICES_MAX);
                 // Autocomplete cannot show an error: no suggestions instead.
@@ -194,6 +219,27 @@ impl Bot {
                 }
             }
         }
+    }
+
+    /// `/link-accounts`: the file fetched (only for a member the door and
+    /// the command's permission let through), read by the import's own
+    /// reader, then imported for `tenant` as the command line imports,
+    /// answered with a summary and the external IDs as a file.
+    async fn import_attached(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        file: &Attached,
+        dry_run: bool,
+    ) -> Result<Reply, AppError> {
+        let mut command =
+            Command::ImportAccounts { tenant, rows: Default::default(), dry_run, answer: ImportAnswer::File };
+        self.app.let_through(actor, command.permission()).await?;
+        let text = self.attachments.fetch_text(file).await?;
+        if let Command::ImportAccounts { tenant, rows, .. } = &mut command {
+            *rows = crate::domain::import::read(&text, tenant);
+        }
+        self.app.execute(actor, command).await
     }
 
     /// The reply to show for a command's outcome; our own failures are

@@ -21,6 +21,7 @@ use crate::templates::Templates;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlashCommand {
     LinkAccount,
+    LinkAccounts,
     Instructions,
     Status,
     SupportPlan,
@@ -49,9 +50,14 @@ pub struct OptionSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OptionKind {
-    String { max_length: u16 },
+    String {
+        max_length: u16,
+    },
     Channel,
     Role,
+    /// A file the user attaches.
+    Attachment,
+    Boolean,
 }
 
 /// A free-text type's bound as Discord's `max_length`, so that the option
@@ -80,8 +86,9 @@ const fn account(required: bool) -> OptionSpec {
 }
 
 impl SlashCommand {
-    pub const ALL: [SlashCommand; 13] = [
+    pub const ALL: [SlashCommand; 14] = [
         Self::LinkAccount,
+        Self::LinkAccounts,
         Self::Instructions,
         Self::Status,
         Self::SupportPlan,
@@ -100,6 +107,7 @@ impl SlashCommand {
     pub fn key(self) -> &'static str {
         match self {
             Self::LinkAccount => "link-account",
+            Self::LinkAccounts => "link-accounts",
             Self::Instructions => "instructions",
             Self::Status => "status",
             Self::SupportPlan => "support-plan",
@@ -128,6 +136,22 @@ impl SlashCommand {
                 text("root_email", false, 64),
                 text("price_book", false, max(PriceBookName::MAX_CHARS)),
                 choice("account_kind", false, &["standalone", "member", "management"]),
+            ],
+            Self::LinkAccounts => vec![
+                OptionSpec {
+                    key: "file",
+                    kind: OptionKind::Attachment,
+                    required: true,
+                    choices: &[],
+                    autocomplete: false,
+                },
+                OptionSpec {
+                    key: "dry_run",
+                    kind: OptionKind::Boolean,
+                    required: false,
+                    choices: &[],
+                    autocomplete: false,
+                },
             ],
             Self::Instructions => vec![
                 account(true),
@@ -183,6 +207,7 @@ impl SlashCommand {
             // (the app checks the operations role on every use).
             Self::Config | Self::AccountAdmin | Self::Pipeline => Some(Permissions::MANAGE_GUILD),
             Self::LinkAccount
+            | Self::LinkAccounts
             | Self::Instructions
             | Self::Status
             | Self::SupportPlan
@@ -264,6 +289,8 @@ pub fn registration_payload(templates: &Templates) -> anyhow::Result<Vec<CreateC
                     OptionKind::String { .. } => CommandOptionType::String,
                     OptionKind::Channel => CommandOptionType::Channel,
                     OptionKind::Role => CommandOptionType::Role,
+                    OptionKind::Attachment => CommandOptionType::Attachment,
+                    OptionKind::Boolean => CommandOptionType::Boolean,
                 };
                 let mut create_option = CreateCommandOption::new(kind, &en_opt.name, &en_opt.description)
                     .required(option.required)

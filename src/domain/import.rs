@@ -14,6 +14,11 @@ use super::{AccountId, NewAccount, ParseError, TenantId};
 pub const COLUMNS: [&str; 6] = ["account_id", "customer", "support", "email", "price_book", "kind"];
 const REQUIRED: [&str; 3] = ["account_id", "customer", "support"];
 
+/// The most data rows a file sent from a chat may hold (`/link-accounts`):
+/// a larger file is refused whole, before any row is judged. The command
+/// line takes any number.
+pub const CHAT_MAX_ROWS: usize = 1000;
+
 /// What is wrong with one row (or with the file's header, line 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowError {
@@ -52,6 +57,8 @@ pub struct RowProblem {
 pub struct ImportRows {
     pub rows: Vec<(usize, NewAccount)>,
     pub problems: Vec<RowProblem>,
+    /// The data rows the file holds, good or not (blank ones are none).
+    pub records: usize,
 }
 
 /// Reads a CSV file's text: UTF-8 with or without a byte-order mark; the
@@ -90,6 +97,7 @@ pub fn read(text: &str, tenant: &TenantId) -> ImportRows {
         if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
+        out.records += 1;
         if fields.len() != header.len() {
             let error = RowError::Fields { expected: header.len(), found: fields.len() };
             out.problems.push(RowProblem { line, error });
@@ -233,6 +241,7 @@ mod tests {
             let read = read(text, &tenant());
             assert!(read.problems.is_empty(), "{:?}", read.problems);
             assert_eq!(read.rows.len(), 1);
+            assert_eq!(read.records, 1);
             assert_eq!(read.rows[0].0, 2);
             assert_eq!(read.rows[0].1.customer.as_str(), "Acme, Inc");
         }
@@ -245,6 +254,7 @@ mod tests {
         let read = read(text, &tenant());
         let lines: Vec<(usize, &str)> = read.problems.iter().map(|p| (p.line, p.error.code())).collect();
         assert_eq!(lines, [(3, "invalid"), (4, "duplicate"), (5, "fields"), (6, "invalid"), (8, "invalid")]);
+        assert_eq!(read.records, 6, "every data row counts, good or not");
     }
 
     #[test]

@@ -100,9 +100,11 @@ impl DayCount {
     }
 }
 
-/// Whether a tenant with `open` open claims may open one more.
-pub fn open_claims(limit: u32, open: usize) -> Result<(), Exceeded> {
-    if open < limit as usize {
+/// Whether a tenant with `open` open claims may open `more` (one
+/// registration, or every row of an import: a file is taken whole or not
+/// at all).
+pub fn open_claims(limit: u32, open: usize, more: usize) -> Result<(), Exceeded> {
+    if open.saturating_add(more) <= limit as usize {
         Ok(())
     } else {
         // Room comes back when a claim is verified, lapses or is removed.
@@ -160,9 +162,12 @@ mod tests {
 
     #[test]
     fn open_claims_are_counted_against_the_limit_and_come_back_with_no_set_time() {
-        assert_eq!(open_claims(200, 199), Ok(()));
-        assert_eq!(open_claims(200, 200), Err(Exceeded { quota: Quota::OpenClaims, limit: 200, resets_at: None }));
-        assert!(open_claims(2, 7).is_err(), "a lower limit configured later refuses too");
+        assert_eq!(open_claims(200, 199, 1), Ok(()));
+        assert_eq!(open_claims(200, 200, 1), Err(Exceeded { quota: Quota::OpenClaims, limit: 200, resets_at: None }));
+        assert!(open_claims(2, 7, 1).is_err(), "a lower limit configured later refuses too");
+        // A file counts whole: 190 open and 10 more fit in 200, 11 do not.
+        assert_eq!(open_claims(200, 190, 10), Ok(()));
+        assert!(open_claims(200, 190, 11).is_err());
     }
 
     #[test]

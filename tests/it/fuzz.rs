@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use orglink::app::{App, Settings};
 use orglink::clock::SystemClock;
+use orglink::discord::attachments::{Attachments, TIMEOUT};
 use orglink::discord::inbound::CustomId;
 use orglink::discord::outbound::{AUTOCOMPLETE_CHOICES_MAX, MESSAGE_EMBED_CHARS_MAX, Response};
 use orglink::discord::{Bot, OpsSpace};
@@ -95,7 +96,8 @@ proptest! {
 fn bot() -> Arc<Bot> {
     let app = App::new(Store::temporary().unwrap(), Settings::default(), Arc::new(SystemClock));
     let ops = OpsSpace { guild: Some("900000000000000100".parse().unwrap()), role: None };
-    Arc::new(Bot::new(app, Templates::embedded(), ops, Lang::En).unwrap())
+    let attachments = Attachments::new(orglink::config::DISCORD_CDN_BASE_URL, TIMEOUT).unwrap();
+    Arc::new(Bot::new(app, Templates::embedded(), ops, attachments, Lang::En).unwrap())
 }
 
 /// The answer to `interaction` is one Discord accepts: a PONG to a PING and

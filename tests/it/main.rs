@@ -37,6 +37,9 @@ mod gateway;
 mod import;
 /// AWS Organizations invitations: sending and tracking them.
 mod invitations;
+/// `/link-accounts`: a CSV file attached in Discord, imported whole or not
+/// at all.
+mod link_accounts;
 /// Outbox delivery to Discord channels: once, retried, never dropped.
 mod notifications;
 /// Operations see, send again and drop the outbox's notifications.

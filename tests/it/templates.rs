@@ -681,10 +681,40 @@ fn import_messages(add: &mut impl FnMut(&str, Message)) {
             external_id: external_id.map(|e| e.parse().unwrap()),
         }]
     };
-    let view =
-        |dry_run, external_id| ImportView { tenant: "acme".into(), dry_run, count: 1, accounts: rows(external_id) };
+    let view = |dry_run, external_id| ImportView {
+        tenant: "acme".into(),
+        dry_run,
+        file: None,
+        count: 1,
+        accounts: rows(external_id),
+    };
     add("imported", Message::Imported(view(false, Some("orglink-0123456789abcdef0123456789"))));
     add("imported_dry_run", Message::Imported(view(true, None)));
+    // From Discord: a summary, and the external IDs as a file.
+    let mut attached = view(false, Some("orglink-0123456789abcdef0123456789"));
+    attached.tenant = "900000000000000001".into();
+    attached.file = Some(orglink::app::IMPORTED_IDS_FILE.into());
+    attached.accounts[0].customer = "=HYPERLINK(\"https://evil.example\"), @everyone".into();
+    add("imported_summary", Message::Imported(attached.clone()));
+    add("imported_ids", Message::ImportedIds(attached));
+    use orglink::app::Unfetched;
+    let max = orglink::discord::attachments::MAX_BYTES;
+    add("error_attachment_too_large", Message::Error(UserError::AttachmentTooLarge { size: Some(max + 1), max }));
+    add("error_attachment_too_large_read", Message::Error(UserError::AttachmentTooLarge { size: None, max }));
+    add("error_attachment_not_from_chat", Message::Error(UserError::AttachmentNotFromChat));
+    for (name, cause) in [
+        ("status", Unfetched::Status(503)),
+        ("timed_out", Unfetched::TimedOut),
+        ("unreachable", Unfetched::Unreachable),
+    ] {
+        add(
+            &format!("error_attachment_unavailable_{name}"),
+            Message::Error(UserError::AttachmentUnavailable { cause }),
+        );
+    }
+    add("error_import_too_large", Message::Error(UserError::ImportTooLarge { rows: 1001, max: 1000 }));
+    add("error_import_over_quota", Message::Error(UserError::ImportOverQuota { rows: 40, open: 190, limit: 200 }));
+    add("error_import_over_quota_full", Message::Error(UserError::ImportOverQuota { rows: 1, open: 200, limit: 200 }));
     use orglink::app::{ExportRow, ExportView};
     let row = ExportRow {
         id: account,

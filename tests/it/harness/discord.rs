@@ -34,6 +34,7 @@ pub fn config(discord_url: &str, public_key: &str) -> Config {
             application_id: Some(APPLICATION_ID.parse().unwrap()),
             public_key: Some(public_key.to_owned()),
             api_base_url: discord_url.to_owned(),
+            cdn_base_url: orglink::config::DISCORD_CDN_BASE_URL.to_owned(),
             ops_guild_id: Some(OPS_GUILD.parse().unwrap()),
             ops_role_id: Some(OPS_ROLE.parse().unwrap()),
             ops_channel_id: Some(OPS_CHANNEL.parse().unwrap()),

@@ -67,6 +67,7 @@ pub struct Builder {
     distributor: bool,
     on_disk: bool,
     discord: bool,
+    cdn: bool,
     freshdesk: Option<FreshdeskChange>,
     logs: Option<Logs>,
     organizations: Option<aws_sdk_organizations::Client>,
@@ -126,6 +127,14 @@ impl Builder {
         self
     }
 
+    /// A recorder standing in for Discord's file server (`serve` only):
+    /// orglink's `discord.cdn_base_url` points at it, and the test mounts
+    /// the files it serves.
+    pub fn cdn(mut self) -> Self {
+        self.cdn = true;
+        self
+    }
+
     /// A recorder standing in for Freshdesk, and orglink's ticket desk
     /// pointed at it with the configuration `change` makes of the default.
     pub fn freshdesk(mut self, change: impl FnOnce(&mut FreshdeskConfig) + 'static) -> Self {
@@ -182,6 +191,7 @@ impl Builder {
             settings: self.settings,
             aws,
             discord,
+            cdn: None,
             freshdesk,
             desk,
             organizations: self.organizations.take(),
@@ -220,6 +230,10 @@ impl Builder {
         let signing = SigningKey::from_bytes(&seed);
         let mut config = discord::config(&recorder.uri(), &hex::encode(signing.verifying_key().to_bytes()));
         config.settings = self.settings.clone();
+        let cdn = if self.cdn { Some(Recorder::start().await) } else { None };
+        if let Some(cdn) = &cdn {
+            config.discord.cdn_base_url = cdn.uri();
+        }
         let (freshdesk, desk) = freshdesk.map_or((None, None), |(r, c)| (Some(r), Some(c)));
         config.freshdesk = desk.clone();
         let pair = aws.as_ref().map(|a| (a.aws(), Distributor::new(&a.config)));
@@ -234,6 +248,7 @@ impl Builder {
             settings: config.settings.clone(),
             aws,
             discord: Some(recorder),
+            cdn,
             freshdesk,
             desk,
             organizations: None,
@@ -366,6 +381,7 @@ pub struct Harness {
     settings: Settings,
     aws: Option<AwsSide>,
     discord: Option<Recorder>,
+    cdn: Option<Recorder>,
     freshdesk: Option<Recorder>,
     desk: Option<FreshdeskConfig>,
     organizations: Option<aws_sdk_organizations::Client>,
@@ -391,6 +407,7 @@ impl Harness {
             distributor: false,
             on_disk: false,
             discord: false,
+            cdn: false,
             freshdesk: None,
             logs: None,
             organizations: None,
@@ -446,6 +463,11 @@ impl Harness {
 
     pub fn discord(&self) -> &Recorder {
         self.discord.as_ref().expect("the harness was built with a Discord recorder")
+    }
+
+    /// The stand-in for Discord's file server.
+    pub fn cdn(&self) -> &Recorder {
+        self.cdn.as_ref().expect("the harness was built with `cdn`")
     }
 
     pub fn freshdesk(&self) -> &Recorder {

@@ -43,9 +43,10 @@ pub fn state_since(account: &Account) -> OffsetDateTime {
     .min(account.updated_at.max(account.registered_at))
 }
 
-/// What the pipeline needs of one claim that is not closed, derived from
-/// it by [`Row::of`] alone: the store keeps one beside each claim (grouped
-/// by tenant), so the pipeline reads these small rows and not the claims.
+/// What the pipeline (and the open claims quota) needs of one claim that is
+/// not closed, derived from it by [`Row::of`] alone: the store keeps one
+/// beside each claim (grouped by tenant), so the pipeline and a tenant's
+/// count of open claims read these small rows and not the claims.
 /// Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
@@ -59,13 +60,15 @@ pub struct Row {
     pub next_actor: Option<Responsible>,
     pub invitation_expires_at: Option<i64>,
     pub support_plan_attention: bool,
+    /// Counted by the open claims quota (`Account::is_open_claim`).
+    pub open_claim: bool,
 }
 
 /// The version of [`Row::of`]'s rules: rows kept under another version are
 /// made again from the claims when the store opens. Bump it whenever what
 /// `Row::of` derives changes (the store's check would otherwise find each
 /// row that differs).
-pub const ROWS_VERSION: u32 = 1;
+pub const ROWS_VERSION: u32 = 2;
 
 impl Row {
     /// The claim's row; none for a closed claim, which the pipeline passes
@@ -84,6 +87,7 @@ impl Row {
             next_actor: claim.next_actor(),
             invitation_expires_at: claim.invitation.as_ref().map(|i| i.expires_at.unix_timestamp()),
             support_plan_attention: claim.support_plan_attention().is_some(),
+            open_claim: claim.is_open_claim(),
         })
     }
 }
@@ -500,6 +504,22 @@ mod tests {
             reminded: vec![],
         });
         a
+    }
+
+    #[test]
+    fn a_row_holds_what_the_pipeline_and_the_quota_read_and_a_closed_claim_has_none() {
+        let registered = claim("123456789012", "acme", LinkState::Registered, NOW - DAY);
+        let row = Row::of(&registered).unwrap();
+        assert_eq!((row.state, row.since, row.open_claim), (LinkState::Registered, (NOW - DAY).unix_timestamp(), true));
+        assert_eq!(row.next_actor, registered.next_actor());
+        let lapsed = claim("123456789012", "acme", LinkState::Lapsed, NOW);
+        assert!(!Row::of(&lapsed).unwrap().open_claim, "a lapsed claim makes room");
+        let owned = invited("123456789012", "acme", NOW - DAY, NOW + DAY);
+        let row = Row::of(&owned).unwrap();
+        assert_eq!((row.open_claim, row.invitation_expires_at), (false, Some((NOW + DAY).unix_timestamp())));
+        let mut closed = registered.clone();
+        closed.closed_at = Some(NOW);
+        assert_eq!(Row::of(&closed), None);
     }
 
     #[test]

@@ -193,6 +193,38 @@ pub fn yaml_quote(value: &str) -> String {
     quoted
 }
 
+/// `value` as an HCL (Terraform) quoted string: `"` and `\` escaped, line
+/// breaks and tabs as `\n`, `\r`, `\t`, any other control character and
+/// any character free text may not hold (a value stored under older rules)
+/// as `\uNNNN` or `\UNNNNNNNN`, and the template sequences `${` and `%{`
+/// written `$${` and `%%{`, so the string is the value, never an
+/// interpolation or a directive.
+pub fn hcl_quote(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                quoted.push(c);
+                quoted.push(c);
+            }
+            c if c.is_control() || !crate::domain::names::allowed_in_free_text(c) => match u32::from(c) {
+                n if n <= 0xFFFF => quoted.push_str(&format!("\\u{n:04X}")),
+                n => quoted.push_str(&format!("\\U{n:08X}")),
+            },
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
 #[derive(Clone)]
 pub struct Templates {
     en: Arc<Environment<'static>>,
@@ -246,6 +278,7 @@ impl Templates {
             );
             env.add_filter("sh", shell_quote);
             env.add_filter("yaml", yaml_quote);
+            env.add_filter("hcl", hcl_quote);
             env.add_filter("csv", |value: &str| crate::domain::import::csv_field(value));
             env.set_loader(move |name| {
                 if let Some(dir) = &overrides {

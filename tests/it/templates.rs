@@ -803,6 +803,23 @@ fn backup_messages(add: &mut impl FnMut(&str, Message)) {
     }
     add("error_restore_not_empty", Message::Error(UserError::RestoreNotEmpty { data_dir: "/var/lib/orglink".into() }));
     add("error_backups_off", Message::Error(UserError::BackupsOff));
+    add("error_no_template_url", Message::Error(UserError::NoTemplateUrl));
+    add("instructions_quick_create", Message::Instructions(quick_create(SupportTier::Business)));
+    add("launch_link", Message::LaunchLink(quick_create(SupportTier::Basic)));
+}
+
+/// The instructions with a published template configured: the quick-create
+/// link first.
+fn quick_create(tier: SupportTier) -> InstructionsView {
+    let settings = orglink::app::Settings {
+        cross_account_id: cross_account(),
+        template: Some(orglink::domain::quick_create::TemplateLocation {
+            template_url: "https://templates.s3.us-east-1.amazonaws.com/orglink/role-template.yaml".into(),
+            console_region: "eu-west-1".into(),
+        }),
+        ..Default::default()
+    };
+    InstructionsView::new(&harness::sample_account("123456789012", tier), &settings)
 }
 
 #[test]
@@ -871,7 +888,10 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::SupportPlanGroup { .. }) => ParseError::AccountKind { input },
         Some(ParseError::AccountKind { .. }) => ParseError::Lang { input },
         Some(ParseError::Lang { .. }) => ParseError::Format { input },
-        Some(ParseError::Format { .. }) => ParseError::ChatId { input },
+        Some(ParseError::Format { .. }) => ParseError::Bucket { input },
+        Some(ParseError::Bucket { .. }) => ParseError::ObjectKey { input },
+        Some(ParseError::ObjectKey { .. }) => ParseError::Region { input },
+        Some(ParseError::Region { .. }) => ParseError::ChatId { input },
         Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input, problem: text_problem },
         Some(ParseError::RoleDescription { .. }) => ParseError::ImportFile { input },
         Some(ParseError::ImportFile { .. }) => ParseError::LinkState { input },

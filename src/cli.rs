@@ -75,9 +75,10 @@ enum TopCommand {
         #[command(flatten)]
         claim: ClaimOf,
         /// text (console steps), cloudformation (template), cli (AWS CLI
-        /// commands) or link (the CloudFormation quick-create link alone, with
+        /// commands), terraform (a Terraform configuration) or link (the
+        /// CloudFormation quick-create link alone, with
         /// instructions.template_url).
-        #[arg(long, value_name = "text|cloudformation|cli|link")]
+        #[arg(long, value_name = "text|cloudformation|cli|terraform|link")]
         format: Option<String>,
     },
     /// Record the account's support plan group on the platform.

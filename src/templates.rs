@@ -372,6 +372,29 @@ mod tests {
         }
     }
 
+    /// Hostile and legacy values read back from HCL as the value: no
+    /// interpolation (`${`), directive (`%{`), end of string or line.
+    #[test]
+    fn hcl_quoting_reads_back_as_the_value() {
+        use hcl::eval::{Context, Evaluate};
+        let hostile = [
+            "${file(\"/etc/passwd\")}",
+            "%{ if true }x%{ endif }",
+            "$${a} %%{b} $ % { } ${",
+            "q\"uote\" = 1 # \\ back\\slash\\",
+            "line\nbreak\r\ttab",
+            "bell\u{7}\u{1b}[31m",
+        ];
+        for value in hostile.iter().chain(LEGACY) {
+            let quoted = hcl_quote(value);
+            assert!(!quoted.contains(['\n', '\r']), "{quoted}");
+            let body = hcl::parse(&format!("a = {quoted}\n")).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            let attribute = body.attributes().next().unwrap();
+            let read = attribute.expr().evaluate(&Context::new()).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            assert_eq!(read, hcl::Value::from(*value), "{quoted}");
+        }
+    }
+
     #[test]
     fn shell_quoting_is_one_word() {
         assert_eq!(shell_quote("it's $(x)"), r"'it'\''s $(x)'");

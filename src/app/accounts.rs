@@ -233,7 +233,10 @@ impl App {
         let view = self.instructions(&account);
         let offers = match format {
             InstructionsFormat::Text => Offer::instructions(&view),
-            InstructionsFormat::CloudFormation | InstructionsFormat::Cli | InstructionsFormat::Link => {
+            InstructionsFormat::CloudFormation
+            | InstructionsFormat::Cli
+            | InstructionsFormat::Terraform
+            | InstructionsFormat::Link => {
                 vec![Offer::RoleCreated(account.id), Offer::Later(account.id)]
             }
         };
@@ -241,6 +244,7 @@ impl App {
             InstructionsFormat::Text => Message::Instructions(view),
             InstructionsFormat::CloudFormation => Message::CloudFormation(view),
             InstructionsFormat::Cli => Message::AwsCli(view),
+            InstructionsFormat::Terraform => Message::Terraform(view),
             InstructionsFormat::Link => Message::LaunchLink(view),
         };
         Ok(Reply::new(Tone::Info, vec![message]).with_offers(offers))

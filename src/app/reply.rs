@@ -50,6 +50,8 @@ pub enum Offer {
     CloudFormation(AccountId),
     /// Show the AWS CLI commands that create the account's role.
     AwsCli(AccountId),
+    /// Show the Terraform configuration that creates the account's role.
+    Terraform(AccountId),
     /// "I created the role": paste the role's ARN.
     RoleCreated(AccountId),
     /// Come back to it later.
@@ -74,6 +76,7 @@ impl Offer {
         link.into_iter()
             .chain([
                 Self::CloudFormation(account),
+                Self::Terraform(account),
                 Self::AwsCli(account),
                 Self::RoleCreated(account),
                 Self::Later(account),
@@ -270,6 +273,8 @@ pub struct InstructionsView {
     pub managed_policy_arns: Vec<String>,
     /// The trust policy the role needs, as pretty JSON.
     pub trust_policy: String,
+    /// The platform's principal the role trusts (`arn:<partition>:iam::<id>:root`).
+    pub principal: String,
     pub role_arn: String,
     /// orglink looks for the role under the suggested name: nothing to paste.
     pub probing: bool,
@@ -300,6 +305,7 @@ impl InstructionsView {
         });
         Self {
             launch_url,
+            principal: format!("arn:{}:iam::{cross_account_id}:root", partition.as_str()),
             account_id: account.id,
             customer: account.customer.to_string(),
             support_tier: account.support_tier,
@@ -577,6 +583,8 @@ pub enum Message {
     Instructions(InstructionsView),
     CloudFormation(InstructionsView),
     AwsCli(InstructionsView),
+    /// A Terraform configuration of the role.
+    Terraform(InstructionsView),
     /// The quick-create link alone (`instructions --format link`).
     LaunchLink(InstructionsView),
     Status(AccountView),
@@ -651,6 +659,7 @@ impl Message {
             Self::Instructions(_) => "instructions.md",
             Self::CloudFormation(_) => "cloudformation.yaml",
             Self::AwsCli(_) => "aws_cli.sh",
+            Self::Terraform(_) => "terraform.tf",
             Self::LaunchLink(_) => "launch_link.txt",
             Self::Status(_) => "status.md",
             Self::List(_) => "list.md",
@@ -730,6 +739,7 @@ impl Message {
         match self {
             Self::CloudFormation(v) => Some(format!("orglink-role-{}.yaml", v.account_id)),
             Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
+            Self::Terraform(v) => Some(format!("orglink-role-{}.tf", v.account_id)),
             Self::Export(_) | Self::ListCsv(_) => Some("orglink-accounts.csv".to_owned()),
             Self::PipelineCsv(_) => Some("orglink-pipeline.csv".to_owned()),
             Self::ImportedIds(_) => Some(IMPORTED_IDS_FILE.to_owned()),
@@ -775,7 +785,11 @@ impl Message {
             Self::OutboxDropped(v) => to_value(v),
             Self::BackupWritten(v) | Self::Restored(v) => to_value(v),
             Self::Checked(v) => to_value(v),
-            Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) | Self::LaunchLink(v) => to_value(v),
+            Self::Instructions(v)
+            | Self::CloudFormation(v)
+            | Self::AwsCli(v)
+            | Self::Terraform(v)
+            | Self::LaunchLink(v) => to_value(v),
             Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) | Self::ImportedIds(v) => to_value(v),
             Self::Export(v) => to_value(v),
@@ -793,6 +807,7 @@ impl Message {
             | Self::Instructions(_)
             | Self::CloudFormation(_)
             | Self::AwsCli(_)
+            | Self::Terraform(_)
             | Self::LaunchLink(_)
             | Self::ExternalIdRotated(_)
             | Self::Imported(_)
@@ -840,6 +855,7 @@ impl Message {
             | Self::Instructions(_)
             | Self::CloudFormation(_)
             | Self::AwsCli(_)
+            | Self::Terraform(_)
             | Self::LaunchLink(_)
             | Self::ExternalIdRotated(_)
             | Self::Verification(_)

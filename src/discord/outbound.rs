@@ -205,6 +205,7 @@ pub fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
                     (CustomId::CloudFormation(*a), "button_cloudformation", ButtonStyle::Secondary)
                 }
                 Offer::AwsCli(a) => (CustomId::AwsCli(*a), "button_aws_cli", ButtonStyle::Secondary),
+                Offer::Terraform(a) => (CustomId::Terraform(*a), "button_terraform", ButtonStyle::Secondary),
                 Offer::RoleCreated(a) => (CustomId::RoleCreated(*a), "button_role_created", ButtonStyle::Success),
                 Offer::Later(a) => (CustomId::Later(*a), "button_later", ButtonStyle::Secondary),
                 Offer::CheckNow(a) => (CustomId::CheckNow(*a), "button_check_now", ButtonStyle::Primary),

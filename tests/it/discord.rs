@@ -80,13 +80,20 @@ async fn link_account_in_spanish_and_english() {
         .collect();
     assert_eq!(
         buttons,
-        ["ol:cfn:123456789012", "ol:cli:123456789012", "ol:role:123456789012", "ol:later:123456789012"]
+        [
+            "ol:cfn:123456789012",
+            "ol:tf:123456789012",
+            "ol:cli:123456789012",
+            "ol:role:123456789012",
+            "ol:later:123456789012"
+        ]
     );
-    assert_eq!(es["data"]["components"][0]["components"][2]["label"], "Ya creé el rol");
+    assert_eq!(es["data"]["components"][0]["components"][1]["label"], "Terraform");
+    assert_eq!(es["data"]["components"][0]["components"][3]["label"], "Ya creé el rol");
 
     let en = h.interact(&link(GUILD_A, "en-US", "210987654321")).await;
     assert!(description(&en).contains("is registered for **Acme S.A.**"), "{}", description(&en));
-    assert_eq!(en["data"]["components"][0]["components"][2]["label"], "I created the role");
+    assert_eq!(en["data"]["components"][0]["components"][3]["label"], "I created the role");
 
     // Bad input: a clear message in the user's language, red, ephemeral.
     let bad = h.interact(&link(GUILD_A, "es-ES", "1234")).await;
@@ -98,7 +105,7 @@ async fn link_account_in_spanish_and_english() {
 
 /// With a published template, the registration reply and `/instructions`
 /// offer "Create the role in AWS" first: a link button (style 5) to the
-/// quick-create page, with the others after it.
+/// quick-create page, with the others after it (five to a row).
 #[tokio::test]
 async fn the_quick_create_link_is_the_first_button_on_registration_and_instructions() {
     let template = "https://templates.s3.us-east-1.amazonaws.com/orglink/role-template.yaml";
@@ -132,10 +139,8 @@ async fn the_quick_create_link_is_the_first_button_on_registration_and_instructi
         assert!(url.contains(&format!("param_ExternalId={}", account.external_id.as_str())), "{url}");
         assert!(description(reply).contains(url), "the text carries the link too");
         let rest: Vec<&str> = buttons[1..].iter().map(|b| b["custom_id"].as_str().unwrap()).collect();
-        assert_eq!(
-            rest,
-            ["ol:cfn:123456789012", "ol:cli:123456789012", "ol:role:123456789012", "ol:later:123456789012"]
-        );
+        let expected = ["ol:cfn:", "ol:tf:", "ol:cli:", "ol:role:", "ol:later:"].map(|a| format!("{a}123456789012"));
+        assert_eq!(rest, expected, "the others after it, on a second row past five");
     }
     h.finish().await;
 }

@@ -74,8 +74,11 @@ enum TopCommand {
         account_id: String,
         #[command(flatten)]
         claim: ClaimOf,
-        /// text (console steps), cloudformation (template) or cli (AWS CLI commands).
-        #[arg(long, value_name = "text|cloudformation|cli")]
+        /// text (console steps), cloudformation (template), cli (AWS CLI
+        /// commands), terraform (a Terraform configuration) or link (the
+        /// CloudFormation quick-create link alone, with
+        /// instructions.template_url).
+        #[arg(long, value_name = "text|cloudformation|cli|terraform|link")]
         format: Option<String>,
     },
     /// Record the account's support plan group on the platform.
@@ -143,6 +146,20 @@ enum TopCommand {
     /// Print the health of the configuration (never a secret) and of
     /// orglink's AWS identity.
     Doctor,
+    /// Upload the generic CloudFormation role template (the same for every
+    /// account: its values are parameters) to S3, and print its URL for
+    /// instructions.template_url and the bucket policy it needs.
+    PublishTemplate {
+        /// The S3 bucket to put it in (it must exist).
+        #[arg(long)]
+        bucket: String,
+        /// The object's key.
+        #[arg(long, default_value = "orglink/role-template.yaml")]
+        key: String,
+        /// The bucket's region (default: aws.region, else the AWS SDK's).
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Serve Discord: the gateway (with discord.token) and the HTTP
     /// interactions endpoint (with discord.public_key).
     Serve,
@@ -489,7 +506,12 @@ impl TopCommand {
     /// The app command these arguments ask for, and whether to print JSON.
     fn to_command(&self, files: &Files<'_>) -> Result<(Command, bool), ParseError> {
         Ok(match self {
-            Self::Serve | Self::RegisterCommands | Self::Doctor | Self::Sweep { .. } | Self::Restore { .. } => {
+            Self::Serve
+            | Self::RegisterCommands
+            | Self::Doctor
+            | Self::PublishTemplate { .. }
+            | Self::Sweep { .. }
+            | Self::Restore { .. } => {
                 unreachable!("handled before app commands")
             }
             // The server writes the file: a path relative to where the
@@ -634,6 +656,7 @@ impl TopCommand {
             | Self::Restore { .. }
             | Self::Check { .. }
             | Self::Doctor
+            | Self::PublishTemplate { .. }
             | Self::Serve
             | Self::RegisterCommands
             | Self::Tenant(_)
@@ -739,6 +762,9 @@ pub fn run_with(
     if let TopCommand::Restore { file, json } = &cli.command {
         let Some(data_dir) = data_dir else { return data_dir_error(io, &templates, lang, DataDir::Unset, &[]) };
         return restore(file, &data_dir, *json, &templates, lang, io);
+    }
+    if let TopCommand::PublishTemplate { bucket, key, region } = &cli.command {
+        return publish_template(&config, bucket, key, region.as_deref(), &templates, lang, io);
     }
     if let TopCommand::Sweep { job } = &cli.command {
         let backups = config.settings.backup.is_some();
@@ -941,7 +967,11 @@ async fn serve_request(
             bot.changed.notify_one();
             return print_sweep(io, templates, lang, result);
         }
-        TopCommand::Serve | TopCommand::Doctor | TopCommand::RegisterCommands | TopCommand::Restore { .. } => {
+        TopCommand::Serve
+        | TopCommand::Doctor
+        | TopCommand::PublishTemplate { .. }
+        | TopCommand::RegisterCommands
+        | TopCommand::Restore { .. } => {
             let error = anyhow::anyhow!("this command runs in its own process, not through the server");
             return internal(io, templates, lang, &error);
         }
@@ -1151,6 +1181,81 @@ fn print_sweep(
     }
 }
 
+/// The generic role template, as `publish-template` uploads it: the
+/// platform's principal and the configured role name baked in, the rest
+/// parameters.
+pub fn role_template(config: &Config, templates: &Templates, lang: Lang) -> Result<String, minijinja::Error> {
+    let settings = &config.settings;
+    let partition = settings.partition;
+    let context = serde_json::json!({
+        "role_name": settings.role_name,
+        "principal": format!("arn:{}:iam::{}:root", partition.as_str(), settings.cross_account_id),
+        "read_only_policy_arn": crate::domain::ManagedPolicy::ReadOnlyAccess.arn(partition),
+        "support_policy_arn": crate::domain::ManagedPolicy::SupportAccess.arn(partition),
+    });
+    templates.render(lang, "role_template.yaml", context)
+}
+
+/// `publish-template`: the arguments parsed (exit 2 on a bad one, nothing
+/// sent), the template uploaded with orglink's own AWS identity, its URL
+/// and the bucket policy it needs printed (exit 1 when S3 refused).
+fn publish_template(
+    config: &Config,
+    bucket: &str,
+    key: &str,
+    region: Option<&str>,
+    templates: &Templates,
+    lang: Lang,
+    io: &mut Io<'_>,
+) -> u8 {
+    use crate::domain::quick_create::{AwsRegion, BucketName, ObjectKey, bucket_policy};
+    let parsed = (|| -> Result<_, ParseError> {
+        let region = region.map(str::parse::<AwsRegion>).transpose()?;
+        Ok((bucket.parse::<BucketName>()?, key.parse::<ObjectKey>()?, region))
+    })();
+    let (bucket, key, region) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => return report(io, templates, lang, &Reply::error(e.into()), 2),
+    };
+    let body = match role_template(config, templates, lang) {
+        Ok(body) => body,
+        Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
+    };
+    let partition = config.settings.partition;
+    let (published, region) = runtime.block_on(async {
+        let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
+        let s3 = crate::aws::s3::TemplateBucket::new(&sdk, region.map(String::from));
+        (s3.publish(partition, &bucket, &key, body).await, s3.region().to_owned())
+    });
+    let context = match &published {
+        Ok(url) => serde_json::json!({
+            "url": url,
+            "bucket": bucket,
+            "key": key,
+            "region": region,
+            "policy": serde_json::to_string_pretty(&bucket_policy(partition, bucket.as_str(), key.as_str()))
+                .expect("JSON serialises"),
+        }),
+        Err(e) => serde_json::json!({ "bucket": bucket, "key": key, "region": region, "error": e.to_string() }),
+    };
+    let name = if published.is_ok() { "template_published.md" } else { "errors/publish_template.md" };
+    let text = match templates.render(lang, name, context) {
+        Ok(text) => text,
+        Err(e) => return internal(io, templates, lang, &anyhow::Error::new(e)),
+    };
+    if published.is_ok() {
+        let _ = writeln!(io.out, "{text}");
+        0
+    } else {
+        let _ = writeln!(io.err, "{text}");
+        1
+    }
+}
+
 /// `doctor` found something to fix (it printed what).
 #[derive(Debug, thiserror::Error)]
 #[error("doctor found problems")]
@@ -1208,6 +1313,16 @@ async fn doctor(
             Err(e) => freshdesk_problem(&e),
         }),
     };
+    // The published template, as CloudFormation will ask for it.
+    let template = match &config.settings.template {
+        None => None,
+        Some(location) => Some(match wiring::template_answers(&location.template_url).await {
+            Ok(()) => ("ok", String::new()),
+            Err(wiring::TemplateProblem::Timeout) => ("timeout", wiring::TEMPLATE_TIMEOUT.as_secs().to_string()),
+            Err(wiring::TemplateProblem::Unreachable(cause)) => ("unreachable", cause),
+            Err(wiring::TemplateProblem::Status(status)) => ("status", status.to_string()),
+        }),
+    };
     let cross = config.settings.cross_account_id.to_string();
     let d = &config.discord;
     // Registering the commands needs the application's ID: a token without
@@ -1244,13 +1359,18 @@ async fn doctor(
         "freshdesk": freshdesk.as_ref().map(|(problem, _)| *problem),
         "freshdesk_error": freshdesk.as_ref().map(|(_, error)| error),
         "freshdesk_url": config.freshdesk.as_ref().map(|f| f.base_url.as_str()),
+        "template": template.as_ref().map(|(problem, _)| *problem),
+        "template_detail": template.as_ref().map(|(_, detail)| detail),
+        "template_url": config.settings.template.as_ref().map(|t| t.template_url.as_str()),
         "cross_account_id": cross,
         "sources": sources,
         "backup_dir": config.settings.backup.as_ref().map(|b| b.dir.display().to_string()),
         "backup_keep": config.settings.backup.as_ref().map(|b| b.keep),
     });
-    let healthy =
-        health.healthy() && !application_id_missing && freshdesk.as_ref().is_none_or(|(problem, _)| *problem == "ok");
+    let healthy = health.healthy()
+        && !application_id_missing
+        && freshdesk.as_ref().is_none_or(|(problem, _)| *problem == "ok")
+        && template.as_ref().is_none_or(|(problem, _)| *problem == "ok");
     Ok((templates.render(lang, "doctor.md", context)?, healthy))
 }
 

@@ -285,6 +285,16 @@ pub static KEYS: &[Key] = &[
         |d, v| d.config.settings.role_name = typed(v)?
     },
     key! {
+        "instructions.template_url" => "ORGLINK_INSTRUCTIONS_TEMPLATE_URL", Text, Fallback::Unset,
+        "The published generic role template (orglink publish-template prints it): turns on the quick-create link.",
+        |d, v| d.template_url = Some(url(v)?)
+    },
+    key! {
+        "instructions.console_region" => "ORGLINK_INSTRUCTIONS_CONSOLE_REGION", Text, Fallback::Text("us-east-1"),
+        "The AWS console region the quick-create link opens (IAM is global).",
+        |d, v| d.console_region = region(v)?
+    },
+    key! {
         "discord.token" => "ORGLINK_DISCORD_TOKEN", Text, Fallback::Unset, secret,
         "The bot token: the gateway, channel notifications, command registration.",
         |d, v| d.config.discord.token = Some(Secret::new(nonempty(v)?))
@@ -665,6 +675,9 @@ struct Draft {
     /// `backup.dir`: backups are scheduled only with it.
     backup_dir: Option<PathBuf>,
     backup_keep: u32,
+    /// `instructions.template_url`: the quick-create link only with it.
+    template_url: Option<String>,
+    console_region: String,
 }
 
 #[derive(Default)]
@@ -907,6 +920,8 @@ impl Config {
             freshdesk: FreshdeskDraft::default(),
             backup_dir: None,
             backup_keep: 0,
+            template_url: None,
+            console_region: String::new(),
         };
         let mut origins = BTreeMap::new();
         for key in KEYS {
@@ -990,7 +1005,9 @@ impl Draft {
     /// (all of it or none).
     fn finish(self, origins: &BTreeMap<&'static str, Origin>) -> Result<Config, ConfigError> {
         let origin = |key: &str| origins.get(key).cloned().unwrap_or(Origin::Default);
-        let Draft { mut config, cron, freshdesk: f, backup_dir, backup_keep } = self;
+        let Draft { mut config, cron, freshdesk: f, backup_dir, backup_keep, template_url, console_region } = self;
+        config.settings.template = template_url
+            .map(|template_url| crate::domain::quick_create::TemplateLocation { template_url, console_region });
         config.schedule = Schedule::new(&cron).map_err(|e| {
             let key = Job::from_name(e.job).map_or("schedule", Job::config_key);
             Problem::Malformed(Expected::Cron).at(key, origin(key))
@@ -1047,6 +1064,30 @@ mod tests {
         assert_eq!(config.settings.cross_account_id.as_str(), "328676173091");
         assert_eq!(config.settings.role_name.as_str(), "OrgLinkReadOnly");
         assert_eq!(config.data_dir, None);
+    }
+
+    #[test]
+    fn a_template_url_turns_on_the_quick_create_link_in_its_console_region() {
+        assert_eq!(Config::default().settings.template, None);
+        let url = "https://b.s3.us-east-1.amazonaws.com/orglink/role-template.yaml";
+        let config = Config::load(
+            None,
+            &env(&[("ORGLINK_INSTRUCTIONS_TEMPLATE_URL", url), ("ORGLINK_INSTRUCTIONS_CONSOLE_REGION", "eu-west-1")]),
+        )
+        .unwrap();
+        let template = config.settings.template.unwrap();
+        assert_eq!((template.template_url.as_str(), template.console_region.as_str()), (url, "eu-west-1"));
+        let config = Config::load(None, &env(&[("ORGLINK_INSTRUCTIONS_TEMPLATE_URL", url)])).unwrap();
+        assert_eq!(config.settings.template.unwrap().console_region, "us-east-1");
+        for (key, bad) in [
+            ("ORGLINK_INSTRUCTIONS_TEMPLATE_URL", "http://b.s3.amazonaws.com/t.yaml"),
+            ("ORGLINK_INSTRUCTIONS_TEMPLATE_URL", "ftp://b/t.yaml"),
+            ("ORGLINK_INSTRUCTIONS_TEMPLATE_URL", "not a url"),
+            ("ORGLINK_INSTRUCTIONS_CONSOLE_REGION", "EU West"),
+        ] {
+            let err = Config::load(None, &env(&[(key, bad)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}={bad}: {err}");
+        }
     }
 
     #[test]

@@ -193,6 +193,38 @@ pub fn yaml_quote(value: &str) -> String {
     quoted
 }
 
+/// `value` as an HCL (Terraform) quoted string: `"` and `\` escaped, line
+/// breaks and tabs as `\n`, `\r`, `\t`, any other control character and
+/// any character free text may not hold (a value stored under older rules)
+/// as `\uNNNN` or `\UNNNNNNNN`, and the template sequences `${` and `%{`
+/// written `$${` and `%%{`, so the string is the value, never an
+/// interpolation or a directive.
+pub fn hcl_quote(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                quoted.push(c);
+                quoted.push(c);
+            }
+            c if c.is_control() || !crate::domain::names::allowed_in_free_text(c) => match u32::from(c) {
+                n if n <= 0xFFFF => quoted.push_str(&format!("\\u{n:04X}")),
+                n => quoted.push_str(&format!("\\U{n:08X}")),
+            },
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
 #[derive(Clone)]
 pub struct Templates {
     en: Arc<Environment<'static>>,
@@ -246,6 +278,7 @@ impl Templates {
             );
             env.add_filter("sh", shell_quote);
             env.add_filter("yaml", yaml_quote);
+            env.add_filter("hcl", hcl_quote);
             env.add_filter("csv", |value: &str| crate::domain::import::csv_field(value));
             env.set_loader(move |name| {
                 if let Some(dir) = &overrides {
@@ -336,6 +369,29 @@ mod tests {
             assert!(quoted.chars().all(crate::domain::names::allowed_in_free_text), "{quoted:?}");
             let doc: serde_json::Value = serde_norway::from_str(&format!("Key: {quoted}\n")).unwrap();
             assert_eq!(doc, serde_json::json!({ "Key": value }), "{quoted}");
+        }
+    }
+
+    /// Hostile and legacy values read back from HCL as the value: no
+    /// interpolation (`${`), directive (`%{`), end of string or line.
+    #[test]
+    fn hcl_quoting_reads_back_as_the_value() {
+        use hcl::eval::{Context, Evaluate};
+        let hostile = [
+            "${file(\"/etc/passwd\")}",
+            "%{ if true }x%{ endif }",
+            "$${a} %%{b} $ % { } ${",
+            "q\"uote\" = 1 # \\ back\\slash\\",
+            "line\nbreak\r\ttab",
+            "bell\u{7}\u{1b}[31m",
+        ];
+        for value in hostile.iter().chain(LEGACY) {
+            let quoted = hcl_quote(value);
+            assert!(!quoted.contains(['\n', '\r']), "{quoted}");
+            let body = hcl::parse(&format!("a = {quoted}\n")).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            let attribute = body.attributes().next().unwrap();
+            let read = attribute.expr().evaluate(&Context::new()).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            assert_eq!(read, hcl::Value::from(*value), "{quoted}");
         }
     }
 

@@ -111,6 +111,37 @@ pub async fn aws_credential_source(config: &Config) -> Result<Option<&'static st
     Ok(source)
 }
 
+/// How long `doctor` waits for the published template's URL to answer.
+pub const TEMPLATE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the published template's URL did not answer, as `doctor` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateProblem {
+    /// No answer within [`TEMPLATE_TIMEOUT`].
+    Timeout,
+    /// No connection (DNS, refused, TLS): the cause.
+    Unreachable(String),
+    /// An answer other than success: its HTTP status (403: the bucket
+    /// policy does not let anyone read it; 404: nothing at that key).
+    Status(u16),
+}
+
+/// Whether `url` (`instructions.template_url`) answers a GET with success,
+/// as CloudFormation will ask it; no redirect is followed.
+pub async fn template_answers(url: &str) -> Result<(), TemplateProblem> {
+    let client = reqwest::Client::builder()
+        .timeout(TEMPLATE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| TemplateProblem::Unreachable(causes(&e)))?;
+    match client.get(url).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(TemplateProblem::Status(response.status().as_u16())),
+        Err(e) if e.is_timeout() => Err(TemplateProblem::Timeout),
+        Err(e) => Err(TemplateProblem::Unreachable(causes(&e))),
+    }
+}
+
 /// A Freshdesk client for `doctor`'s one read, when `[freshdesk]` is set.
 pub fn freshdesk(config: &Config) -> Option<Result<Freshdesk, FreshdeskError>> {
     let freshdesk = config.freshdesk.as_ref()?;

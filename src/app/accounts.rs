@@ -70,8 +70,10 @@ impl App {
                         messages.push(Message::MemberAccountWarning(view.clone()));
                         tone = Tone::Warning;
                     }
-                    messages.push(Message::Instructions(self.instructions(&account)));
-                    return Ok(Reply::new(tone, messages).with_data(view).with_offers(Offer::instructions(id)));
+                    let instructions = self.instructions(&account);
+                    let offers = Offer::instructions(&instructions);
+                    messages.push(Message::Instructions(instructions));
+                    return Ok(Reply::new(tone, messages).with_data(view).with_offers(offers));
                 }
                 Err(UpdateError::Rejected(Refusal::Claim(ClaimRefusal::AlreadyClaimed))) => {
                     return Err(UserError::AlreadyRegistered { account: id }.into());
@@ -187,15 +189,15 @@ impl App {
             });
             match result {
                 Ok((account, _)) => {
-                    let id = account.id;
                     let instructions = self.instructions(&account);
+                    let offers = Offer::instructions(&instructions);
                     let view = AccountView::from(account);
                     return Ok(Reply::new(
                         Tone::Success,
                         vec![Message::ExternalIdRotated(view.clone()), Message::Instructions(instructions)],
                     )
                     .with_data(view)
-                    .with_offers(Offer::instructions(id)));
+                    .with_offers(offers));
                 }
                 Err(Retry::ExternalIdTaken) => continue,
                 Err(Retry::Failed(e)) => return Err(e),
@@ -210,6 +212,11 @@ impl App {
         account: AccountId,
         format: InstructionsFormat,
     ) -> Result<Reply, AppError> {
+        // No link without a published template: refused before anything
+        // is renewed.
+        if format == InstructionsFormat::Link && self.settings.template.is_none() {
+            return Err(UserError::NoTemplateUrl.into());
+        }
         let mut account = self.load(actor, account)?;
         if matches!(account.state, LinkState::Registered | LinkState::Lapsed) && !account.is_owner() {
             // The owner is at work: a fresh window (a lapsed claim revives),
@@ -224,16 +231,21 @@ impl App {
             })?;
         }
         let view = self.instructions(&account);
+        let offers = match format {
+            InstructionsFormat::Text => Offer::instructions(&view),
+            InstructionsFormat::CloudFormation
+            | InstructionsFormat::Cli
+            | InstructionsFormat::Terraform
+            | InstructionsFormat::Link => {
+                vec![Offer::RoleCreated(account.id), Offer::Later(account.id)]
+            }
+        };
         let message = match format {
             InstructionsFormat::Text => Message::Instructions(view),
             InstructionsFormat::CloudFormation => Message::CloudFormation(view),
             InstructionsFormat::Cli => Message::AwsCli(view),
-        };
-        let offers = match format {
-            InstructionsFormat::Text => Offer::instructions(account.id),
-            InstructionsFormat::CloudFormation | InstructionsFormat::Cli => {
-                vec![Offer::RoleCreated(account.id), Offer::Later(account.id)]
-            }
+            InstructionsFormat::Terraform => Message::Terraform(view),
+            InstructionsFormat::Link => Message::LaunchLink(view),
         };
         Ok(Reply::new(Tone::Info, vec![message]).with_offers(offers))
     }

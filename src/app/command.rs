@@ -18,6 +18,11 @@ pub enum InstructionsFormat {
     CloudFormation,
     /// AWS CLI commands that create the role.
     Cli,
+    /// A Terraform configuration that creates the role.
+    Terraform,
+    /// The CloudFormation quick-create link alone (with
+    /// `instructions.template_url`).
+    Link,
 }
 
 /// How a list is shown: the message's text, or CSV for a spreadsheet.
@@ -359,12 +364,15 @@ impl Command {
 impl std::str::FromStr for InstructionsFormat {
     type Err = ParseError;
 
-    /// `text`, `cloudformation` or `cli`, as both front ends offer them.
+    /// `text`, `cloudformation`, `cli`, `terraform` or `link`, as the front
+    /// ends offer them.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         match crate::domain::trim_pasted(input).to_ascii_lowercase().as_str() {
             "text" => Ok(Self::Text),
             "cloudformation" => Ok(Self::CloudFormation),
             "cli" => Ok(Self::Cli),
+            "terraform" => Ok(Self::Terraform),
+            "link" => Ok(Self::Link),
             _ => Err(ParseError::Format { input: crate::domain::quote_input(input) }),
         }
     }
@@ -379,7 +387,9 @@ mod tests {
         assert_eq!("text".parse(), Ok(InstructionsFormat::Text));
         assert_eq!(" CloudFormation ".parse(), Ok(InstructionsFormat::CloudFormation));
         assert_eq!("cli".parse(), Ok(InstructionsFormat::Cli));
-        for bad in ["", "yaml", "terraform", "cli\u{202e}"] {
+        assert_eq!("link".parse(), Ok(InstructionsFormat::Link));
+        assert_eq!("Terraform".parse(), Ok(InstructionsFormat::Terraform));
+        for bad in ["", "yaml", "tf", "cli\u{202e}"] {
             assert!(matches!(bad.parse::<InstructionsFormat>(), Err(ParseError::Format { .. })), "{bad:?}");
         }
     }

@@ -78,6 +78,10 @@ pub enum UserError {
     /// The backup job was asked for and `backup.dir` is not set.
     #[error("backups are off: backup.dir is not set")]
     BackupsOff,
+    /// The quick-create link was asked for and `instructions.template_url`
+    /// is not set.
+    #[error("no published role template: instructions.template_url is not set")]
+    NoTemplateUrl,
     /// orglink's problem, not the user's: nothing was recorded.
     #[error("orglink could not ask AWS: {cause}")]
     CouldNotAskAws { cause: Unasked },
@@ -161,6 +165,7 @@ impl UserError {
             | Self::BackupUnusable { .. }
             | Self::RestoreNotEmpty { .. }
             | Self::BackupsOff
+            | Self::NoTemplateUrl
             | Self::AttachmentTooLarge { .. }
             | Self::AttachmentNotFromChat
             | Self::ImportTooLarge { .. }

@@ -84,6 +84,9 @@ pub struct Settings {
     /// Scheduled backups: where, and how many stay (`backup.dir`; none:
     /// off).
     pub backup: Option<BackupPlan>,
+    /// The published generic role template and the console region its
+    /// quick-create link opens (`instructions.template_url`; none: no link).
+    pub template: Option<crate::domain::quick_create::TemplateLocation>,
 }
 
 /// How orglink looks for customers' roles by itself.
@@ -117,6 +120,7 @@ impl Default for Settings {
             operations_server: None,
             quotas: Quotas::default(),
             backup: None,
+            template: None,
         }
     }
 }

@@ -43,10 +43,15 @@ pub struct Reply {
 /// A next step offered with a reply or a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offer {
+    /// Open the AWS console's CloudFormation quick-create page (a link,
+    /// not an action of orglink's): the account's stack, filled in.
+    LaunchStack(String),
     /// Show the CloudFormation template of the account's role.
     CloudFormation(AccountId),
     /// Show the AWS CLI commands that create the account's role.
     AwsCli(AccountId),
+    /// Show the Terraform configuration that creates the account's role.
+    Terraform(AccountId),
     /// "I created the role": paste the role's ARN.
     RoleCreated(AccountId),
     /// Come back to it later.
@@ -63,9 +68,20 @@ pub enum Offer {
 }
 
 impl Offer {
-    /// Every step the instructions offer, for `account`.
-    pub fn instructions(account: AccountId) -> Vec<Offer> {
-        vec![Self::CloudFormation(account), Self::AwsCli(account), Self::RoleCreated(account), Self::Later(account)]
+    /// Every step the instructions offer, for the account they are of:
+    /// the quick-create link first, when there is one.
+    pub fn instructions(view: &InstructionsView) -> Vec<Offer> {
+        let account = view.account_id;
+        let link = view.launch_url.clone().map(Self::LaunchStack);
+        link.into_iter()
+            .chain([
+                Self::CloudFormation(account),
+                Self::Terraform(account),
+                Self::AwsCli(account),
+                Self::RoleCreated(account),
+                Self::Later(account),
+            ])
+            .collect()
     }
 
     /// What a notification of `event` offers its readers (operations, when
@@ -257,9 +273,14 @@ pub struct InstructionsView {
     pub managed_policy_arns: Vec<String>,
     /// The trust policy the role needs, as pretty JSON.
     pub trust_policy: String,
+    /// The platform's principal the role trusts (`arn:<partition>:iam::<id>:root`).
+    pub principal: String,
     pub role_arn: String,
     /// orglink looks for the role under the suggested name: nothing to paste.
     pub probing: bool,
+    /// The CloudFormation quick-create link, when a published template is
+    /// configured (`instructions.template_url`).
+    pub launch_url: Option<String>,
 }
 
 impl InstructionsView {
@@ -271,7 +292,20 @@ impl InstructionsView {
         let read_only_policy_arn = ManagedPolicy::ReadOnlyAccess.arn(partition);
         let support_policy_arn = ManagedPolicy::SupportAccess.arn(partition);
         let managed_policy_arns = account.support_tier.managed_policies().iter().map(|p| p.arn(partition)).collect();
+        let launch_url = settings.template.as_ref().map(|location| {
+            crate::domain::quick_create::QuickCreate {
+                partition,
+                location,
+                account: account.id,
+                external_id: &account.external_id,
+                role_name: &role_name,
+                support_access: business,
+            }
+            .url()
+        });
         Self {
+            launch_url,
+            principal: format!("arn:{}:iam::{cross_account_id}:root", partition.as_str()),
             account_id: account.id,
             customer: account.customer.to_string(),
             support_tier: account.support_tier,
@@ -549,6 +583,10 @@ pub enum Message {
     Instructions(InstructionsView),
     CloudFormation(InstructionsView),
     AwsCli(InstructionsView),
+    /// A Terraform configuration of the role.
+    Terraform(InstructionsView),
+    /// The quick-create link alone (`instructions --format link`).
+    LaunchLink(InstructionsView),
     Status(AccountView),
     List(ListView),
     /// The same list as CSV.
@@ -621,6 +659,8 @@ impl Message {
             Self::Instructions(_) => "instructions.md",
             Self::CloudFormation(_) => "cloudformation.yaml",
             Self::AwsCli(_) => "aws_cli.sh",
+            Self::Terraform(_) => "terraform.tf",
+            Self::LaunchLink(_) => "launch_link.txt",
             Self::Status(_) => "status.md",
             Self::List(_) => "list.md",
             Self::ListCsv(_) => "list.csv",
@@ -681,6 +721,7 @@ impl Message {
                 UserError::BackupUnusable { .. } => "errors/backup_unusable.md",
                 UserError::RestoreNotEmpty { .. } => "errors/restore_not_empty.md",
                 UserError::BackupsOff => "errors/backups_off.md",
+                UserError::NoTemplateUrl => "errors/no_template_url.md",
                 UserError::AttachmentTooLarge { .. } => "errors/attachment_too_large.md",
                 UserError::AttachmentNotFromChat => "errors/attachment_not_from_chat.md",
                 UserError::AttachmentUnavailable { .. } => "errors/attachment_unavailable.md",
@@ -698,6 +739,7 @@ impl Message {
         match self {
             Self::CloudFormation(v) => Some(format!("orglink-role-{}.yaml", v.account_id)),
             Self::AwsCli(v) => Some(format!("orglink-role-{}.sh", v.account_id)),
+            Self::Terraform(v) => Some(format!("orglink-role-{}.tf", v.account_id)),
             Self::Export(_) | Self::ListCsv(_) => Some("orglink-accounts.csv".to_owned()),
             Self::PipelineCsv(_) => Some("orglink-pipeline.csv".to_owned()),
             Self::ImportedIds(_) => Some(IMPORTED_IDS_FILE.to_owned()),
@@ -743,7 +785,11 @@ impl Message {
             Self::OutboxDropped(v) => to_value(v),
             Self::BackupWritten(v) | Self::Restored(v) => to_value(v),
             Self::Checked(v) => to_value(v),
-            Self::Instructions(v) | Self::CloudFormation(v) | Self::AwsCli(v) => to_value(v),
+            Self::Instructions(v)
+            | Self::CloudFormation(v)
+            | Self::AwsCli(v)
+            | Self::Terraform(v)
+            | Self::LaunchLink(v) => to_value(v),
             Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) | Self::ImportedIds(v) => to_value(v),
             Self::Export(v) => to_value(v),
@@ -761,6 +807,8 @@ impl Message {
             | Self::Instructions(_)
             | Self::CloudFormation(_)
             | Self::AwsCli(_)
+            | Self::Terraform(_)
+            | Self::LaunchLink(_)
             | Self::ExternalIdRotated(_)
             | Self::Imported(_)
             | Self::ImportedIds(_)
@@ -807,6 +855,8 @@ impl Message {
             | Self::Instructions(_)
             | Self::CloudFormation(_)
             | Self::AwsCli(_)
+            | Self::Terraform(_)
+            | Self::LaunchLink(_)
             | Self::ExternalIdRotated(_)
             | Self::Verification(_)
             | Self::MemberAccountWarning(_)
@@ -891,7 +941,7 @@ fn error_context(error: &UserError) -> Value {
         UserError::OutboxItemNotFound { id } | UserError::NotADeadLetter { id } => json!({ "id": id }),
         UserError::BackupUnusable { file, problem } => json!({ "file": file, "problem": problem }),
         UserError::RestoreNotEmpty { data_dir } => json!({ "data_dir": data_dir }),
-        UserError::BackupsOff | UserError::AttachmentNotFromChat => json!({}),
+        UserError::BackupsOff | UserError::AttachmentNotFromChat | UserError::NoTemplateUrl => json!({}),
         UserError::AttachmentTooLarge { size, max } => json!({ "size": size, "max": max }),
         UserError::AttachmentUnavailable { cause } => {
             let status = match cause {
@@ -927,6 +977,9 @@ fn invalid_context(e: &ParseError) -> Value {
         ParseError::AccountKind { input } => ("account_kind", input, None, none),
         ParseError::Lang { input } => ("language", input, None, none),
         ParseError::Format { input } => ("format", input, None, none),
+        ParseError::Bucket { input } => ("bucket", input, None, none),
+        ParseError::ObjectKey { input } => ("object_key", input, None, none),
+        ParseError::Region { input } => ("region", input, None, none),
         ParseError::ChatId { input } => ("chat_id", input, None, none),
         ParseError::RoleDescription { input, problem } => ("role_description", input, None, Some(problem)),
         ParseError::HandshakeId { input } => ("handshake_id", input, None, none),

@@ -5,6 +5,7 @@
 //! local emulator.
 
 pub mod organizations;
+pub mod s3;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -77,6 +77,7 @@ pub struct Incoming {
 pub enum CustomId {
     CloudFormation(AccountId),
     AwsCli(AccountId),
+    Terraform(AccountId),
     RoleCreated(AccountId),
     Later(AccountId),
     RoleModal(AccountId),
@@ -92,6 +93,7 @@ impl CustomId {
         let (action, subject) = match self {
             Self::CloudFormation(a) => ("cfn", a.to_string()),
             Self::AwsCli(a) => ("cli", a.to_string()),
+            Self::Terraform(a) => ("tf", a.to_string()),
             Self::RoleCreated(a) => ("role", a.to_string()),
             Self::Later(a) => ("later", a.to_string()),
             Self::RoleModal(a) => ("arn", a.to_string()),
@@ -118,6 +120,7 @@ impl CustomId {
         Some(match action {
             "cfn" => Self::CloudFormation(account()?),
             "cli" => Self::AwsCli(account()?),
+            "tf" => Self::Terraform(account()?),
             "role" => Self::RoleCreated(account()?),
             "later" => Self::Later(account()?),
             "arn" => Self::RoleModal(account()?),
@@ -339,6 +342,9 @@ fn component(interaction: &ComponentInteraction) -> Result<Request, UserError> {
             run(Command::Instructions { account, format: InstructionsFormat::CloudFormation })
         }
         Some(CustomId::AwsCli(account)) => run(Command::Instructions { account, format: InstructionsFormat::Cli }),
+        Some(CustomId::Terraform(account)) => {
+            run(Command::Instructions { account, format: InstructionsFormat::Terraform })
+        }
         Some(CustomId::RoleCreated(account)) => Ok(Request::OpenRoleModal { account }),
         Some(CustomId::Later(account)) => run(Command::Later { account }),
         Some(CustomId::CheckNow(account)) => run(Command::VerifyRole { account, arn: None, description: None }),
@@ -375,6 +381,7 @@ mod tests {
         for id in [
             CustomId::CloudFormation(account),
             CustomId::AwsCli(account),
+            CustomId::Terraform(account),
             CustomId::RoleCreated(account),
             CustomId::Later(account),
             CustomId::RoleModal(account),

@@ -184,16 +184,28 @@ pub fn deferred(followup: FollowUp) -> Response {
     }
 }
 
-/// The buttons of `offers`, in one row (Discord allows five).
+/// The most characters Discord takes in a link button's URL.
+pub const BUTTON_URL_MAX: usize = 512;
+/// Buttons in one row, and rows in one message, as Discord allows.
+const BUTTONS_PER_ROW: usize = 5;
+const ROWS_MAX: usize = 5;
+
+/// The buttons of `offers`, five to a row. A link too long for a button
+/// is left out (the text of the reply carries it).
 pub fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
-    let row: Vec<CreateButton> = offers
+    let all: Vec<CreateButton> = offers
         .iter()
         .filter_map(|offer| {
             let (id, label, style) = match offer {
+                Offer::LaunchStack(url) if url.chars().count() <= BUTTON_URL_MAX => {
+                    return Some(CreateButton::new_link(url).label(ui.get("button_launch_stack")));
+                }
+                Offer::LaunchStack(_) => return None,
                 Offer::CloudFormation(a) => {
                     (CustomId::CloudFormation(*a), "button_cloudformation", ButtonStyle::Secondary)
                 }
                 Offer::AwsCli(a) => (CustomId::AwsCli(*a), "button_aws_cli", ButtonStyle::Secondary),
+                Offer::Terraform(a) => (CustomId::Terraform(*a), "button_terraform", ButtonStyle::Secondary),
                 Offer::RoleCreated(a) => (CustomId::RoleCreated(*a), "button_role_created", ButtonStyle::Success),
                 Offer::Later(a) => (CustomId::Later(*a), "button_later", ButtonStyle::Secondary),
                 Offer::CheckNow(a) => (CustomId::CheckNow(*a), "button_check_now", ButtonStyle::Primary),
@@ -209,9 +221,9 @@ pub fn buttons(offers: &[Offer], ui: &Ui) -> Vec<CreateActionRow> {
             };
             Some(CreateButton::new(id.encode()).label(ui.get(label)).style(style))
         })
-        .take(5)
+        .take(BUTTONS_PER_ROW * ROWS_MAX)
         .collect();
-    if row.is_empty() { Vec::new() } else { vec![CreateActionRow::Buttons(row)] }
+    all.chunks(BUTTONS_PER_ROW).map(|row| CreateActionRow::Buttons(row.to_vec())).collect()
 }
 
 /// The answer to a button of a notice (`prompt`, the notice's embeds): the
@@ -269,6 +281,33 @@ pub fn suggestions(accounts: &[AccountSummary]) -> CreateInteractionResponse {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn buttons_go_five_to_a_row_and_a_link_too_long_is_left_out() {
+        let ui = Ui(BTreeMap::new());
+        let account: AccountId = "123456789012".parse().unwrap();
+        let row = |rows: &[CreateActionRow]| serde_json::to_value(rows).unwrap();
+        let short = format!("https://console.aws.amazon.com/{}", "a".repeat(100));
+        let offers = |url: &str| {
+            vec![
+                Offer::LaunchStack(url.to_owned()),
+                Offer::CloudFormation(account),
+                Offer::AwsCli(account),
+                Offer::RoleCreated(account),
+                Offer::Later(account),
+                Offer::CheckNow(account),
+            ]
+        };
+        let rows = row(&buttons(&offers(&short), &ui));
+        assert_eq!(rows.as_array().unwrap().len(), 2);
+        assert_eq!(rows[0]["components"].as_array().unwrap().len(), 5);
+        assert_eq!(rows[0]["components"][0]["url"], short.as_str());
+        assert_eq!(rows[1]["components"][0]["custom_id"], "ol:check:123456789012");
+        let long = format!("https://console.aws.amazon.com/{}", "a".repeat(BUTTON_URL_MAX));
+        let rows = row(&buttons(&offers(&long), &ui));
+        assert_eq!(rows[0]["components"][0]["custom_id"], "ol:cfn:123456789012", "no link past 512 characters");
+        assert_eq!(rows.as_array().unwrap().len(), 1);
+    }
 
     #[test]
     fn splits_at_line_breaks() {

@@ -156,7 +156,7 @@ impl SlashCommand {
             Self::Instructions => vec![
                 account(true),
                 choice("language", false, &["en", "es"]),
-                choice("format", false, &["text", "cloudformation", "cli"]),
+                choice("format", false, &["text", "cloudformation", "cli", "terraform"]),
             ],
             Self::Status => vec![account(false)],
             Self::SupportPlan => vec![account(true), choice("group", true, &["passthrough", "business"])],

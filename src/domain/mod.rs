@@ -132,6 +132,7 @@ pub mod names;
 pub mod outbox;
 pub mod pipeline;
 mod probe;
+pub mod quick_create;
 pub mod quota;
 mod role_arn;
 mod support;
@@ -199,6 +200,12 @@ pub enum ParseError {
     Lang { input: String },
     #[error("{input} is not an instructions format")]
     Format { input: String },
+    #[error("{input} is not an S3 bucket name")]
+    Bucket { input: String },
+    #[error("{input} is not an S3 object key")]
+    ObjectKey { input: String },
+    #[error("{input} is not an AWS region")]
+    Region { input: String },
     #[error("{input} is not a channel, role or server ID")]
     ChatId { input: String },
     #[error("{input} is not a valid role description: {problem}")]

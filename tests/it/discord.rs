@@ -80,19 +80,68 @@ async fn link_account_in_spanish_and_english() {
         .collect();
     assert_eq!(
         buttons,
-        ["ol:cfn:123456789012", "ol:cli:123456789012", "ol:role:123456789012", "ol:later:123456789012"]
+        [
+            "ol:cfn:123456789012",
+            "ol:tf:123456789012",
+            "ol:cli:123456789012",
+            "ol:role:123456789012",
+            "ol:later:123456789012"
+        ]
     );
-    assert_eq!(es["data"]["components"][0]["components"][2]["label"], "Ya creé el rol");
+    assert_eq!(es["data"]["components"][0]["components"][1]["label"], "Terraform");
+    assert_eq!(es["data"]["components"][0]["components"][3]["label"], "Ya creé el rol");
 
     let en = h.interact(&link(GUILD_A, "en-US", "210987654321")).await;
     assert!(description(&en).contains("is registered for **Acme S.A.**"), "{}", description(&en));
-    assert_eq!(en["data"]["components"][0]["components"][2]["label"], "I created the role");
+    assert_eq!(en["data"]["components"][0]["components"][3]["label"], "I created the role");
 
     // Bad input: a clear message in the user's language, red, ephemeral.
     let bad = h.interact(&link(GUILD_A, "es-ES", "1234")).await;
     assert!(description(&bad).contains("`1234` no es válido") && description(&bad).contains("12 dígitos"));
     assert_eq!(bad["data"]["embeds"][0]["color"], 0xE74C3C);
     assert_eq!(flags(&bad) & EPHEMERAL, EPHEMERAL);
+    h.finish().await;
+}
+
+/// With a published template, the registration reply and `/instructions`
+/// offer "Create the role in AWS" first: a link button (style 5) to the
+/// quick-create page, with the others after it (five to a row).
+#[tokio::test]
+async fn the_quick_create_link_is_the_first_button_on_registration_and_instructions() {
+    let template = "https://templates.s3.us-east-1.amazonaws.com/orglink/role-template.yaml";
+    let h = Harness::new()
+        .settings(|s| {
+            s.template = Some(orglink::domain::quick_create::TemplateLocation {
+                template_url: template.into(),
+                console_region: "us-east-1".into(),
+            })
+        })
+        .serve()
+        .await;
+    let registered = h.interact(&link(GUILD_A, "es-419", "1234-5678-9012")).await;
+    let account = h.store().account("123456789012".parse().unwrap()).unwrap().unwrap();
+    let shown = command("instructions", &[("account_id", "123456789012")], GUILD_A, "en-US", ADMIN, &[]);
+    let shown = h.interact(&shown).await;
+    for (reply, label) in [(&registered, "Crear el rol en AWS"), (&shown, "Create the role in AWS")] {
+        let buttons: Vec<&Value> = reply["data"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row["components"].as_array().unwrap())
+            .collect();
+        let first = buttons[0];
+        assert_eq!((first["style"].as_u64(), first["label"].as_str()), (Some(5), Some(label)), "{reply}");
+        assert!(first.get("custom_id").is_none(), "a link, not an action: {first}");
+        let url = first["url"].as_str().unwrap();
+        assert!(
+            url.starts_with("https://console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks/quickcreate?")
+        );
+        assert!(url.contains(&format!("param_ExternalId={}", account.external_id.as_str())), "{url}");
+        assert!(description(reply).contains(url), "the text carries the link too");
+        let rest: Vec<&str> = buttons[1..].iter().map(|b| b["custom_id"].as_str().unwrap()).collect();
+        let expected = ["ol:cfn:", "ol:tf:", "ol:cli:", "ol:role:", "ol:later:"].map(|a| format!("{a}123456789012"));
+        assert_eq!(rest, expected, "the others after it, on a second row past five");
+    }
     h.finish().await;
 }
 

@@ -199,6 +199,39 @@ fn hostile_names_stay_data_in_the_generated_role_templates() {
     }
 }
 
+/// Customer names that mean something in HCL, registered from the CLI: the
+/// Terraform configuration parses, and the customer is a string holding
+/// exactly what was typed, never an interpolation, a directive or the end
+/// of the string.
+#[test]
+fn hostile_names_stay_data_in_the_terraform_configuration() {
+    use orglink::domain::Lang;
+    let names = HOSTILE.iter().copied().chain([
+        "${file(\"/etc/passwd\")}",
+        "%{ if true }x%{ endif }",
+        "$${a} %%{b} ${ \\",
+        "a\" = var.external_id #",
+        "back\\slash\\",
+    ]);
+    for (i, customer) in names.enumerate() {
+        let o = Orglink::new();
+        let id = format!("1234567890{i:02}");
+        let customer_arg = format!("--customer={customer}");
+        let run = o.run(&["account", "add", &id, "--tenant", "acme", &customer_arg, "--support", "business"]);
+        assert_eq!(run.code, 0, "{customer:?}: {run:?}");
+        for lang in Lang::ALL {
+            let text = o.ok(&["instructions", &id, "--format", "terraform", "--lang", lang.code()]);
+            let tf = crate::templates::Terraform::parse(&text);
+            assert_eq!(tf.value("locals", &[], "orglink_customer"), customer.trim(), "{text}");
+            let external_id = o.account(&id).unwrap().external_id.as_str().to_owned();
+            assert_eq!(tf.default("external_id"), external_id.as_str(), "{text}");
+            assert_eq!(tf.blocks("resource", &[]).len(), 3, "nothing added: {text}");
+            let policy = tf.value("resource", &["aws_iam_role", "orglink"], "assume_role_policy");
+            assert_eq!(policy["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::328676173091:root", "{text}");
+        }
+    }
+}
+
 /// The link a hostile tester named a customer after, and its escaped form:
 /// Discord shows the latter as the former's characters, neither a link nor
 /// a mention.

@@ -51,6 +51,8 @@ mod packaging;
 mod pipeline;
 /// Zero-paste verification: the probe job.
 mod probe;
+/// The CloudFormation quick-create link: published, followed, verified.
+mod quick_create;
 /// Quotas per tenant, and the probe's fair share across tenants.
 mod quotas;
 /// No secret in logs, replies or the store.

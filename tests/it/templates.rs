@@ -165,6 +165,7 @@ fn every_message() -> Vec<(String, Message)> {
     add("instructions_basic", Message::Instructions(instructions(SupportTier::Basic)));
     add("cloudformation_business", Message::CloudFormation(instructions(SupportTier::Business)));
     add("aws_cli_basic", Message::AwsCli(instructions(SupportTier::Basic)));
+    add("terraform_business", Message::Terraform(instructions(SupportTier::Business)));
     add("status_new", Message::Status(business.clone().into()));
 
     let mut linked = business.clone();
@@ -803,6 +804,23 @@ fn backup_messages(add: &mut impl FnMut(&str, Message)) {
     }
     add("error_restore_not_empty", Message::Error(UserError::RestoreNotEmpty { data_dir: "/var/lib/orglink".into() }));
     add("error_backups_off", Message::Error(UserError::BackupsOff));
+    add("error_no_template_url", Message::Error(UserError::NoTemplateUrl));
+    add("instructions_quick_create", Message::Instructions(quick_create(SupportTier::Business)));
+    add("launch_link", Message::LaunchLink(quick_create(SupportTier::Basic)));
+}
+
+/// The instructions with a published template configured: the quick-create
+/// link first.
+fn quick_create(tier: SupportTier) -> InstructionsView {
+    let settings = orglink::app::Settings {
+        cross_account_id: cross_account(),
+        template: Some(orglink::domain::quick_create::TemplateLocation {
+            template_url: "https://templates.s3.us-east-1.amazonaws.com/orglink/role-template.yaml".into(),
+            console_region: "eu-west-1".into(),
+        }),
+        ..Default::default()
+    };
+    InstructionsView::new(&harness::sample_account("123456789012", tier), &settings)
 }
 
 #[test]
@@ -871,7 +889,10 @@ fn next_parse_error(error: Option<&ParseError>) -> Option<ParseError> {
         Some(ParseError::SupportPlanGroup { .. }) => ParseError::AccountKind { input },
         Some(ParseError::AccountKind { .. }) => ParseError::Lang { input },
         Some(ParseError::Lang { .. }) => ParseError::Format { input },
-        Some(ParseError::Format { .. }) => ParseError::ChatId { input },
+        Some(ParseError::Format { .. }) => ParseError::Bucket { input },
+        Some(ParseError::Bucket { .. }) => ParseError::ObjectKey { input },
+        Some(ParseError::ObjectKey { .. }) => ParseError::Region { input },
+        Some(ParseError::Region { .. }) => ParseError::ChatId { input },
         Some(ParseError::ChatId { .. }) => ParseError::RoleDescription { input, problem: text_problem },
         Some(ParseError::RoleDescription { .. }) => ParseError::ImportFile { input },
         Some(ParseError::ImportFile { .. }) => ParseError::LinkState { input },
@@ -961,6 +982,101 @@ fn assert_trust_policy(policy: &Value, view: &InstructionsView, principal: &str)
     assert_eq!(s["Principal"]["AWS"], principal);
     assert_eq!(s["Condition"]["StringEquals"]["sts:ExternalId"], view.external_id.as_str());
     assert_eq!(s["Condition"].as_object().unwrap().len(), 1, "no other condition (no MFA)");
+}
+
+/// A Terraform configuration read as Terraform reads it (hcl-rs): each
+/// block's attributes by its labels, and an attribute's value evaluated with
+/// the configuration's own variables' defaults as `var` (a `jsonencode(...)`
+/// call is its argument's value).
+pub struct Terraform(hcl::Body);
+
+impl Terraform {
+    pub fn parse(text: &str) -> Self {
+        Self(hcl::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}")))
+    }
+
+    /// The blocks `identifier` with these first labels.
+    pub fn blocks<'a>(&'a self, identifier: &'a str, labels: &'a [&str]) -> Vec<&'a hcl::Block> {
+        self.0
+            .blocks()
+            .filter(|b| {
+                b.identifier() == identifier
+                    && b.labels().iter().map(|l| l.as_str()).take(labels.len()).eq(labels.iter().copied())
+            })
+            .collect()
+    }
+
+    fn expression(&self, identifier: &str, labels: &[&str], attribute: &str) -> hcl::Expression {
+        let blocks = self.blocks(identifier, labels);
+        assert_eq!(blocks.len(), 1, "one {identifier} {labels:?}");
+        let found = blocks[0].body().attributes().find(|a| a.key() == attribute);
+        found.unwrap_or_else(|| panic!("{identifier} {labels:?} has no {attribute}")).expr().clone()
+    }
+
+    /// A variable's default.
+    pub fn default(&self, variable: &str) -> Value {
+        self.value("variable", &[variable], "default")
+    }
+
+    /// The value of `attribute` of the block, evaluated.
+    pub fn value(&self, identifier: &str, labels: &[&str], attribute: &str) -> Value {
+        use hcl::eval::{Context, Evaluate};
+        let mut context = Context::new();
+        let vars: hcl::Map<String, hcl::Value> = self
+            .blocks("variable", &[])
+            .into_iter()
+            .filter_map(|b| {
+                let default = b.body().attributes().find(|a| a.key() == "default")?.expr().clone();
+                Some((b.labels()[0].as_str().to_owned(), default.evaluate(&Context::new()).unwrap()))
+            })
+            .collect();
+        context.declare_var("var", hcl::Value::Object(vars));
+        let expression = match self.expression(identifier, labels, attribute) {
+            hcl::Expression::FuncCall(call) if call.name.name.as_str() == "jsonencode" => call.args[0].clone(),
+            expression => expression,
+        };
+        let value = expression.evaluate(&context).unwrap_or_else(|e| panic!("{attribute}: {e}"));
+        serde_json::to_value(value).unwrap()
+    }
+}
+
+/// The Terraform configuration creates exactly the role the account needs:
+/// the trust policy (`jsonencode`) with the platform's principal and the
+/// external ID condition, the role name and the external ID as variables
+/// with defaults, the managed policies the tier needs, the role's ARN as
+/// an output.
+#[test]
+fn terraform_configuration_creates_the_same_role() {
+    for expected in &EXPECTED {
+        let view = instructions_in(expected.tier, expected.partition);
+        for lang in Lang::ALL {
+            let text = render(&Message::Terraform(view.clone()), lang);
+            let tf = Terraform::parse(&text);
+            assert_eq!(tf.default("external_id"), view.external_id.as_str(), "{text}");
+            assert_eq!(tf.default("role_name"), "OrgLinkReadOnly");
+            let role = ["aws_iam_role", "orglink"];
+            assert_eq!(tf.value("resource", &role, "name"), "OrgLinkReadOnly");
+            assert_trust_policy(&tf.value("resource", &role, "assume_role_policy"), &view, expected.principal);
+            let mut attached: Vec<Value> = tf
+                .blocks("resource", &["aws_iam_role_policy_attachment"])
+                .iter()
+                .map(|b| {
+                    let name = b.labels()[1].as_str();
+                    assert!(matches!(
+                        tf.expression("resource", &["aws_iam_role_policy_attachment", name], "role"),
+                        hcl::Expression::Traversal(_)
+                    ));
+                    tf.value("resource", &["aws_iam_role_policy_attachment", name], "policy_arn")
+                })
+                .collect();
+            attached.sort_by_key(|v| v.as_str().unwrap().to_owned());
+            let mut policies: Vec<&str> = expected.policies.to_vec();
+            policies.sort();
+            assert_eq!(attached, policies, "{text}");
+            assert_eq!(tf.blocks("output", &["role_arn"]).len(), 1);
+            assert_eq!(tf.value("locals", &[], "orglink_customer"), view.customer.as_str());
+        }
+    }
 }
 
 /// The AWS CLI commands, run with a stand-in `aws`: they pass the right

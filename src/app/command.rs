@@ -291,6 +291,44 @@ impl Command {
         }
     }
 
+    /// Whether it only reads one account or one tenant's accounts from the
+    /// store (memory, or a few pages from disk), writing nothing and asking
+    /// nobody: a transport may answer it on the thread that received it,
+    /// without a hop to a blocking thread. (A server orglink has never seen
+    /// is recorded at the door, once: that one write is the exception.)
+    pub fn is_quick_read(&self) -> bool {
+        match self {
+            Self::ShowAccount { .. } | Self::History { .. } => true,
+            // A tenant's list; every account of every tenant is not quick.
+            Self::ListAccounts { tenant, .. } => tenant.is_some(),
+            // Showing the instructions may renew the claim's window.
+            Self::Instructions { .. }
+            | Self::AddAccount(_)
+            | Self::ImportAccounts { .. }
+            | Self::ExportAccounts { .. }
+            | Self::RotateExternalId { .. }
+            | Self::SetSupportPlan { .. }
+            | Self::SetPriceBook { .. }
+            | Self::Configure { .. }
+            | Self::Later { .. }
+            | Self::Revive { .. }
+            | Self::RemoveAccount { .. }
+            | Self::TransferAccount { .. }
+            | Self::EditAccount { .. }
+            | Self::VerifyRole { .. }
+            | Self::Invite { .. }
+            | Self::OpenTicket { .. }
+            | Self::DecideTenant { .. }
+            | Self::ListTenants
+            | Self::Pipeline { .. }
+            | Self::ListOutbox { .. }
+            | Self::ReplayOutbox { .. }
+            | Self::DropOutbox { .. }
+            | Self::Backup { .. }
+            | Self::Check => false,
+        }
+    }
+
     /// Whether it only shows what is recorded. Such a command has nothing
     /// to show without a store, so the CLI opens an existing one only and
     /// never leaves a new, empty store where a mistyped path pointed.
@@ -381,6 +419,21 @@ impl std::str::FromStr for InstructionsFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_reads_of_one_account_or_one_tenant_are_quick() {
+        let account: crate::domain::AccountId = "123456789012".parse().unwrap();
+        let list = |tenant: Option<&str>| Command::ListAccounts {
+            tenant: tenant.map(|t| t.parse().unwrap()),
+            filter: Default::default(),
+            format: Default::default(),
+        };
+        assert!(Command::ShowAccount { account }.is_quick_read());
+        assert!(list(Some("900000000000000001")).is_quick_read());
+        assert!(!list(None).is_quick_read(), "every tenant's accounts");
+        assert!(!Command::Pipeline { tenant: None, format: Default::default(), page: None }.is_quick_read());
+        assert!(!Command::Check.is_quick_read());
+    }
 
     #[test]
     fn formats_parse_from_their_names_only() {

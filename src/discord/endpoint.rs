@@ -116,11 +116,18 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
     }
     let token = interaction.token().to_owned();
     let bot = endpoint.bot.clone();
-    let response = match tokio::task::spawn_blocking(move || bot.respond(&interaction)).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "answering an interaction failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    let read = bot.read(&interaction);
+    // A quick read is answered here; anything that may wait (a write and
+    // its flush, AWS) on a blocking thread.
+    let response = if read.is_quick() {
+        bot.answer(read)
+    } else {
+        match tokio::task::spawn_blocking(move || bot.answer(read)).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(error = %e, "answering an interaction failed");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
         }
     };
     if matches!(response.immediate, serenity::all::CreateInteractionResponse::Pong) {

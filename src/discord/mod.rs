@@ -31,6 +31,34 @@ use inbound::{Incoming, Request};
 use outbound::Ui;
 pub use outbound::{FollowUp, Response};
 
+/// An interaction as [`Bot::read`] found it, for [`Bot::answer`].
+pub struct Read {
+    incoming: Incoming,
+    at: std::time::Instant,
+}
+
+impl Read {
+    /// Whether answering it only reads a little from the store and never
+    /// waits on anything else (`Command::is_quick_read`; a ping): a
+    /// transport may answer it where it received it, without a hop to a
+    /// blocking thread.
+    pub fn is_quick(&self) -> bool {
+        match &self.incoming.request {
+            Ok(Request::Ping) => true,
+            Ok(Request::Run { command, .. }) => command.is_quick_read(),
+            Ok(
+                Request::ImportFile { .. }
+                | Request::SuggestAccounts { .. }
+                | Request::OpenRoleModal { .. }
+                | Request::DecideTenant { .. }
+                | Request::PipelinePage { .. },
+            ) => false,
+            // Refused without the store.
+            Err(_) => true,
+        }
+    }
+}
+
 /// Answers interactions, whichever transport brought them.
 pub struct Bot {
     app: App,
@@ -95,10 +123,19 @@ impl Bot {
     }
 
     /// The response to `interaction`: what to answer now, and what to send
-    /// after.
+    /// after. It may wait for the disk: call it where blocking is allowed.
     pub fn respond(self: &Arc<Self>, interaction: &Interaction) -> Response {
-        let started = std::time::Instant::now();
-        let incoming = inbound::parse(interaction, &self.ops, self.attachments.cdn());
+        self.answer(self.read(interaction))
+    }
+
+    /// `interaction`, read (nothing is asked of the store yet).
+    pub fn read(&self, interaction: &Interaction) -> Read {
+        Read { incoming: inbound::parse(interaction, &self.ops, self.attachments.cdn()), at: std::time::Instant::now() }
+    }
+
+    /// The response to what `read` found.
+    pub fn answer(self: &Arc<Self>, read: Read) -> Response {
+        let Read { incoming, at: started } = read;
         let kind = match &incoming.request {
             Ok(Request::Ping) => "ping",
             Ok(Request::Run { .. } | Request::ImportFile { .. }) => "command",

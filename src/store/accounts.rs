@@ -727,14 +727,22 @@ impl Store {
 
     /// A tenant's claims (closed ones too), in account ID order.
     pub fn tenant_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
-        let mut accounts = Vec::new();
-        for entry in self.by_tenant.scan_prefix(tenant_prefix(tenant)).keys() {
-            let key = entry?;
-            let id = key
-                .len()
-                .checked_sub(12)
-                .and_then(|at| AccountId::from_bytes(&key[at..]))
-                .ok_or_else(|| corrupt_key("tenant index entry", &key))?;
+        // The IDs first: the records, large, are then read into a vector of
+        // their number, never grown (and copied) as they come.
+        let ids = self
+            .by_tenant
+            .scan_prefix(tenant_prefix(tenant))
+            .keys()
+            .map(|entry| {
+                let key = entry?;
+                key.len()
+                    .checked_sub(12)
+                    .and_then(|at| AccountId::from_bytes(&key[at..]))
+                    .ok_or_else(|| corrupt_key("tenant index entry", &key))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut accounts = Vec::with_capacity(ids.len());
+        for id in ids {
             if let Some(account) = self.claim(id, tenant)? {
                 accounts.push(account);
             }

@@ -1227,8 +1227,7 @@ fn publish_template(
     };
     let partition = config.settings.partition;
     let (published, region) = runtime.block_on(async {
-        let sdk = crate::aws::load_sdk_config(config.aws.region.clone()).await;
-        let s3 = crate::aws::s3::TemplateBucket::new(&sdk, region.map(String::from));
+        let s3 = crate::wiring::template_bucket(config, region.map(String::from)).await;
         (s3.publish(partition, &bucket, &key, body).await, s3.region().to_owned())
     });
     let context = match &published {

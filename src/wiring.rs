@@ -30,6 +30,13 @@ pub async fn aws_clients(config: &Config) -> (Aws, Distributor) {
     (Aws::new(sdk, config.aws.retry), distributor)
 }
 
+/// The bucket `publish-template` uploads to: S3 from the same SDK
+/// configuration as orglink's other AWS clients, in `region` when given.
+pub async fn template_bucket(config: &Config, region: Option<String>) -> crate::aws::s3::TemplateBucket {
+    let sdk = told_once(crate::aws::load_sdk_config(config.aws.region.clone()).await);
+    crate::aws::s3::TemplateBucket::new(&sdk, region)
+}
+
 /// Whether [`TellFailure`] has logged a failure not yet followed by
 /// success: one line per outage, for the whole process.
 static CREDENTIALS_FAILURE_TOLD: AtomicBool = AtomicBool::new(false);

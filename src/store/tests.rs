@@ -922,12 +922,16 @@ fn the_outbox_index_says_what_is_due_and_whose_and_is_made_at_open_when_missing(
         assert_eq!(store.requeue_dead_letters(|_| true).unwrap(), 1);
         assert_eq!(ids(store.outbox_due(AT).unwrap()), vec![all[2].id], "back, due at once");
         assert_eq!(store.check().unwrap().findings, vec![]);
-        // A store from before the index.
+        // A store from before the index, one of whose items is damaged.
         store.outbox_index.clear().unwrap();
+        store.outbox_counts.clear().unwrap();
         store.db.remove(OUTBOX_INDEX_KEY).unwrap();
+        store.outbox.insert(99u64.to_be_bytes(), b"\xc1 not an item".as_slice()).unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.outbox_index.len(), 2, "made again from the items");
-    assert_eq!(store.check().unwrap().findings, vec![]);
+    let store = Store::open(dir.path()).expect("a damaged item does not keep the store from opening");
+    assert_eq!(store.outbox_index.len(), 2, "made again from the items that read");
+    assert_eq!(store.undelivered_by_tenant().unwrap().pending, [(acme(), 2)].into());
+    let found = store.check().unwrap().findings;
+    assert_eq!(found, vec![check::Finding::Unreadable { tree: "outbox", key: hex::encode(99u64.to_be_bytes()) }]);
 }

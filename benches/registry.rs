@@ -84,7 +84,7 @@ fn main() {
             )
             .unwrap();
         list_latencies.push(t.elapsed());
-        assert!(reply.data.is_some());
+        assert!(reply.data().is_some());
     }
     // The pipeline over every account, as `orglink pipeline` runs it: the
     // app's command, then its text rendered (five runs).

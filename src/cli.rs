@@ -861,7 +861,7 @@ fn print_outcome(
     };
     match result {
         Ok(reply) if json => {
-            let data = reply.data.clone().unwrap_or_default();
+            let data = reply.data().unwrap_or_default();
             let _ = writeln!(io.out, "{}", serde_json::to_string_pretty(&data).expect("JSON serialises"));
             done(&reply)
         }

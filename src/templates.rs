@@ -225,6 +225,47 @@ pub fn hcl_quote(value: &str) -> String {
     quoted
 }
 
+/// An RFC 3339 instant (as views write them) laid out by `pattern`, where
+/// `YYYY`, `MM`, `DD`, `hh`, `mm` and `ss` stand for its parts and the
+/// rest is kept: the `utc` filter, so each language's `labels.md` says how
+/// its dates read without slicing text in the template. A value of
+/// another shape is shown as it is.
+pub fn utc(timestamp: &str, pattern: &str) -> String {
+    let b = timestamp.as_bytes();
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shaped = digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && digits(11..13)
+        && digits(14..16)
+        && digits(17..19)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shaped {
+        return timestamp.to_owned();
+    }
+    const PARTS: [(&str, std::ops::Range<usize>); 6] =
+        [("YYYY", 0..4), ("MM", 5..7), ("DD", 8..10), ("hh", 11..13), ("mm", 14..16), ("ss", 17..19)];
+    let mut laid_out = String::with_capacity(pattern.len() + 4);
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        match PARTS.iter().find(|(token, _)| rest.starts_with(token)) {
+            Some((token, range)) => {
+                laid_out.push_str(&timestamp[range.clone()]);
+                rest = &rest[token.len()..];
+            }
+            None => {
+                laid_out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    laid_out
+}
+
 #[derive(Clone)]
 pub struct Templates {
     en: Arc<Environment<'static>>,
@@ -277,6 +318,7 @@ impl Templates {
                 },
             );
             env.add_filter("sh", shell_quote);
+            env.add_filter("utc", utc);
             env.add_filter("yaml", yaml_quote);
             env.add_filter("hcl", hcl_quote);
             env.add_filter("csv", |value: &str| crate::domain::import::csv_field(value));
@@ -392,6 +434,17 @@ mod tests {
             let attribute = body.attributes().next().unwrap();
             let read = attribute.expr().evaluate(&Context::new()).unwrap_or_else(|e| panic!("{value:?}: {e}"));
             assert_eq!(read, hcl::Value::from(*value), "{quoted}");
+        }
+    }
+
+    #[test]
+    fn utc_lays_out_an_instant_and_leaves_anything_else() {
+        let at = "2026-12-02T04:05:46.123456789Z";
+        assert_eq!(utc(at, "DD/MM/YYYY hh:mm"), "02/12/2026 04:05");
+        assert_eq!(utc(at, "YYYY-MM-DD hh:mm:ss"), "2026-12-02 04:05:46");
+        assert_eq!(utc("2026-12-02T04:05:46Z", "hh h, ñ"), "04 h, ñ");
+        for odd in ["", "2026-12-02", "2026-12-02 04:05:46", "２０２６-12-02T04:05:46Z", "2026-12-02T04:05:4"] {
+            assert_eq!(utc(odd, "DD/MM/YYYY"), odd);
         }
     }
 

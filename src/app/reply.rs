@@ -2,6 +2,7 @@
 //! user's language from `templates/<lang>/`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -34,10 +35,31 @@ pub struct Reply {
     pub tone: Tone,
     pub verdict: Verdict,
     pub messages: Vec<Message>,
-    /// The machine-readable answer of read commands (`--json`).
-    pub data: Option<Value>,
+    /// The machine-readable answer of read commands (`--json`), turned
+    /// into JSON only when asked ([`Reply::data`]): a chat reply never is.
+    data: Option<Data>,
     /// Next steps a front end may offer (Discord buttons).
     pub offers: Vec<Offer>,
+}
+
+/// A view kept for [`Reply::data`].
+#[derive(Clone)]
+struct Data(Arc<dyn ToJson>);
+
+trait ToJson: Send + Sync {
+    fn json(&self) -> Value;
+}
+
+impl<T: Serialize + Send + Sync> ToJson for T {
+    fn json(&self) -> Value {
+        serde_json::to_value(self).expect("views serialise to JSON")
+    }
+}
+
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Data(..)")
+    }
 }
 
 /// A next step offered with a reply or a notification.
@@ -131,9 +153,14 @@ impl Reply {
         self.tone == Tone::Error || self.messages.iter().any(Message::is_private)
     }
 
-    pub fn with_data(mut self, data: impl Serialize) -> Self {
-        self.data = Some(serde_json::to_value(data).expect("views serialise to JSON"));
+    pub fn with_data(mut self, data: impl Serialize + Send + Sync + 'static) -> Self {
+        self.data = Some(Data(Arc::new(data)));
         self
+    }
+
+    /// The machine-readable answer (`--json`), if the command has one.
+    pub fn data(&self) -> Option<Value> {
+        self.data.as_ref().map(|data| data.0.json())
     }
 
     pub fn error(error: UserError) -> Self {
@@ -751,15 +778,14 @@ impl Message {
     /// external ID is rendered from a context without it, wherever it sat
     /// (the account of a notification, of a status...): a template override
     /// cannot publish what it is not given.
-    pub fn context(&self, surface: Surface) -> Value {
-        let mut context = self.full_context();
-        if !self.reveals_external_id(surface) {
-            strip_external_ids(&mut context);
-        }
-        context
+    /// Built straight into the template engine's values: one conversion,
+    /// not one to JSON and another from it.
+    pub fn context(&self, surface: Surface) -> minijinja::Value {
+        let context = self.full_context();
+        if self.reveals_external_id(surface) { context } else { without_external_ids(context) }
     }
 
-    fn full_context(&self) -> Value {
+    fn full_context(&self) -> minijinja::Value {
         match self {
             Self::Registered(v)
             | Self::MemberAccountWarning(v)
@@ -793,8 +819,8 @@ impl Message {
             Self::List(v) | Self::ListCsv(v) => to_value(v),
             Self::Imported(v) | Self::ImportedIds(v) => to_value(v),
             Self::Export(v) => to_value(v),
-            Self::Internal => json!({}),
-            Self::Error(e) => error_context(e),
+            Self::Internal => minijinja::Value::from_iter(std::iter::empty::<(String, minijinja::Value)>()),
+            Self::Error(e) => minijinja::Value::from_serialize(error_context(e)),
         }
     }
 
@@ -1015,18 +1041,44 @@ fn problem_context(p: &RowProblem) -> Value {
     })
 }
 
-/// Removes every `external_id` from `value`, at any depth.
-fn strip_external_ids(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.remove("external_id");
-            map.values_mut().for_each(strip_external_ids);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_external_ids),
-        _ => {}
+const EXTERNAL_ID: &str = "external_id";
+
+/// `value` without any `external_id`, at any depth. Only the maps and
+/// lists on the way to one are made again; most contexts hold none and
+/// are given back as they are.
+fn without_external_ids(value: minijinja::Value) -> minijinja::Value {
+    use minijinja::value::ValueKind;
+    if !holds_external_id(&value) {
+        return value;
+    }
+    match value.kind() {
+        ValueKind::Map => value
+            .as_object()
+            .and_then(|map| map.try_iter_pairs())
+            .map(|pairs| {
+                pairs
+                    .filter(|(key, _)| key.as_str() != Some(EXTERNAL_ID))
+                    .map(|(k, v)| (k, without_external_ids(v)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ValueKind::Seq => value.try_iter().map(|items| items.map(without_external_ids).collect()).unwrap_or_default(),
+        _ => value,
     }
 }
 
-fn to_value(view: &impl Serialize) -> Value {
-    serde_json::to_value(view).expect("views serialise to JSON")
+fn holds_external_id(value: &minijinja::Value) -> bool {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Map => value
+            .as_object()
+            .and_then(|map| map.try_iter_pairs())
+            .is_some_and(|mut pairs| pairs.any(|(key, v)| key.as_str() == Some(EXTERNAL_ID) || holds_external_id(&v))),
+        ValueKind::Seq => value.try_iter().is_ok_and(|mut items| items.any(|v| holds_external_id(&v))),
+        _ => false,
+    }
+}
+
+fn to_value(view: &impl Serialize) -> minijinja::Value {
+    minijinja::Value::from_serialize(view)
 }

@@ -161,7 +161,7 @@ impl Bot {
         let _entered = span.enter();
         let request = match incoming.request.clone() {
             Ok(request) => request,
-            Err(e) => return self.reply(&Reply::error(e), self.lang(&incoming, None)),
+            Err(e) => return self.reply(Reply::error(e), self.lang(&incoming, None)),
         };
         let Some(sender) = incoming.sender.as_ref() else {
             return Response::now(CreateInteractionResponse::Pong);
@@ -181,7 +181,7 @@ impl Bot {
                         let name = command.name();
                         let outcome = bot.app.execute(&actor, command).await;
                         let reply = bot.outcome(name, outcome);
-                        let rendered = bot.render(&reply, lang);
+                        let rendered = bot.render(reply, lang);
                         outbound::edit(&rendered.0, rendered.1, bot.ui(lang))
                     }
                     .instrument(span.clone());
@@ -189,7 +189,7 @@ impl Bot {
                 }
                 let name = command.name();
                 let reply = self.outcome(name, self.app.handle(&sender.actor, command));
-                self.reply(&reply, lang)
+                self.reply(reply, lang)
             }
             Request::ImportFile { file, dry_run } => {
                 span.record("command", "account_import");
@@ -199,7 +199,7 @@ impl Bot {
                 let work = async move {
                     let outcome = bot.import_attached(&actor, tenant, &file, dry_run).await;
                     let reply = bot.outcome("account_import", outcome);
-                    let rendered = bot.render(&reply, lang);
+                    let rendered = bot.render(reply, lang);
                     outbound::edit(&rendered.0, rendered.1, bot.ui(lang))
                 }
                 .instrument(span.clone());
@@ -217,7 +217,7 @@ impl Bot {
                 let lang = self.lang(&incoming, None);
                 let outcome = self.app.handle(&sender.actor, command);
                 let decided = outcome.is_ok();
-                let (reply, rendered) = self.render(&self.outcome(name, outcome), lang);
+                let (reply, rendered) = self.render(self.outcome(name, outcome), lang);
                 if decided && reply.tone != crate::app::Tone::Error {
                     outbound::answer_prompt(&reply, rendered, prompt)
                 } else {
@@ -235,7 +235,7 @@ impl Bot {
                 let lang = self.lang(&incoming, None);
                 let outcome = self.app.handle(&sender.actor, command);
                 let paged = outcome.is_ok();
-                let (reply, rendered) = self.render(&self.outcome(name, outcome), lang);
+                let (reply, rendered) = self.render(self.outcome(name, outcome), lang);
                 if paged && reply.tone != crate::app::Tone::Error {
                     outbound::update(&reply, rendered, self.ui(lang))
                 } else {
@@ -248,10 +248,10 @@ impl Bot {
                 let lang = self.lang(&incoming, None);
                 match self.app.handle(&sender.actor, crate::app::Command::ShowAccount { account }) {
                     Ok(_) => Response::now(outbound::role_modal(account, self.ui(lang))),
-                    Err(AppError::User(e)) => self.reply(&Reply::error(e), lang),
+                    Err(AppError::User(e)) => self.reply(Reply::error(e), lang),
                     Err(AppError::Internal(e)) => {
                         tracing::error!(error = format!("{e:#}"), "opening the role modal failed");
-                        self.reply(&Reply::new(crate::app::Tone::Error, vec![Message::Internal]), lang)
+                        self.reply(Reply::new(crate::app::Tone::Error, vec![Message::Internal]), lang)
                     }
                 }
             }
@@ -315,7 +315,7 @@ impl Bot {
 
     /// Renders every message of `reply`; a template failure becomes the
     /// apology (and is logged).
-    fn render(&self, reply: &Reply, lang: Lang) -> (Reply, Vec<(String, Option<String>)>) {
+    fn render(&self, reply: Reply, lang: Lang) -> (Reply, Vec<(String, Option<String>)>) {
         let mut rendered = Vec::with_capacity(reply.messages.len());
         for message in &reply.messages {
             match message.render(&self.templates, lang) {
@@ -327,10 +327,10 @@ impl Bot {
                 }
             }
         }
-        (reply.clone(), rendered)
+        (reply, rendered)
     }
 
-    fn reply(&self, reply: &Reply, lang: Lang) -> Response {
+    fn reply(&self, reply: Reply, lang: Lang) -> Response {
         let (reply, rendered) = self.render(reply, lang);
         outbound::reply(&reply, rendered, self.ui(lang))
     }

@@ -85,7 +85,7 @@ async fn the_role_makes_the_reseller_it_trusts_the_owner_and_closes_the_other_cl
             Command::ListAccounts { tenant: None, filter: Default::default(), format: Default::default() },
         )
         .unwrap();
-    assert_eq!(list.data.unwrap()["accounts"], serde_json::json!([]));
+    assert_eq!(list.data().unwrap()["accounts"], serde_json::json!([]));
     assert!(h.app().suggest_accounts(&member_of("1001"), "1112", 25).unwrap().is_empty());
     let again = verify("1001").await;
     assert_eq!(user_error(again), UserError::AccountNotFound { account: id(account) });

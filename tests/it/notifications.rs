@@ -324,7 +324,7 @@ async fn what_waited_for_a_channel_is_posted_once_one_is_set() {
     // The channel is set: the reply says what will follow, and it does.
     let command = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
     let reply = h.app().handle(&server_admin(GUILD_A), command).unwrap();
-    assert_eq!(reply.data.as_ref().unwrap()["replayed"], 1);
+    assert_eq!(reply.data().unwrap()["replayed"], 1);
     let text = reply.messages[0].render(&Templates::embedded(), Lang::En).unwrap().text;
     assert!(text.contains("1 notification that waited for a channel"), "{text}");
     assert!(h.store().dead_letters().unwrap().is_empty());
@@ -334,7 +334,7 @@ async fn what_waited_for_a_channel_is_posted_once_one_is_set() {
     assert!(embed_text(&tenant[0]).contains("was registered"), "{}", embed_text(&tenant[0]));
     // Setting it again replays nothing more.
     let again = Command::Configure { channel: Some(chat(TENANT_CHANNEL)), language: None, account_role: None };
-    assert_eq!(h.app().handle(&server_admin(GUILD_A), again).unwrap().data.unwrap()["replayed"], 0);
+    assert_eq!(h.app().handle(&server_admin(GUILD_A), again).unwrap().data().unwrap()["replayed"], 0);
     assert!(h.outbox().is_empty());
     h.finish().await;
 }

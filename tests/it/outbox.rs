@@ -67,7 +67,7 @@ fn error_text(error: AppError) -> (UserError, String) {
 }
 
 fn listed(reply: &Reply) -> Vec<Value> {
-    reply.data.as_ref().unwrap()["items"].as_array().unwrap().clone()
+    reply.data().unwrap()["items"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -103,11 +103,11 @@ async fn a_notice_for_a_tenant_without_a_channel_shows_why_and_is_dropped_with_i
 
     h.clock().advance(time::Duration::minutes(5));
     let dropped = ops(&h, drop(id)).unwrap();
-    assert_eq!(dropped.data.as_ref().unwrap()["recorded_in"], "account");
+    assert_eq!(dropped.data().unwrap()["recorded_in"], "account");
     assert!(text(&dropped, Lang::En).contains("Reason: the reseller left"), "{}", text(&dropped, Lang::En));
     assert!(h.store().outbox().unwrap().is_empty(), "gone");
     assert!(
-        ops(&h, Command::ListOutbox { dead: false }).unwrap().data.unwrap()["items"].as_array().unwrap().is_empty()
+        ops(&h, Command::ListOutbox { dead: false }).unwrap().data().unwrap()["items"].as_array().unwrap().is_empty()
     );
 
     // Audited: who, when, why, in the account's history (operations').
@@ -178,7 +178,7 @@ async fn dead_letters_are_listed_with_why_and_replayed_to_the_channel() {
     assert_eq!(h.store().dead_letters().unwrap().len(), 1);
     assert_eq!(h.notifier().deliver_due().await.unwrap().delivered, 2, "the replayed one and the waiting one");
     let replayed = ops(&h, Command::ReplayOutbox { which: Replay::All }).unwrap();
-    assert_eq!(replayed.data.as_ref().unwrap()["replayed"], serde_json::json!([second]));
+    assert_eq!(replayed.data().unwrap()["replayed"], serde_json::json!([second]));
     assert_eq!(h.notifier().deliver_due().await.unwrap().delivered, 1);
     assert_eq!(posted(h.discord(), TENANT_CHANNEL).await, 2 + 3);
     assert!(h.store().dead_letters().unwrap().is_empty());
@@ -213,7 +213,7 @@ async fn a_dead_letter_is_dropped_and_a_tenants_own_notice_is_recorded_in_its_au
     let reply =
         ops(&h, Command::DropOutbox { id: OutboxId::new(pending.id), reason: "a test server".parse().unwrap() })
             .unwrap();
-    assert_eq!(reply.data.as_ref().unwrap()["recorded_in"], "tenant");
+    assert_eq!(reply.data().unwrap()["recorded_in"], "tenant");
     assert!(text(&reply, Lang::Es).contains("registro de auditoría del cliente"));
     let log: Vec<TenantAuditEntry> = h.store().tenant_audit_log(&stranger.parse().unwrap()).unwrap();
     let entry = log.last().unwrap();

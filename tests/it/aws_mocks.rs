@@ -374,6 +374,8 @@ mod support_tier {
         Answers,
         SubscriptionRequired,
         AccessDenied,
+        /// An endpoint without the Support API (an emulator that lacks it).
+        Unknown,
     }
 
     fn subscription_required() -> String {
@@ -432,6 +434,11 @@ mod support_tier {
             Support::Answers => severity_levels(),
             Support::SubscriptionRequired => rule(400, subscription_required()),
             Support::AccessDenied => rule(400, access_denied()),
+            Support::Unknown => rule(
+                400,
+                r#"{"__type":"UnknownOperationException","message":"DescribeSeverityLevels is not implemented"}"#
+                    .into(),
+            ),
         });
         let session: SessionFactory = {
             let support = support.clone();
@@ -618,6 +625,32 @@ mod support_tier {
             );
         }
         assert_eq!(notices, [], "nothing learned: nothing to tell");
+    }
+
+    #[tokio::test]
+    async fn no_support_api_is_not_checked_with_its_cause_and_never_fails_the_role() {
+        let (view, [en, es], [status_en, _], notices) = checked(SupportTier::Developer, Support::Unknown).await;
+        let AwsSupportTier::NotChecked { reason: TierNotChecked::Unavailable { detail } } = &view.report.support_tier
+        else {
+            panic!("{:#?}", view.report.support_tier)
+        };
+        assert!(detail.contains("UnknownOperationException"), "{detail}");
+        assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::Passthrough, "the declared tier stands");
+        for text in [&en, &status_en] {
+            let line = line(text, "Support tier:");
+            assert!(
+                line.starts_with(
+                    "Support tier: declared: Developer · AWS says: not checked, the AWS Support API did not answer ("
+                ),
+                "{line}"
+            );
+            assert!(
+                line.contains("UnknownOperationException") && line.ends_with("): the declared tier stands"),
+                "{line}"
+            );
+        }
+        assert!(line(&es, "Nivel de soporte:").contains("sin comprobar, la API de AWS Support no respondió ("), "{es}");
+        assert_eq!(notices, []);
     }
 }
 

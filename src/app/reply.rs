@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::error::UserError;
 use crate::domain::import::{RowError, RowProblem};
 use crate::domain::{
-    Account, AccountId, ChatId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError, Partition,
-    RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState, TextProblem,
-    VerificationReport,
+    Account, AccountId, AwsSupportTier, ChatId, ChecklistEntry, Event, ExternalId, Lang, ManagedPolicy, ParseError,
+    Partition, RoleName, SupportPlanGroup, SupportTier, TenantDecision, TenantId, TenantSettings, TenantState,
+    TextProblem, VerificationReport,
 };
 use crate::templates::{Surface, Templates};
 
@@ -174,8 +174,15 @@ impl Reply {
 pub struct AccountView {
     #[serde(flatten)]
     pub account: Account,
+    /// The group the account needs: by the tier AWS says when it said
+    /// one at the last check of the role, else by the declared tier.
     pub required_support_plan_group: SupportPlanGroup,
     pub support_plan_mismatch: bool,
+    /// What AWS said of the support tier at the last check of the role;
+    /// none while no role was checked.
+    pub aws_support_tier: Option<AwsSupportTier>,
+    /// AWS says another tier than the one declared.
+    pub support_tier_mismatch: bool,
     pub checklist: Vec<ChecklistEntry>,
     /// The last check of the recorded role: when, and its verdict.
     pub last_check: Option<LastCheck>,
@@ -203,8 +210,10 @@ impl From<Account> for AccountView {
     fn from(account: Account) -> Self {
         let report = account.role.as_ref().and_then(|r| r.report.as_ref());
         Self {
-            required_support_plan_group: account.support_tier.required_group(),
+            required_support_plan_group: account.required_group(),
             support_plan_mismatch: account.support_plan_mismatch(),
+            aws_support_tier: report.map(|r| r.support_tier.clone()),
+            support_tier_mismatch: account.support_tier_mismatch(),
             checklist: account.checklist(),
             last_check: report.map(|r| LastCheck { at: r.checked_at, verified: r.verified() }),
             pending_tickets: Vec::new(),

@@ -17,8 +17,8 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AccountId, AccountKind, Check, CheckName, ExternalId, GUARD_ASSUME_ROLE_CALLS, ManagedPolicy, Outcome, Problem,
-    RoleArn, SupportTier, VerificationReport,
+    AccountId, AccountKind, AwsSupportTier, Check, CheckName, ExternalId, GUARD_ASSUME_ROLE_CALLS, ManagedPolicy,
+    Outcome, Partition, Problem, RoleArn, SupportTier, TierNotChecked, VerificationReport,
 };
 use crate::metrics::Metrics;
 
@@ -56,6 +56,29 @@ pub struct Session {
     pub sts: aws_sdk_sts::Client,
     pub iam: aws_sdk_iam::Client,
     pub organizations: aws_sdk_organizations::Client,
+    /// The AWS Support API: it answers in one region of each partition
+    /// (`us-east-1` in AWS's own), whatever region orglink runs in.
+    pub support: aws_sdk_support::Client,
+}
+
+/// The AWS Support API's client from `config` (its credentials and
+/// endpoint, `AWS_ENDPOINT_URL` included), in the Support API's region of
+/// AWS's own partition; [`Aws`] asks a role of another partition in that
+/// partition's region.
+pub fn support_client(config: &SdkConfig) -> aws_sdk_support::Client {
+    let config = aws_sdk_support::config::Builder::from(config)
+        .region(aws_sdk_support::config::Region::from_static(support_region(Partition::Aws)))
+        .build();
+    aws_sdk_support::Client::from_conf(config)
+}
+
+/// The one region where the AWS Support API answers, in each partition.
+pub fn support_region(partition: Partition) -> &'static str {
+    match partition {
+        Partition::Aws => "us-east-1",
+        Partition::AwsCn => "cn-north-1",
+        Partition::AwsUsGov => "us-gov-west-1",
+    }
 }
 
 /// Builds the clients of a session from the SDK configuration that carries
@@ -136,6 +159,12 @@ impl CountedClient for aws_sdk_organizations::Client {
     }
 }
 
+impl CountedClient for aws_sdk_support::Client {
+    fn with_interceptor(&self, interceptor: CountCalls) -> Self {
+        Self::from_conf(self.config().to_builder().interceptor(interceptor).build())
+    }
+}
+
 /// An AWS error's code, for errors the SDK does not model (AccessDenied).
 fn code<E: ProvideErrorMetadata>(error: &E) -> Option<&str> {
     error.code()
@@ -177,6 +206,7 @@ impl Aws {
             sts: aws_sdk_sts::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
             organizations: aws_sdk_organizations::Client::new(config),
+            support: support_client(config),
         });
         Self { sts: aws_sdk_sts::Client::new(&base), base, session, retry, own: Arc::default() }
     }
@@ -203,6 +233,7 @@ impl Aws {
                 sts: counted(&s.sts, metrics.clone()),
                 iam: counted(&s.iam, metrics.clone()),
                 organizations: counted(&s.organizations, metrics.clone()),
+                support: counted(&s.support, metrics.clone()),
             }
         });
         self
@@ -302,6 +333,7 @@ impl Aws {
         let (assumed, attempts) = self.assume(request, retry).await;
         let mut checks = Vec::with_capacity(CheckName::ALL.len());
         let mut detected_kind = None;
+        let mut support_tier = AwsSupportTier::not_checked(TierNotChecked::RoleNotChecked);
         // Everything but AssumeRole (and the guard, once it has run) is
         // skipped unless both pass.
         let skipped = |checks: &mut Vec<Check>, guard: Option<Outcome>| {
@@ -330,12 +362,26 @@ impl Aws {
                         let session = (self.session)(&self.with_credentials(&credentials));
                         let (identity, policies, organization) = tokio::join!(
                             Self::check_identity(&session, request.account),
-                            Self::check_policies(&session, request),
+                            async {
+                                let policies = Self::check_policies(&session, request).await;
+                                let tier = if policies.support_access {
+                                    Self::check_support_tier(&session, request.arn.partition()).await
+                                } else {
+                                    AwsSupportTier::not_checked(TierNotChecked::NoSupportAccess)
+                                };
+                                (policies, tier)
+                            },
                             Self::check_organization(&session, request.account),
                         );
                         let (organization, kind) = organization;
                         detected_kind = kind;
-                        let (read_only, support) = policies;
+                        let (policies, tier) = policies;
+                        // What AWS says is of this account only if the
+                        // role's credentials are this account's.
+                        if identity == Outcome::Passed {
+                            support_tier = tier;
+                        }
+                        let Policies { read_only, support, .. } = policies;
                         checks.extend([
                             Check { name: CheckName::CallerIdentity, outcome: identity },
                             Check { name: CheckName::ExternalIdRequired, outcome: Outcome::Passed },
@@ -355,6 +401,7 @@ impl Aws {
             attempts,
             checked_at: OffsetDateTime::now_utc(),
             duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+            support_tier,
         }
     }
 
@@ -407,7 +454,7 @@ impl Aws {
 
     /// ReadOnlyAccess (required) and, for Business support, AWSSupportAccess
     /// (optional) among the role's attached policies, every page read.
-    async fn check_policies(session: &Session, request: &VerifyRequest) -> (Outcome, Outcome) {
+    async fn check_policies(session: &Session, request: &VerifyRequest) -> Policies {
         let pages = session
             .iam
             .list_attached_role_policies()
@@ -429,12 +476,13 @@ impl Aws {
                 } else {
                     Outcome::Failed { problem: Problem::PolicyMissing }
                 };
-                let support = match (support_wanted, has(ManagedPolicy::SupportAccess)) {
+                let support_access = has(ManagedPolicy::SupportAccess);
+                let support = match (support_wanted, support_access) {
                     (false, _) => Outcome::NotApplicable,
                     (true, true) => Outcome::Passed,
                     (true, false) => Outcome::Warning { problem: Problem::PolicyMissing },
                 };
-                (read_only, support)
+                Policies { read_only, support, support_access }
             }
             Err(e) => {
                 // With ReadOnlyAccess the role may list its own policies: a
@@ -446,8 +494,34 @@ impl Aws {
                     unavailable(aws_sdk_iam::error::DisplayErrorContext(&e))
                 };
                 let support = if support_wanted { Outcome::Skipped } else { Outcome::NotApplicable };
-                (Outcome::Failed { problem }, support)
+                Policies { read_only: Outcome::Failed { problem }, support, support_access: false }
             }
+        }
+    }
+
+    /// The support tier AWS says the account has: `support:DescribeSeverityLevels`
+    /// with the role (which has AWSSupportAccess) answers an account with
+    /// Business support or higher and refuses the others with
+    /// `SubscriptionRequiredException`. Any other answer leaves the tier
+    /// not checked, with its cause: it never fails the role.
+    async fn check_support_tier(session: &Session, partition: Partition) -> AwsSupportTier {
+        let region = aws_sdk_support::config::Region::from_static(support_region(partition));
+        let result = session
+            .support
+            .describe_severity_levels()
+            .customize()
+            .config_override(aws_sdk_support::config::Builder::default().region(region))
+            .send()
+            .await;
+        match result {
+            Ok(_) => AwsSupportTier::BusinessOrHigher,
+            Err(e) => match e.as_service_error().and_then(code) {
+                Some("SubscriptionRequiredException") => AwsSupportTier::BasicOrDeveloper,
+                Some(c) if c.contains("AccessDenied") => AwsSupportTier::not_checked(TierNotChecked::AccessDenied),
+                _ => AwsSupportTier::not_checked(TierNotChecked::Unavailable {
+                    detail: detail(aws_sdk_support::error::DisplayErrorContext(&e)),
+                }),
+            },
         }
     }
 
@@ -476,6 +550,16 @@ impl Aws {
             }
         }
     }
+}
+
+/// What the role's attached policies say: ReadOnlyAccess's check,
+/// AWSSupportAccess's (optional, Business support), and whether the role
+/// has AWSSupportAccess whatever the tier declared (then AWS is asked for
+/// the tier).
+struct Policies {
+    read_only: Outcome,
+    support: Outcome,
+    support_access: bool,
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use super::{
     AccountId, AccountKind, CustomerName, Email, Event, ExternalId, HandshakeState, IllegalTransition, Invitation,
     InvitationNote, LinkState, Partition, PriceBookName, ProbeOutcome, ProbePlan, ProbeRecord, ProbeResult, RoleArn,
-    RoleDescription, SupportPlanGroup, SupportTier, TenantId, TicketRecord, Transition, VerificationReport,
+    RoleDescription, SupportLevel, SupportPlanGroup, SupportTier, TenantId, TicketRecord, Transition,
+    VerificationReport,
 };
 
 /// The price book the platform bills the account with: `{"kind":
@@ -245,6 +246,10 @@ impl Account {
         now: OffsetDateTime,
     ) -> Result<Vec<Event>, IllegalTransition> {
         use super::{BlockReason, LinkState as S};
+        // What the platform went by before this check, and what AWS had
+        // told of the tier at the last one.
+        let (level_before, told_before) = (self.support_level(), self.aws_support_level());
+        let told = report.support_tier.level();
         let mut events = self.record_role(arn.clone(), description, now)?;
         if let Some(kind) = report.detected_kind {
             self.kind = kind;
@@ -266,7 +271,35 @@ impl Account {
             self.owned_at = Some(now);
         }
         role.report = Some(report);
+        events.extend(self.support_tier_told(level_before, told_before, told));
         Ok(events)
+    }
+
+    /// What AWS telling `told` (if anything) of the support tier causes:
+    /// the tenant hears of a tier other than the one declared, once per
+    /// answer; operations hear when Business support appears or disappears
+    /// against what the platform went by (`before`: AWS's last answer, else
+    /// the declared tier). A check that learned nothing changes nothing.
+    fn support_tier_told(
+        &self,
+        before: SupportLevel,
+        told_before: Option<SupportLevel>,
+        told: Option<SupportLevel>,
+    ) -> Vec<Event> {
+        let Some(level) = told else { return vec![] };
+        let mut events = Vec::new();
+        if level != self.support_tier.level() && told_before != Some(level) {
+            events.push(Event::SupportTierMismatch {
+                account: self.id,
+                declared: self.support_tier,
+                aws: level,
+                needs: level.required_group(),
+            });
+        }
+        if level.business() != before.business() {
+            events.push(Event::BusinessSupportChanged { account: self.id, declared: self.support_tier, aws: level });
+        }
+        events
     }
 
     /// Records an invitation sent (or an open one adopted): the account is
@@ -315,7 +348,7 @@ impl Account {
         if self.state == LinkState::Linked {
             // Checked at once on linking, not only at the next audit.
             events.extend(self.support_plan_attention());
-            if self.support_tier == SupportTier::Business {
+            if self.support_level().business() {
                 events.push(Event::BusinessSupportLinked { account: self.id });
             }
         }
@@ -487,11 +520,30 @@ impl Account {
     pub fn set_support_plan_group(&mut self, group: SupportPlanGroup, now: OffsetDateTime) -> Vec<Event> {
         self.support_plan_group = Some(group);
         self.updated_at = now;
-        vec![Event::SupportPlanGroupSet {
-            account: self.id,
-            group,
-            matches_tier: group == self.support_tier.required_group(),
-        }]
+        vec![Event::SupportPlanGroupSet { account: self.id, group, matches_tier: group == self.required_group() }]
+    }
+
+    /// What AWS said of the support tier at the last check of the role,
+    /// when it said anything.
+    pub fn aws_support_level(&self) -> Option<SupportLevel> {
+        self.role.as_ref()?.report.as_ref()?.support_tier.level()
+    }
+
+    /// The support level the platform goes by: what AWS said at the last
+    /// check of the role, else the declared tier's.
+    pub fn support_level(&self) -> SupportLevel {
+        self.aws_support_level().unwrap_or(self.support_tier.level())
+    }
+
+    /// The support plan group the account needs: what the support-plan
+    /// audit checks.
+    pub fn required_group(&self) -> SupportPlanGroup {
+        self.support_level().required_group()
+    }
+
+    /// Whether AWS says another tier than the one declared.
+    pub fn support_tier_mismatch(&self) -> bool {
+        self.aws_support_level().is_some_and(|level| level != self.support_tier.level())
     }
 
     pub fn set_price_book(&mut self, choice: PriceBookChoice, now: OffsetDateTime) -> Vec<Event> {
@@ -503,7 +555,7 @@ impl Account {
     /// The warning a linked account needs while its support plan group is
     /// missing or wrong (negative margins); none otherwise.
     pub fn support_plan_attention(&self) -> Option<Event> {
-        let expected = self.support_tier.required_group();
+        let expected = self.required_group();
         let fine = self.support_plan_group == Some(expected);
         (self.state == LinkState::Linked && !fine).then_some(Event::SupportPlanAttention {
             account: self.id,
@@ -512,10 +564,10 @@ impl Account {
         })
     }
 
-    /// Whether the recorded support plan group differs from what the tier
-    /// needs (billing would show negative margins).
+    /// Whether the recorded support plan group differs from what the
+    /// account's support needs (billing would show negative margins).
     pub fn support_plan_mismatch(&self) -> bool {
-        self.support_plan_group.is_some_and(|g| g != self.support_tier.required_group())
+        self.support_plan_group.is_some_and(|g| g != self.required_group())
     }
 
     /// PROCESS.md's "who does what", derived from the record.
@@ -748,5 +800,107 @@ mod tests {
         assert!(account.handshake_observed(HandshakeState::Accepted, now).unwrap().is_empty(), "seen twice: nothing");
         account.set_support_plan_group(SupportPlanGroup::BusinessSupport, now);
         assert_eq!(account.support_plan_attention(), None);
+    }
+
+    fn account_report(account: &Account, at: OffsetDateTime) -> VerificationReport {
+        use crate::domain::{Check, CheckName, Outcome};
+        VerificationReport {
+            account: account.id,
+            checks: CheckName::ALL.iter().map(|name| Check { name: *name, outcome: Outcome::Passed }).collect(),
+            detected_kind: Some(AccountKind::Standalone),
+            attempts: 1,
+            checked_at: at,
+            duration_ms: 0,
+            support_tier: crate::domain::AwsSupportTier::default(),
+        }
+    }
+
+    /// A check of the account's role where every check passed and AWS said
+    /// `tier` of the support tier.
+    fn checked(account: &mut Account, tier: crate::domain::AwsSupportTier, at: OffsetDateTime) -> Vec<&'static str> {
+        let report = VerificationReport { support_tier: tier, ..account_report(account, at) };
+        let arn = RoleArn::new(Partition::Aws, account.id, "OrgLinkReadOnly".parse().unwrap());
+        let events = account.apply_verification(arn, None, report, at).unwrap();
+        events.iter().map(|e| e.code()).filter(|c| c.contains("support")).collect()
+    }
+
+    #[test]
+    fn what_aws_says_of_the_support_tier_is_told_once_and_is_what_the_audit_goes_by() {
+        use crate::domain::{AwsSupportTier as Aws, SupportLevel, TierNotChecked};
+        let now = datetime!(2026-11-27 12:00 UTC);
+        let linked = |account: &mut Account| {
+            account.state = LinkState::Linked;
+        };
+
+        // Business declared and confirmed: nothing to tell.
+        let mut account = register(SupportTier::Business);
+        assert!(checked(&mut account, Aws::BusinessOrHigher, now).is_empty());
+        assert!(!account.support_tier_mismatch());
+        assert_eq!(account.required_group(), SupportPlanGroup::BusinessSupport);
+
+        // Business declared, Basic or Developer answered: the tenant hears
+        // of it with the group the real tier needs; Business support
+        // disappeared: operations hear of it.
+        let mut account = register(SupportTier::Business);
+        account.support_plan_group = Some(SupportPlanGroup::BusinessSupport);
+        let events = checked(&mut account, Aws::BasicOrDeveloper, now);
+        assert_eq!(events, ["support_tier_mismatch", "business_support_changed"]);
+        assert!(account.support_tier_mismatch());
+        assert_eq!(account.required_group(), SupportPlanGroup::Passthrough);
+        linked(&mut account);
+        assert_eq!(
+            account.support_plan_attention(),
+            Some(Event::SupportPlanAttention {
+                account: account.id,
+                group: Some(SupportPlanGroup::BusinessSupport),
+                expected: SupportPlanGroup::Passthrough,
+            }),
+            "the audit goes by AWS's tier"
+        );
+        assert_eq!(status(&account, CheckItem::SupportPlanGroupSet), CheckStatus::Attention);
+        let set = account.set_support_plan_group(SupportPlanGroup::Passthrough, now);
+        assert!(matches!(set[..], [Event::SupportPlanGroupSet { matches_tier: true, .. }]));
+        assert_eq!(account.support_plan_attention(), None);
+        // The same answer again: nobody hears of it again.
+        assert!(checked(&mut account, Aws::BasicOrDeveloper, now).is_empty());
+        // No answer (the policy removed): the declared tier stands again,
+        // and nobody is told Business support came back.
+        assert!(checked(&mut account, Aws::not_checked(TierNotChecked::NoSupportAccess), now).is_empty());
+        assert!(!account.support_tier_mismatch());
+        assert_eq!(account.required_group(), SupportPlanGroup::BusinessSupport);
+        // Business confirmed at last: nothing appeared against what the
+        // platform went by (the declared Business).
+        assert!(checked(&mut account, Aws::BusinessOrHigher, now).is_empty());
+
+        // Developer declared, Business answered: both hear of it.
+        let mut account = register(SupportTier::Developer);
+        let arn = RoleArn::new(Partition::Aws, account.id, "OrgLinkReadOnly".parse().unwrap());
+        let mut report = account_report(&account, now);
+        report.support_tier = Aws::BusinessOrHigher;
+        let events = account.apply_verification(arn, None, report, now).unwrap();
+        assert_eq!(
+            events.into_iter().filter(|e| e.code().contains("support")).collect::<Vec<_>>(),
+            [
+                Event::SupportTierMismatch {
+                    account: account.id,
+                    declared: SupportTier::Developer,
+                    aws: SupportLevel::BusinessOrHigher,
+                    needs: SupportPlanGroup::BusinessSupport,
+                },
+                Event::BusinessSupportChanged {
+                    account: account.id,
+                    declared: SupportTier::Developer,
+                    aws: SupportLevel::BusinessOrHigher,
+                },
+            ]
+        );
+        assert_eq!(account.required_group(), SupportPlanGroup::BusinessSupport);
+
+        // AccessDenied: not checked, the declared tier stands, nobody told.
+        let mut account = register(SupportTier::Developer);
+        assert!(checked(&mut account, Aws::not_checked(TierNotChecked::AccessDenied), now).is_empty());
+        assert!(!account.support_tier_mismatch());
+        assert_eq!(account.aws_support_level(), None);
+        assert_eq!(account.required_group(), SupportPlanGroup::Passthrough);
     }
 }

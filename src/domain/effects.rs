@@ -123,6 +123,10 @@ pub fn notice(event: &Event) -> Option<Notice> {
         Event::InvitationQueued { .. } | Event::BusinessSupportLinked { .. } | Event::TicketWaiting { .. } => {
             (Audience::OPS, Warning)
         }
+        // The tenant corrects its declaration; operations hear only when
+        // Business support appears or disappears.
+        Event::SupportTierMismatch { .. } => (Audience::TENANT, Warning),
+        Event::BusinessSupportChanged { .. } => (Audience::OPS, Warning),
         Event::NotificationUndeliverable { .. } => (Audience::OPS, Error),
         // Operations dropped it themselves: the audit log keeps it.
         Event::NotificationDropped { .. } => (Audience::NOBODY, Info),
@@ -191,7 +195,7 @@ pub fn replay_when_channel_set(notice: &Notice, reason: &str) -> bool {
 mod tests {
     use super::*;
     use crate::domain::{
-        BlockReason, CheckName, HandshakeState, Invitation, SupportPlanGroup, SupportTier, TicketRecord,
+        BlockReason, CheckName, HandshakeState, Invitation, SupportLevel, SupportPlanGroup, SupportTier, TicketRecord,
     };
     use time::macros::datetime;
 
@@ -237,6 +241,17 @@ mod tests {
             Event::InvitationQueued { account: a },
             Event::SupportPlanAttention { account: a, group: None, expected: SupportPlanGroup::BusinessSupport },
             Event::BusinessSupportLinked { account: a },
+            Event::SupportTierMismatch {
+                account: a,
+                declared: SupportTier::Business,
+                aws: SupportLevel::BasicOrDeveloper,
+                needs: SupportPlanGroup::Passthrough,
+            },
+            Event::BusinessSupportChanged {
+                account: a,
+                declared: SupportTier::Developer,
+                aws: SupportLevel::BusinessOrHigher,
+            },
             Event::TicketRequested { account: a, reason: "help".into() },
             Event::TicketOpened { account: a, ticket_id: 1, url: "u".into(), kind: "requested".into() },
             Event::TicketWaiting { account: a, problem: "down".into() },
@@ -294,6 +309,8 @@ mod tests {
                 | Event::InvitationQueued { .. }
                 | Event::SupportPlanAttention { .. }
                 | Event::BusinessSupportLinked { .. }
+                | Event::SupportTierMismatch { .. }
+                | Event::BusinessSupportChanged { .. }
                 | Event::TicketRequested { .. }
                 | Event::TicketOpened { .. }
                 | Event::TicketWaiting { .. }
@@ -345,6 +362,8 @@ mod tests {
             ("invitation_queued", false, true, Some(Warning)),
             ("support_plan_attention", true, false, Some(Warning)),
             ("business_support_linked", false, true, Some(Warning)),
+            ("support_tier_mismatch", true, false, Some(Warning)),
+            ("business_support_changed", false, true, Some(Warning)),
             ("ticket_requested", false, false, None),
             ("ticket_opened", true, true, Some(Info)),
             ("ticket_waiting", false, true, Some(Warning)),

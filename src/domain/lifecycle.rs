@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{AccountId, ChatId, SupportPlanGroup, TenantId};
+use super::{AccountId, ChatId, SupportLevel, SupportPlanGroup, SupportTier, TenantId};
 
 /// Why an account cannot move on by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -223,6 +223,23 @@ pub enum Event {
     BusinessSupportLinked {
         account: AccountId,
     },
+    /// AWS says the account has another support tier than the one its
+    /// tenant declared: the tenant corrects it; `needs` is the support
+    /// plan group AWS's tier needs.
+    SupportTierMismatch {
+        account: AccountId,
+        declared: SupportTier,
+        aws: SupportLevel,
+        needs: SupportPlanGroup,
+    },
+    /// AWS says the account has Business support (or higher) where the
+    /// platform went by a lower tier, or no longer has it: operations must
+    /// know (Business-level support, the support plan group).
+    BusinessSupportChanged {
+        account: AccountId,
+        declared: SupportTier,
+        aws: SupportLevel,
+    },
     /// A ticket was asked for (it is opened in Freshdesk afterwards).
     TicketRequested {
         account: AccountId,
@@ -385,6 +402,8 @@ impl Event {
             Self::TicketOpened { .. } => "ticket_opened",
             Self::TicketWaiting { .. } => "ticket_waiting",
             Self::BusinessSupportLinked { .. } => "business_support_linked",
+            Self::SupportTierMismatch { .. } => "support_tier_mismatch",
+            Self::BusinessSupportChanged { .. } => "business_support_changed",
             Self::NotificationUndeliverable { .. } => "notification_undeliverable",
             Self::NotificationDropped { .. } => "notification_dropped",
             Self::ClaimLapsed { .. } => "claim_lapsed",
@@ -428,6 +447,8 @@ impl Event {
             | Self::InvitationReminder { account, .. }
             | Self::SupportPlanAttention { account, .. }
             | Self::BusinessSupportLinked { account }
+            | Self::SupportTierMismatch { account, .. }
+            | Self::BusinessSupportChanged { account, .. }
             | Self::TicketRequested { account, .. }
             | Self::TicketOpened { account, .. }
             | Self::TicketWaiting { account, .. }
@@ -477,6 +498,8 @@ impl Event {
             | Self::InvitationReminder { .. }
             | Self::SupportPlanAttention { .. }
             | Self::BusinessSupportLinked { .. }
+            | Self::SupportTierMismatch { .. }
+            | Self::BusinessSupportChanged { .. }
             | Self::TicketRequested { .. }
             | Self::TicketOpened { .. }
             | Self::TicketWaiting { .. }
@@ -532,6 +555,8 @@ impl Event {
             | Self::InvitationReminder { .. }
             | Self::SupportPlanAttention { .. }
             | Self::BusinessSupportLinked { .. }
+            | Self::SupportTierMismatch { .. }
+            | Self::BusinessSupportChanged { .. }
             | Self::TicketRequested { .. }
             | Self::TicketOpened { .. }
             | Self::TicketWaiting { .. }

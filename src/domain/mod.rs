@@ -160,7 +160,9 @@ pub use names::{
 };
 pub use probe::{BadProbePlan, ProbeOutcome, ProbePhase, ProbePlan, ProbeRecord, ProbeResult};
 pub use role_arn::{Partition, RoleArn, RoleArnProblem};
-pub use support::{AccountKind, Lang, ManagedPolicy, SupportPlanGroup, SupportTier};
+pub use support::{
+    AccountKind, AwsSupportTier, Lang, ManagedPolicy, SupportLevel, SupportPlanGroup, SupportTier, TierNotChecked,
+};
 pub use tenant::{
     Admission, ChatId, Decided, IllegalDecision, Refusal, TenantDecision, TenantPolicy, TenantSettings, TenantState,
     TenantStatus,

@@ -292,6 +292,7 @@ mod tests {
             attempts: 1,
             checked_at: datetime!(2026-11-26 12:00 UTC),
             duration_ms: 0,
+            support_tier: crate::domain::AwsSupportTier::default(),
         };
         let open = Outcome::Failed { problem: Problem::AnyExternalIdAccepted };
         assert_eq!(

@@ -55,6 +55,104 @@ impl SupportTier {
     }
 }
 
+impl SupportTier {
+    /// The level AWS can tell this tier apart at: it answers Business (or
+    /// higher) or not, never Basic from Developer.
+    pub fn level(self) -> SupportLevel {
+        match self {
+            Self::Business => SupportLevel::BusinessOrHigher,
+            Self::Developer | Self::Basic => SupportLevel::BasicOrDeveloper,
+        }
+    }
+}
+
+/// The support plan as AWS tells it: the Support API answers an account
+/// with Business support or higher, and refuses one with Basic or
+/// Developer support (`SubscriptionRequiredException`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportLevel {
+    BusinessOrHigher,
+    BasicOrDeveloper,
+}
+
+impl SupportLevel {
+    /// The support plan group the platform needs at this level; the same
+    /// as [`SupportTier::required_group`] of any tier of the level.
+    pub fn required_group(self) -> SupportPlanGroup {
+        match self {
+            Self::BusinessOrHigher => SupportPlanGroup::BusinessSupport,
+            Self::BasicOrDeveloper => SupportPlanGroup::Passthrough,
+        }
+    }
+
+    pub fn business(self) -> bool {
+        self == Self::BusinessOrHigher
+    }
+}
+
+/// What a role check learned of the account's support tier from AWS
+/// (`support:DescribeSeverityLevels` with the role's credentials), kept
+/// with the check: AWS's answer, or why there is none. Without an answer
+/// the declared tier stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AwsSupportTier {
+    /// The Support API answered: Business support or higher.
+    BusinessOrHigher,
+    /// `SubscriptionRequiredException`: Basic or Developer support.
+    BasicOrDeveloper,
+    NotChecked {
+        #[serde(flatten)]
+        reason: TierNotChecked,
+    },
+}
+
+impl Default for AwsSupportTier {
+    /// A check stored before orglink asked AWS for the tier.
+    fn default() -> Self {
+        Self::NotChecked { reason: TierNotChecked::Earlier }
+    }
+}
+
+impl AwsSupportTier {
+    pub fn not_checked(reason: TierNotChecked) -> Self {
+        Self::NotChecked { reason }
+    }
+
+    /// What AWS said, when it said anything.
+    pub fn level(&self) -> Option<SupportLevel> {
+        match self {
+            Self::BusinessOrHigher => Some(SupportLevel::BusinessOrHigher),
+            Self::BasicOrDeveloper => Some(SupportLevel::BasicOrDeveloper),
+            Self::NotChecked { .. } => None,
+        }
+    }
+}
+
+/// Why AWS was not asked for the support tier, or did not tell it. None of
+/// these fails the role's verification: the declared tier stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum TierNotChecked {
+    /// The role does not have AWSSupportAccess (or its policies could not
+    /// be read): the Support API would refuse it.
+    NoSupportAccess,
+    /// The role's other checks did not pass (it could not be assumed, the
+    /// external ID guard failed, it belongs to another account): its
+    /// credentials were not used for this.
+    RoleNotChecked,
+    /// AWS refused `support:DescribeSeverityLevels` to the role although it
+    /// has AWSSupportAccess (a permissions boundary, a service control
+    /// policy).
+    AccessDenied,
+    /// The Support API did not answer (unreachable, throttled, an
+    /// unexpected error).
+    Unavailable { detail: String },
+    /// The check was made before orglink asked AWS for the tier.
+    Earlier,
+}
+
 /// An AWS managed policy the customer's role has attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ManagedPolicy {
@@ -220,6 +318,19 @@ mod tests {
         assert_eq!(SupportTier::Business.required_group(), SupportPlanGroup::BusinessSupport);
         assert_eq!(SupportTier::Developer.required_group(), SupportPlanGroup::Passthrough);
         assert_eq!(SupportTier::Basic.required_group(), SupportPlanGroup::Passthrough);
+    }
+
+    #[test]
+    fn each_level_needs_the_group_of_its_tiers() {
+        for tier in SupportTier::ALL {
+            assert_eq!(tier.level().required_group(), tier.required_group(), "{tier:?}");
+        }
+        assert!(SupportTier::Business.level().business());
+        assert!(!SupportTier::Developer.level().business());
+        assert_eq!(AwsSupportTier::BusinessOrHigher.level(), Some(SupportLevel::BusinessOrHigher));
+        assert_eq!(AwsSupportTier::BasicOrDeveloper.level(), Some(SupportLevel::BasicOrDeveloper));
+        assert_eq!(AwsSupportTier::not_checked(TierNotChecked::AccessDenied).level(), None);
+        assert_eq!(AwsSupportTier::default(), AwsSupportTier::not_checked(TierNotChecked::Earlier));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{AccountId, AccountKind};
+use super::{AccountId, AccountKind, AwsSupportTier};
 
 /// The AssumeRole calls the confused-deputy guard makes once the role is
 /// assumed: without an external ID, and with a wrong one.
@@ -163,6 +163,12 @@ pub struct VerificationReport {
     #[serde(with = "crate::domain::instant")]
     pub checked_at: OffsetDateTime,
     pub duration_ms: u64,
+    /// What AWS says of the account's support tier (asked only with a role
+    /// that has AWSSupportAccess); never a reason the role fails. Last, with
+    /// a default: a check stored before it was asked reads as
+    /// [`TierNotChecked::Earlier`](super::TierNotChecked::Earlier).
+    #[serde(default)]
+    pub support_tier: AwsSupportTier,
 }
 
 impl VerificationReport {
@@ -206,7 +212,50 @@ mod tests {
             attempts: 1,
             checked_at: OffsetDateTime::UNIX_EPOCH,
             duration_ms: 0,
+            support_tier: AwsSupportTier::default(),
         }
+    }
+
+    #[test]
+    fn the_support_tier_is_stored_with_the_check_and_older_checks_read_without_it() {
+        use crate::domain::TierNotChecked;
+        use crate::store::codec::{decode, encode};
+        let all_passed: Vec<_> = CheckName::ALL.iter().map(|n| (*n, Outcome::Passed)).collect();
+        for tier in [
+            AwsSupportTier::BusinessOrHigher,
+            AwsSupportTier::BasicOrDeveloper,
+            AwsSupportTier::not_checked(TierNotChecked::NoSupportAccess),
+            AwsSupportTier::not_checked(TierNotChecked::Unavailable { detail: "throttled".into() }),
+        ] {
+            let report = VerificationReport { support_tier: tier, ..report(all_passed.clone()) };
+            assert_eq!(decode::<VerificationReport>(&encode(&report)).unwrap(), report);
+            let json = serde_json::to_string(&report).unwrap();
+            assert_eq!(serde_json::from_str::<VerificationReport>(&json).unwrap(), report);
+        }
+        // A report as orglink stored it before the field: the same fields,
+        // in order, without the last.
+        #[derive(Serialize)]
+        struct Before<'a> {
+            account: AccountId,
+            checks: &'a [Check],
+            detected_kind: Option<AccountKind>,
+            attempts: u32,
+            #[serde(with = "crate::domain::instant")]
+            checked_at: OffsetDateTime,
+            duration_ms: u64,
+        }
+        let now = report(all_passed);
+        let before = Before {
+            account: now.account,
+            checks: &now.checks,
+            detected_kind: now.detected_kind,
+            attempts: now.attempts,
+            checked_at: now.checked_at,
+            duration_ms: now.duration_ms,
+        };
+        let read = decode::<VerificationReport>(&encode(&before)).unwrap();
+        assert_eq!(read.support_tier, AwsSupportTier::not_checked(TierNotChecked::Earlier));
+        assert_eq!(read, now);
     }
 
     #[test]

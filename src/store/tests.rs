@@ -444,6 +444,9 @@ fn every_stored_type_round_trips_through_the_codec() {
         attempts: 2,
         checked_at: AT,
         duration_ms: 12,
+        support_tier: crate::domain::AwsSupportTier::not_checked(crate::domain::TierNotChecked::Unavailable {
+            detail: "throttled".into(),
+        }),
     };
     let arn: crate::domain::RoleArn = "arn:aws:iam::123456789012:role/R".parse().unwrap();
     checked.apply_verification(arn.clone(), None, report.clone(), AT).unwrap();

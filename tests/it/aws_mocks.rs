@@ -13,6 +13,8 @@ use aws_sdk_organizations::operation::describe_organization::DescribeOrganizatio
 use aws_sdk_organizations::types::error::AwsOrganizationsNotInUseException;
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+use aws_sdk_support::operation::describe_severity_levels::DescribeSeverityLevelsOutput;
+use aws_sdk_support::types::SeverityLevel;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use orglink::aws::{Aws, RetryPolicy, Session, SessionFactory, VerifyRequest};
 use orglink::domain::{CheckName, Outcome, Problem, SupportTier};
@@ -69,10 +71,23 @@ fn session(iam_rules: Vec<Rule>) -> SessionFactory {
     });
     let (identity, organization) = (Arc::new(identity), Arc::new(organization));
     let iam_rules = Arc::new(iam_rules);
+    let support = Arc::new(severity_levels());
     Arc::new(move |_config: &SdkConfig| Session {
         sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, [identity.as_ref()]),
         iam: mock_client!(aws_sdk_iam, RuleMode::Sequential, iam_rules.iter()),
         organizations: mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [organization.as_ref()]),
+        support: mock_client!(aws_sdk_support, RuleMode::MatchAny, [support.as_ref()]),
+    })
+}
+
+/// `support:DescribeSeverityLevels` answered: an account with Business
+/// support or higher.
+fn severity_levels() -> Rule {
+    mock!(aws_sdk_support::Client::describe_severity_levels).then_output(|| {
+        DescribeSeverityLevelsOutput::builder()
+            .severity_levels(SeverityLevel::builder().code("low").name("Low").build())
+            .severity_levels(SeverityLevel::builder().code("urgent").name("Urgent").build())
+            .build()
     })
 }
 
@@ -252,16 +267,18 @@ async fn when_the_guard_fails_the_roles_credentials_are_used_for_nothing() {
                 AwsOrganizationsNotInUseException::builder().message("not in use").build(),
             )
         }));
+        let support = Arc::new(severity_levels());
         let sessions = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let session: SessionFactory = {
-            let (identity, policies, organization, sessions) =
-                (identity.clone(), policies.clone(), organization.clone(), sessions.clone());
+            let (identity, policies, organization, support, sessions) =
+                (identity.clone(), policies.clone(), organization.clone(), support.clone(), sessions.clone());
             Arc::new(move |_config: &SdkConfig| {
                 sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 Session {
                     sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, [identity.as_ref()]),
                     iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, [policies.as_ref()]),
                     organizations: mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [organization.as_ref()]),
+                    support: mock_client!(aws_sdk_support, RuleMode::MatchAny, [support.as_ref()]),
                 }
             })
         };
@@ -292,7 +309,10 @@ async fn when_the_guard_fails_the_roles_credentials_are_used_for_nothing() {
             "verify and probe: once each with the ID, without one and with a wrong one"
         );
         assert_eq!(sessions.load(std::sync::atomic::Ordering::SeqCst), 0, "no client was given the role's credentials");
-        assert_eq!((identity.num_calls(), policies.num_calls(), organization.num_calls()), (0, 0, 0));
+        assert_eq!(
+            (identity.num_calls(), policies.num_calls(), organization.num_calls(), support.num_calls()),
+            (0, 0, 0, 0)
+        );
         // The wrong IDs are fresh, shaped like the account's, and not it.
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "{seen:?}");
@@ -319,6 +339,319 @@ async fn when_the_guard_fails_the_roles_credentials_are_used_for_nothing() {
     let report = aws.probe(&request()).await;
     assert!(report.verified(), "{report:#?}");
     assert_eq!(report.assume_role_calls(), 3);
+}
+
+mod support_tier {
+    //! What AWS says of the support tier: `support:DescribeSeverityLevels`
+    //! with the role's credentials, scripted (the emulator answers every
+    //! account as supported). Through the app: the report, `account show`
+    //! in both languages, and who hears of it.
+
+    use std::sync::{Arc, Mutex};
+
+    use aws_config::SdkConfig;
+    use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+    use aws_sdk_iam::types::AttachedPolicy;
+    use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationError;
+    use aws_sdk_organizations::types::error::AwsOrganizationsNotInUseException;
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use orglink::app::{AccountView, Command, Message, VerificationView};
+    use orglink::aws::{Aws, Session, SessionFactory};
+    use orglink::domain::{
+        Audience, AwsSupportTier, Event, Lang, SupportLevel, SupportPlanGroup, SupportTier, TierNotChecked,
+    };
+    use orglink::templates::Templates;
+    use time::macros::datetime;
+
+    use super::{ACCOUNT, base, credentials, denied, retries, severity_levels};
+    use crate::harness::{Harness, operator};
+
+    /// How the Support API answers the role.
+    #[derive(Debug, Clone, Copy)]
+    enum Support {
+        /// Business support or higher.
+        Answers,
+        SubscriptionRequired,
+        AccessDenied,
+        /// An endpoint without the Support API (an emulator that lacks it).
+        Unknown,
+    }
+
+    fn subscription_required() -> String {
+        r#"{"__type":"SubscriptionRequiredException","message":"AWS Premium Support Subscription is required to use this service."}"#.to_owned()
+    }
+
+    fn access_denied() -> String {
+        format!(
+            r#"{{"__type":"AccessDeniedException","Message":"User: arn:aws:sts::{ACCOUNT}:assumed-role/OrgLinkReadOnly/orglink-verify-{ACCOUNT} is not authorized to perform: support:DescribeSeverityLevels with an explicit deny in a service control policy"}}"#
+        )
+    }
+
+    /// orglink's AWS side for a role with ReadOnlyAccess and
+    /// AWSSupportAccess that trusts exactly the external ID in `expected`
+    /// (set once the account is registered); the Support API answers
+    /// `support`. Also the Support API's rule, to count its calls.
+    fn aws(support: Support, expected: Arc<Mutex<String>>) -> (Aws, Arc<Rule>) {
+        let right = expected.clone();
+        let with_id = mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| r.external_id() == Some(right.lock().unwrap().as_str()))
+            .then_output(credentials);
+        let guard = mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| r.external_id() != Some(expected.lock().unwrap().as_str()))
+            .sequence()
+            .http_status(403, Some(denied()))
+            .repeatedly()
+            .build();
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&with_id, &guard]);
+        let identity = Arc::new(
+            mock!(aws_sdk_sts::Client::get_caller_identity)
+                .then_output(|| GetCallerIdentityOutput::builder().account(ACCOUNT).build()),
+        );
+        let policies = Arc::new(mock!(aws_sdk_iam::Client::list_attached_role_policies).then_output(|| {
+            ListAttachedRolePoliciesOutput::builder()
+                .attached_policies(
+                    AttachedPolicy::builder().policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess").build(),
+                )
+                .attached_policies(
+                    AttachedPolicy::builder().policy_arn("arn:aws:iam::aws:policy/AWSSupportAccess").build(),
+                )
+                .build()
+        }));
+        let organization = Arc::new(mock!(aws_sdk_organizations::Client::describe_organization).then_error(|| {
+            DescribeOrganizationError::AwsOrganizationsNotInUseException(
+                AwsOrganizationsNotInUseException::builder().message("not in use").build(),
+            )
+        }));
+        let rule = |status, body: String| {
+            mock!(aws_sdk_support::Client::describe_severity_levels)
+                .sequence()
+                .http_status(status, Some(body))
+                .repeatedly()
+                .build()
+        };
+        let support = Arc::new(match support {
+            Support::Answers => severity_levels(),
+            Support::SubscriptionRequired => rule(400, subscription_required()),
+            Support::AccessDenied => rule(400, access_denied()),
+            Support::Unknown => rule(
+                400,
+                r#"{"__type":"UnknownOperationException","message":"DescribeSeverityLevels is not implemented"}"#
+                    .into(),
+            ),
+        });
+        let session: SessionFactory = {
+            let support = support.clone();
+            Arc::new(move |_config: &SdkConfig| Session {
+                sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, [identity.as_ref()]),
+                iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, [policies.as_ref()]),
+                organizations: mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [organization.as_ref()]),
+                support: mock_client!(aws_sdk_support, RuleMode::MatchAny, [support.as_ref()]),
+            })
+        };
+        (Aws::with_clients(base(), sts, session, retries(0)), support)
+    }
+
+    /// Registers the account with `declared` support, has its role checked
+    /// while the Support API answers `support`; the report, the account as
+    /// `account show` renders it in both languages, and the notices.
+    async fn checked(
+        declared: SupportTier,
+        support: Support,
+    ) -> (VerificationView, [String; 2], [String; 2], Vec<(Event, Audience)>) {
+        let expected = Arc::new(Mutex::new(String::new()));
+        let (aws, rule) = aws(support, expected.clone());
+        let h = Harness::new().at(datetime!(2026-12-01 12:00 UTC)).scripted_aws(aws).start().await;
+        *expected.lock().unwrap() = h.register(ACCOUNT, declared);
+        let view = h.verify(ACCOUNT, &format!("arn:aws:iam::{ACCOUNT}:role/OrgLinkReadOnly")).await.unwrap();
+        assert!(view.verified, "the support tier never fails the role: {:#?}", view.report);
+        assert_eq!(rule.num_calls(), 1, "asked once, with the role");
+        let shown = h.app().handle(&operator(), Command::ShowAccount { account: crate::harness::id(ACCOUNT) });
+        let shown = shown.unwrap();
+        let t = Templates::embedded();
+        let render = |m: &Message| Lang::ALL.map(|lang| m.render(&t, lang).unwrap().text);
+        let report = render(&Message::Verification(Box::new(view.clone())));
+        let status = render(&shown.messages[0]);
+        let view_shown: AccountView = match &shown.messages[0] {
+            Message::Status(v) => v.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(view_shown.aws_support_tier.as_ref(), Some(&view.report.support_tier));
+        let notices = h
+            .outbox()
+            .into_iter()
+            .filter(|i| matches!(i.event, Event::SupportTierMismatch { .. } | Event::BusinessSupportChanged { .. }))
+            .map(|i| (i.event, i.audience))
+            .collect();
+        h.finish().await;
+        (view, report, status, notices)
+    }
+
+    fn line<'a>(text: &'a str, start: &str) -> &'a str {
+        text.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no line {start:?} in:\n{text}"))
+    }
+
+    #[tokio::test]
+    async fn business_declared_and_confirmed() {
+        let (view, [en, es], [status_en, status_es], notices) = checked(SupportTier::Business, Support::Answers).await;
+        assert_eq!(view.report.support_tier, AwsSupportTier::BusinessOrHigher);
+        assert!(!view.account.support_tier_mismatch);
+        assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::BusinessSupport);
+        for text in [&en, &status_en] {
+            assert_eq!(
+                line(text, "Support tier:"),
+                "Support tier: declared: Business · AWS says: Business support or higher"
+            );
+            assert!(!text.contains("not the"), "{text}");
+        }
+        for text in [&es, &status_es] {
+            assert_eq!(
+                line(text, "Nivel de soporte:"),
+                "Nivel de soporte: declarado: Business · según AWS: soporte Business o superior"
+            );
+        }
+        assert_eq!(notices, [], "nothing to tell");
+    }
+
+    #[tokio::test]
+    async fn business_declared_but_subscription_required() {
+        let (view, [en, es], [status_en, status_es], notices) =
+            checked(SupportTier::Business, Support::SubscriptionRequired).await;
+        assert_eq!(view.report.support_tier, AwsSupportTier::BasicOrDeveloper);
+        assert!(view.account.support_tier_mismatch);
+        assert_eq!(
+            view.account.required_support_plan_group,
+            SupportPlanGroup::Passthrough,
+            "the audit goes by AWS's tier"
+        );
+        for text in [&en, &status_en] {
+            assert_eq!(
+                line(text, "Support tier:"),
+                "Support tier: declared: Business · AWS says: Basic or Developer support"
+            );
+            assert!(
+                text.contains(
+                    "⚠️ AWS says this account has Basic or Developer support, not the Business support it was \
+                     registered with: it needs the support plan group Passthrough"
+                ),
+                "{text}"
+            );
+        }
+        for text in [&es, &status_es] {
+            assert_eq!(
+                line(text, "Nivel de soporte:"),
+                "Nivel de soporte: declarado: Business · según AWS: soporte Basic o Developer"
+            );
+            assert!(
+                text.contains(
+                    "⚠️ Según AWS, esta cuenta tiene soporte Basic o Developer, no el soporte Business con el que \
+                     se registró: necesita el grupo de plan de soporte Passthrough"
+                ),
+                "{text}"
+            );
+        }
+        let account = ACCOUNT.parse().unwrap();
+        assert_eq!(
+            notices,
+            [
+                (
+                    Event::SupportTierMismatch {
+                        account,
+                        declared: SupportTier::Business,
+                        aws: SupportLevel::BasicOrDeveloper,
+                        needs: SupportPlanGroup::Passthrough,
+                    },
+                    Audience::TENANT
+                ),
+                (
+                    Event::BusinessSupportChanged {
+                        account,
+                        declared: SupportTier::Business,
+                        aws: SupportLevel::BasicOrDeveloper
+                    },
+                    Audience::OPS
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn developer_declared_but_business_answered() {
+        let (view, [en, es], [status_en, status_es], notices) = checked(SupportTier::Developer, Support::Answers).await;
+        assert_eq!(view.report.support_tier, AwsSupportTier::BusinessOrHigher);
+        assert!(view.account.support_tier_mismatch);
+        assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::BusinessSupport);
+        for text in [&en, &status_en] {
+            assert_eq!(
+                line(text, "Support tier:"),
+                "Support tier: declared: Developer · AWS says: Business support or higher"
+            );
+            assert!(text.contains("it needs the support plan group Business Support"), "{text}");
+        }
+        for text in [&es, &status_es] {
+            assert_eq!(
+                line(text, "Nivel de soporte:"),
+                "Nivel de soporte: declarado: Developer · según AWS: soporte Business o superior"
+            );
+            assert!(text.contains("necesita el grupo de plan de soporte Business Support"), "{text}");
+        }
+        let codes: Vec<_> = notices.iter().map(|(e, a)| (e.code(), *a)).collect();
+        assert_eq!(codes, [("support_tier_mismatch", Audience::TENANT), ("business_support_changed", Audience::OPS)]);
+        assert!(matches!(
+            notices[1].0,
+            Event::BusinessSupportChanged { declared: SupportTier::Developer, aws: SupportLevel::BusinessOrHigher, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_not_checked_and_the_declared_tier_stands() {
+        let (view, [en, es], [status_en, status_es], notices) =
+            checked(SupportTier::Business, Support::AccessDenied).await;
+        assert_eq!(view.report.support_tier, AwsSupportTier::not_checked(TierNotChecked::AccessDenied));
+        assert!(!view.account.support_tier_mismatch);
+        assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::BusinessSupport);
+        for text in [&en, &status_en] {
+            assert_eq!(
+                line(text, "Support tier:"),
+                "Support tier: declared: Business · AWS says: not checked, AWS refused the Support API to the role: \
+                 the declared tier stands"
+            );
+        }
+        for text in [&es, &status_es] {
+            assert_eq!(
+                line(text, "Nivel de soporte:"),
+                "Nivel de soporte: declarado: Business · según AWS: sin comprobar, AWS denegó al rol la API de AWS \
+                 Support: vale el nivel declarado"
+            );
+        }
+        assert_eq!(notices, [], "nothing learned: nothing to tell");
+    }
+
+    #[tokio::test]
+    async fn no_support_api_is_not_checked_with_its_cause_and_never_fails_the_role() {
+        let (view, [en, es], [status_en, _], notices) = checked(SupportTier::Developer, Support::Unknown).await;
+        let AwsSupportTier::NotChecked { reason: TierNotChecked::Unavailable { detail } } = &view.report.support_tier
+        else {
+            panic!("{:#?}", view.report.support_tier)
+        };
+        assert!(detail.contains("UnknownOperationException"), "{detail}");
+        assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::Passthrough, "the declared tier stands");
+        for text in [&en, &status_en] {
+            let line = line(text, "Support tier:");
+            assert!(
+                line.starts_with(
+                    "Support tier: declared: Developer · AWS says: not checked, the AWS Support API did not answer ("
+                ),
+                "{line}"
+            );
+            assert!(
+                line.contains("UnknownOperationException") && line.ends_with("): the declared tier stands"),
+                "{line}"
+            );
+        }
+        assert!(line(&es, "Nivel de soporte:").contains("sin comprobar, la API de AWS Support no respondió ("), "{es}");
+        assert_eq!(notices, []);
+    }
 }
 
 mod organizations {

@@ -165,8 +165,18 @@ async fn one_click(account: &str, support: &str) {
     assert_eq!(verified.state, LinkState::RoleVerified, "{run:?}");
     let role = verified.role.expect("the role is recorded");
     assert_eq!(role.arn.to_string(), format!("arn:aws:iam::{account}:role/OrgLinkReadOnly"));
-    let report = serde_json::to_value(role.report.expect("its report")).unwrap().to_string();
+    let report = role.report.expect("its report");
     let support_attached = support == "business";
+    // With AWSSupportAccess, orglink's Support client (its endpoint from
+    // AWS_ENDPOINT_URL, like every AWS client) asks the emulator, which
+    // answers every account as supported; without it, AWS is not asked.
+    let tier = if support_attached {
+        orglink::domain::AwsSupportTier::BusinessOrHigher
+    } else {
+        orglink::domain::AwsSupportTier::not_checked(orglink::domain::TierNotChecked::NoSupportAccess)
+    };
+    assert_eq!(report.support_tier, tier, "{report:#?}");
+    let report = serde_json::to_value(report).unwrap().to_string();
     assert_eq!(report.contains("support_access\",\"outcome\":\"passed"), support_attached, "{report}");
 }
 

@@ -15,7 +15,8 @@ use orglink::domain::{
     SupportTier, TextProblem,
 };
 use orglink::domain::{
-    AccountKind, Check, CheckName, Outcome, Partition, Problem, TenantSettings, Unasked, VerificationReport,
+    AccountKind, AwsSupportTier, Check, CheckName, Outcome, Partition, Problem, TenantSettings, TierNotChecked,
+    Unasked, VerificationReport,
 };
 use orglink::templates::{self, Templates};
 use serde_json::Value;
@@ -180,6 +181,26 @@ fn every_message() -> Vec<(String, Message)> {
     linked.support_plan_group = Some(SupportPlanGroup::Passthrough);
     linked.price_book = Some(PriceBookChoice::Custom("Partner EMEA".parse().unwrap()));
     add("status_linked_mismatch", Message::Status(linked.clone().into()));
+    // What AWS says of the support tier: a Developer registration AWS
+    // answers as Business or higher, linked with Passthrough; and a Support
+    // API that did not answer (the declared tier stands).
+    let mut told = linked.clone();
+    told.support_tier = SupportTier::Developer;
+    told.role.as_mut().unwrap().report = Some(VerificationReport {
+        support_tier: AwsSupportTier::BusinessOrHigher,
+        ..harness::verification_report(told.id, &[])
+    });
+    add("status_tier_mismatch", Message::Status(told.clone().into()));
+    add("support_plan_set_tier_mismatch", Message::SupportPlanSet(told.clone().into()));
+    let mut unanswered = linked.clone();
+    unanswered.support_plan_group = Some(SupportPlanGroup::BusinessSupport);
+    unanswered.role.as_mut().unwrap().report = Some(VerificationReport {
+        support_tier: AwsSupportTier::not_checked(TierNotChecked::Unavailable {
+            detail: "dispatch failure: io error: connection refused".into(),
+        }),
+        ..harness::verification_report(unanswered.id, &[])
+    });
+    add("status_tier_unavailable", Message::Status(unanswered.into()));
     // A role whose last check failed, an opened ticket and one waiting.
     let mut helped = business.clone();
     helped.role = Some(RoleRecord {
@@ -355,13 +376,26 @@ fn every_message() -> Vec<(String, Message)> {
         }),
     );
     let check = |name, outcome| Check { name, outcome };
-    let report = |checks: Vec<Check>, kind| VerificationReport {
+    let report_told = |checks: Vec<Check>, kind, support_tier| VerificationReport {
         account,
         checks,
         detected_kind: kind,
         attempts: 1,
         checked_at: harness::REGISTERED_AT,
         duration_ms: 42,
+        support_tier,
+    };
+    // What AWS says of the support tier follows from the checks: asked
+    // when the role has AWSSupportAccess and its credentials are the
+    // account's; the declared tier is Business.
+    let report = |checks: Vec<Check>, kind| {
+        let outcome = |name| checks.iter().find(|c: &&Check| c.name == name).map(|c| c.outcome.clone());
+        let tier = match (outcome(CheckName::CallerIdentity), outcome(CheckName::SupportAccess)) {
+            (Some(Outcome::Passed), Some(Outcome::Passed)) => AwsSupportTier::BusinessOrHigher,
+            (Some(Outcome::Passed), _) => AwsSupportTier::not_checked(TierNotChecked::NoSupportAccess),
+            _ => AwsSupportTier::not_checked(TierNotChecked::RoleNotChecked),
+        };
+        report_told(checks, kind, tier)
     };
     let passed = |support| {
         vec![
@@ -415,6 +449,27 @@ fn every_message() -> Vec<(String, Message)> {
     unavailable[5].outcome = Outcome::Failed { problem: Problem::Unavailable { detail: "service unavailable".into() } };
     unavailable[3].outcome = Outcome::Failed { problem: Problem::AccessDenied };
     add("verification_unavailable", verification(&registered, report(unavailable, None)));
+    // The support tier AWS says, on a role with AWSSupportAccess.
+    let told = |account: &orglink::domain::Account, checks: Vec<Check>, tier| {
+        let report = report_told(checks, Some(AccountKind::Standalone), tier);
+        let mut account = account.clone();
+        account.role.as_mut().unwrap().report = Some(report.clone());
+        verification(&account, report)
+    };
+    add(
+        "verification_tier_subscription_required",
+        told(&with_role, passed(Outcome::Passed), AwsSupportTier::BasicOrDeveloper),
+    );
+    add(
+        "verification_tier_access_denied",
+        told(&with_role, passed(Outcome::Passed), AwsSupportTier::not_checked(TierNotChecked::AccessDenied)),
+    );
+    let mut developer = with_role.clone();
+    developer.support_tier = SupportTier::Developer;
+    add(
+        "verification_tier_business_answered",
+        told(&developer, passed(Outcome::NotApplicable), AwsSupportTier::BusinessOrHigher),
+    );
     add("error_no_role_recorded", Message::Error(UserError::NoRoleRecorded { account }));
     let mut invited = with_role.clone();
     invited.state = LinkState::Invited;
@@ -1243,6 +1298,44 @@ fn every_notification_renders_in_both_languages() {
         &[(CheckName::ExternalIdRequired, Problem::AnyExternalIdAccepted)],
     )));
     assert_eq!(with_views[with_views.len() - 1].0.code(), "role_needs_fixing");
+    // What AWS says of the support tier: the tenant hears of another tier
+    // than the one declared, operations of Business support appearing or
+    // disappearing; the audit goes by AWS's tier.
+    let told = |tier: SupportTier, aws: AwsSupportTier| {
+        let mut account = harness::sample_account("123456789012", tier);
+        let arn = format!("arn:aws:iam::{id}:role/OrgLinkReadOnly").parse().unwrap();
+        let report = VerificationReport { support_tier: aws, ..harness::verification_report(id, &[]) };
+        let events = account.apply_verification(arn, None, report, at).unwrap();
+        let view = AccountView::from(account);
+        events
+            .into_iter()
+            .filter(|e| matches!(e, Event::SupportTierMismatch { .. } | Event::BusinessSupportChanged { .. }))
+            .map(|e| (e, view.clone()))
+            .collect::<Vec<_>>()
+    };
+    let told = [
+        told(SupportTier::Business, AwsSupportTier::BasicOrDeveloper),
+        told(SupportTier::Developer, AwsSupportTier::BusinessOrHigher),
+    ]
+    .concat();
+    let codes: Vec<_> = told.iter().map(|(e, _)| e.code()).collect();
+    assert_eq!(codes, ["support_tier_mismatch", "business_support_changed"].repeat(2));
+    with_views.extend(told);
+    let mut audited = harness::sample_account("123456789012", SupportTier::Business);
+    audited.role = Some(RoleRecord {
+        arn: format!("arn:aws:iam::{id}:role/OrgLinkReadOnly").parse().unwrap(),
+        description: None,
+        recorded_at: harness::REGISTERED_AT,
+        verified_at: Some(harness::REGISTERED_AT),
+        report: Some(VerificationReport {
+            support_tier: AwsSupportTier::BasicOrDeveloper,
+            ..harness::verification_report(id, &[])
+        }),
+    });
+    audited.state = LinkState::Linked;
+    audited.support_plan_group = Some(SupportPlanGroup::BusinessSupport);
+    let attention = audited.support_plan_attention().expect("the group AWS's tier needs is Passthrough");
+    with_views.push((attention, AccountView::from(audited)));
     for (i, (event, view)) in with_views.iter().enumerate() {
         assert!(event.notifies(), "{event:?}");
         for lang in Lang::ALL {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use orglink::app::{AppError, UserError, VerificationView};
 use orglink::aws::RetryPolicy;
-use orglink::domain::{AccountKind, CheckName, LinkState, Outcome, Problem, SupportTier};
+use orglink::domain::{
+    AccountKind, AwsSupportTier, CheckName, LinkState, Outcome, Problem, SupportTier, TierNotChecked,
+};
 
 use crate::harness::{Customer, Harness, Orglink, PLATFORM, emulator, external_id_condition};
 
@@ -62,12 +64,18 @@ async fn business_support_reports_the_optional_support_policy() {
     let view = h.verify("111100000002", &arn).await.unwrap();
     assert!(view.verified);
     assert_eq!(outcome(&view, CheckName::SupportAccess), Outcome::Passed);
+    // With AWSSupportAccess, AWS is asked for the tier with the role: the
+    // emulator's Support API answers every account as supported.
+    assert_eq!(view.report.support_tier, AwsSupportTier::BusinessOrHigher, "{:#?}", view.report);
+    assert!(!view.account.support_tier_mismatch);
     let arn = customer
         .create_role("NoSupport", PLATFORM, Some(external_id_condition(&external_id)), &["ReadOnlyAccess"])
         .await;
     let view = h.verify("111100000002", &arn).await.unwrap();
     assert!(view.verified, "AWSSupportAccess is optional");
     assert_eq!(outcome(&view, CheckName::SupportAccess), Outcome::Warning { problem: Problem::PolicyMissing });
+    // Without it, AWS is not asked: the declared tier stands.
+    assert_eq!(view.report.support_tier, AwsSupportTier::not_checked(TierNotChecked::NoSupportAccess));
     // A new role replaces the verified one: it is verified (and told) anew.
     assert_eq!(h.notified("111100000002"), ["account_registered", "role_verified", "role_verified"]);
     h.finish().await;

@@ -224,6 +224,7 @@ pub fn counted_aws(keys: &Keys, retry: orglink::aws::RetryPolicy) -> (orglink::a
         sts: aws_sdk_sts::Client::new(c),
         iam: aws_sdk_iam::Client::new(c),
         organizations: aws_sdk_organizations::Client::new(c),
+        support: orglink::aws::support_client(c),
     });
     (orglink::aws::Aws::with_clients(config, sts, session, retry), counter)
 }

@@ -71,6 +71,7 @@ pub struct Builder {
     freshdesk: Option<FreshdeskChange>,
     logs: Option<Logs>,
     organizations: Option<aws_sdk_organizations::Client>,
+    scripted: Option<Aws>,
 }
 
 impl Builder {
@@ -111,6 +112,13 @@ impl Builder {
     /// with aws-smithy-mocks) rather than to the emulator.
     pub fn organizations(mut self, client: aws_sdk_organizations::Client) -> Self {
         self.organizations = Some(client);
+        self
+    }
+
+    /// Customer roles are checked by `aws`, built from clients scripted
+    /// with aws-smithy-mocks, rather than against the emulator.
+    pub fn scripted_aws(mut self, aws: Aws) -> Self {
+        self.scripted = Some(aws);
         self
     }
 
@@ -195,6 +203,7 @@ impl Builder {
             freshdesk,
             desk,
             organizations: self.organizations.take(),
+            scripted: self.scripted.take(),
             server: None,
             dir,
             on_disk: self.on_disk,
@@ -252,6 +261,7 @@ impl Builder {
             freshdesk,
             desk,
             organizations: None,
+            scripted: None,
             server: Some(Server { running, signing, http: reqwest::Client::new() }),
             dir,
             on_disk: self.on_disk,
@@ -385,6 +395,7 @@ pub struct Harness {
     freshdesk: Option<Recorder>,
     desk: Option<FreshdeskConfig>,
     organizations: Option<aws_sdk_organizations::Client>,
+    scripted: Option<Aws>,
     server: Option<Server>,
     dir: tempfile::TempDir,
     on_disk: bool,
@@ -411,6 +422,7 @@ impl Harness {
             freshdesk: None,
             logs: None,
             organizations: None,
+            scripted: None,
         }
     }
 
@@ -424,6 +436,9 @@ impl Harness {
         }
         if let Some(client) = &self.organizations {
             app = app.with_distributor(Distributor::with_client(client.clone()));
+        }
+        if let Some(aws) = &self.scripted {
+            app = app.with_aws(aws.clone());
         }
         if let Some(config) = &self.desk {
             let desk =

@@ -88,6 +88,11 @@ pub fn verification_report(
             None => Check { name, outcome: Outcome::Passed },
         })
         .collect();
+    use orglink::domain::TierNotChecked;
+    // The role's credentials were used for nothing else.
+    let role_not_checked = failed.iter().any(|(name, _)| {
+        matches!(name, CheckName::AssumeRole | CheckName::ExternalIdRequired | CheckName::CallerIdentity)
+    });
     orglink::domain::VerificationReport {
         account,
         checks,
@@ -95,6 +100,12 @@ pub fn verification_report(
         attempts: 1,
         checked_at: REGISTERED_AT,
         duration_ms: 42,
+        support_tier: orglink::domain::AwsSupportTier::not_checked(if role_not_checked {
+            TierNotChecked::RoleNotChecked
+        } else {
+            // A role without AWSSupportAccess: AWS is not asked.
+            TierNotChecked::NoSupportAccess
+        }),
     }
 }
 

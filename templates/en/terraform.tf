@@ -1,9 +1,11 @@
 {% import "labels.md" as l %}
 # Creates the read-only IAM role that lets the billing platform read AWS
-# account {{ account_id }}. Apply it with credentials of that account:
-# terraform init && terraform apply{% if probing %}. Keep the role name:
-# orglink then finds the role by itself within minutes, nothing to send back.
-{% else %}, then send the role_arn output back to orglink.
+# account {{ account_id }}: ReadOnlyAccess reads almost everything in the
+# account and changes nothing. Apply it with credentials of that account:
+# terraform init && terraform apply.{% if probing %} Keep the role name:
+# the platform then finds the role automatically within minutes; nothing to send.
+{% else %} Then send the role_arn
+# output to whoever sent you this configuration.
 {% endif %}
 
 terraform {
@@ -21,13 +23,13 @@ locals {
 }
 
 variable "external_id" {
-  description = "The external ID orglink gave this account, exactly"
+  description = "This account's external ID, exactly as given"
   type        = string
   default     = {{ external_id | hcl }}
 }
 
 variable "role_name" {
-  description = "The role's name: keep it, and orglink finds the role by itself"
+  description = "The role's name: keep it, and the platform finds the role automatically"
   type        = string
   default     = {{ role_name | hcl }}
 }
@@ -53,7 +55,8 @@ resource "aws_iam_role_policy_attachment" "read_only" {
 }
 {% if business %}
 
-# Optional, for the platform's security and compliance report (Business support).
+# Business support: the platform's security and compliance report uses
+# AWSSupportAccess (the role is verified without it).
 resource "aws_iam_role_policy_attachment" "support" {
   role       = aws_iam_role.orglink.name
   policy_arn = {{ support_policy_arn | hcl }}

@@ -1,10 +1,12 @@
 {% import "labels.md" as l %}
 # Crea el rol de IAM de solo lectura que permite a la plataforma de
-# facturación leer la cuenta de AWS {{ account_id }}. Aplíquelo con
-# credenciales de esa cuenta: terraform init && terraform apply{% if probing %}.
-# Mantenga el nombre del rol: orglink encuentra el rol solo en unos minutos,
-# no hay que enviar nada.
-{% else %} y envíe la salida role_arn a orglink.
+# facturación leer la cuenta de AWS {{ account_id }}: ReadOnlyAccess lee casi
+# todo en la cuenta y no cambia nada. Aplíquelo con credenciales de esa
+# cuenta: terraform init && terraform apply.{% if probing %} Mantenga el nombre del rol:
+# la plataforma encuentra el rol automáticamente en unos minutos; no hay que
+# enviar nada.
+{% else %} Luego envíe la salida
+# role_arn a quien le envió esta configuración.
 {% endif %}
 
 terraform {
@@ -22,13 +24,13 @@ locals {
 }
 
 variable "external_id" {
-  description = "El ID externo que orglink dio a esta cuenta, exacto"
+  description = "El ID externo de esta cuenta, exactamente como se le dio"
   type        = string
   default     = {{ external_id | hcl }}
 }
 
 variable "role_name" {
-  description = "El nombre del rol: consérvelo y orglink encuentra el rol solo"
+  description = "El nombre del rol: consérvelo y la plataforma encuentra el rol automáticamente"
   type        = string
   default     = {{ role_name | hcl }}
 }
@@ -54,7 +56,8 @@ resource "aws_iam_role_policy_attachment" "read_only" {
 }
 {% if business %}
 
-# Opcional, para el informe de seguridad y cumplimiento de la plataforma (soporte Business).
+# Plan de soporte Business: el informe de seguridad y cumplimiento de la
+# plataforma usa AWSSupportAccess (el rol se verifica sin ella).
 resource "aws_iam_role_policy_attachment" "support" {
   role       = aws_iam_role.orglink.name
   policy_arn = {{ support_policy_arn | hcl }}

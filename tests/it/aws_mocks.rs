@@ -499,15 +499,15 @@ mod support_tier {
         assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::BusinessSupport);
         for text in [&en, &status_en] {
             assert_eq!(
-                line(text, "Support tier:"),
-                "Support tier: declared: Business · AWS says: Business support or higher"
+                line(text, "AWS support plan:"),
+                "AWS support plan: declared: Business · AWS says: Business or higher"
             );
             assert!(!text.contains("not the"), "{text}");
         }
         for text in [&es, &status_es] {
             assert_eq!(
-                line(text, "Nivel de soporte:"),
-                "Nivel de soporte: declarado: Business · según AWS: soporte Business o superior"
+                line(text, "Plan de soporte de AWS:"),
+                "Plan de soporte de AWS: declarado: Business · según AWS: Business o superior"
             );
         }
         assert_eq!(notices, [], "nothing to tell");
@@ -526,25 +526,25 @@ mod support_tier {
         );
         for text in [&en, &status_en] {
             assert_eq!(
-                line(text, "Support tier:"),
-                "Support tier: declared: Business · AWS says: Basic or Developer support"
+                line(text, "AWS support plan:"),
+                "AWS support plan: declared: Business · AWS says: Basic or Developer"
             );
             assert!(
                 text.contains(
-                    "⚠️ AWS says this account has Basic or Developer support, not the Business support it was \
-                     registered with: it needs the support plan group Passthrough"
+                    "⚠️ AWS says this account's AWS support plan is Basic or Developer, not Business as registered: \
+                     it needs the support plan group Passthrough"
                 ),
                 "{text}"
             );
         }
         for text in [&es, &status_es] {
             assert_eq!(
-                line(text, "Nivel de soporte:"),
-                "Nivel de soporte: declarado: Business · según AWS: soporte Basic o Developer"
+                line(text, "Plan de soporte de AWS:"),
+                "Plan de soporte de AWS: declarado: Business · según AWS: Basic o Developer"
             );
             assert!(
                 text.contains(
-                    "⚠️ Según AWS, esta cuenta tiene soporte Basic o Developer, no el soporte Business con el que \
+                    "⚠️ Según AWS, el plan de soporte de AWS de esta cuenta es Basic o Developer, no Business como \
                      se registró: necesita el grupo de plan de soporte Passthrough"
                 ),
                 "{text}"
@@ -583,15 +583,15 @@ mod support_tier {
         assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::BusinessSupport);
         for text in [&en, &status_en] {
             assert_eq!(
-                line(text, "Support tier:"),
-                "Support tier: declared: Developer · AWS says: Business support or higher"
+                line(text, "AWS support plan:"),
+                "AWS support plan: declared: Developer · AWS says: Business or higher"
             );
             assert!(text.contains("it needs the support plan group Business Support"), "{text}");
         }
         for text in [&es, &status_es] {
             assert_eq!(
-                line(text, "Nivel de soporte:"),
-                "Nivel de soporte: declarado: Developer · según AWS: soporte Business o superior"
+                line(text, "Plan de soporte de AWS:"),
+                "Plan de soporte de AWS: declarado: Developer · según AWS: Business o superior"
             );
             assert!(text.contains("necesita el grupo de plan de soporte Business Support"), "{text}");
         }
@@ -612,16 +612,16 @@ mod support_tier {
         assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::BusinessSupport);
         for text in [&en, &status_en] {
             assert_eq!(
-                line(text, "Support tier:"),
-                "Support tier: declared: Business · AWS says: not checked, AWS refused the Support API to the role: \
-                 the declared tier stands"
+                line(text, "AWS support plan:"),
+                "AWS support plan: declared: Business · AWS says: not checked, AWS refused the Support API to the \
+                 role: the declared plan stands"
             );
         }
         for text in [&es, &status_es] {
             assert_eq!(
-                line(text, "Nivel de soporte:"),
-                "Nivel de soporte: declarado: Business · según AWS: sin comprobar, AWS denegó al rol la API de AWS \
-                 Support: vale el nivel declarado"
+                line(text, "Plan de soporte de AWS:"),
+                "Plan de soporte de AWS: declarado: Business · según AWS: sin comprobar, AWS denegó al rol la API \
+                 de AWS Support: vale el plan declarado"
             );
         }
         assert_eq!(notices, [], "nothing learned: nothing to tell");
@@ -637,19 +637,22 @@ mod support_tier {
         assert!(detail.contains("UnknownOperationException"), "{detail}");
         assert_eq!(view.account.required_support_plan_group, SupportPlanGroup::Passthrough, "the declared tier stands");
         for text in [&en, &status_en] {
-            let line = line(text, "Support tier:");
+            let line = line(text, "AWS support plan:");
             assert!(
                 line.starts_with(
-                    "Support tier: declared: Developer · AWS says: not checked, the AWS Support API did not answer ("
+                    "AWS support plan: declared: Developer · AWS says: not checked, the AWS Support API did not answer ("
                 ),
                 "{line}"
             );
             assert!(
-                line.contains("UnknownOperationException") && line.ends_with("): the declared tier stands"),
+                line.contains("UnknownOperationException") && line.ends_with("): the declared plan stands"),
                 "{line}"
             );
         }
-        assert!(line(&es, "Nivel de soporte:").contains("sin comprobar, la API de AWS Support no respondió ("), "{es}");
+        assert!(
+            line(&es, "Plan de soporte de AWS:").contains("sin comprobar, la API de AWS Support no respondió ("),
+            "{es}"
+        );
         assert_eq!(notices, []);
     }
 }

@@ -70,7 +70,8 @@ fn the_terminal_gets_plain_text_and_typed_values_as_typed() {
     let shown = o.ok(&["account", "show", "123456789012", "--lang", "es"]);
     assert!(shown.contains(&format!("ID externo: {}", external_id.as_str())), "{shown}");
     let instructions = o.ok(&["instructions", "123456789012"]);
-    assert!(instructions.contains("tells the reseller's channel"), "{instructions}");
+    // The owner reads them: no channel, whatever the surface.
+    assert!(!instructions.contains("channel"), "{instructions}");
     assert!(instructions.contains("to whoever sent you these instructions"), "{instructions}");
     // Markdown for Discord is still what the chat gets (its escaping of
     // free text is tested with the bot).
@@ -148,7 +149,7 @@ fn bad_input_exits_2_with_a_clear_message_and_changes_nothing() {
         (base(""), "AWS account ID: (empty)"),
         (with(base("111111111111"), &["--email", "root@"]), "Root e-mail: \"root@\""),
         (with(base("111111111111"), &["--kind", "payer-ish"]), "Account kind"),
-        (with(base("111111111111"), &["--kind", "management"]), "consent-to-assignment"),
+        (with(base("111111111111"), &["--kind", "management"]), "consent to assignment (CTA)"),
         (with(base("111111111111"), &["--price-book", " "]), "Price book name: \" \""),
         (with(base("111111111111"), &["--lang", "fr"]), "Language: \"fr\""),
         (vec!["account", "add", "111111111111", "--tenant", "a b", "--customer", "A", "--support", "basic"], "Tenant"),
@@ -208,7 +209,7 @@ fn bad_input_is_explained_in_spanish_when_asked() {
         "es",
     ]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("consentimiento de asignación"), "{}", run.stderr);
+    assert!(run.stderr.contains("consentimiento de cesión"), "{}", run.stderr);
     assert!(o.export().is_empty() || o.store().all_accounts().unwrap().is_empty());
 }
 

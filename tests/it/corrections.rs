@@ -48,7 +48,7 @@ fn operations_remove_transfer_and_edit_through_the_cli_and_the_history_shows_eac
     // Business Support group is audited at once.
     o.ok(&["support-plan", ACCOUNT, "passthrough"]);
     let out = o.ok(&["account", "edit", ACCOUNT, "--support", "business", "--reason", "the customer has Business"]);
-    assert!(out.contains("Support tier") && out.contains("negative margins"), "{out}");
+    assert!(out.contains("AWS support plan") && out.contains("negative margins"), "{out}");
     let run = o.run(&["account", "edit", ACCOUNT, "--support", "business"]);
     assert_eq!(run.code, 2, "nothing to change: {run:?}");
 

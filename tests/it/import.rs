@@ -117,7 +117,7 @@ fn problems_are_explained_in_spanish() {
     assert_eq!(run.code, 2, "{run:?}");
     let out = format!("{}{}", run.stdout, run.stderr);
     assert!(out.contains("No se registró nada"), "{out}");
-    assert!(out.contains("Línea 2: Nivel de soporte \"oro\" no es válido"), "{out}");
+    assert!(out.contains("Línea 2: Plan de soporte de AWS \"oro\" no es válido"), "{out}");
     assert!(out.contains("Línea 3: 7 campos, el encabezado tiene 6 columnas"), "{out}");
     assert!(out.contains("Línea 4: 1 campo, el encabezado tiene 6 columnas"), "{out}");
     let o = Orglink::new();

@@ -188,7 +188,7 @@ async fn a_bad_row_is_named_by_its_line_and_nothing_is_stored() {
     let body = import(&h, GUILD_A, "en-US", &text, "token-many-bad").await;
     let list = attached(&body, "orglink-reply.md");
     assert!(list.contains("300 rows of the file cannot be registered"), "{list}");
-    assert!(list.contains("Line 2: Support tier") && list.contains("Line 301: Support tier"), "{list}");
+    assert!(list.contains("Line 2: AWS support plan") && list.contains("Line 301: AWS support plan"), "{list}");
     assert!(embeds_text(&payload(&body)).contains("attached as a file"), "{body}");
     assert_eq!(stored(&h), before, "nothing stored");
     h.finish().await;

@@ -206,7 +206,7 @@ async fn without_a_role_probing_backs_off_then_stops_and_the_instructions_restar
     let instructions = Command::Instructions { account: id("222200000003"), format: InstructionsFormat::Text };
     let reply = h.app().handle(&operator(), instructions).unwrap();
     let text = shown(&reply, orglink::domain::Lang::En);
-    assert!(text.contains("Keep this name and there is nothing to paste"), "{text}");
+    assert!(text.contains("Keep this name and there is nothing to send"), "{text}");
     let probe = h.account("222200000003").probe.unwrap();
     assert_eq!(probe.since, now);
     assert!(probe.next_at.unwrap() < now + Span::minutes(2));

@@ -862,6 +862,11 @@ fn backup_messages(add: &mut impl FnMut(&str, Message)) {
     add("error_no_template_url", Message::Error(UserError::NoTemplateUrl));
     add("instructions_quick_create", Message::Instructions(quick_create(SupportTier::Business)));
     add("launch_link", Message::LaunchLink(quick_create(SupportTier::Basic)));
+    // Without zero-paste probing the owner sends the ARN: to whom, and how.
+    let mut no_probe = quick_create(SupportTier::Business);
+    no_probe.probing = false;
+    add("instructions_quick_create_no_probe", Message::Instructions(no_probe.clone()));
+    add("cloudformation_no_probe", Message::CloudFormation(no_probe));
 }
 
 /// The instructions with a published template configured: the quick-create
@@ -903,9 +908,6 @@ fn every_message_reads_plain_on_a_terminal() {
             }
             let bold = render_on(&Templates::embedded().for_terminal(true), &message, lang);
             assert_eq!(bold.replace("\x1b[1m", "").replace("\x1b[22m", ""), text, "{name} {lang}");
-            if name.starts_with("instructions_") && lang == Lang::En {
-                assert!(!text.contains("this channel") && !text.contains("back to orglink"), "{name}: {text}");
-            }
             // An account's external ID is for the operator at the terminal.
             if let Message::Status(view) = &message {
                 let external_id = view.account.external_id.as_str();
@@ -1449,29 +1451,384 @@ fn the_operations_digest_renders_without_a_claim_in_both_languages() {
     }
 }
 
-/// A slash command a template names in backticks is the one its readers
-/// see: the Spanish name in Spanish templates, the English one in English.
+/// The slash commands of one language, as `commands.json` names them.
+fn command_names(lang: &str) -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let commands: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(root.join(lang).join("discord/commands.json")).unwrap()).unwrap();
+    commands.values().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect()
+}
+
+/// Every slash command `text` names: a `/` at the start of a word (after a
+/// space, a bracket, a quote or a backtick, not inside a URL or a path),
+/// followed by a command-like name.
+fn slash_commands_named(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut named = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        let starts_word = i == 0 || matches!(chars[i - 1], ' ' | '\n' | '(' | '`' | '"' | '\'');
+        if *c != '/' || !starts_word {
+            continue;
+        }
+        let name: String =
+            chars[i + 1..].iter().take_while(|c| c.is_ascii_lowercase() || **c == '-' || **c == '_').collect();
+        if !name.is_empty() {
+            named.push(name);
+        }
+    }
+    named
+}
+
+/// Every template file of a language, with its text (Jinja comments, which
+/// only template authors read, left out).
+fn template_files(lang: &str) -> Vec<(std::path::PathBuf, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join(lang)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let raw = std::fs::read_to_string(&path).unwrap();
+            let mut text = String::new();
+            let mut rest = raw.as_str();
+            while let Some(open) = rest.find("{#") {
+                text.push_str(&rest[..open]);
+                rest = rest[open..].find("#}").map_or("", |close| &rest[open + close + 2..]);
+            }
+            text.push_str(rest);
+            files.push((path, text));
+        }
+    }
+    files
+}
+
+/// A slash command a template names is one its readers see: the Spanish
+/// name in Spanish templates, the English one in English, whether in
+/// backticks or not. Paths of orglink's HTTP endpoints are not commands.
 #[test]
 fn templates_name_slash_commands_in_their_own_language() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    const HTTP_PATHS: [&str; 3] = ["healthz", "metrics", "interactions"];
     for lang in ["en", "es"] {
-        let commands: serde_json::Map<String, Value> =
-            serde_json::from_str(&std::fs::read_to_string(root.join(lang).join("discord/commands.json")).unwrap())
-                .unwrap();
-        let names: Vec<&str> = commands.values().filter_map(|c| c["name"].as_str()).collect();
-        let mut dirs = vec![root.join(lang)];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    dirs.push(path);
+        let names = command_names(lang);
+        let mut seen = 0;
+        for (path, text) in template_files(lang) {
+            for name in slash_commands_named(&text) {
+                if HTTP_PATHS.contains(&name.as_str()) {
                     continue;
                 }
-                let text = std::fs::read_to_string(&path).unwrap();
-                for named in text.split("`/").skip(1) {
-                    let name: String =
-                        named.chars().take_while(|c| c.is_ascii_lowercase() || *c == '-' || *c == '_').collect();
-                    assert!(names.contains(&name.as_str()), "{}: `/{name}` is not a {lang} command", path.display());
+                seen += 1;
+                assert!(names.contains(&name), "{}: `/{name}` is not a {lang} command", path.display());
+            }
+        }
+        assert!(seen >= 10, "{lang}: only {seen} commands named: is the scan still finding them?");
+    }
+    // The scan itself: the defects it exists for are found.
+    assert_eq!(slash_commands_named("run /instructions now"), ["instructions"]);
+    assert_eq!(slash_commands_named("(/verify-role or orglink verify)"), ["verify-role"]);
+    assert!(slash_commands_named("https://example.com/instructions and role/OrgLinkReadOnly").is_empty());
+    assert!(!command_names("es").contains(&"instructions".to_owned()));
+}
+
+/// Every variation of what the AWS account owner reads: the instructions in
+/// every format (console steps, CloudFormation, AWS CLI, Terraform, the
+/// quick-create link), for every support plan, with and without probing and
+/// the link.
+fn owner_facing() -> Vec<(String, Message)> {
+    let mut all = Vec::new();
+    for tier in SupportTier::ALL {
+        for link in [false, true] {
+            for probing in [false, true] {
+                let mut view = if link { quick_create(tier) } else { instructions(tier) };
+                view.probing = probing;
+                let name = format!("{tier:?}, link {link}, probing {probing}");
+                all.push((format!("instructions {name}"), Message::Instructions(view.clone())));
+                all.push((format!("cloudformation {name}"), Message::CloudFormation(view.clone())));
+                all.push((format!("cli {name}"), Message::AwsCli(view.clone())));
+                all.push((format!("terraform {name}"), Message::Terraform(view.clone())));
+                if link {
+                    all.push((format!("link {name}"), Message::LaunchLink(view.clone())));
+                }
+            }
+        }
+    }
+    all
+}
+
+/// The owner may not be in the reseller's Discord: what they read names no
+/// channel, no slash command (in either language) and no orglink command,
+/// and does not tell them to send anything "to orglink". In Spanish, what
+/// probing does is "automáticamente", never the ambiguous "solo".
+#[test]
+fn owner_facing_text_names_no_channel_and_no_command() {
+    let commands: Vec<String> = command_names("en").into_iter().chain(command_names("es")).collect();
+    let forbidden = [
+        "channel",
+        "canal",
+        "discord",
+        "this server",
+        "este servidor",
+        "orglink tells",
+        "tells the reseller",
+        "avisa en",
+        "to orglink",
+        "a orglink",
+        "`orglink ",
+        "orglink verify",
+        "orglink instructions",
+        "orglink account",
+        "solo en unos minutos",
+        "lo encuentra solo",
+        "encuentra el rol solo",
+        "comprueba el rol solo",
+    ];
+    for surface in [Templates::embedded().for_discord(), Templates::embedded().for_terminal(false)] {
+        for (name, message) in owner_facing() {
+            for lang in Lang::ALL {
+                let text = render_on(&surface, &message, lang);
+                let lower = text.to_lowercase();
+                for word in forbidden {
+                    assert!(!lower.contains(word), "{name} {lang} says {word:?}:\n{text}");
+                }
+                let named = slash_commands_named(&text);
+                assert!(!named.iter().any(|n| commands.contains(n)), "{name} {lang} names {named:?}:\n{text}");
+                let view = match &message {
+                    Message::Instructions(v)
+                    | Message::CloudFormation(v)
+                    | Message::AwsCli(v)
+                    | Message::Terraform(v) => v,
+                    _ => continue,
+                };
+                if lang == Lang::Es && view.probing {
+                    assert!(text.contains("automáticamente"), "{name}: what probing does, said plainly:\n{text}");
+                }
+                // Without probing, the owner is told whom to send the ARN to.
+                if !view.probing {
+                    let whom = if lang == Lang::En { "whoever sent you" } else { "a quien le envió" };
+                    assert!(text.contains(whom), "{name} {lang}: to whom?\n{text}");
+                }
+            }
+        }
+    }
+}
+
+/// Finds each needle after the one before it: the steps in the order the
+/// console shows them.
+fn assert_in_order(text: &str, needles: &[&str], what: &str) {
+    let mut from = 0;
+    for needle in needles {
+        match text[from..].find(needle) {
+            Some(at) => from += at + needle.len(),
+            None => panic!("{what}: {needle:?} missing after byte {from}:\n{text}"),
+        }
+    }
+}
+
+/// The console steps walk today's Create role wizard page by page, with the
+/// console's own labels in the reader's language (each page left with
+/// Next, the last with Create role), pick the policy named exactly
+/// ReadOnlyAccess, say the role name is final, and where to copy the ARN;
+/// the CloudFormation steps name the custom-names acknowledgement, the
+/// stack name and the Outputs tab.
+#[test]
+fn console_steps_follow_the_wizard_in_the_readers_language() {
+    struct Console {
+        lang: Lang,
+        wizard: [&'static str; 15],
+        exactly: &'static str,
+        final_name: [&'static str; 2],
+        stack: [&'static str; 3],
+        outputs: &'static str,
+    }
+    let consoles = [
+        Console {
+            lang: Lang::En,
+            wizard: [
+                "**Roles** → **Create role**",
+                "**Select trusted entity**, **Add permissions**, **Name, review, and create**",
+                "Page **Select trusted entity**",
+                "**AWS account**",
+                "**Another AWS account**",
+                "**Require external ID**",
+                "**Next**",
+                "Page **Add permissions**",
+                "ReadOnlyAccess",
+                "**Next**",
+                "Page **Name, review, and create**",
+                "**Role name**",
+                "**Create role**",
+                "**Summary**",
+                "copy icon",
+            ],
+            exactly: "named exactly **ReadOnlyAccess**",
+            final_name: ["unique in the account", "cannot be changed"],
+            stack: [
+                "**Stack name** (required)",
+                "**I acknowledge that AWS CloudFormation might create IAM resources with custom names.**",
+                "**Create stack**",
+            ],
+            outputs: "**Outputs** tab",
+        },
+        Console {
+            lang: Lang::Es,
+            wizard: [
+                "**Roles** → **Crear rol**",
+                "**Seleccionar entidad de confianza**, **Agregar permisos**, **Asignar nombre, revisar y crear**",
+                "Página **Seleccionar entidad de confianza**",
+                "**Cuenta de AWS**",
+                "**Otra cuenta de AWS**",
+                "**Requerir ID externo**",
+                "**Siguiente**",
+                "Página **Agregar permisos**",
+                "ReadOnlyAccess",
+                "**Siguiente**",
+                "Página **Asignar nombre, revisar y crear**",
+                "**Nombre del rol**",
+                "**Crear rol**",
+                "**Resumen**",
+                "icono de copiar",
+            ],
+            exactly: "se llama exactamente **ReadOnlyAccess**",
+            final_name: ["único en la cuenta", "no se puede cambiar"],
+            stack: [
+                "**Nombre de la pila** (obligatorio)",
+                "**Reconozco que AWS CloudFormation podría crear recursos de IAM con nombres personalizados.**",
+                "**Crear pila**",
+            ],
+            outputs: "pestaña **Salidas**",
+        },
+    ];
+    for console in &consoles {
+        let lang = console.lang;
+        for tier in SupportTier::ALL {
+            let text = render(&Message::Instructions(instructions(tier)), lang);
+            assert_in_order(&text, &console.wizard, &format!("{lang} {tier:?}"));
+            assert!(text.contains(console.exactly), "{lang} {tier:?}:\n{text}");
+            for words in console.final_name {
+                assert!(text.contains(words), "{lang} {tier:?}: {words:?} missing:\n{text}");
+            }
+            assert!(!text.contains(console.stack[1]), "{lang}: no CloudFormation without a link:\n{text}");
+
+            let mut linked = quick_create(tier);
+            linked.probing = false;
+            let text = render(&Message::Instructions(linked.clone()), lang);
+            let mut steps: Vec<&str> = console.stack.to_vec();
+            steps.push(console.outputs);
+            steps.extend(console.wizard);
+            assert_in_order(&text, &steps, &format!("{lang} {tier:?} with the link"));
+
+            // The template's own steps: the same acknowledgement, the stack
+            // name, the Outputs tab (plain: it is a YAML comment).
+            let yaml = render(&Message::CloudFormation(linked), lang);
+            for words in console.stack.iter().chain([&console.outputs]) {
+                let plain = words.replace("**", "");
+                let plain = plain.trim_end_matches(" (required)").trim_end_matches(" (obligatorio)");
+                let plain = plain.trim_start_matches("pestaña ").trim_end_matches(" tab");
+                assert!(yaml.contains(plain), "{lang} {tier:?}: {plain:?} missing in the template:\n{yaml}");
+            }
+        }
+    }
+}
+
+/// What the templates and the console steps say about AWSSupportAccess
+/// agrees: for Business support every format attaches it, and says so.
+#[test]
+fn every_format_says_when_it_attaches_aws_support_access() {
+    for tier in SupportTier::ALL {
+        let business = tier == SupportTier::Business;
+        for lang in Lang::ALL {
+            for message in [
+                Message::Instructions(instructions(tier)),
+                Message::CloudFormation(instructions(tier)),
+                Message::AwsCli(instructions(tier)),
+                Message::Terraform(instructions(tier)),
+                Message::Instructions(quick_create(tier)),
+            ] {
+                // Comments of the template and the script wrap their lines.
+                let text = render(&message, lang).replace("\n# ", " ");
+                let report = if lang == Lang::En {
+                    "security and compliance report"
+                } else {
+                    "informe de seguridad y cumplimiento"
+                };
+                assert_eq!(text.contains(report), business, "{lang} {tier:?}:\n{text}");
+                assert_eq!(text.matches("AWSSupportAccess").count() >= 1, business, "{lang} {tier:?}:\n{text}");
+            }
+        }
+    }
+}
+
+/// One term per concept, in every template: the invitation (never a "link
+/// request" or a "handshake" in prose), the AWS support plan (never a
+/// "support tier"), consent to assignment as Spanish law says it (cesión),
+/// the account owner (titular), and no turn heard only in Spain.
+#[test]
+fn templates_keep_one_term_per_concept() {
+    let retired: [(&str, &[&str]); 2] = [
+        (
+            "en",
+            &[
+                "link request",
+                "support tier",
+                "support level",
+                " handshake",
+                "handshake `",
+                "no-reply@",
+                "cannot join by invitation",
+                "by itself within minutes",
+            ],
+        ),
+        (
+            "es",
+            &[
+                "solicitud de vinculación",
+                "nivel de soporte",
+                " handshake",
+                "no-reply@",
+                "consentimiento de asignación",
+                "contacte con",
+                "propietario",
+                "fichero",
+                "unirse por invitación",
+                "solo en unos minutos",
+                "lo encuentra solo",
+            ],
+        ),
+    ];
+    for (lang, words) in retired {
+        for (path, text) in template_files(lang) {
+            let lower = text.to_lowercase();
+            for word in words {
+                assert!(!lower.contains(word), "{}: {word:?}", path.display());
+            }
+        }
+    }
+}
+
+/// A state's name is a label, not an adjective: no sentence reads "it is
+/// invitation expired" or "está rol verificado".
+#[test]
+fn a_state_is_never_said_as_an_adjective() {
+    for state in LinkState::ALL {
+        let mut account = harness::sample_account("123456789012", SupportTier::Basic);
+        account.state = state;
+        for lang in Lang::ALL {
+            let status = render(&Message::Status(account.clone().into()), lang);
+            let prefix = if lang == Lang::En { "State: " } else { "Estado: " };
+            let label = status.lines().find_map(|l| l.strip_prefix(prefix)).expect("the state's line").to_owned();
+            let errors = [
+                Message::Error(UserError::CannotInvite { account: account.id, state }),
+                Message::Error(UserError::NotNow { account: account.id, state, action: Action::RotateExternalId }),
+                Message::Error(UserError::NotNow { account: account.id, state, action: Action::Edit }),
+            ];
+            for error in errors {
+                let text = render(&error, lang);
+                assert!(text.contains(&label), "{lang} {state:?}: the state is named:\n{text}");
+                for verb in ["is ", "está ", "It is ", "Está "] {
+                    assert!(!text.contains(&format!("{verb}{label}")), "{lang} {state:?}:\n{text}");
                 }
             }
         }

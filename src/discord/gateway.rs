@@ -298,7 +298,9 @@ async fn run_client(bot: Arc<Bot>, config: DiscordConfig, http: Arc<Http>, gener
 /// (op 10), then a clean close. Serenity would retry an unreachable gateway
 /// every 5 s on its own, unseen; asked here, it is an attempt that failed.
 async fn hello(url: &str) -> Result<(), String> {
-    let address = format!("{url}?v={GATEWAY_VERSION}&encoding=json");
+    // As serenity builds it: parsed, so a bare host gets its path (`/`).
+    let address = reqwest::Url::parse(&format!("{url}?v={GATEWAY_VERSION}&encoding=json"))
+        .map_err(|e| format!("the gateway's address {url:?}: {e}"))?;
     let steps = async {
         let (mut ws, _) =
             tokio_tungstenite::connect_async(address.as_str()).await.map_err(|e| format!("the gateway {url}: {e}"))?;

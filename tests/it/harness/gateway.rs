@@ -30,6 +30,8 @@ use super::recorder::PATIENCE;
 pub enum Seen {
     /// Closed before the websocket handshake, as told (`refuse_next`).
     Refused,
+    /// Accepted, and held before the handshake until `open` (`hold`).
+    Held,
     /// A websocket opened: HELLO sent.
     Hello,
     /// An IDENTIFY (its `d`).
@@ -47,11 +49,12 @@ enum Control {
     Close(u16),
 }
 
-#[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<Seen>>,
     arrivals: tokio::sync::Notify,
     refuse: AtomicU32,
+    /// Whether connections go on to the handshake (else they wait).
+    open: tokio::sync::watch::Sender<bool>,
     close_identify: Mutex<Option<u16>>,
     /// The session that last said READY or RESUMED.
     session: Mutex<Option<mpsc::UnboundedSender<Control>>>,
@@ -82,7 +85,15 @@ impl FakeGateway {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}", listener.local_addr().unwrap());
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            seen: Mutex::default(),
+            arrivals: tokio::sync::Notify::new(),
+            refuse: AtomicU32::new(0),
+            open: tokio::sync::watch::Sender::new(true),
+            close_identify: Mutex::default(),
+            session: Mutex::default(),
+            sessions: AtomicU32::new(0),
+        });
         let task = tokio::spawn({
             let shared = shared.clone();
             let url = url.clone();
@@ -118,6 +129,16 @@ impl FakeGateway {
     /// The next `n` connections are closed before the websocket handshake.
     pub fn refuse_next(&self, n: u32) {
         self.shared.refuse.store(n, Ordering::SeqCst);
+    }
+
+    /// Connections wait before the websocket handshake until `open`.
+    pub fn hold(&self) {
+        self.shared.open.send_replace(false);
+    }
+
+    /// Held connections go on, and new ones do not wait.
+    pub fn open(&self) {
+        self.shared.open.send_replace(true);
     }
 
     /// Every IDENTIFY is answered by closing the session with `code`
@@ -187,6 +208,13 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>, url: Str
         drop(stream);
         shared.saw(Seen::Refused);
         return;
+    }
+    let mut open = shared.open.subscribe();
+    if !*open.borrow_and_update() {
+        shared.saw(Seen::Held);
+        if open.wait_for(|open| *open).await.is_err() {
+            return;
+        }
     }
     let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
     if !send(&mut ws, json!({ "op": 10, "d": { "heartbeat_interval": 41250 } })).await {

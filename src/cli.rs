@@ -1539,7 +1539,11 @@ fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &Conf
         }
         ConfigError::Incomplete { set, origin, missing: absent } => {
             missing = absent;
-            ("incomplete", Some(*set), origin.to_string(), expected(crate::config::Expected::Complete, None))
+            let what = match *set {
+                "discord.transports" => crate::config::Expected::Credentials,
+                _ => crate::config::Expected::Complete,
+            };
+            ("incomplete", Some(*set), origin.to_string(), expected(what, None))
         }
         ConfigError::Invalid { key, origin, error } => {
             let detail = Message::Error(UserError::Invalid(error.clone()))

@@ -235,6 +235,8 @@ pub enum Expected {
     Transport,
     /// A duration from 0 s to an hour: `60s`, `2m`.
     Grace,
+    /// Each transport named with its credential.
+    Credentials,
 }
 
 /// Where a configured value came from, for error messages.

@@ -109,18 +109,12 @@ impl Generation {
         let Some((manager, count)) = self.shards.get() else { return };
         let down = {
             let runners = manager.runners.lock().await;
-            match (0..*count)
-                .map(ShardId)
-                .find(|id| runners.get(id).is_none_or(|r| r.stage != ConnectionStage::Connected))
-            {
-                None => None,
-                Some(id) => Some(match runners.get(&id) {
-                    Some(runner) => {
-                        format!("the session was lost (shard {id} is {:?}); serenity is reconnecting", runner.stage)
-                    }
-                    None => format!("the session was lost (shard {id} is restarting); serenity is reconnecting"),
-                }),
-            }
+            let stage = |id: &ShardId| runners.get(id).map(|r| r.stage);
+            let down = (0..*count).map(ShardId).find(|id| stage(id) != Some(ConnectionStage::Connected));
+            down.map(|id| match stage(&id) {
+                Some(stage) => format!("the session was lost (shard {id} is {stage:?}); serenity is reconnecting"),
+                None => format!("the session was lost (shard {id} is restarting); serenity is reconnecting"),
+            })
         };
         let up = down.is_none();
         self.state.moved(|link, now| link.seen(self.number, now, up, down.as_deref().unwrap_or_default()));

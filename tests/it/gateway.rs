@@ -49,10 +49,9 @@ async fn serve(rest_url: &str, change: impl FnOnce(&mut Config)) -> (Running, Ar
     let mut config = config(rest_url, "");
     config.discord.public_key = None;
     change(&mut config);
-    let running =
-        orglink::server::start(config, orglink::templates::Templates::embedded(), store, clock.clone(), None)
-            .await
-            .unwrap();
+    let running = orglink::server::start(config, orglink::templates::Templates::embedded(), store, clock.clone(), None)
+        .await
+        .unwrap();
     (running, clock)
 }
 

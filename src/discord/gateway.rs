@@ -49,8 +49,11 @@ use crate::metrics::Metrics;
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the shard manager's runners are read.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
-/// How long an ended client's sessions are given to close.
+/// How long an ended client's sessions are given to close (in the
+/// background), and at shutdown (which does not wait longer: serenity waits
+/// 5 s on a shard whose runner already ended).
 const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+const CLOSE_AT_SHUTDOWN: Duration = Duration::from_secs(1);
 /// The gateway API version serenity speaks.
 const GATEWAY_VERSION: u8 = 10;
 
@@ -193,14 +196,14 @@ pub async fn supervise(
             joined = run => joined.unwrap_or_else(|e| Ended::transient(format!("the gateway's client failed: {e}"))),
             () = &mut shutdown => {
                 abort.abort();
-                close(&generation).await;
+                close(&generation, CLOSE_AT_SHUTDOWN).await;
                 return;
             }
         };
         // Whatever is left of it closes in the background.
         tokio::spawn({
             let generation = generation.clone();
-            async move { close(&generation).await }
+            async move { close(&generation, CLOSE_WITHIN).await }
         });
         if state.had_session() {
             retry.succeeded();
@@ -226,10 +229,10 @@ pub async fn supervise(
     }
 }
 
-/// Closes a client's sessions, if it got so far, within [`CLOSE_WITHIN`].
-async fn close(generation: &Generation) {
+/// Closes a client's sessions, if it got so far, for at most `within`.
+async fn close(generation: &Generation, within: Duration) {
     if let Some((manager, _)) = generation.shards.get() {
-        let _ = tokio::time::timeout(CLOSE_WITHIN, manager.shutdown_all()).await;
+        let _ = tokio::time::timeout(within, manager.shutdown_all()).await;
     }
 }
 

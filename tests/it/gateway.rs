@@ -294,6 +294,36 @@ async fn a_rejected_token_is_a_configuration_error_tried_again_slowly() {
     assert!(waits[0] >= 300, "{waits:?}");
     fake.identified(2).await;
     assert!(first.elapsed() >= std::time::Duration::from_millis(250), "slowly: {:?}", first.elapsed());
+    // Stopping (what SIGTERM does) does not wait for the next attempt.
+    fake.wait_until("the second refusal", |seen| {
+        (seen.iter().filter(|s| **s == Seen::ClosedWith(4004)).count() == 2).then_some(())
+    })
+    .await;
+    let stopping = std::time::Instant::now();
+    running.stop().await;
+    assert!(stopping.elapsed() < std::time::Duration::from_secs(2), "{:?}", stopping.elapsed());
+}
+
+/// A token Discord's REST API refuses (401 on `GET /gateway/bot`): the
+/// same configuration error, before any connection to the gateway.
+#[tokio::test]
+async fn a_token_refused_over_rest_is_a_configuration_error() {
+    let logs = Logs::new("orglink=info");
+    let _capture = logs.capture();
+    let recorder = Recorder::start().await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path("/api/v10/gateway/bot"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "message": "401: Unauthorized", "code": 0 })))
+        .mount(&recorder.server)
+        .await;
+    let (running, _clock) = serve(&recorder.uri(), |_| {}).await;
+    let body = healthz_until(&running, "the configuration error", |_, body| {
+        body["transports"]["gateway"]["configuration_error"] == true
+    })
+    .await;
+    assert!(body["transports"]["gateway"]["last_error"].as_str().unwrap().contains("401"), "{body:#}");
+    let (waits, _) = retries(&logs, "Discord rejected discord.token: a configuration error");
+    assert!(waits.len() == 1 && waits[0] >= 300, "{waits:?}: {}", logs.text());
     running.stop().await;
 }
 

@@ -1396,7 +1396,7 @@ async fn discord_token_problem(discord: &crate::config::DiscordConfig) -> (&'sta
         Ok(Err(serenity::Error::Http(e))) => match e.status_code() {
             Some(status) if status.as_u16() == 401 => ("rejected", "401".to_owned()),
             Some(status) => ("failed", status.to_string()),
-            None => ("unreachable", e.to_string()),
+            None => ("unreachable", crate::discord::gateway::causes(&e)),
         },
         Ok(Err(e)) => ("failed", e.to_string()),
     }

@@ -243,7 +243,7 @@ async fn run_client(bot: Arc<Bot>, config: DiscordConfig, http: Arc<Http>, gener
         Ok(Err(serenity::Error::Http(e))) if e.status_code().is_some_and(|s| s.as_u16() == 401) => {
             return Ended::configuration("GET /gateway/bot answered 401 Unauthorized");
         }
-        Ok(Err(e)) => return Ended::transient(format!("GET /gateway/bot: {e}")),
+        Ok(Err(e)) => return Ended::transient(format!("GET /gateway/bot: {}", causes(&e))),
         Ok(Ok(gateway)) => gateway,
     };
     let limit = &gateway.session_start_limit;
@@ -262,7 +262,7 @@ async fn run_client(bot: Arc<Bot>, config: DiscordConfig, http: Arc<Http>, gener
         .await
     {
         Ok(client) => client,
-        Err(e) => return Ended::transient(format!("starting serenity's client: {e}")),
+        Err(e) => return Ended::transient(format!("starting serenity's client: {}", causes(&e))),
     };
     // The address Discord named a moment ago, whatever serenity's own
     // `GET /gateway` found (it falls back to Discord's public one).
@@ -287,8 +287,24 @@ async fn run_client(bot: Arc<Bot>, config: DiscordConfig, http: Arc<Http>, gener
         Err(serenity::Error::Gateway(
             e @ (GatewayError::InvalidGatewayIntents | GatewayError::DisallowedGatewayIntents),
         )) => Ended::configuration(format!("the gateway refused the intents: {e}")),
-        Err(e) => Ended::transient(format!("serenity's client stopped: {e}")),
+        Err(e) => Ended::transient(format!("serenity's client stopped: {}", causes(&e))),
     }
+}
+
+/// An error with its sources, each said once: serenity's own text for a
+/// failed request is "Error while sending HTTP request.", its cause
+/// (connection refused, a timeout) is in the sources.
+pub fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether the gateway at `url` answers: a websocket handshake, its HELLO

@@ -209,7 +209,11 @@ async fn discord_unreachable_at_start_is_tried_again_until_it_answers() {
     let waits = loop {
         let (waits, lines) = retries(&logs, DOWN);
         if waits.len() >= 4 {
-            assert!(lines.iter().all(|l| l.contains("GET /gateway/bot")), "{lines:#?}");
+            // The cause itself, not only serenity's "Error while sending HTTP request.".
+            assert!(
+                lines.iter().all(|l| l.contains("GET /gateway/bot") && l.contains("onnection refused")),
+                "{lines:#?}"
+            );
             break waits;
         }
         assert!(tokio::time::Instant::now() < deadline, "{lines:#?}");

@@ -1324,6 +1324,13 @@ async fn doctor(
     };
     let cross = config.settings.cross_account_id.to_string();
     let d = &config.discord;
+    // The token, as the gateway's supervisor first uses it: one read.
+    let discord_token = match &d.token {
+        None => None,
+        Some(_) => Some(discord_token_problem(d).await),
+    };
+    let transports: Vec<&str> =
+        crate::config::Transport::ALL.into_iter().filter(|t| d.runs(*t)).map(|t| t.code()).collect();
     // Registering the commands needs the application's ID: a token without
     // it starts, then fails at `register-commands`.
     let application_id_missing = d.token.is_some() && d.application_id.is_none();
@@ -1331,6 +1338,7 @@ async fn doctor(
         store: store.clone(),
         identity: Some(Identity::of(identity.clone(), config.settings.cross_account_id)),
         stale_jobs: 0,
+        interactions: true,
     };
     // Every key set by the file or the environment; a secret as `[redacted]`.
     let sources: Vec<serde_json::Value> = config
@@ -1351,6 +1359,10 @@ async fn doctor(
         "application_id": d.application_id,
         "ops_channel": d.ops_channel_id,
         "listen": config.listen.to_string(),
+        "transports": transports,
+        "api_base_url": d.api_base_url,
+        "discord_token": discord_token.as_ref().map(|(problem, _)| *problem),
+        "discord_token_detail": discord_token.as_ref().map(|(_, detail)| detail),
         "application_id_missing": application_id_missing,
         "aws_credentials": credentials.as_ref().ok().map(|source| source.unwrap_or("unknown")),
         "aws_account": identity.as_ref().ok(),
@@ -1369,8 +1381,25 @@ async fn doctor(
     let healthy = health.healthy()
         && !application_id_missing
         && freshdesk.as_ref().is_none_or(|(problem, _)| *problem == "ok")
+        && discord_token.as_ref().is_none_or(|(problem, _)| *problem == "ok")
         && template.as_ref().is_none_or(|(problem, _)| *problem == "ok");
     Ok((templates.render(lang, "doctor.md", context)?, healthy))
+}
+
+/// What `doctor`'s one Discord read (`GET /gateway/bot`, with the token)
+/// found, as its template names it, and the detail shown with it.
+async fn discord_token_problem(discord: &crate::config::DiscordConfig) -> (&'static str, String) {
+    let http = crate::discord::http_client(discord);
+    match tokio::time::timeout(crate::discord::gateway::STEP_TIMEOUT, http.get_bot_gateway()).await {
+        Err(_) => ("unreachable", format!("no answer within {:?}", crate::discord::gateway::STEP_TIMEOUT)),
+        Ok(Ok(gateway)) => ("ok", gateway.shards.to_string()),
+        Ok(Err(serenity::Error::Http(e))) => match e.status_code() {
+            Some(status) if status.as_u16() == 401 => ("rejected", "401".to_owned()),
+            Some(status) => ("failed", status.to_string()),
+            None => ("unreachable", crate::discord::gateway::causes(&e)),
+        },
+        Ok(Err(e)) => ("failed", e.to_string()),
+    }
 }
 
 /// What `doctor`'s one Freshdesk read found, as its template names it,
@@ -1510,7 +1539,11 @@ fn config_error(io: &mut Io<'_>, templates: &Templates, lang: Lang, error: &Conf
         }
         ConfigError::Incomplete { set, origin, missing: absent } => {
             missing = absent;
-            ("incomplete", Some(*set), origin.to_string(), expected(crate::config::Expected::Complete, None))
+            let what = match *set {
+                "discord.transports" => crate::config::Expected::Credentials,
+                _ => crate::config::Expected::Complete,
+            };
+            ("incomplete", Some(*set), origin.to_string(), expected(what, None))
         }
         ConfigError::Invalid { key, origin, error } => {
             let detail = Message::Error(UserError::Invalid(error.clone()))

@@ -65,6 +65,9 @@ pub struct Config {
     /// `/healthz` fails when a job has not succeeded for this many of its
     /// intervals.
     pub health_job_intervals: u32,
+    /// `/healthz` fails when the gateway, the only transport that takes
+    /// interactions, has been down this long.
+    pub gateway_grace: std::time::Duration,
     pub aws: AwsConfig,
     /// The scheduled jobs and their cron expressions.
     pub schedule: crate::scheduler::Schedule,
@@ -127,6 +130,52 @@ pub struct DiscordConfig {
     /// Register commands in these servers only (empty: globally).
     pub command_guild_ids: Vec<ChatId>,
     pub register_commands_on_start: bool,
+    /// The transports `serve` runs (`discord.transports`); `None`: every one
+    /// whose credentials are set. Read through [`DiscordConfig::runs`].
+    pub transports: Option<Vec<Transport>>,
+    /// How long the gateway's supervisor waits between attempts: not a key
+    /// (1 s doubling to 5 minutes); the tests shorten it.
+    pub reconnect: crate::backoff::Backoff,
+}
+
+/// A way interactions reach orglink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Transport {
+    /// Discord's websocket gateway (needs `discord.token`).
+    Gateway,
+    /// `POST /interactions`, signed by Discord (needs `discord.public_key`).
+    Http,
+}
+
+impl Transport {
+    pub const ALL: [Self; 2] = [Self::Gateway, Self::Http];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Http => "http",
+        }
+    }
+
+    /// The key whose credential it needs.
+    pub fn credential_key(self) -> &'static str {
+        match self {
+            Self::Gateway => "discord.token",
+            Self::Http => "discord.public_key",
+        }
+    }
+}
+
+impl DiscordConfig {
+    /// Whether `serve` runs `transport`: chosen by `discord.transports`, or
+    /// by default when its credential is set; never without its credential.
+    pub fn runs(&self, transport: Transport) -> bool {
+        let credential = match transport {
+            Transport::Gateway => self.token.is_some(),
+            Transport::Http => self.public_key.is_some(),
+        };
+        credential && self.transports.as_ref().is_none_or(|chosen| chosen.contains(&transport))
+    }
 }
 
 impl Default for DiscordConfig {
@@ -142,6 +191,8 @@ impl Default for DiscordConfig {
             ops_channel_id: None,
             command_guild_ids: Vec::new(),
             register_commands_on_start: false,
+            transports: None,
+            reconnect: crate::backoff::Backoff::GATEWAY,
         }
     }
 }
@@ -180,6 +231,12 @@ pub enum Expected {
     Complete,
     LapseAfter,
     TenantPolicy,
+    /// `gateway` or `http`.
+    Transport,
+    /// A duration from 0 s to an hour: `60s`, `2m`.
+    Grace,
+    /// Each transport named with its credential.
+    Credentials,
 }
 
 /// Where a configured value came from, for error messages.
@@ -346,6 +403,11 @@ pub static KEYS: &[Key] = &[
         |d, v| d.config.discord.register_commands_on_start = flag(v)?
     },
     key! {
+        "discord.transports" => "ORGLINK_DISCORD_TRANSPORTS", List, Fallback::Unset,
+        "The transports `orglink serve` runs, of gateway and http (default: each whose credential is set; [] none).",
+        |d, v| d.transports = Some(list(v, transport)?)
+    },
+    key! {
         "http.listen" => "ORGLINK_HTTP_LISTEN", Text, Fallback::Text("127.0.0.1:8080"),
         "Where `orglink serve` listens: with a public key, /interactions; /healthz and /metrics unless http.admin_listen is set.",
         |d, v| d.config.listen = v.text().trim().parse().map_err(|_| Problem::Malformed(Expected::SocketAddr))?
@@ -360,6 +422,11 @@ pub static KEYS: &[Key] = &[
         "http.health_job_intervals" => "ORGLINK_HTTP_HEALTH_JOB_INTERVALS", Scalar, Fallback::Text("3"),
         "/healthz fails when a job has not succeeded for this many of its intervals (2 to 100).",
         |d, v| d.config.health_job_intervals = number(&v.text(), 2..=100, Expected::Intervals)? as u32
+    },
+    key! {
+        "http.gateway_grace" => "ORGLINK_HTTP_GATEWAY_GRACE", Text, Fallback::Text("60s"),
+        "/healthz fails when the gateway, the only transport taking interactions, has been down this long (0s to 1h).",
+        |d, v| d.config.gateway_grace = grace(v)?
     },
     key! {
         "aws.region" => "ORGLINK_AWS_REGION", Text, Fallback::Unset,
@@ -678,6 +745,9 @@ struct Draft {
     /// `instructions.template_url`: the quick-create link only with it.
     template_url: Option<String>,
     console_region: String,
+    /// `discord.transports`, checked against the credentials once all are
+    /// read.
+    transports: Option<Vec<Transport>>,
 }
 
 #[derive(Default)]
@@ -734,6 +804,18 @@ fn reminder_days(v: Value) -> Result<Vec<u32>, Problem> {
     days.sort_unstable_by(|a, b| b.cmp(a));
     days.dedup();
     Ok(days)
+}
+
+fn transport(text: &str) -> Result<Transport, Problem> {
+    Transport::ALL.into_iter().find(|t| t.code() == text.trim()).ok_or(Problem::Malformed(Expected::Transport))
+}
+
+/// A duration like `60s` or `2m`, from none to an hour.
+fn grace(v: Value) -> Result<std::time::Duration, Problem> {
+    humantime::parse_duration(v.text().trim())
+        .ok()
+        .filter(|d| *d <= std::time::Duration::from_secs(3600))
+        .ok_or(Problem::Malformed(Expected::Grace))
 }
 
 /// A duration like `14d` or `36h`, from an hour to 90 days.
@@ -922,6 +1004,7 @@ impl Config {
             backup_keep: 0,
             template_url: None,
             console_region: String::new(),
+            transports: None,
         };
         let mut origins = BTreeMap::new();
         for key in KEYS {
@@ -948,6 +1031,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_listen: None,
             health_job_intervals: 0,
+            gateway_grace: std::time::Duration::ZERO,
             aws: AwsConfig::default(),
             schedule: Schedule::new(&BTreeMap::new()).expect("the jobs' default schedule parses"),
             freshdesk: None,
@@ -1005,7 +1089,28 @@ impl Draft {
     /// (all of it or none).
     fn finish(self, origins: &BTreeMap<&'static str, Origin>) -> Result<Config, ConfigError> {
         let origin = |key: &str| origins.get(key).cloned().unwrap_or(Origin::Default);
-        let Draft { mut config, cron, freshdesk: f, backup_dir, backup_keep, template_url, console_region } = self;
+        let Draft { mut config, cron, freshdesk: f, backup_dir, backup_keep, template_url, console_region, transports } =
+            self;
+        // A transport chosen without its credential would never run: a
+        // mistake to name, not to pass over.
+        if let Some(mut chosen) = transports {
+            chosen.sort();
+            chosen.dedup();
+            let d = &config.discord;
+            let missing: Vec<&'static str> = chosen
+                .iter()
+                .filter(|t| match t {
+                    Transport::Gateway => d.token.is_none(),
+                    Transport::Http => d.public_key.is_none(),
+                })
+                .map(|t| t.credential_key())
+                .collect();
+            if !missing.is_empty() {
+                let set = "discord.transports";
+                return Err(ConfigError::Incomplete { set, origin: origin(set), missing });
+            }
+            config.discord.transports = Some(chosen);
+        }
         config.settings.template = template_url
             .map(|template_url| crate::domain::quick_create::TemplateLocation { template_url, console_region });
         config.schedule = Schedule::new(&cron).map_err(|e| {
@@ -1405,6 +1510,58 @@ mod tests {
         }
         let start = time::macros::datetime!(2027-03-01 0:00 UTC);
         assert_eq!(never_yearly(&Config::default().schedule, start), None);
+    }
+
+    #[test]
+    fn transports_default_to_the_credentials_set_and_need_theirs() {
+        use Transport::{Gateway, Http};
+        let key = "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089";
+        let runs = |pairs: &[(&str, &str)]| -> Result<Vec<Transport>, ConfigError> {
+            let config = Config::load(None, &env(pairs))?;
+            Ok(Transport::ALL.into_iter().filter(|t| config.discord.runs(*t)).collect())
+        };
+        let token = ("ORGLINK_DISCORD_TOKEN", "t");
+        let public_key = ("ORGLINK_DISCORD_PUBLIC_KEY", key);
+        assert_eq!(runs(&[]).unwrap(), []);
+        assert_eq!(runs(&[token]).unwrap(), [Gateway]);
+        assert_eq!(runs(&[token, public_key]).unwrap(), [Gateway, Http]);
+        // A token for notifications, interactions over HTTP: no gateway.
+        let http = ("ORGLINK_DISCORD_TRANSPORTS", "http");
+        assert_eq!(runs(&[token, public_key, http]).unwrap(), [Http]);
+        assert_eq!(
+            runs(&[token, public_key, ("ORGLINK_DISCORD_TRANSPORTS", " http , gateway,http")]).unwrap(),
+            [Gateway, Http]
+        );
+        assert_eq!(runs(&[token, ("ORGLINK_DISCORD_TRANSPORTS", "")]).unwrap(), [], "none at all");
+        match runs(&[token, http]).unwrap_err() {
+            ConfigError::Incomplete { set, origin, missing } => {
+                assert_eq!(set, "discord.transports");
+                assert_eq!(origin, Origin::Env("ORGLINK_DISCORD_TRANSPORTS"));
+                assert_eq!(missing, ["discord.public_key"]);
+            }
+            other => panic!("{other}"),
+        }
+        let err = runs(&[token, ("ORGLINK_DISCORD_TRANSPORTS", "gateway,websocket")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Malformed { key: "discord.transports", expected: Expected::Transport, .. }));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orglink.toml");
+        std::fs::write(&path, "[discord]\ntoken = \"t\"\ntransports = [\"gateway\"]\n").unwrap();
+        let config = Config::load(Some(&path), &BTreeMap::new()).unwrap();
+        assert_eq!(config.discord.transports, Some(vec![Gateway]));
+    }
+
+    #[test]
+    fn the_gateway_grace_is_a_duration_up_to_an_hour() {
+        assert_eq!(Config::default().gateway_grace, Duration::from_secs(60));
+        let grace =
+            |text: &str| Config::load(None, &env(&[("ORGLINK_HTTP_GATEWAY_GRACE", text)])).map(|c| c.gateway_grace);
+        assert_eq!(grace("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(grace("0s").unwrap(), Duration::ZERO);
+        assert_eq!(grace("1500ms").unwrap(), Duration::from_millis(1500));
+        for bad in ["61m", "soon", "-1s", ""] {
+            let err = grace(bad).unwrap_err();
+            assert!(matches!(err, ConfigError::Malformed { key: "http.gateway_grace", .. }), "{bad}: {err}");
+        }
     }
 
     #[test]

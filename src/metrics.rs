@@ -104,6 +104,8 @@ pub struct Metrics {
     tickets_waiting: Gauge,
     handshakes: Family<StateLabels, Gauge>,
     accounts: Family<StateLabels, Gauge>,
+    gateway_connected: Gauge,
+    gateway_reconnects: Counter,
     /// When this process started, and each job's last success: for health.
     started: OffsetDateTime,
     last_success: Mutex<BTreeMap<Job, OffsetDateTime>>,
@@ -184,6 +186,18 @@ impl Metrics {
         registry.register("handshakes", "Accounts' latest invitations, by handshake state", handshakes.clone());
         let accounts = Family::default();
         registry.register("accounts", "Registered accounts, by link state", accounts.clone());
+        let gateway_connected = Gauge::default();
+        registry.register(
+            "gateway_connected",
+            "Whether the Discord gateway has a session (1) or not (0; also when the gateway is not run)",
+            gateway_connected.clone(),
+        );
+        let gateway_reconnects = Counter::default();
+        registry.register(
+            "gateway_reconnects",
+            "Gateway reconnects: the client started again by orglink, or a session serenity resumed or identified again",
+            gateway_reconnects.clone(),
+        );
         Self {
             registry,
             commands,
@@ -200,6 +214,8 @@ impl Metrics {
             tickets_waiting,
             handshakes,
             accounts,
+            gateway_connected,
+            gateway_reconnects,
             started,
             last_success: Mutex::new(BTreeMap::new()),
             accounts_counted: Mutex::new(None),
@@ -212,6 +228,16 @@ impl Metrics {
 
     pub fn interaction(&self, kind: &'static str, seconds: f64) {
         self.interactions.get_or_create(&KindLabels { kind }).observe(seconds);
+    }
+
+    /// The gateway connected or lost its session, or reconnected.
+    pub fn gateway_moved(&self, moved: crate::health::Moved) {
+        if let Some(connected) = moved.connected {
+            self.gateway_connected.set(i64::from(connected));
+        }
+        if moved.reconnect {
+            self.gateway_reconnects.inc();
+        }
     }
 
     pub fn interaction_replayed(&self) {

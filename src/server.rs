@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::aws::Aws;
 use crate::aws::organizations::Distributor;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Transport};
 use crate::discord::{self, Bot, OpsSpace, endpoint, notify::Notifier};
 use crate::health::{self, Identity};
 use crate::store::Store;
@@ -116,26 +116,29 @@ pub async fn start(
             DELIVERY_INTERVAL,
             stopped(),
         )));
-        let (bot, gateway_config) = (bot.clone(), discord_config.clone());
-        let shutdown = stopped();
-        tasks.push(tokio::spawn(async move {
-            tokio::select! {
-                result = discord::gateway::run(bot, &gateway_config) => {
-                    if let Err(e) = result {
-                        tracing::error!(error = format!("{e:#}"), "the Discord gateway stopped");
-                    }
-                }
-                _ = shutdown => {}
-            }
-        }));
     } else {
         tracing::warn!("no discord.token: notifications wait in the outbox until one is configured");
     }
+    // The gateway, supervised: started again whenever it ends, until the
+    // server stops.
+    let gateway = if discord_config.runs(Transport::Gateway) {
+        let state = discord::gateway::GatewayState::new(clock.clone(), bot.app().metrics().clone());
+        let supervised = discord::gateway::supervise(bot.clone(), discord_config.clone(), state.clone(), stopped());
+        tasks.push(tokio::spawn(supervised));
+        Some(state)
+    } else {
+        if discord_config.token.is_some() {
+            tracing::info!(
+                "discord.transports leaves the gateway out: no gateway connection; the token sends notifications"
+            );
+        }
+        None
+    };
 
     let scheduler = crate::scheduler::run(bot.app().clone(), config.schedule.clone(), clock.clone(), stopped());
     tasks.push(tokio::spawn(scheduler));
 
-    let verifier = match &discord_config.public_key {
+    let verifier = match discord_config.public_key.as_ref().filter(|_| discord_config.runs(Transport::Http)) {
         Some(key) => {
             Some(endpoint::verifier(key).ok_or_else(|| anyhow::anyhow!("discord.public_key is not a valid key"))?)
         }
@@ -148,8 +151,10 @@ pub async fn start(
         bot: bot.clone(),
         verifier,
         http,
+        started: clock.now(),
         clock,
-        gateway: discord_config.token.is_some(),
+        gateway,
+        gateway_grace: config.gateway_grace,
         schedule: config.schedule.clone(),
         health_job_intervals: config.health_job_intervals,
         seen: Default::default(),

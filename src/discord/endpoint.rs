@@ -17,6 +17,7 @@ use serenity::interactions_endpoint::Verifier;
 use super::Bot;
 use super::replay::SeenInteractions;
 use crate::clock::Clock;
+use crate::health::Link;
 use crate::scheduler::Schedule;
 
 /// How far from the endpoint's clock a signed request's timestamp may be
@@ -40,8 +41,13 @@ pub struct Endpoint {
     pub verifier: Option<Verifier>,
     pub http: Arc<Http>,
     pub clock: Arc<dyn Clock>,
-    /// Whether the gateway transport runs too (reported by `/healthz`).
-    pub gateway: bool,
+    /// The gateway's state, when it runs (reported by `/healthz`).
+    pub gateway: Option<Arc<super::gateway::GatewayState>>,
+    /// When the HTTP endpoint started listening.
+    pub started: time::OffsetDateTime,
+    /// How long the gateway, the only transport taking interactions, may
+    /// be down before `/healthz` fails.
+    pub gateway_grace: std::time::Duration,
     /// The jobs `/healthz` watches, and how many of its intervals a job may
     /// go without succeeding.
     pub schedule: Schedule,
@@ -141,9 +147,12 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
 }
 
 /// Fails (503) when the store cannot be written (checked at most every
-/// [`crate::health::STORE_CHECK_FOR`]), or a scheduled job has not
-/// succeeded for longer than `health_job_intervals` of its schedule (the
-/// rule is [`crate::health::Health::healthy`]'s, as `doctor`'s).
+/// [`crate::health::STORE_CHECK_FOR`]), a scheduled job has not
+/// succeeded for longer than `health_job_intervals` of its schedule, or no
+/// transport that should take interactions has taken them for
+/// `gateway_grace` (the rule is [`crate::health::Health::healthy`]'s, as
+/// `doctor`'s). Each transport is shown `off`, `connected` or `connecting`
+/// (since when, the attempts, the last error).
 async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
     let app = endpoint.bot.app();
     let mut cached = endpoint.store_check.lock().await;
@@ -165,18 +174,28 @@ async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
         }
     };
     drop(cached);
-    let jobs = app.metrics().job_health(&endpoint.schedule, endpoint.clock.now(), endpoint.health_job_intervals);
+    let now = endpoint.clock.now();
+    let jobs = app.metrics().job_health(&endpoint.schedule, now, endpoint.health_job_intervals);
+    let http = match endpoint.verifier {
+        Some(_) => Link::Connected { since: endpoint.started },
+        None => Link::Off,
+    };
+    let gateway = endpoint.gateway.as_ref().map_or(Link::Off, |g| g.link());
+    let grace = time::Duration::try_from(endpoint.gateway_grace).unwrap_or(time::Duration::MAX);
+    let interactions = crate::health::interactions_taken(&[http.clone(), gateway.clone()], now, grace);
     let healthy = crate::health::Health {
         store: store.clone(),
         identity: None,
         stale_jobs: jobs.iter().filter(|j| j.stale).count(),
+        interactions,
     }
     .healthy();
     let body = serde_json::json!({
         "status": if healthy { "ok" } else { "failing" },
         "store": match &store { Ok(()) => "ok", Err(e) => e.as_str() },
         "jobs": jobs,
-        "transports": { "http": endpoint.verifier.is_some(), "gateway": endpoint.gateway },
+        "interactions": if interactions { "taken" } else { "not_taken" },
+        "transports": { "http": http, "gateway": gateway },
     });
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

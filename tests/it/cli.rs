@@ -657,8 +657,26 @@ fn configuration_errors_say_what_is_wrong_in_both_languages() {
 #[tokio::test]
 async fn doctor_checks_what_will_be_used() {
     use crate::harness::{PLATFORM, Recorder, emulator};
-    use wiremock::matchers::{basic_auth, method, path, query_param};
+    use wiremock::matchers::{basic_auth, header, method, path, query_param};
     use wiremock::{Mock, ResponseTemplate};
+    // Discord names its gateway to the good token, and refuses any other.
+    let discord = Recorder::start().await;
+    let limit = serde_json::json!({ "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1 });
+    Mock::given(method("GET"))
+        .and(path("/api/v10/gateway/bot"))
+        .and(header("authorization", "Bot bot-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({ "url": "wss://gateway.invalid", "shards": 1, "session_start_limit": limit }),
+        ))
+        .mount(&discord.server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(serde_json::json!({ "message": "401: Unauthorized", "code": 0 })),
+        )
+        .with_priority(10)
+        .mount(&discord.server)
+        .await;
     let freshdesk = Recorder::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v2/tickets"))
@@ -675,6 +693,7 @@ async fn doctor_checks_what_will_be_used() {
     let o = Orglink::new()
         .aws(&emulator().admin(PLATFORM, "orglink-doctor-checks").await)
         .env("ORGLINK_DISCORD_TOKEN", "bot-token")
+        .env("ORGLINK_DISCORD_API_BASE_URL", &discord.uri())
         .env("ORGLINK_FRESHDESK_BASE_URL", &freshdesk.uri())
         .env("ORGLINK_FRESHDESK_REQUESTER_EMAIL", "ops@distributor.example");
     drop(o.store());
@@ -699,6 +718,32 @@ async fn doctor_checks_what_will_be_used() {
     let run = doctor(&[good_key, application]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!run.stdout.contains("❌"), "{}", run.stdout);
+    assert!(run.stdout.contains("transports run: gateway\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("✅ Discord token: Discord accepts it"), "{}", run.stdout);
+
+    // A token Discord rejects: a configuration error, named as such.
+    let rejected = ("ORGLINK_DISCORD_TOKEN", "revoked-token");
+    let run = doctor(&[good_key, application, rejected]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("❌ Discord token: Discord rejected it (401), a configuration error"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("revoked-token"), "{}", run.stdout);
+    let run = doctor_in("es", &[good_key, application, rejected]);
+    assert!(run.stdout.contains("❌ Token de Discord: Discord lo rechazó (401)"), "{}", run.stdout);
+    // The HTTP endpoint alone: the token still goes to Discord (notifications).
+    let http_only = [
+        good_key,
+        application,
+        ("ORGLINK_DISCORD_PUBLIC_KEY", "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089"),
+        ("ORGLINK_DISCORD_TRANSPORTS", "http"),
+    ];
+    let run = doctor(&http_only);
+    assert!(run.stdout.contains("transports run: http\n"), "{}", run.stdout);
+    let asked = discord.requests().await;
+    assert!(asked.iter().all(|r| r.url.path() == "/api/v10/gateway/bot"), "one read each time: {asked:?}");
 
     // A key Freshdesk refuses, and a Freshdesk that cannot be reached.
     let run = doctor(&[("ORGLINK_FRESHDESK_API_KEY", "fd-wrong-key"), application]);

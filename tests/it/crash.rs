@@ -249,6 +249,8 @@ impl World {
             ("ORGLINK_DISCORD_APPLICATION_ID", APPLICATION_ID),
             ("ORGLINK_DISCORD_PUBLIC_KEY", &hex::encode(signing.verifying_key().to_bytes())),
             ("ORGLINK_DISCORD_API_BASE_URL", &discord.uri()),
+            // Interactions over HTTP; the token sends notifications.
+            ("ORGLINK_DISCORD_TRANSPORTS", "http"),
             ("ORGLINK_DISCORD_OPS_GUILD_ID", OPS_GUILD),
             ("ORGLINK_DISCORD_OPS_ROLE_ID", OPS_ROLE),
             ("ORGLINK_DISCORD_OPS_CHANNEL_ID", OPS_CHANNEL),

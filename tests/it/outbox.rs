@@ -291,6 +291,8 @@ async fn through_the_running_server_a_replayed_dead_letter_goes_out_at_once() {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ORGLINK_HTTP_LISTEN", format!("127.0.0.1:{port}"))
             .env("ORGLINK_DISCORD_TOKEN", TOKEN)
+            // The token for notifications: no gateway.
+            .env("ORGLINK_DISCORD_TRANSPORTS", "")
             .env("ORGLINK_DISCORD_API_BASE_URL", discord.uri())
             .env("ORGLINK_DISCORD_OPS_CHANNEL_ID", OPS_CHANNEL)
             .envs(OFFLINE.iter().copied())

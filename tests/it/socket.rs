@@ -200,7 +200,8 @@ async fn serve_without_discord_runs_the_jobs_the_socket_and_health() {
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
     let body: Value = health.json().await.unwrap();
-    assert_eq!(body["transports"], json!({ "http": false, "gateway": false }));
+    assert_eq!(body["transports"], json!({ "http": { "state": "off" }, "gateway": { "state": "off" } }));
+    assert_eq!(body["interactions"], "taken", "none expected: nothing to judge");
     assert_eq!(reqwest::get(server.url("/metrics")).await.unwrap().status(), 200);
 
     let run = o.run_with(OFFLINE, &["tenant", "list"]);

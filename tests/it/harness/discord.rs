@@ -40,6 +40,12 @@ pub fn config(discord_url: &str, public_key: &str) -> Config {
             ops_channel_id: Some(OPS_CHANNEL.parse().unwrap()),
             command_guild_ids: vec![],
             register_commands_on_start: false,
+            transports: None,
+            // The gateway's supervisor retries within milliseconds here.
+            reconnect: orglink::backoff::Backoff {
+                first: std::time::Duration::from_millis(20),
+                max: std::time::Duration::from_millis(400),
+            },
         },
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()

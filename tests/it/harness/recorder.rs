@@ -35,6 +35,15 @@ impl Recorder {
         recorder
     }
 
+    /// On `listener`: an address a client was given before anything
+    /// answered there.
+    pub async fn start_on(listener: std::net::TcpListener) -> Self {
+        let server = MockServer::builder().listener(listener).start().await;
+        let recorder = Self { server, arrivals: watch::Sender::new(0) };
+        recorder.mount_signal().await;
+        recorder
+    }
+
     async fn mount_signal(&self) {
         Mock::given(Arrival(self.arrivals.clone()))
             .respond_with(ResponseTemplate::new(500))

@@ -77,12 +77,11 @@ impl App {
     }
 
     /// How many claims `tenant` has open: what the open claims quota counts,
-    /// from the tenant's pipeline rows (a reseller with thousands of claims
-    /// registers one more without each of them read).
+    /// from the counts the store keeps with the tenant's pipeline rows (a
+    /// reseller with thousands of claims registers one more without any of
+    /// them read).
     pub(super) fn open_claims(&self, tenant: &TenantId) -> Result<usize, AppError> {
-        let mut open = 0;
-        self.store.for_each_pipeline_row(Some(tenant), |_, row| open += usize::from(row.open_claim))?;
-        Ok(open)
+        Ok(self.store.open_claims(tenant)?)
     }
 
     /// The limit of `quota`, as configured.

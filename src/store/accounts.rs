@@ -333,7 +333,7 @@ impl Tx<'_> {
             if rows.is_empty() {
                 self.pipeline.remove(key.as_slice())?;
             } else {
-                self.pipeline.insert(key.as_slice(), codec::encode(rows))?;
+                self.pipeline.insert(key.as_slice(), super::pipeline::encode_bucket(rows))?;
             }
         }
         Ok(())

@@ -6,8 +6,12 @@
 //! Rows are grouped by tenant, each tenant's spread over [`BUCKETS`] values
 //! by account ID (`tenant NUL bucket` → the bucket's rows, by account): a
 //! change rewrites one bucket of its tenant, and a read visits a few entries
-//! per tenant rather than one per claim. Rows kept under another
-//! [`ROWS_VERSION`] are made again from the claims when the store opens.
+//! per tenant rather than one per claim. A bucket is written as its count
+//! of open claims, then its rows, so a tenant's open claims (the quota
+//! every registration checks) are read from the first bytes of its
+//! buckets, however many claims it has. Rows kept under another
+//! [`ROWS_VERSION`] or [`BUCKET_LAYOUT`] are made again from the claims
+//! when the store opens.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,27 @@ use crate::domain::{Account, AccountId, TenantId};
 /// Buckets per tenant.
 pub(super) const BUCKETS: u64 = 16;
 const ROWS_VERSION_KEY: &[u8] = b"pipeline_rows_version";
+/// How a bucket is written: 2 puts its count of open claims before its
+/// rows (1 was the rows alone).
+const BUCKET_LAYOUT: u32 = 2;
+
+/// What the rows marker holds: the rules' version and the layout's.
+fn rows_marker() -> [u8; 8] {
+    let mut marker = [0; 8];
+    marker[..4].copy_from_slice(&ROWS_VERSION.to_be_bytes());
+    marker[4..].copy_from_slice(&BUCKET_LAYOUT.to_be_bytes());
+    marker
+}
+
+/// The open claims among `rows` (`Row::open_claim`).
+fn open_claims(rows: &[Row]) -> u32 {
+    u32::try_from(rows.iter().filter(|r| r.open_claim).count()).unwrap_or(u32::MAX)
+}
+
+/// A bucket as stored: its count of open claims, then its rows.
+pub(super) fn encode_bucket(rows: &[Row]) -> Vec<u8> {
+    codec::encode(&(open_claims(rows), rows))
+}
 
 /// The bucket of `account`'s row in its tenant's rows.
 pub(super) fn bucket_key(tenant: &TenantId, account: AccountId) -> Vec<u8> {
@@ -37,7 +62,22 @@ fn tenant_of(key: &[u8]) -> Option<TenantId> {
 
 /// Decodes a bucket's rows.
 pub(super) fn decode_bucket(key: &[u8], bytes: &[u8]) -> Result<Vec<Row>, StoreError> {
-    read::<Vec<Row>>("pipeline rows", key, bytes)
+    read::<(u32, Vec<Row>)>("pipeline rows", key, bytes).map(|(_, rows)| rows)
+}
+
+/// A bucket's count of open claims, read from its first bytes alone.
+fn bucket_open_claims(key: &[u8], bytes: &[u8]) -> Result<u32, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt {
+        what: "pipeline rows",
+        key: super::show_key(key),
+        source: codec::DecodeError::new(e),
+    };
+    let mut rest = bytes;
+    match rmp::decode::read_array_len(&mut rest) {
+        Ok(2) => rmp::decode::read_int(&mut rest).map_err(|e| corrupt(e.to_string())),
+        Ok(n) => Err(corrupt(format!("a bucket of {n} parts, not its count and its rows"))),
+        Err(e) => Err(corrupt(e.to_string())),
+    }
 }
 
 /// Puts `row` (or, when none, nothing) where `account`'s row goes in a
@@ -86,6 +126,17 @@ pub(super) struct RowMismatch {
 }
 
 impl Store {
+    /// How many of `tenant`'s claims are open (`Row::open_claim`): the
+    /// counts at the head of its buckets, not its rows.
+    pub fn open_claims(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        let mut open = 0;
+        for entry in self.pipeline.scan_prefix(tenant_prefix(tenant)) {
+            let (key, value) = entry?;
+            open += bucket_open_claims(&key, &value)? as usize;
+        }
+        Ok(open)
+    }
+
     /// Hands every row over with its tenant, or only `tenant`'s.
     pub fn for_each_pipeline_row(
         &self,
@@ -124,7 +175,7 @@ impl Store {
     /// another version of the rules (or never): at open, before anyone
     /// writes.
     pub(super) fn ensure_pipeline_rows(&self) -> Result<(), StoreError> {
-        let current = ROWS_VERSION.to_be_bytes();
+        let current = rows_marker();
         if self.db.get(ROWS_VERSION_KEY)?.as_deref() == Some(&current[..]) {
             return Ok(());
         }
@@ -132,7 +183,7 @@ impl Store {
         self.pipeline.clear()?;
         let mut batch = sled::Batch::default();
         for (key, rows) in rows_of_claims(self)? {
-            batch.insert(key, codec::encode(&rows));
+            batch.insert(key, encode_bucket(&rows));
         }
         self.pipeline.apply_batch(batch)?;
         self.db.insert(ROWS_VERSION_KEY, &current)?;
@@ -145,7 +196,12 @@ impl Store {
         let mut stored = Buckets::new();
         for entry in self.pipeline.iter() {
             let (key, value) = entry?;
-            stored.insert(key.to_vec(), decode_bucket(&key, &value).unwrap_or_default());
+            let mut rows = decode_bucket(&key, &value).unwrap_or_default();
+            if bucket_open_claims(&key, &value).ok() != Some(open_claims(&rows)) {
+                // A count that is not its rows' differs in each open row.
+                rows.retain(|r| !r.open_claim);
+            }
+            stored.insert(key.to_vec(), rows);
         }
         let mut by_tenant: BTreeMap<String, Vec<AccountId>> = BTreeMap::new();
         let keys: std::collections::BTreeSet<Vec<u8>> = expected.keys().chain(stored.keys()).cloned().collect();

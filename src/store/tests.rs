@@ -893,11 +893,64 @@ fn pipeline_rows_are_made_again_at_open_and_the_check_finds_a_wrong_one() {
     let mut wrong = crate::domain::pipeline::Row::of(&a).unwrap();
     wrong.state = crate::domain::LinkState::Linked;
     let key = pipeline::bucket_key(&a.tenant, a.id);
-    store.pipeline.insert(key, codec::encode(&vec![wrong])).unwrap();
+    store.pipeline.insert(key.clone(), pipeline::encode_bucket(&[wrong])).unwrap();
     assert_eq!(
         store.check().unwrap().findings,
         vec![check::Finding::PipelineRows { tenant: "acme".into(), count: 1, accounts: vec![a.id.to_string()] }]
     );
+    // The right row under a count of open claims that is not its own.
+    let right = crate::domain::pipeline::Row::of(&a).unwrap();
+    assert!(right.open_claim);
+    store.pipeline.insert(key, codec::encode(&(0u32, vec![right]))).unwrap();
+    assert_eq!(
+        store.check().unwrap().findings,
+        vec![check::Finding::PipelineRows { tenant: "acme".into(), count: 1, accounts: vec![a.id.to_string()] }]
+    );
+}
+
+#[test]
+fn a_tenants_open_claims_are_counted_at_the_head_of_its_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_rows = |store: &Store| rows(store, Some(&acme())).iter().filter(|(_, r)| r.open_claim).count();
+    let accounts: Vec<Account> = (0..40u64).map(|i| account(&format!("{:012}", 123_456_789_000 + i), "acme")).collect();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for a in &accounts {
+            store.insert_account(a, &by(), &registered(a, vec![])).unwrap().unwrap();
+        }
+        store.insert_account(&account("123456789012", "other"), &by(), &Change::default()).unwrap().unwrap();
+        assert_eq!(store.open_claims(&acme()).unwrap(), 40);
+        // A lapsed claim is no longer open; one closed has no row.
+        for (i, a) in accounts.iter().take(6).enumerate() {
+            store
+                .change_claims::<()>(a.id, &by(), |claims| {
+                    for claim in claims.iter_mut() {
+                        if i % 2 == 0 {
+                            claim.state = crate::domain::LinkState::Lapsed;
+                        } else {
+                            claim.closed_at = Some(AT);
+                        }
+                    }
+                    Ok(vec![])
+                })
+                .unwrap();
+        }
+        assert_eq!(store.open_claims(&acme()).unwrap(), 34);
+        assert_eq!(store.open_claims(&acme()).unwrap(), open_rows(&store));
+        assert_eq!(store.open_claims(&"nobody".parse().unwrap()).unwrap(), 0);
+        // Buckets written as rows alone, by an older orglink.
+        let buckets: Vec<_> = store.pipeline.iter().map(|e| e.unwrap()).collect();
+        for (key, value) in buckets {
+            let rows = pipeline::decode_bucket(&key, &value).unwrap();
+            store.pipeline.insert(key, codec::encode(&rows)).unwrap();
+        }
+        store.db.insert(b"pipeline_rows_version", &crate::domain::pipeline::ROWS_VERSION.to_be_bytes()).unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.open_claims(&acme()).unwrap(), 34, "the buckets are made again at open");
+    assert_eq!(open_rows(&store), 34);
+    assert!(store.check().unwrap().findings.is_empty());
 }
 
 #[test]

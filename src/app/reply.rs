@@ -791,7 +791,14 @@ impl Message {
     /// not one to JSON and another from it.
     pub fn context(&self, surface: Surface) -> minijinja::Value {
         let context = self.full_context();
-        if self.reveals_external_id(surface) { context } else { without_external_ids(context) }
+        match self.external_ids(surface) {
+            ExternalIds::Shown => context,
+            ExternalIds::Removed => without_external_ids(context),
+            ExternalIds::Absent => {
+                debug_assert!(!holds_external_id(&context), "{} has a place for an external ID", self.template());
+                context
+            }
+        }
     }
 
     fn full_context(&self) -> minijinja::Value {
@@ -836,8 +843,17 @@ impl Message {
     /// Whether the rendered text shows the account's external ID: an
     /// account's details show it to the operator at the terminal only.
     pub fn reveals_external_id(&self, surface: Surface) -> bool {
+        self.external_ids(surface) == ExternalIds::Shown
+    }
+
+    /// What the context does with external IDs: keeps them where they are
+    /// shown, removes them where they are not, and does not look for them
+    /// in a view that has no place for one (a list, tenants, the pipeline,
+    /// a backup or a check): checked in debug builds, so the tests catch a
+    /// view that gains one.
+    fn external_ids(&self, surface: Surface) -> ExternalIds {
         match self {
-            Self::Status(_) => surface == Surface::Terminal,
+            Self::Status(_) if surface == Surface::Terminal => ExternalIds::Shown,
             Self::Registered(_)
             | Self::Instructions(_)
             | Self::CloudFormation(_)
@@ -848,13 +864,11 @@ impl Message {
             | Self::Imported(_)
             | Self::ImportedIds(_)
             | Self::Export(_)
-            | Self::Verification(_) => true,
-            Self::MemberAccountWarning(_)
-            | Self::List(_)
-            | Self::ListCsv(_)
+            | Self::Verification(_) => ExternalIds::Shown,
+            Self::Status(_)
+            | Self::MemberAccountWarning(_)
             | Self::SupportPlanSet(_)
             | Self::PriceBookSet(_)
-            | Self::TenantSettings(_)
             | Self::Later(_)
             | Self::Invited(_)
             | Self::InvitationQueued(_)
@@ -863,18 +877,21 @@ impl Message {
             | Self::Corrected(_)
             | Self::History(_)
             | Self::Notification(_)
+            | Self::Outbox(_)
+            | Self::OutboxReplayed(_)
+            | Self::OutboxDropped(_)
+            | Self::Error(_) => ExternalIds::Removed,
+            Self::List(_)
+            | Self::ListCsv(_)
+            | Self::TenantSettings(_)
             | Self::TenantDecided(_)
             | Self::TenantList(_)
             | Self::Pipeline(_)
             | Self::PipelineCsv(_)
-            | Self::Outbox(_)
-            | Self::OutboxReplayed(_)
-            | Self::OutboxDropped(_)
             | Self::BackupWritten(_)
             | Self::Restored(_)
             | Self::Checked(_)
-            | Self::Error(_)
-            | Self::Internal => false,
+            | Self::Internal => ExternalIds::Absent,
         }
     }
 
@@ -1051,6 +1068,14 @@ fn problem_context(p: &RowProblem) -> Value {
 }
 
 const EXTERNAL_ID: &str = "external_id";
+
+/// See [`Message::external_ids`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExternalIds {
+    Shown,
+    Removed,
+    Absent,
+}
 
 /// `value` without any `external_id`, at any depth. Only the maps and
 /// lists on the way to one are made again; most contexts hold none and

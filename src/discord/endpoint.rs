@@ -79,14 +79,19 @@ pub fn router(endpoint: Endpoint, routes: Routes) -> Router {
     if endpoint.verifier.is_some() && routes != Routes::Admin {
         router = router.route("/interactions", post(interactions));
     }
-    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(endpoint)
+    // Shared, not cloned per request (axum clones the state for each).
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(Arc::new(endpoint))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+async fn interactions(
+    State(endpoint): State<Arc<Endpoint>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
     let (Some(signature), Some(timestamp)) =
         (header(&headers, "X-Signature-Ed25519"), header(&headers, "X-Signature-Timestamp"))
     else {
@@ -153,7 +158,7 @@ async fn interactions(State(endpoint): State<Endpoint>, headers: HeaderMap, body
 /// `gateway_grace` (the rule is [`crate::health::Health::healthy`]'s, as
 /// `doctor`'s). Each transport is shown `off`, `connected` or `connecting`
 /// (since when, the attempts, the last error).
-async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
+async fn healthz(State(endpoint): State<Arc<Endpoint>>) -> axum::response::Response {
     let app = endpoint.bot.app();
     let mut cached = endpoint.store_check.lock().await;
     let store = match cached.fresh(endpoint.clock.now()) {
@@ -202,7 +207,7 @@ async fn healthz(State(endpoint): State<Endpoint>) -> axum::response::Response {
 }
 
 /// Prometheus's scrape, in the OpenMetrics text format.
-async fn metrics(State(endpoint): State<Endpoint>) -> axum::response::Response {
+async fn metrics(State(endpoint): State<Arc<Endpoint>>) -> axum::response::Response {
     let app = endpoint.bot.app().clone();
     let now = endpoint.clock.now();
     match tokio::task::spawn_blocking(move || app.metrics().render(app.store(), now)).await {

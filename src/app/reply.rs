@@ -1081,23 +1081,41 @@ enum ExternalIds {
 /// lists on the way to one are made again; most contexts hold none and
 /// are given back as they are.
 fn without_external_ids(value: minijinja::Value) -> minijinja::Value {
+    stripped(&value).unwrap_or(value)
+}
+
+/// `value` without its external IDs, or none when it holds none: one walk.
+fn stripped(value: &minijinja::Value) -> Option<minijinja::Value> {
     use minijinja::value::ValueKind;
-    if !holds_external_id(&value) {
-        return value;
-    }
     match value.kind() {
-        ValueKind::Map => value
-            .as_object()
-            .and_then(|map| map.try_iter_pairs())
-            .map(|pairs| {
-                pairs
-                    .filter(|(key, _)| key.as_str() != Some(EXTERNAL_ID))
-                    .map(|(k, v)| (k, without_external_ids(v)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        ValueKind::Seq => value.try_iter().map(|items| items.map(without_external_ids).collect()).unwrap_or_default(),
-        _ => value,
+        ValueKind::Map => {
+            let pairs: Vec<_> = value.as_object()?.try_iter_pairs()?.collect();
+            let mut changed = false;
+            let mut kept = Vec::with_capacity(pairs.len());
+            for (key, v) in pairs {
+                if key.as_str() == Some(EXTERNAL_ID) {
+                    changed = true;
+                    continue;
+                }
+                match stripped(&v) {
+                    Some(v) => {
+                        changed = true;
+                        kept.push((key, v));
+                    }
+                    None => kept.push((key, v)),
+                }
+            }
+            changed.then(|| kept.into_iter().collect())
+        }
+        ValueKind::Seq => {
+            let items: Vec<_> = value.try_iter().ok()?.collect();
+            let stripped: Vec<_> = items.iter().map(stripped).collect();
+            stripped
+                .iter()
+                .any(Option::is_some)
+                .then(|| items.into_iter().zip(stripped).map(|(item, s)| s.unwrap_or(item)).collect::<Vec<_>>().into())
+        }
+        _ => None,
     }
 }
 
@@ -1115,4 +1133,31 @@ fn holds_external_id(value: &minijinja::Value) -> bool {
 
 fn to_value(view: &impl Serialize) -> minijinja::Value {
     minijinja::Value::from_serialize(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_ids_are_removed_at_any_depth_and_nothing_else() {
+        let with = minijinja::Value::from_serialize(json!({
+            "external_id": "CA1",
+            "account": { "id": "123456789012", "external_id": "CA2", "tags": ["a"] },
+            "claims": [{ "external_id": "CA3", "state": "linked" }, { "state": "registered" }],
+            "note": "external_id",
+        }));
+        let without = without_external_ids(with);
+        assert!(!holds_external_id(&without));
+        assert_eq!(
+            serde_json::to_value(&without).unwrap(),
+            json!({
+                "account": { "id": "123456789012", "tags": ["a"] },
+                "claims": [{ "state": "linked" }, { "state": "registered" }],
+                "note": "external_id",
+            })
+        );
+        let none = minijinja::Value::from_serialize(json!({ "a": [1, { "b": "c" }] }));
+        assert!(stripped(&none).is_none(), "a context without one is given back as it is");
+    }
 }

@@ -198,8 +198,8 @@ impl Store {
             let (key, value) = entry?;
             let mut rows = decode_bucket(&key, &value).unwrap_or_default();
             if bucket_open_claims(&key, &value).ok() != Some(open_claims(&rows)) {
-                // A count that is not its rows' differs in each open row.
-                rows.retain(|r| !r.open_claim);
+                // A count that is not its rows': the bucket differs in each row.
+                rows.clear();
             }
             stored.insert(key.to_vec(), rows);
         }

@@ -82,8 +82,22 @@ impl Serialize for AccountId {
 
 impl<'de> Deserialize<'de> for AccountId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct Digits;
+        impl serde::de::Visitor<'_> for Digits {
+            type Value = AccountId;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a 12-digit AWS account ID")
+            }
+
+            // What orglink stored is its 12 digits, read as they are (every
+            // record and pipeline row holds one); anything else goes
+            // through the parser people's input does.
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<AccountId, E> {
+                AccountId::from_bytes(s.as_bytes()).map_or_else(|| s.parse().map_err(E::custom), Ok)
+            }
+        }
+        deserializer.deserialize_str(Digits)
     }
 }
 
@@ -91,6 +105,17 @@ impl<'de> Deserialize<'de> for AccountId {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn reads_back_stored_digits_and_pasted_forms_alike() {
+        let id: AccountId = "123456789012".parse().unwrap();
+        assert_eq!(serde_json::from_str::<AccountId>("\"123456789012\"").unwrap(), id);
+        assert_eq!(crate::store::codec::decode::<AccountId>(&crate::store::codec::encode(&id)).unwrap(), id);
+        assert_eq!(serde_json::from_str::<AccountId>("\"1234-5678-9012\"").unwrap(), id, "as a person pastes it");
+        for bad in ["\"12345678901x\"", "\"1234567890123\"", "123456789012"] {
+            assert!(serde_json::from_str::<AccountId>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn accepts_what_people_paste() {

@@ -1389,16 +1389,13 @@ async fn doctor(
 /// What `doctor`'s one Discord read (`GET /gateway/bot`, with the token)
 /// found, as its template names it, and the detail shown with it.
 async fn discord_token_problem(discord: &crate::config::DiscordConfig) -> (&'static str, String) {
-    let http = crate::discord::http_client(discord);
-    match tokio::time::timeout(crate::discord::gateway::STEP_TIMEOUT, http.get_bot_gateway()).await {
-        Err(_) => ("unreachable", format!("no answer within {:?}", crate::discord::gateway::STEP_TIMEOUT)),
-        Ok(Ok(gateway)) => ("ok", gateway.shards.to_string()),
-        Ok(Err(serenity::Error::Http(e))) => match e.status_code() {
-            Some(status) if status.as_u16() == 401 => ("rejected", "401".to_owned()),
-            Some(status) => ("failed", status.to_string()),
-            None => ("unreachable", crate::discord::gateway::causes(&e)),
-        },
-        Ok(Err(e)) => ("failed", e.to_string()),
+    use crate::discord::gateway::{BotGatewayAnswer, ask_bot_gateway};
+    match ask_bot_gateway(&crate::discord::http_client(discord)).await {
+        BotGatewayAnswer::Gateway(gateway) => ("ok", gateway.shards.to_string()),
+        BotGatewayAnswer::Rejected => ("rejected", "401".to_owned()),
+        BotGatewayAnswer::Status(status) => ("failed", status),
+        BotGatewayAnswer::NoAnswer(cause) => ("unreachable", cause),
+        BotGatewayAnswer::Failed(cause) => ("failed", cause),
     }
 }
 

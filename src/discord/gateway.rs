@@ -236,15 +236,44 @@ async fn close(generation: &Generation, within: Duration) {
     }
 }
 
+/// What `GET /gateway/bot` answered with the configured token: the first
+/// step of each of the supervisor's attempts, and `doctor`'s check of the
+/// token.
+pub enum BotGatewayAnswer {
+    Gateway(serenity::model::gateway::BotGateway),
+    /// 401: Discord rejects the token, a configuration error.
+    Rejected,
+    /// Another HTTP status.
+    Status(String),
+    /// No answer within [`STEP_TIMEOUT`], or no connection: why.
+    NoAnswer(String),
+    /// Anything else the request failed with.
+    Failed(String),
+}
+
+/// Asks `GET /gateway/bot`, for at most [`STEP_TIMEOUT`].
+pub async fn ask_bot_gateway(http: &Http) -> BotGatewayAnswer {
+    match tokio::time::timeout(STEP_TIMEOUT, http.get_bot_gateway()).await {
+        Err(_) => BotGatewayAnswer::NoAnswer(format!("no answer within {STEP_TIMEOUT:?}")),
+        Ok(Ok(gateway)) => BotGatewayAnswer::Gateway(gateway),
+        Ok(Err(serenity::Error::Http(e))) => match e.status_code() {
+            Some(status) if status.as_u16() == 401 => BotGatewayAnswer::Rejected,
+            Some(status) => BotGatewayAnswer::Status(status.to_string()),
+            None => BotGatewayAnswer::NoAnswer(causes(&e)),
+        },
+        Ok(Err(e)) => BotGatewayAnswer::Failed(causes(&e)),
+    }
+}
+
 /// One run of serenity's client: until it ends, with why.
 async fn run_client(bot: Arc<Bot>, config: DiscordConfig, http: Arc<Http>, generation: Arc<Generation>) -> Ended {
-    let gateway = match tokio::time::timeout(STEP_TIMEOUT, http.get_bot_gateway()).await {
-        Err(_) => return Ended::transient(format!("GET /gateway/bot did not answer within {STEP_TIMEOUT:?}")),
-        Ok(Err(serenity::Error::Http(e))) if e.status_code().is_some_and(|s| s.as_u16() == 401) => {
-            return Ended::configuration("GET /gateway/bot answered 401 Unauthorized");
+    let gateway = match ask_bot_gateway(&http).await {
+        BotGatewayAnswer::Gateway(gateway) => gateway,
+        BotGatewayAnswer::Rejected => return Ended::configuration("GET /gateway/bot answered 401 Unauthorized"),
+        BotGatewayAnswer::Status(status) => return Ended::transient(format!("GET /gateway/bot answered {status}")),
+        BotGatewayAnswer::NoAnswer(cause) | BotGatewayAnswer::Failed(cause) => {
+            return Ended::transient(format!("GET /gateway/bot: {cause}"));
         }
-        Ok(Err(e)) => return Ended::transient(format!("GET /gateway/bot: {}", causes(&e))),
-        Ok(Ok(gateway)) => gateway,
     };
     let limit = &gateway.session_start_limit;
     if limit.remaining == 0 {

@@ -10,6 +10,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use time::OffsetDateTime;
 
+use super::pipeline::Bucket;
 use super::{AuditEntry, OutboxItem, Store, StoreError, codec, read};
 use crate::domain::pipeline::Row;
 use crate::domain::quota::{DayCount, Quota};
@@ -233,7 +234,7 @@ struct Tx<'a> {
     pipeline: &'a TransactionalTree,
     /// The pipeline's buckets this transaction changes, read once and
     /// written once at its end (an import puts many rows in one bucket).
-    buckets: RefCell<BTreeMap<Vec<u8>, Vec<Row>>>,
+    buckets: RefCell<BTreeMap<Vec<u8>, Bucket>>,
 }
 
 impl Tx<'_> {
@@ -309,31 +310,31 @@ impl Tx<'_> {
         let mut buckets = self.buckets.borrow_mut();
         for (tenant, row) in changed {
             let key = super::pipeline::bucket_key(tenant, id);
-            let rows = match buckets.entry(key) {
+            let bucket = match buckets.entry(key) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    let rows = match self.pipeline.get(e.key().as_slice())? {
-                        None => Vec::new(),
-                        Some(bytes) => match super::pipeline::decode_bucket(e.key(), &bytes) {
-                            Ok(rows) => rows,
+                    let bucket = match self.pipeline.get(e.key().as_slice())? {
+                        None => Bucket::empty(),
+                        Some(bytes) => match Bucket::stored(e.key(), &bytes) {
+                            Ok(bucket) => bucket,
                             Err(err) => return abort(Abort::Corrupt(err)),
                         },
                     };
-                    e.insert(rows)
+                    e.insert(bucket)
                 }
             };
-            super::pipeline::set_row(rows, id, row);
+            bucket.set(id, row.as_ref());
         }
         Ok(())
     }
 
     /// Writes the buckets this transaction changed.
     fn write_buckets<E>(&self) -> TxResult<(), E> {
-        for (key, rows) in self.buckets.borrow().iter() {
-            if rows.is_empty() {
+        for (key, bucket) in self.buckets.borrow().iter() {
+            if bucket.is_empty() {
                 self.pipeline.remove(key.as_slice())?;
             } else {
-                self.pipeline.insert(key.as_slice(), super::pipeline::encode_bucket(rows))?;
+                self.pipeline.insert(key.as_slice(), bucket.as_bytes())?;
             }
         }
         Ok(())

@@ -23,9 +23,9 @@ use crate::domain::{Account, AccountId, TenantId};
 /// Buckets per tenant.
 pub(super) const BUCKETS: u64 = 16;
 const ROWS_VERSION_KEY: &[u8] = b"pipeline_rows_version";
-/// How a bucket is written: 2 puts its count of open claims before its
-/// rows (1 was the rows alone).
-const BUCKET_LAYOUT: u32 = 2;
+/// How a bucket is written: 3 is [`Bucket`]'s layout (2 was MessagePack:
+/// its count of open claims, then its rows; 1 the rows alone).
+const BUCKET_LAYOUT: u32 = 3;
 
 /// What the rows marker holds: the rules' version and the layout's.
 fn rows_marker() -> [u8; 8] {
@@ -35,14 +35,143 @@ fn rows_marker() -> [u8; 8] {
     marker
 }
 
-/// The open claims among `rows` (`Row::open_claim`).
-fn open_claims(rows: &[Row]) -> u32 {
-    u32::try_from(rows.iter().filter(|r| r.open_claim).count()).unwrap_or(u32::MAX)
+/// The count at the head of a bucket.
+const COUNT_LEN: usize = 4;
+/// An entry's head: the account ID (12 ASCII digits), whether the row is
+/// an open claim (0 or 1), the row's length (u32, big-endian).
+const HEAD_LEN: usize = 12 + 1 + 4;
+
+/// A bucket as stored: its count of open claims (u32, big-endian), then
+/// one entry per row in account order, each its head ([`HEAD_LEN`]) and
+/// the row (MessagePack). A change finds its row by the heads and splices
+/// the bytes: the bucket's other rows are never decoded, so a tenant with
+/// thousands of claims costs a registration a copy of a few kilobytes, not
+/// a decode and an encode of each of its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Bucket(Vec<u8>);
+
+/// One entry of a bucket, by its place in the bytes.
+struct Entry<'a> {
+    start: usize,
+    end: usize,
+    account: &'a [u8],
+    open: bool,
+    row: &'a [u8],
 }
 
-/// A bucket as stored: its count of open claims, then its rows.
+/// A bucket under `key` that cannot be read, and why.
+fn corrupt(key: &[u8], why: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what: "pipeline rows", key: super::show_key(key), source: codec::DecodeError::new(why) }
+}
+
+/// The entry at `at` in `bytes` (none at their end), or why there is none.
+fn entry_at(bytes: &[u8], at: usize) -> Result<Option<Entry<'_>>, String> {
+    if at == bytes.len() {
+        return Ok(None);
+    }
+    let head = bytes.get(at..at + HEAD_LEN).ok_or("an entry cut short")?;
+    let open = match head[12] {
+        0 => false,
+        1 => true,
+        other => return Err(format!("an open-claim flag of {other}")),
+    };
+    let len = u32::from_be_bytes([head[13], head[14], head[15], head[16]]) as usize;
+    let end = (at + HEAD_LEN).checked_add(len).ok_or("a row longer than the bucket")?;
+    let row = bytes.get(at + HEAD_LEN..end).ok_or("a row cut short")?;
+    Ok(Some(Entry { start: at, end, account: &head[..12], open, row }))
+}
+
+impl Bucket {
+    /// A bucket with no rows.
+    pub(super) fn empty() -> Self {
+        Self(vec![0; COUNT_LEN])
+    }
+
+    /// `rows` (in account order) as a bucket.
+    pub(super) fn of_rows(rows: &[Row]) -> Self {
+        let mut bucket = Self::empty();
+        for row in rows {
+            bucket.push(row.account, row);
+        }
+        bucket
+    }
+
+    /// The bucket stored under `key`, its entries checked and its count
+    /// made again from them (a write puts a wrong count right).
+    pub(super) fn stored(key: &[u8], bytes: &[u8]) -> Result<Self, StoreError> {
+        if bytes.len() < COUNT_LEN {
+            return Err(corrupt(key, "a bucket without its count"));
+        }
+        let (mut at, mut open, mut last): (usize, u32, Option<&[u8]>) = (COUNT_LEN, 0, None);
+        while let Some(entry) = entry_at(bytes, at).map_err(|e| corrupt(key, e))? {
+            if last.is_some_and(|last| last >= entry.account) {
+                return Err(corrupt(key, "rows out of account order"));
+            }
+            open += u32::from(entry.open);
+            (at, last) = (entry.end, Some(entry.account));
+        }
+        let mut bucket = Self(bytes.to_vec());
+        bucket.0[..COUNT_LEN].copy_from_slice(&open.to_be_bytes());
+        Ok(bucket)
+    }
+
+    /// Whether the bucket has no rows (and so is not kept).
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.len() == COUNT_LEN
+    }
+
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn open_claims(&self) -> u32 {
+        u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
+    }
+
+    fn add_open(&mut self, delta: i64) {
+        let open = u32::try_from((i64::from(self.open_claims()) + delta).max(0)).unwrap_or(u32::MAX);
+        self.0[..COUNT_LEN].copy_from_slice(&open.to_be_bytes());
+    }
+
+    /// `row` as an entry.
+    fn entry(account: AccountId, row: &Row) -> Vec<u8> {
+        let encoded = codec::encode(row);
+        let mut entry = Vec::with_capacity(HEAD_LEN + encoded.len());
+        entry.extend_from_slice(account.as_str().as_bytes());
+        entry.push(u8::from(row.open_claim));
+        entry.extend_from_slice(&u32::try_from(encoded.len()).unwrap_or(u32::MAX).to_be_bytes());
+        entry.extend_from_slice(&encoded);
+        entry
+    }
+
+    fn push(&mut self, account: AccountId, row: &Row) {
+        self.0.extend_from_slice(&Self::entry(account, row));
+        self.add_open(i64::from(row.open_claim));
+    }
+
+    /// Puts `row` (or, when none, nothing) where `account`'s row goes.
+    /// The entries were checked when the bucket was read.
+    pub(super) fn set(&mut self, account: AccountId, row: Option<&Row>) {
+        let wanted = account.as_str().as_bytes();
+        let mut at = COUNT_LEN;
+        // Where the account's entry is, or would go, and whether it is there.
+        let (start, end, was_open) = loop {
+            match entry_at(&self.0, at).ok().flatten() {
+                Some(e) if e.account < wanted => at = e.end,
+                Some(e) if e.account == wanted => break (e.start, e.end, e.open),
+                _ => break (at, at, false),
+            }
+        };
+        let new = row.map(|row| Self::entry(account, row)).unwrap_or_default();
+        let now_open = row.is_some_and(|r| r.open_claim);
+        self.0.splice(start..end, new);
+        self.add_open(i64::from(now_open) - i64::from(was_open));
+    }
+}
+
+/// A bucket as stored: see [`Bucket`].
 pub(super) fn encode_bucket(rows: &[Row]) -> Vec<u8> {
-    codec::encode(&(open_claims(rows), rows))
+    Bucket::of_rows(rows).0
 }
 
 /// The bucket of `account`'s row in its tenant's rows.
@@ -60,23 +189,29 @@ fn tenant_of(key: &[u8]) -> Option<TenantId> {
     std::str::from_utf8(tenant).ok()?.parse().ok()
 }
 
-/// Decodes a bucket's rows.
+/// Decodes a bucket's rows, each checked against its head.
 pub(super) fn decode_bucket(key: &[u8], bytes: &[u8]) -> Result<Vec<Row>, StoreError> {
-    read::<(u32, Vec<Row>)>("pipeline rows", key, bytes).map(|(_, rows)| rows)
+    if bytes.len() < COUNT_LEN {
+        return Err(corrupt(key, "a bucket without its count"));
+    }
+    let mut rows = Vec::new();
+    let mut at = COUNT_LEN;
+    while let Some(entry) = entry_at(bytes, at).map_err(|e| corrupt(key, e))? {
+        let row: Row = read("pipeline rows", key, entry.row)?;
+        if row.account.as_str().as_bytes() != entry.account || row.open_claim != entry.open {
+            return Err(corrupt(key, format!("the row of {} under the head of another", row.account)));
+        }
+        rows.push(row);
+        at = entry.end;
+    }
+    Ok(rows)
 }
 
 /// A bucket's count of open claims, read from its first bytes alone.
 fn bucket_open_claims(key: &[u8], bytes: &[u8]) -> Result<u32, StoreError> {
-    let corrupt = |e: String| StoreError::Corrupt {
-        what: "pipeline rows",
-        key: super::show_key(key),
-        source: codec::DecodeError::new(e),
-    };
-    let mut rest = bytes;
-    match rmp::decode::read_array_len(&mut rest) {
-        Ok(2) => rmp::decode::read_int(&mut rest).map_err(|e| corrupt(e.to_string())),
-        Ok(n) => Err(corrupt(format!("a bucket of {n} parts, not its count and its rows"))),
-        Err(e) => Err(corrupt(e.to_string())),
+    match bytes.get(..COUNT_LEN) {
+        Some(head) => Ok(u32::from_be_bytes([head[0], head[1], head[2], head[3]])),
+        None => Err(corrupt(key, "a bucket without its count")),
     }
 }
 
@@ -197,7 +332,8 @@ impl Store {
         for entry in self.pipeline.iter() {
             let (key, value) = entry?;
             let mut rows = decode_bucket(&key, &value).unwrap_or_default();
-            if bucket_open_claims(&key, &value).ok() != Some(open_claims(&rows)) {
+            let open = rows.iter().filter(|r| r.open_claim).count();
+            if bucket_open_claims(&key, &value).ok().map(|n| n as usize) != Some(open) {
                 // A count that is not its rows': the bucket differs in each row.
                 rows.clear();
             }

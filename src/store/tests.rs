@@ -901,7 +901,9 @@ fn pipeline_rows_are_made_again_at_open_and_the_check_finds_a_wrong_one() {
     // The right row under a count of open claims that is not its own.
     let right = crate::domain::pipeline::Row::of(&a).unwrap();
     assert!(right.open_claim);
-    store.pipeline.insert(key, codec::encode(&(0u32, vec![right]))).unwrap();
+    let mut uncounted = pipeline::encode_bucket(&[right]);
+    uncounted[..4].copy_from_slice(&0u32.to_be_bytes());
+    store.pipeline.insert(key, uncounted).unwrap();
     assert_eq!(
         store.check().unwrap().findings,
         vec![check::Finding::PipelineRows { tenant: "acme".into(), count: 1, accounts: vec![a.id.to_string()] }]
@@ -990,4 +992,76 @@ fn the_outbox_index_says_what_is_due_and_whose_and_is_made_at_open_when_missing(
     assert_eq!(store.undelivered_by_tenant().unwrap().pending, [(acme(), 2)].into());
     let found = store.check().unwrap().findings;
     assert_eq!(found, vec![check::Finding::Unreadable { tree: "outbox", key: hex::encode(99u64.to_be_bytes()) }]);
+}
+
+/// A bucket spliced one change at a time holds what a bucket made whole
+/// from the same rows holds, its count included, whatever the order.
+mod bucket {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::pipeline::Row;
+    use pipeline::Bucket;
+
+    fn row(n: u64, open: bool, customer_len: usize) -> Row {
+        let mut row = Row::of(&account(&format!("{:012}", 100_000_000_000 + n), "acme")).unwrap();
+        row.open_claim = open;
+        row.customer = "c".repeat(customer_len);
+        row
+    }
+
+    proptest! {
+        #[test]
+        fn splicing_matches_a_bucket_made_whole(
+            changes in proptest::collection::vec((0u64..24, proptest::option::of((any::<bool>(), 0usize..300))), 0..60)
+        ) {
+            let key = b"acme\0\x01";
+            let mut bucket = Bucket::empty();
+            let mut model = std::collections::BTreeMap::new();
+            for (n, change) in changes {
+                let row = change.map(|(open, len)| row(n, open, len));
+                let account = row.as_ref().map_or_else(|| self::row(n, false, 0).account, |r| r.account);
+                bucket.set(account, row.as_ref());
+                match row {
+                    Some(row) => model.insert(account, row),
+                    None => model.remove(&account),
+                };
+            }
+            let rows: Vec<Row> = model.into_values().collect();
+            let whole = pipeline::encode_bucket(&rows);
+            prop_assert_eq!(bucket.as_bytes(), whole.as_slice());
+            prop_assert_eq!(bucket.is_empty(), rows.is_empty());
+            prop_assert_eq!(pipeline::decode_bucket(key, bucket.as_bytes()).unwrap(), rows);
+            prop_assert_eq!(Bucket::stored(key, bucket.as_bytes()).unwrap(), bucket);
+        }
+
+        /// Bytes that are not a bucket are named corrupt, never a panic.
+        #[test]
+        fn any_bytes_read_as_a_bucket_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let key = b"acme\0\x01";
+            let _ = pipeline::decode_bucket(key, &bytes);
+            if let Ok(mut bucket) = Bucket::stored(key, &bytes) {
+                bucket.set(row(3, true, 1).account, Some(&row(3, true, 1)));
+                bucket.set(row(5, false, 1).account, None);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bucket_read_for_a_write_has_its_count_made_again_and_out_of_order_rows_are_corrupt() {
+        let key = b"acme\0\x01";
+        let rows = [row(1, true, 3), row(2, false, 3), row(3, true, 3)];
+        let mut bytes = pipeline::encode_bucket(&rows);
+        assert_eq!(bytes[..4], 2u32.to_be_bytes());
+        bytes[..4].copy_from_slice(&7u32.to_be_bytes());
+        let bucket = Bucket::stored(key, &bytes).unwrap();
+        assert_eq!(bucket.as_bytes(), pipeline::encode_bucket(&rows).as_slice());
+
+        let backwards = pipeline::encode_bucket(&[rows[0].clone()]);
+        let mut swapped = pipeline::encode_bucket(&[rows[1].clone()]);
+        swapped.extend_from_slice(&backwards[4..]);
+        let err = Bucket::stored(key, &swapped).unwrap_err().to_string();
+        assert!(err.contains("rows out of account order"), "{err}");
+        assert!(pipeline::decode_bucket(key, &[0, 0]).is_err());
+    }
 }

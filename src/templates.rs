@@ -266,6 +266,23 @@ pub fn utc(timestamp: &str, pattern: &str) -> String {
     laid_out
 }
 
+/// The values labels.md sets (not its macros), by name.
+fn label_data(env: &Environment<'static>) -> Result<minijinja::Value, minijinja::Error> {
+    let template = env.get_template("labels.md")?;
+    let captured = template.render_captured(())?;
+    let state = captured.state();
+    let data: std::collections::BTreeMap<String, minijinja::Value> = state
+        .exports()
+        .into_iter()
+        .filter_map(|name| state.lookup(name).map(|value| (name.to_owned(), value)))
+        .filter(|(_, value)| {
+            use minijinja::value::ValueKind as K;
+            matches!(value.kind(), K::String | K::Number | K::Bool | K::Seq | K::Map)
+        })
+        .collect();
+    Ok(minijinja::Value::from(data))
+}
+
 #[derive(Clone)]
 pub struct Templates {
     en: Arc<Environment<'static>>,
@@ -339,6 +356,14 @@ impl Templates {
                 }
                 Ok(embedded(lang, name).map(str::to_owned))
             });
+            // The glossary's data (labels.md's `{% set %}` values: label
+            // maps, date layouts) as the global `labels`, read once: a
+            // template that needs no macro reads it without importing
+            // (evaluating all of) labels.md at each render.
+            match label_data(&env) {
+                Ok(data) => env.add_global("labels", data),
+                Err(e) => tracing::warn!(error = %e, lang = lang.code(), "labels.md could not be read for its data"),
+            }
             Arc::new(env)
         };
         Self {

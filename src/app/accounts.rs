@@ -123,16 +123,18 @@ impl App {
             Scope::Tenant(own) => Some(own.clone()),
             Scope::Ops => tenant,
         };
-        let accounts = match &tenant {
-            Some(t) => self.store.tenant_accounts(t)?,
-            None => self.store.all_accounts()?,
-        };
+        // From the claims' pipeline rows, which hold what a list shows:
+        // a few small values per claim, not every claim's record.
         let now = self.clock.now();
-        let view = ListView {
-            tenant: tenant.map(|t| t.to_string()),
-            filtered: *filter != ListFilter::default(),
-            accounts: accounts.iter().filter(|a| filter.matches(a, now)).map(AccountSummary::from).collect(),
-        };
+        let mut accounts = Vec::new();
+        self.store.for_each_pipeline_row(tenant.as_ref(), |t, row| {
+            if filter.admits(row.state, row.updated_at, now) {
+                accounts.push(AccountSummary::of_row(t, row));
+            }
+        })?;
+        accounts.sort_unstable_by(|a, b| (a.id, &a.tenant).cmp(&(b.id, &b.tenant)));
+        let view =
+            ListView { tenant: tenant.map(|t| t.to_string()), filtered: *filter != ListFilter::default(), accounts };
         let message = match format {
             ListFormat::Text => Message::List(view.clone()),
             ListFormat::Csv => Message::ListCsv(view.clone()),

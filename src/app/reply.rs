@@ -278,18 +278,37 @@ pub struct AccountSummary {
 
 impl From<&Account> for AccountSummary {
     fn from(a: &Account) -> Self {
-        let checklist = a.checklist();
+        let progress = a.progress();
         Self {
             id: a.id,
             tenant: a.tenant.to_string(),
             customer: a.customer.to_string(),
             support_tier: a.support_tier,
             state: a.state,
-            steps_done: checklist.iter().filter(|e| e.status == crate::domain::CheckStatus::Done).count(),
-            steps_total: checklist.len(),
+            steps_done: progress.done,
+            steps_total: progress.total,
             registered_at: a.registered_at,
             updated_at: a.updated_at,
-            next_actor: a.next_actor(),
+            next_actor: progress.next_actor,
+        }
+    }
+}
+
+impl AccountSummary {
+    /// The summary of a claim of `tenant`, from its pipeline row: what
+    /// [`AccountSummary::from`] makes of the claim itself.
+    pub fn of_row(tenant: &crate::domain::TenantId, row: &crate::domain::pipeline::Row) -> Self {
+        Self {
+            id: row.account,
+            tenant: tenant.to_string(),
+            customer: row.customer.clone(),
+            support_tier: row.support_tier,
+            state: row.state,
+            steps_done: row.steps_done.into(),
+            steps_total: row.steps_total.into(),
+            registered_at: row.registered_at,
+            updated_at: row.updated_at,
+            next_actor: row.next_actor,
         }
     }
 }

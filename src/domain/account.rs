@@ -656,10 +656,14 @@ pub struct ListFilter {
 
 impl ListFilter {
     pub fn matches(&self, account: &Account, now: OffsetDateTime) -> bool {
-        let stale = |days: u32| account.updated_at < now - time::Duration::days(days.into());
-        account.closed_at.is_none()
-            && (self.states.is_empty() || self.states.contains(&account.state))
-            && self.stale_days.is_none_or(stale)
+        account.closed_at.is_none() && self.admits(account.state, account.updated_at, now)
+    }
+
+    /// Whether an open claim in `state`, last changed at `updated_at`, is
+    /// listed (a pipeline row is of an open claim).
+    pub fn admits(&self, state: LinkState, updated_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+        let stale = |days: u32| updated_at < now - time::Duration::days(days.into());
+        (self.states.is_empty() || self.states.contains(&state)) && self.stale_days.is_none_or(stale)
     }
 }
 
@@ -667,8 +671,27 @@ impl Account {
     /// Who must act next: the one responsible for the checklist's first
     /// item not done (none when all are).
     pub fn next_actor(&self) -> Option<Responsible> {
-        self.checklist().into_iter().find(|e| e.status != CheckStatus::Done).map(|e| e.responsible)
+        self.progress().next_actor
     }
+
+    /// The checklist at a glance, as a list shows it.
+    pub fn progress(&self) -> Progress {
+        let checklist = self.checklist();
+        Progress {
+            done: checklist.iter().filter(|e| e.status == CheckStatus::Done).count(),
+            total: checklist.len(),
+            next_actor: checklist.iter().find(|e| e.status != CheckStatus::Done).map(|e| e.responsible),
+        }
+    }
+}
+
+/// A claim's checklist at a glance: its items done, its items, and who
+/// must act next (none when every item is done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub next_actor: Option<Responsible>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -144,7 +144,7 @@ mod verification;
 pub(crate) use account::sample as sample_account;
 pub use account::{
     Account, CheckItem, CheckStatus, ChecklistEntry, ListFilter, ManagementAccountRefused, NewAccount, PriceBookChoice,
-    QueuedInvitation, Responsible, RoleRecord,
+    Progress, QueuedInvitation, Responsible, RoleRecord,
 };
 pub use account_id::AccountId;
 pub use correction::{CorrectionRefused, Edit};

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Account, AccountId, LinkState, Responsible, TenantId};
+use super::{Account, AccountId, LinkState, Responsible, SupportTier, TenantId};
 
 /// Invitations expiring within this many days need operations' eye.
 pub const EXPIRING_WITHIN_DAYS: i64 = 3;
@@ -46,8 +46,10 @@ pub fn state_since(account: &Account) -> OffsetDateTime {
 /// What the pipeline (and the open claims quota) needs of one claim that is
 /// not closed, derived from it by [`Row::of`] alone: the store keeps one
 /// beside each claim (grouped by tenant), so the pipeline and a tenant's
-/// count of open claims read these small rows and not the claims.
-/// Times are Unix seconds.
+/// count of open claims read these small rows and not the claims, and so
+/// does a list of accounts (`/status`, `account list`): what it shows of a
+/// claim is here too. Times are Unix seconds, except the registration and
+/// the last change, which a list shows as the claim has them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     pub account: AccountId,
@@ -55,7 +57,15 @@ pub struct Row {
     pub state: LinkState,
     /// [`state_since`].
     pub since: i64,
-    pub registered_at: i64,
+    #[serde(with = "super::instant")]
+    pub registered_at: OffsetDateTime,
+    /// The claim's last change.
+    #[serde(with = "super::instant")]
+    pub updated_at: OffsetDateTime,
+    pub support_tier: SupportTier,
+    /// The checklist's items done, and its items.
+    pub steps_done: u8,
+    pub steps_total: u8,
     pub tickets: u32,
     pub next_actor: Option<Responsible>,
     pub invitation_expires_at: Option<i64>,
@@ -68,8 +78,9 @@ pub struct Row {
 /// made again from the claims when the store opens. Bump it whenever what
 /// `Row::of` derives changes (the store's check would otherwise find each
 /// row that differs). 3: `support_plan_attention` by the tier AWS says
-/// when it said one.
-pub const ROWS_VERSION: u32 = 3;
+/// when it said one. 4: what a list shows (tier, steps, last change), the
+/// registration to the nanosecond.
+pub const ROWS_VERSION: u32 = 4;
 
 impl Row {
     /// The claim's row; none for a closed claim, which the pipeline passes
@@ -78,14 +89,19 @@ impl Row {
         if claim.closed_at.is_some() {
             return None;
         }
+        let progress = claim.progress();
         Some(Self {
             account: claim.id,
             customer: claim.customer.to_string(),
             state: claim.state,
             since: state_since(claim).unix_timestamp(),
-            registered_at: claim.registered_at.unix_timestamp(),
+            registered_at: claim.registered_at,
+            updated_at: claim.updated_at,
+            support_tier: claim.support_tier,
+            steps_done: u8::try_from(progress.done).unwrap_or(u8::MAX),
+            steps_total: u8::try_from(progress.total).unwrap_or(u8::MAX),
             tickets: u32::try_from(claim.tickets.len()).unwrap_or(u32::MAX),
-            next_actor: claim.next_actor(),
+            next_actor: progress.next_actor,
             invitation_expires_at: claim.invitation.as_ref().map(|i| i.expires_at.unix_timestamp()),
             support_plan_attention: claim.support_plan_attention().is_some(),
             open_claim: claim.is_open_claim(),
@@ -415,7 +431,7 @@ impl Builder {
         if row.since > self.day_ago {
             tally.entered[index] += 1;
         }
-        if row.registered_at > self.day_ago {
+        if row.registered_at.unix_timestamp() > self.day_ago {
             tally.registered += 1;
         }
         tally.tickets_open += row.tickets as usize;

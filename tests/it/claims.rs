@@ -209,3 +209,70 @@ async fn through_the_cli_operations_find_the_claim_a_role_proves() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("another reseller") && !run.stderr.contains("beta"), "{}", run.stderr);
 }
+
+/// A list (`/status`, `account list`) reads the claims' pipeline rows, not
+/// the claims: whatever the claims' states, tenants, times and the filter,
+/// it lists what the claims themselves say, in account order.
+#[tokio::test]
+async fn a_list_from_the_rows_says_what_the_claims_say() {
+    use orglink::app::{AccountSummary, ListFormat};
+    use orglink::domain::{ListFilter, TenantId};
+
+    let h = Harness::new().at(AT).start().await;
+    let subsecond = time::Duration::milliseconds(250);
+    // Registered at different times (to the millisecond), some in both tenants.
+    for (n, tenant) in ["4001", "4002", "4001", "4001", "4002", "4001"].iter().enumerate() {
+        h.clock().set(AT + time::Duration::days(n as i64) + subsecond);
+        claim(&h, &format!("1115000000{:02}", 9 - n), tenant).unwrap();
+    }
+    claim(&h, "111500000009", "4002").unwrap();
+    // One lapses (the others were registered too recently), one is linked
+    // with a support plan group set.
+    h.clock().set(AT + time::Duration::days(14) + time::Duration::minutes(1));
+    assert_eq!(h.run(Job::LapseClaims).await.changed, 1);
+    h.store()
+        .change_claims::<()>(id("111500000008"), &orglink::store::By::new("test", "link", h.now()), |claims| {
+            claims[0].state = LinkState::Linked;
+            claims[0].support_plan_group = Some(orglink::domain::SupportPlanGroup::Passthrough);
+            Ok(vec![])
+        })
+        .unwrap();
+    h.outbox();
+
+    let listed = |tenant: Option<&str>, filter: ListFilter| -> Vec<Value> {
+        let command =
+            Command::ListAccounts { tenant: tenant.map(|t| t.parse().unwrap()), filter, format: ListFormat::Text };
+        let reply = h.app().handle(&operator(), command).unwrap();
+        reply.data().unwrap()["accounts"].as_array().unwrap().clone()
+    };
+    let claimed = |tenant: Option<&str>, filter: &ListFilter| -> Vec<Value> {
+        let claims = match tenant {
+            Some(t) => h.store().tenant_accounts(&t.parse::<TenantId>().unwrap()).unwrap(),
+            None => h.store().all_accounts().unwrap(),
+        };
+        let mut summaries: Vec<AccountSummary> =
+            claims.iter().filter(|a| filter.matches(a, h.now())).map(AccountSummary::from).collect();
+        summaries.sort_by(|a, b| (a.id, &a.tenant).cmp(&(b.id, &b.tenant)));
+        summaries.iter().map(|s| serde_json::to_value(s).unwrap()).collect()
+    };
+    let filters = [
+        ListFilter::default(),
+        ListFilter { states: vec![LinkState::Registered], stale_days: None },
+        ListFilter { states: vec![LinkState::Lapsed, LinkState::Linked], stale_days: None },
+        ListFilter { states: vec![], stale_days: Some(10) },
+    ];
+    for tenant in [None, Some("4001"), Some("4002"), Some("4999")] {
+        for filter in &filters {
+            let want = claimed(tenant, filter);
+            assert_eq!(listed(tenant, filter.clone()), want, "{tenant:?} {filter:?}");
+        }
+    }
+    let all = listed(None, ListFilter::default());
+    assert_eq!(all.len(), 7);
+    let key = |a: &Value| (a["id"].as_str().unwrap().to_owned(), a["tenant"].as_str().unwrap().to_owned());
+    assert!(all.windows(2).all(|w| key(&w[0]) < key(&w[1])), "in account order");
+    assert!(all.iter().all(|a| a["registered_at"].as_str().unwrap().contains(".25")), "to the millisecond: {all:?}");
+    let states: Vec<&str> = all.iter().map(|a| a["state"].as_str().unwrap()).collect();
+    assert!(states.contains(&"lapsed") && states.contains(&"linked"), "{states:?}");
+    h.finish().await;
+}

@@ -251,18 +251,22 @@ pub fn utc(timestamp: &str, pattern: &str) -> String {
         [("YYYY", 0..4), ("MM", 5..7), ("DD", 8..10), ("hh", 11..13), ("mm", 14..16), ("ss", 17..19)];
     let mut laid_out = String::with_capacity(pattern.len() + 4);
     let mut rest = pattern;
-    while let Some(c) = rest.chars().next() {
+    // Text up to the next letter a part can start with is copied whole.
+    while let Some(at) = rest.bytes().position(|b| matches!(b, b'Y' | b'M' | b'D' | b'h' | b'm' | b's')) {
+        laid_out.push_str(&rest[..at]);
+        rest = &rest[at..];
         match PARTS.iter().find(|(token, _)| rest.starts_with(token)) {
             Some((token, range)) => {
                 laid_out.push_str(&timestamp[range.clone()]);
                 rest = &rest[token.len()..];
             }
             None => {
-                laid_out.push(c);
-                rest = &rest[c.len_utf8()..];
+                laid_out.push_str(&rest[..1]);
+                rest = &rest[1..];
             }
         }
     }
+    laid_out.push_str(rest);
     laid_out
 }
 
@@ -468,6 +472,8 @@ mod tests {
         assert_eq!(utc(at, "DD/MM/YYYY hh:mm"), "02/12/2026 04:05");
         assert_eq!(utc(at, "YYYY-MM-DD hh:mm:ss"), "2026-12-02 04:05:46");
         assert_eq!(utc("2026-12-02T04:05:46Z", "hh h, ñ"), "04 h, ñ");
+        // A letter that starts no part, or too few of it, is text.
+        assert_eq!(utc(at, "Mar MM, sss, YYY-DD, día D"), "Mar 12, 46s, YYY-02, día D");
         for odd in ["", "2026-12-02", "2026-12-02 04:05:46", "２０２６-12-02T04:05:46Z", "2026-12-02T04:05:4"] {
             assert_eq!(utc(odd, "DD/MM/YYYY"), odd);
         }

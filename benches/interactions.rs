@@ -11,7 +11,9 @@
 //! orglink, floor at the same rate: p50 and p99 of each, and the CPU each
 //! server used per request (its runtime's threads, read from
 //! `/proc/self/task`, the load generator's apart); then the same with
-//! `/link-account`, each request registering a new account.
+//! `/link-account`, each request registering a new account; and that again
+//! against the floor writing each request to a sled store on disk before it
+//! answers (the least a registration that is durable when answered costs).
 //!
 //! `cargo bench --bench interactions` (set `ORGLINK_BENCH_SECONDS` for
 //! another length of each fixed-rate phase, default 15 s;
@@ -183,10 +185,10 @@ impl Side {
         self.ours_cpu / self.floor_cpu
     }
 
-    fn print(&self, command: &str) {
+    fn print(&self, command: &str, floor: &str) {
         println!("| | requests | p50 | p99 | server CPU per request |");
         println!("|---|---|---|---|---|");
-        for (name, latencies, cpu) in [(command, &self.ours, self.ours_cpu), ("floor", &self.floor, self.floor_cpu)] {
+        for (name, latencies, cpu) in [(command, &self.ours, self.ours_cpu), (floor, &self.floor, self.floor_cpu)] {
             println!(
                 "| {name} | {} | {} | {} | {:.3} ms |",
                 latencies.len(),
@@ -212,40 +214,82 @@ impl Side {
 }
 
 /// The floor: what serenity's e19 example does for an interaction, on
-/// orglink's HTTP stack. Serves until the runtime it runs on stops.
-async fn floor(public_key: &str) -> std::net::SocketAddr {
+/// orglink's HTTP stack, at `/interactions`. At `/interactions-durable`,
+/// the same, having first written the request's bytes to a sled store on
+/// disk (one transaction over two trees, flushed, on a blocking thread, as
+/// orglink writes): the least a registration that is on disk before it is
+/// answered can cost. Serves until the runtime it runs on stops.
+async fn floor(public_key: &str, store: &std::path::Path) -> std::net::SocketAddr {
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
     use serenity::all::{CreateInteractionResponse, CreateInteractionResponseMessage, Interaction};
     use serenity::interactions_endpoint::Verifier;
+    use sled::Transactional;
 
-    async fn handle(
-        State(verifier): State<Arc<Verifier>>,
-        headers: HeaderMap,
-        body: axum::body::Bytes,
-    ) -> axum::response::Response {
+    struct Floor {
+        verifier: Verifier,
+        db: sled::Db,
+        trees: (sled::Tree, sled::Tree),
+    }
+
+    async fn answer(floor: &Arc<Floor>, headers: &HeaderMap, body: &[u8], durable: bool) -> axum::response::Response {
         let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
         let (Some(signature), Some(timestamp)) = (header("X-Signature-Ed25519"), header("X-Signature-Timestamp"))
         else {
             return StatusCode::UNAUTHORIZED.into_response();
         };
-        if verifier.verify(signature, timestamp, &body).is_err() {
+        if floor.verifier.verify(signature, timestamp, body).is_err() {
             return StatusCode::UNAUTHORIZED.into_response();
         }
-        match serde_json::from_slice::<Interaction>(&body) {
-            Ok(Interaction::Ping(_)) => axum::Json(CreateInteractionResponse::Pong).into_response(),
-            Ok(_) => axum::Json(CreateInteractionResponse::Message(
-                CreateInteractionResponseMessage::new().content("Hello from interactions webhook HTTP server!"),
-            ))
-            .into_response(),
-            Err(_) => StatusCode::BAD_REQUEST.into_response(),
+        let interaction = match serde_json::from_slice::<Interaction>(body) {
+            Ok(Interaction::Ping(_)) => return axum::Json(CreateInteractionResponse::Pong).into_response(),
+            Ok(interaction) => interaction,
+            Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+        };
+        if durable {
+            let (floor, key, body) = (floor.clone(), interaction.id().get().to_be_bytes(), body.to_vec());
+            tokio::task::spawn_blocking(move || {
+                (&floor.trees.0, &floor.trees.1)
+                    .transaction(|(records, index)| {
+                        records.insert(&key, body.as_slice())?;
+                        index.insert(&key, &[])?;
+                        Ok::<_, sled::transaction::ConflictableTransactionError>(())
+                    })
+                    .unwrap();
+                floor.db.flush().unwrap();
+            })
+            .await
+            .unwrap();
         }
+        axum::Json(CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new().content("Hello from interactions webhook HTTP server!"),
+        ))
+        .into_response()
     }
-    let verifier = Arc::new(Verifier::new(public_key));
+    async fn bare(
+        State(floor): State<Arc<Floor>>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        answer(&floor, &headers, &body, false).await
+    }
+    async fn durable(
+        State(floor): State<Arc<Floor>>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        answer(&floor, &headers, &body, true).await
+    }
+    let db = sled::open(store).unwrap();
+    let trees = (db.open_tree("records").unwrap(), db.open_tree("index").unwrap());
+    let floor = Arc::new(Floor { verifier: Verifier::new(public_key), db, trees });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route("/interactions", axum::routing::post(handle)).with_state(verifier);
+    let app = axum::Router::new()
+        .route("/interactions", axum::routing::post(bare))
+        .route("/interactions-durable", axum::routing::post(durable))
+        .with_state(floor);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
 }
@@ -620,7 +664,11 @@ fn main() {
             .await
             .unwrap()
             .unwrap();
-        let floor_url = format!("http://{}/interactions", server.spawn(async move { floor(&public_key).await }).await.unwrap());
+        let floor_dir = tempfile::tempdir().unwrap();
+        let floor_path = floor_dir.path().to_owned();
+        let floor_addr = server.spawn(async move { floor(&public_key, &floor_path).await }).await.unwrap();
+        let floor_url = format!("http://{floor_addr}/interactions");
+        let durable_floor_url = format!("http://{floor_addr}/interactions-durable");
         let url = format!("http://{}/interactions", running.http_addr);
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 
@@ -651,8 +699,12 @@ fn main() {
         let registrations = requests(link_account, 20_000_000);
         send(&client, &url, &registrations[0]).await;
         let link = Side::measure(&client, &url, &floor_url, &registrations, total).await;
+        // Again, against the floor that writes each request to disk first.
+        let more = requests(link_account, 30_000_000);
+        send(&client, &url, &more[0]).await;
+        let link_durable = Side::measure(&client, &url, &durable_floor_url, &more, total).await;
         let registered = app.store().tenant_accounts(&GUILD_LINK.parse().unwrap()).unwrap().len();
-        assert_eq!(registered, 2 * total + 200, "every /link-account sent to orglink registered its account");
+        assert_eq!(registered, 4 * total + 400, "every /link-account sent to orglink registered its account");
 
         if let Some(load) = &load {
             load.print();
@@ -661,13 +713,19 @@ fn main() {
             "side by side at {RATE} req/s, two alternating rounds of {seconds} s each, against the floor (serenity's e19 on axum)"
         );
         println!("/status listing 20 accounts:");
-        status.print("orglink /status");
+        status.print("orglink /status", "floor");
         println!("/link-account, each registering an account:");
-        link.print("orglink /link-account");
+        link.print("orglink /link-account", "floor");
+        println!("/link-account against the floor that first writes each request to disk (sled transaction, flush):");
+        link_durable.print("orglink /link-account", "floor writing to disk");
         let peak = figures::peak_rss_bytes().unwrap_or_default();
         println!("peak RSS (server and load generator in one process): {} MiB", peak / (1024 * 1024));
         println!("summary | peak RSS under load (server and client) | {} MiB |", peak / (1024 * 1024));
-        for (name, side) in [("/status of 20 accounts", &status), ("/link-account", &link)] {
+        for (name, side) in [
+            ("/status of 20 accounts", &status),
+            ("/link-account", &link),
+            ("/link-account (floor writing to disk)", &link_durable),
+        ] {
             println!(
                 "summary | {name} against the floor at {RATE} req/s: p99 ratio, CPU per request ratio | {:.2}×, {:.2}× |",
                 side.ratio(99.0),
@@ -683,6 +741,7 @@ fn main() {
         // The /status side by side keeps the plain names the issue asks for.
         status.write(&mut figures, "");
         link.write(&mut figures, "link_account_");
+        link_durable.write(&mut figures, "link_account_vs_durable_");
         figures.write();
         server.spawn(running.stop()).await.unwrap();
     });

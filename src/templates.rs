@@ -270,20 +270,29 @@ pub fn utc(timestamp: &str, pattern: &str) -> String {
     laid_out
 }
 
-/// The values labels.md sets (not its macros), by name.
-fn label_data(env: &Environment<'static>) -> Result<minijinja::Value, minijinja::Error> {
-    let template = env.get_template("labels.md")?;
-    let captured = template.render_captured(())?;
-    let state = captured.state();
-    let data: std::collections::BTreeMap<String, minijinja::Value> = state
-        .exports()
-        .into_iter()
-        .filter_map(|name| state.lookup(name).map(|value| (name.to_owned(), value)))
-        .filter(|(_, value)| {
-            use minijinja::value::ValueKind as K;
-            matches!(value.kind(), K::String | K::Number | K::Bool | K::Seq | K::Map)
-        })
-        .collect();
+/// The values labels.md sets (not its macros), by name: those of `env`'s
+/// labels.md over the embedded one's, so an override of labels.md written
+/// before a value moved into it still leaves the value to the templates
+/// that read it.
+fn label_data(env: &Environment<'static>, lang: Lang) -> Result<minijinja::Value, minijinja::Error> {
+    let set_values = |template: minijinja::Template<'_, '_>| -> Result<_, minijinja::Error> {
+        let captured = template.render_captured(())?;
+        let state = captured.state();
+        Ok(state
+            .exports()
+            .into_iter()
+            .filter_map(|name| state.lookup(name).map(|value| (name.to_owned(), value)))
+            .filter(|(_, value)| {
+                use minijinja::value::ValueKind as K;
+                matches!(value.kind(), K::String | K::Number | K::Bool | K::Seq | K::Map)
+            })
+            .collect::<std::collections::BTreeMap<String, minijinja::Value>>())
+    };
+    let mut bare = Environment::new();
+    bare.set_undefined_behavior(UndefinedBehavior::Strict);
+    let source = embedded(lang, "labels.md").unwrap_or_default();
+    let mut data = set_values(bare.template_from_str(source)?)?;
+    data.extend(set_values(env.get_template("labels.md")?)?);
     Ok(minijinja::Value::from(data))
 }
 
@@ -364,7 +373,7 @@ impl Templates {
             // maps, date layouts) as the global `labels`, read once: a
             // template that needs no macro reads it without importing
             // (evaluating all of) labels.md at each render.
-            match label_data(&env) {
+            match label_data(&env, lang) {
                 Ok(data) => env.add_global("labels", data),
                 Err(e) => tracing::warn!(error = %e, lang = lang.code(), "labels.md could not be read for its data"),
             }

@@ -1228,6 +1228,32 @@ fn an_override_directory_replaces_one_template() {
     );
 }
 
+/// An override of labels.md that predates a value a template reads from
+/// the global `labels` (here: no `console_labels`, no `state_labels`)
+/// leaves the embedded value; what it does set wins.
+#[test]
+fn an_older_labels_override_leaves_the_values_it_lacks_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("en")).unwrap();
+    let older = r#"{% macro console(code) %}{{ {"roles": "Roles"}[code] }}{% endmacro %}
+{% set date_format = "YYYY/MM/DD" %}
+{% set responsible_labels = {"reseller": "R", "account_owner": "OWNER", "distributor_ops": "OPS"} %}"#;
+    std::fs::write(dir.path().join("en/labels.md"), older).unwrap();
+    let t = Templates::with_overrides(dir.path());
+    let embedded = Templates::embedded();
+    let account = harness::sample_account("123456789012", SupportTier::Basic);
+    let instructions = Message::Instructions(instructions(SupportTier::Business));
+    assert_eq!(render_on(&t, &instructions, Lang::En), render_on(&embedded, &instructions, Lang::En));
+    let list = Message::List(ListView {
+        tenant: Some("acme".into()),
+        filtered: false,
+        accounts: vec![AccountSummary::from(&account)],
+    });
+    let text = render_on(&t, &list, Lang::En);
+    assert!(text.contains("registered, waiting for the IAM role"), "embedded state label: {text}");
+    assert!(text.contains("next: OWNER") && text.contains("registered 2026/"), "the override's values: {text}");
+}
+
 /// Every event that reaches a channel renders, for the tenant and for
 /// operations, in both languages.
 #[test]
